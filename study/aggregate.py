@@ -1,0 +1,341 @@
+"""From a study's runs to its answers: tables, stability, agreement, weight sums, known truth.
+
+Everything here is computed from a :class:`~study.record.StudyRecord` (which
+:func:`study.tracking.load_study` reads back from MLflow), so ``study-run`` and ``study-aggregate``
+run the same code on the same numbers and always agree.
+
+A *view* is one column of one method: ``(method, output)``. Stability is computed per view, so a
+network with several outputs gets it per output.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import agreement as agr
+from . import stability as stab
+from .record import StudyRecord
+
+__all__ = ["View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance"]
+
+
+@dataclass(frozen=True)
+class View:
+    """One column of one method. ``label`` is what tables and charts print."""
+
+    method: str
+    column: int
+    output: str
+    signed: bool
+
+    @property
+    def label(self) -> str:
+        return self.method if self.output == "all" else f"{self.method} · {self.output}"
+
+
+def views(record: StudyRecord) -> list[View]:
+    """Every (method, column) of the study, in method then output order."""
+    out = []
+    for name, layout in record.meta.methods.items():
+        for c, col in enumerate(layout.columns):
+            out.append(View(name, c, col, layout.signed))
+    return out
+
+
+def _view_values(record: StudyRecord, v: View) -> np.ndarray:
+    return record.values(v.method)[:, :, v.column]
+
+
+def same_across_outputs(record: StudyRecord, method: str) -> bool:
+    """True when every output of ``method`` ranks the variables identically in every run.
+
+    Classic Garson and weight sums always do (they ignore the output layer); summaries then show
+    one row for the method instead of one per output.
+    """
+    layout = record.meta.methods[method]
+    if len(layout.columns) < 2 or not record.runs:
+        return True
+    ranks = [stab.rank_matrix(record.values(method)[:, :, c], signed=layout.signed)
+             for c in range(len(layout.columns))]  # fmt: skip
+    return all(np.array_equal(ranks[0], r, equal_nan=True) for r in ranks[1:])
+
+
+def overall_importance(values: np.ndarray, *, signed: bool) -> np.ndarray:
+    """``(m, n, K) -> (m, n)``: one importance per variable, the mean over outputs.
+
+    Signed methods contribute ``|value|``: a variable that pushes one class up and another down
+    matters for both.
+    """
+    v = np.abs(values) if signed else values
+    return v.mean(axis=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# weight sums over runs, read from the weights themselves
+
+
+def _input_and_connection(coefs):
+    """Per-variable positive/negative parts of first-layer weights and of connection weights.
+
+    Input view: ``w_ij`` (p x H1). Connection view: the contribution of input i to output k through
+    last-hidden unit j, ``c_ijk = (W1 @ ... @ W_{L-1})_ij v_jk``; its sum over j is Olden's CW.
+    """
+    w1 = np.asarray(coefs[0], float)
+    a = w1
+    for w in coefs[1:-1]:
+        a = a @ np.asarray(w, float)
+    c = a[:, :, None] * np.asarray(coefs[-1], float)[None, :, :]
+    return (
+        (np.clip(w1, 0, None).sum(1), np.clip(w1, None, 0).sum(1)),
+        (np.clip(c, 0, None).sum(1), np.clip(c, None, 0).sum(1)),
+    )
+
+
+def weight_sums_table(record: StudyRecord) -> pd.DataFrame:
+    """Per variable, summed over runs: positive, negative, net and absolute weights.
+
+    Rows for the input view (first-layer weights, ``output = "all"``: blind to the output layer)
+    and for the connection view, one block per output (sees the output layer). Columns:
+    ``<part>_sum`` over runs, ``<part>_mean`` and ``<part>_sd`` per run (ddof=1), and
+    ``rank`` by ``abs_sum`` within the block: compare the ranks of the two views to see where the
+    input layer and the output layer disagree.
+    """
+    meta = record.meta
+    parts = [_input_and_connection(r.coefs) for r in record.runs]
+    blocks = [("input", "all", np.stack([p[0][0] for p in parts]), np.stack([p[0][1] for p in parts]))]
+    pos_c = np.stack([p[1][0] for p in parts])  # (m, p, K)
+    neg_c = np.stack([p[1][1] for p in parts])
+    for k, out in enumerate(meta.output_names):
+        blocks.append(("connection", out, pos_c[:, :, k], neg_c[:, :, k]))
+    frames = []
+    for view, output, pos, neg in blocks:
+        series = {"pos": pos, "neg": neg, "net": pos + neg, "abs": pos - neg}
+        df = pd.DataFrame({"view": view, "output": output, "feature": meta.feature_names})
+        for name, arr in series.items():
+            df[f"{name}_sum"] = arr.sum(axis=0)
+        for name, arr in series.items():
+            df[f"{name}_mean"] = arr.mean(axis=0)
+            df[f"{name}_sd"] = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.nan
+        df["rank"] = df["abs_sum"].rank(ascending=False, method="average")
+        df["n_runs"] = len(pos)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the analysis
+
+
+@dataclass
+class Analysis:
+    """Every table a study produces, and the metrics logged to its parent run."""
+
+    record: StudyRecord
+    top_k: int
+    importances: pd.DataFrame
+    weight_sums: pd.DataFrame
+    aggregate: pd.DataFrame
+    stability: pd.DataFrame
+    topk_frequency: pd.DataFrame
+    rank_distribution: pd.DataFrame
+    agreement: pd.DataFrame
+    stability_curve: pd.DataFrame
+    truth: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``{file name: table}`` for every CSV artifact."""
+        out = {
+            "importances.csv": self.importances,
+            "weight_sums.csv": self.weight_sums,
+            "aggregate.csv": self.aggregate,
+            "stability.csv": self.stability,
+            "topk_frequency.csv": self.topk_frequency,
+            "rank_distribution.csv": self.rank_distribution,
+            "agreement.csv": self.agreement,
+            "stability_curve.csv": self.stability_curve,
+        }
+        if self.truth is not None:
+            out["truth_recovery.csv"] = self.truth
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Study-level metrics: scores, stability per view, agreement per pair, truth recovery."""
+        from .tracking import metric_names
+
+        rec, k = self.record, self.top_k
+        test = np.array([r.test_score for r in rec.runs], float)
+        out = {
+            "runs": float(len(rec.runs)),
+            "runs_converged": float(sum(r.converged for r in rec.runs)),
+            "test_score_mean": float(np.nanmean(test)) if test.size else np.nan,
+            "test_score_sd": float(np.nanstd(test, ddof=1)) if test.size > 1 else np.nan,
+            "train_score_mean": float(np.nanmean([r.train_score for r in rec.runs])),
+        }
+
+        def part(output):
+            return "" if output == "all" else "." + metric_names([output])[0]
+
+        for row in self.stability.itertuples():
+            base = f"stability.{row.method}{part(row.output)}"
+            out[f"{base}.kendall_w"] = row.kendall_w
+            out[f"{base}.spearman_mean"] = row.spearman_mean
+            out[f"{base}.top{k}_stability"] = row.topk_stability
+            out[f"{base}.top{k}_stability_low"] = row.topk_stability_low
+            out[f"{base}.top{k}_stability_high"] = row.topk_stability_high
+        for row in self.agreement.itertuples():
+            out[f"agreement.{row.method_a}.{row.method_b}{part(row.output)}.{row.measure}"] = row.value
+        if self.truth is not None:
+            for row in self.truth.itertuples():
+                out[f"truth.{row.method}.accuracy"] = row.accuracy
+                out[f"truth.{row.method}.spearman_mean"] = row.spearman_mean
+        return {key: float(v) for key, v in out.items() if v is not None and np.isfinite(v)}
+
+
+def _importance_table(record: StudyRecord) -> pd.DataFrame:
+    """Long format: one row per (seed, method, measure, output, feature); rank for the primary."""
+    meta = record.meta
+    m, n = len(record.runs), len(meta.feature_names)
+    seeds, feats = np.repeat(record.seeds, n), np.tile(meta.feature_names, m)
+    frames = []
+    for name, layout in meta.methods.items():
+        for measure in layout.measures:
+            vals = record.values(name, measure)  # (m, p, K)
+            for c, col in enumerate(layout.columns):
+                ranks = (stab.rank_matrix(vals[:, :, c], signed=layout.signed)
+                         if measure == layout.primary else np.full((m, n), np.nan))  # fmt: skip
+                frames.append(pd.DataFrame({
+                    "seed": seeds, "method": name, "measure": measure, "output": col,
+                    "feature": feats, "value": vals[:, :, c].ravel(), "rank": ranks.ravel(),
+                }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def _stability_tables(record, k, n_bootstrap, seed):
+    feats = list(record.meta.feature_names)
+    n = len(feats)
+    stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], []
+    for v in views(record):
+        vals = _view_values(record, v)
+        ranks = stab.rank_matrix(vals, signed=v.signed)
+        usable = ~np.isnan(ranks).any(axis=1)
+        w = stab.kendall_w(ranks)
+        nog = stab.nogueira_stability(stab.topk_membership(ranks, k)[usable])
+        freq = stab.topk_frequency(ranks, k)
+        boot = stab.bootstrap_mean_ci(vals, n_resamples=n_bootstrap, seed=seed)
+        notes += [f"{v.label}: {note}" for note in stab.stability_notes(vals, signed=v.signed)]
+        stability.append({
+            "method": v.method, "output": v.output, "kendall_w": w.statistic, "chi2": w.chi2,
+            "df": w.df, "pvalue": w.pvalue, "spearman_mean": stab.spearman_mean(ranks),
+            "top_k": k, "topk_stability": nog.statistic, "topk_stability_low": nog.low,
+            "topk_stability_high": nog.high, "n_runs": int(usable.sum()),
+        })  # fmt: skip
+        good = ranks[usable]
+        q = np.nanpercentile(good, [25, 50, 75], axis=0) if len(good) else np.full((3, n), np.nan)
+        aggregate.append(pd.DataFrame({
+            "method": v.method, "output": v.output, "feature": feats,
+            "mean": boot.mean, "sd": np.std(vals[usable], axis=0, ddof=1) if len(good) > 1 else np.nan,
+            "ci_low": boot.low, "ci_high": boot.high,
+            "mean_rank": good.mean(axis=0) if len(good) else np.nan,
+            "median_rank": q[1], "rank_q25": q[0], "rank_q75": q[2], "rank_iqr": q[2] - q[0],
+            f"top{k}_frequency": freq, "n_runs": int(usable.sum()),
+        }))  # fmt: skip
+        topk.append(pd.DataFrame({
+            "method": v.method, "output": v.output, "feature": feats, "k": k,
+            "frequency": freq, "count": np.rint(freq * usable.sum()).astype(int),
+        }))  # fmt: skip
+        counts = stab.rank_distribution(ranks)
+        dist.append(pd.DataFrame({
+            "method": v.method, "output": v.output,
+            "feature": np.repeat(feats, n), "rank": np.tile(np.arange(1, n + 1), n),
+            "count": counts.ravel(),
+        }))  # fmt: skip
+        m_values, w_curve = stab.stability_curve(ranks)
+        curves.append(pd.DataFrame({
+            "method": v.method, "output": v.output, "n_runs": m_values, "kendall_w": w_curve,
+        }))  # fmt: skip
+    return (pd.DataFrame(stability), pd.concat(aggregate, ignore_index=True),
+            pd.concat(topk, ignore_index=True), pd.concat(dist, ignore_index=True),
+            pd.concat(curves, ignore_index=True), notes)  # fmt: skip
+
+
+def _agreement_table(record: StudyRecord, k: int) -> pd.DataFrame:
+    """Krishna et al.'s measures for every pair of methods, per output, averaged over runs.
+
+    A method pooled over outputs (one column) is compared with each output of the other.
+    """
+    meta = record.meta
+    rows = []
+    for a, b in itertools.combinations(meta.methods, 2):
+        la, lb = meta.methods[a], meta.methods[b]
+        va, vb = record.values(a), record.values(b)
+        pairs = (
+            [("all", 0, 0)] if len(la.columns) == len(lb.columns) == 1
+            else [(out, min(i, len(la.columns) - 1), min(i, len(lb.columns) - 1))
+                  for i, out in enumerate(meta.output_names)]
+        )  # fmt: skip
+        for output, ca, cb in pairs:
+            scores = agr.mean_agreement(va[:, :, ca], vb[:, :, cb], k=k)
+            rows += [
+                {"method_a": a, "method_b": b, "output": output, "k": k, "measure": m, "value": s}
+                for m, s in scores.items()
+            ]
+    columns = ["method_a", "method_b", "output", "k", "measure", "value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def truth_table(record: StudyRecord) -> pd.DataFrame | None:
+    """How well each method recovers a known importance order (simulated data only).
+
+    Accuracy (Olden, Joy & Death 2004): the fraction of (network, informative variable) pairs whose
+    estimated rank equals the true rank, ranks taken over all variables by the method's overall
+    importance (mean over outputs). Also the mean Spearman correlation with the true importance.
+    """
+    from scipy.stats import spearmanr
+
+    truth = record.meta.truth
+    if truth is None or not record.runs:
+        return None
+    truth = np.asarray(truth, float)
+    informative = truth > 0
+    true_rank = stab.rank_matrix(truth)[0]
+    rows = []
+    for name, layout in record.meta.methods.items():
+        overall = overall_importance(record.values(name), signed=layout.signed)
+        ranks = stab.rank_matrix(overall)
+        usable = ~np.isnan(ranks).any(axis=1)
+        hits = ranks[usable][:, informative] == true_rank[informative]
+        rhos = [spearmanr(row, truth).statistic for row in overall[usable]]
+        rows.append({
+            "method": name, "accuracy": float(hits.mean()) if hits.size else np.nan,
+            "spearman_mean": float(np.nanmean(rhos)) if rhos else np.nan,
+            "n_networks": int(usable.sum()), "n_informative": int(informative.sum()),
+        })  # fmt: skip
+    return pd.DataFrame(rows).sort_values("accuracy", ascending=False, ignore_index=True)
+
+
+def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = 1000,
+            seed: int = 0) -> Analysis:  # fmt: skip
+    """Compute every table and metric of a study from its runs."""
+    if not record.runs:
+        raise ValueError("the study has no finished runs to analyse")
+    k = int(top_k or record.meta.top_k)
+    stability, aggregate, topk, dist, curves, notes = _stability_tables(record, k, n_bootstrap, seed)
+    return Analysis(
+        record=record,
+        top_k=k,
+        importances=_importance_table(record),
+        weight_sums=weight_sums_table(record),
+        aggregate=aggregate,
+        stability=stability,
+        topk_frequency=topk,
+        rank_distribution=dist,
+        agreement=_agreement_table(record, k),
+        stability_curve=curves,
+        truth=truth_table(record),
+        notes=notes,
+    )

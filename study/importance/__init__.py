@@ -1,0 +1,33 @@
+"""Variable importance of multilayer perceptrons, as pure functions of weights (and data).
+
+Weight-based methods take ``coefs``, the weight matrices in scikit-learn order, and return arrays
+of shape ``(n_inputs, n_outputs)``. Methods are registered by name in :data:`METHODS`; configs and
+the runner refer to them by name.
+"""
+
+from ._derivatives import PartialDerivatives, jacobian, partial_derivatives
+from ._neuralnettools import from_neuralnettools, to_neuralnettools
+from ._permutation import PermutationImportance, permutation
+from ._registry import METHODS, Method, Network, compute, get_method, method_names
+from ._weights import WeightSums, garson, garson_signed, olden, weight_sums
+
+__all__ = [
+    "garson",
+    "garson_signed",
+    "olden",
+    "weight_sums",
+    "WeightSums",
+    "permutation",
+    "PermutationImportance",
+    "jacobian",
+    "partial_derivatives",
+    "PartialDerivatives",
+    "from_neuralnettools",
+    "to_neuralnettools",
+    "METHODS",
+    "Method",
+    "Network",
+    "compute",
+    "get_method",
+    "method_names",
+]

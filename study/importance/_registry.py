@@ -1,0 +1,157 @@
+"""The registry of importance methods: one record per method, looked up by name.
+
+The runner knows method names, never internals. A method receives a :class:`Network` (the fitted
+weights, and the model and held-out data for the methods that need them) and returns a mapping
+``measure -> ndarray (n_inputs, n_columns)``; ``primary`` names the measure that ranks variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._derivatives import partial_derivatives
+from ._permutation import permutation
+from ._weights import garson, garson_signed, olden, weight_sums
+
+__all__ = ["Network", "Method", "METHODS", "get_method", "compute", "method_names"]
+
+
+@dataclass(frozen=True)
+class Network:
+    """What an importance method may look at: one fitted network, and optionally data.
+
+    ``coefs``/``intercepts`` in scikit-learn order; ``model`` the fitted scikit-learn estimator;
+    ``X``/``y`` held-out data in the space the network saw (standardised); ``seed`` the explicit
+    integer for any randomness (permutations).
+    """
+
+    coefs: list
+    intercepts: list
+    model: Any = None
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered importance method.
+
+    name : key used in configs, metric names and tables.
+    compute : ``(network, **options) -> {measure: (n_inputs, n_columns)}``.
+    primary : the measure that ranks the variables.
+    signed : rank by ``|value|`` (True) or by value (False).
+    needs_data : needs the fitted model and held-out data, not only the weights.
+    summary : one line for tables and the README.
+    measures : every measure ``compute`` returns, ``primary`` first.
+    pooled_for_classifiers : one column for a classifier whatever its number of outputs
+        (permutation importance scores accuracy, not a class); otherwise one column per output.
+    """
+
+    name: str
+    compute: Callable[..., Mapping[str, np.ndarray]]
+    primary: str
+    signed: bool
+    needs_data: bool
+    summary: str
+    measures: tuple[str, ...]
+    pooled_for_classifiers: bool = False
+
+    def n_columns(self, task: str, n_outputs: int) -> int:
+        """How many columns this method returns for a network with ``n_outputs`` output units."""
+        return 1 if self.pooled_for_classifiers and task == "classification" else n_outputs
+
+
+def _garson(net, **_):
+    return {"value": garson(net.coefs)}
+
+
+def _garson_signed(net, **_):
+    return {"value": garson_signed(net.coefs)}
+
+
+def _olden(net, **_):
+    return {"value": olden(net.coefs)}
+
+
+def _weight_sums(net, **_):
+    ws = weight_sums(net.coefs)
+    return {"abs": ws.abs, "pos": ws.pos, "neg": ws.neg, "net": ws.net}
+
+
+def _permutation(net, *, n_repeats=10, **_):
+    res = permutation(net.model, net.X, net.y, n_repeats=int(n_repeats), seed=net.seed)
+    return {"mean": res.mean, "std": res.std}
+
+
+def _partial_derivatives(net, **_):
+    pd_ = partial_derivatives(
+        net.coefs,
+        net.intercepts,
+        net.X,
+        activation=net.model.activation,
+        out_activation=net.model.out_activation_,
+    )
+    return {"rms": pd_.rms, "mean": pd_.mean, "std": pd_.std}
+
+
+_REGISTRY = (
+    Method("garson", _garson, "value", False, False,
+           "Garson/Goh: share of |input weight| x |output weight|; the output layer cancels",
+           ("value",)),
+    Method("garson_signed", _garson_signed, "value", True, False,
+           "Garson with signs kept: only the signs of the output weights survive",
+           ("value",)),
+    Method("olden", _olden, "value", True, False,
+           "Olden connection weights W1 @ ... @ WL: uses every layer, output included",
+           ("value",)),
+    Method("weight_sums", _weight_sums, "abs", False, False,
+           "sums of positive, negative, net and absolute first-layer weights (ranked by abs)",
+           ("abs", "pos", "neg", "net")),
+    Method("permutation", _permutation, "mean", False, True,
+           "scikit-learn permutation_importance on the test split (score drop)",
+           ("mean", "std"), pooled_for_classifiers=True),
+    Method("partial_derivatives", _partial_derivatives, "rms", False, True,
+           "partial derivatives dy/dx over the test split: mean, std, rms (ranked by rms)",
+           ("rms", "mean", "std")),
+)  # fmt: skip
+
+METHODS: dict[str, Method] = {m.name: m for m in _REGISTRY}
+
+
+def method_names() -> list[str]:
+    """Names of every registered method, in registry order."""
+    return list(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The registered method called ``name``; an unknown name raises ValueError listing them."""
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown importance method {name!r}; valid methods: {', '.join(METHODS)}"
+        ) from None
+
+
+def compute(
+    names, network: Network, *, options: Mapping[str, Mapping] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Compute several methods on one network: ``{method: {measure: (n_inputs, n_columns)}}``.
+
+    ``options`` maps a method name to keyword options for it (e.g. ``{"permutation":
+    {"n_repeats": 10}}``).
+    """
+    options = options or {}
+    out = {}
+    for name in names:
+        method = get_method(name)
+        if method.needs_data and (network.model is None or network.X is None):
+            raise ValueError(f"method {name!r} needs the fitted model and held-out data")
+        values = method.compute(network, **dict(options.get(name) or {}))
+        out[name] = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    return out

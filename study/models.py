@@ -1,0 +1,85 @@
+"""scikit-learn multilayer perceptrons: built from a model config, fitted with warnings captured."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import StudyError
+
+__all__ = ["MODEL_KEYS", "make_model", "fit", "FitInfo"]
+
+# Every architecture knob a model config may set; anything else in the config is a typo.
+MODEL_KEYS = (
+    "hidden_layer_sizes",
+    "activation",
+    "solver",
+    "alpha",
+    "batch_size",
+    "learning_rate",
+    "learning_rate_init",
+    "max_iter",
+    "tol",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+)
+
+
+def model_params(config: Mapping) -> dict:
+    """The MLP keyword arguments in a model config (``name`` and ``_target_``-like keys dropped)."""
+    unknown = sorted(set(config) - set(MODEL_KEYS) - {"name"})
+    if unknown:
+        raise StudyError(
+            f"unknown model option(s) {', '.join(unknown)}; valid: {', '.join(MODEL_KEYS)}"
+        )
+    params = {k: config[k] for k in MODEL_KEYS if k in config and config[k] is not None}
+    if "hidden_layer_sizes" in params:
+        sizes = params["hidden_layer_sizes"]
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        if not sizes or any(int(s) < 1 for s in sizes):
+            raise StudyError(f"model.hidden_layer_sizes must be positive sizes; got {sizes}")
+        params["hidden_layer_sizes"] = tuple(int(s) for s in sizes)
+    return params
+
+
+def make_model(task: str, config: Mapping, *, seed: int):
+    """An unfitted MLPClassifier or MLPRegressor for ``task``, seeded with ``seed``."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    try:
+        return cls(**model_params(config), random_state=int(seed))
+    except TypeError as err:
+        raise StudyError(f"bad model option: {err}") from None
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """How one fit went: iterations used, whether it converged, and the warnings it raised."""
+
+    n_iter: int
+    converged: bool
+    warnings: tuple[str, ...]
+
+
+def fit(model, X, y) -> FitInfo:
+    """Fit ``model`` in place, catching its convergence warnings instead of printing them.
+
+    A study retrains the same network dozens of times; one printed warning per seed would bury the
+    results. The warnings are recorded per run (``converged``, ``n_iter``) and summarised once.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, y)
+    kept = []
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
+            kept.append(str(w.message))
+    n_iter = int(model.n_iter_)
+    return FitInfo(n_iter=n_iter, converged=not kept, warnings=tuple(kept))

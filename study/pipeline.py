@@ -1,0 +1,198 @@
+"""One study from a config: dataset -> runs -> MLflow -> analysis -> charts. Called by ``study-run``.
+
+:func:`run` takes the composed config as a plain mapping, so tests and notebooks call it directly
+(see :func:`study.config.compose`). Everything the user can get wrong is checked before the parent
+MLflow run is created; if anything fails after that, the parent run ends FAILED (or KILLED on
+Ctrl-C) rather than being left RUNNING.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import aggregate, datasets, models, runner, tracking
+from .errors import StudyError
+from .record import StudyMeta, StudyRecord, method_layouts
+from .settings import Settings
+
+__all__ = ["run", "Outcome", "analyse_and_log"]
+
+
+@dataclass
+class Outcome:
+    """What a finished study hands back: where it is, and everything it computed."""
+
+    run_id: str
+    uri: str
+    experiment: str
+    output_dir: Path
+    record: StudyRecord
+    analysis: aggregate.Analysis
+    charts: list[Path]
+    timings: dict[str, float] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+
+def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) -> None:
+    """Fail before any MLflow run exists if the model config is wrong (a 1-iteration trial fit)."""
+    import warnings
+
+    data = datasets.split(ds, test_size=plan.test_size, seed=settings.seed)
+    model = models.make_model(ds.task, settings.model, seed=settings.seed)
+    model.set_params(max_iter=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data.X_train[:50], data.y_train[:50])
+    except (ValueError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StudyError(f"model: {first}") from None
+
+
+def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
+    sizes = tuple(settings.model.get("hidden_layer_sizes") or (100,))
+    sizes = (sizes,) if isinstance(sizes, int) else sizes
+    outputs = ds.output_names
+    return StudyMeta(
+        name=settings.name,
+        dataset=ds.name,
+        task=ds.task,
+        feature_names=ds.feature_names,
+        output_names=outputs,
+        layer_sizes=(ds.n_features, *(int(s) for s in sizes), len(outputs)),
+        methods=method_layouts(settings.methods, task=ds.task, output_names=outputs),
+        score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
+        truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
+        top_k=settings.top_k,
+    )
+
+
+def _output_dir(settings: Settings) -> Path:
+    if settings.output_dir is not None:
+        out = settings.output_dir
+    else:
+        out = settings.root / "studies" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _progress(settings: Settings, meta: StudyMeta):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=settings.n_runs,
+        desc=f"training {meta.name}",
+        unit="run",
+        disable=not settings.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def analyse_and_log(
+    tracker: tracking.Tracker | None, record: StudyRecord, settings: Settings, output_dir: Path
+):  # fmt: skip
+    """Analyse a study, draw its charts, write them to ``output_dir`` and log them.
+
+    Shared by ``study-run`` (at the end of a study) and ``study-aggregate``.
+    """
+    from . import plots
+
+    analysis = aggregate.analyse(
+        record, top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed
+    )
+    for name, table in analysis.tables().items():
+        table.to_csv(output_dir / name, index=False)
+    charts = plots.draw_all(analysis, output_dir)
+    if tracker is not None:
+        tracker.log_results(metrics=analysis.metrics(), tables=analysis.tables(), files=charts)
+    return analysis, charts
+
+
+def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
+    """Run a whole study from a composed config (a plain nested mapping).
+
+    Raises StudyError for anything the user can fix; the caller decides how to report it.
+    """
+    t_start = time.perf_counter()
+    settings = Settings.from_config(cfg)
+    ds = datasets.load_dataset(settings.dataset["name"], **{
+        k: v for k, v in settings.dataset.items() if k != "name"
+    })  # fmt: skip
+    plan = runner.Plan(
+        dataset=ds,
+        model=settings.model,
+        methods=settings.methods,
+        method_options=settings.method_options,
+        test_size=settings.test_size,
+        split_seed=None if settings.resplit else settings.seed,
+    )
+    _check_model(settings, ds, plan)
+    meta = _meta(settings, ds)
+    output_dir = _output_dir(settings)
+    if config_yaml is None:
+        import yaml
+
+        config_yaml = yaml.safe_dump(dict(cfg), sort_keys=False)
+
+    t_setup = time.perf_counter()
+    tracker = tracking.Tracker(settings.tracking_uri, settings.experiment)
+    timings = {"log_seconds": 0.0}
+    try:
+        run_name = f"{settings.name} · {settings.n_runs} runs"
+        tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name)
+        t_train = time.perf_counter()
+        scores = []
+        with _progress(settings, meta) as bar:
+            seeds = runner.seeds_for(settings.seed, settings.n_runs)
+            for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs):
+                t0 = time.perf_counter()
+                tracker.log_run(rec)
+                timings["log_seconds"] += time.perf_counter() - t0
+                scores.append(rec.test_score)
+                bar.set_postfix_str(
+                    f"mean test {meta.score_name} {runner.nan_safe_mean(scores):.3f}"
+                )
+                bar.update()
+        t_analyse = time.perf_counter()
+        record = tracking.load_study(tracker.uri, tracker.run_id)
+        analysis, charts = analyse_and_log(tracker, record, settings, output_dir)
+        outcome = Outcome(
+            run_id=tracker.run_id,
+            uri=tracker.uri,
+            experiment=settings.experiment,
+            output_dir=output_dir,
+            record=record,
+            analysis=analysis,
+            charts=charts,
+        )
+        from . import validation
+
+        validation.run_checks(outcome, settings, plan, tracker)
+        tracker.finish("FINISHED")
+    except KeyboardInterrupt:
+        tracker.finish("KILLED")
+        raise
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    t_end = time.perf_counter()
+    fit = np.array([r.timings.get("fit", np.nan) for r in record.runs])
+    imp = np.array([r.timings.get("importance", np.nan) for r in record.runs])
+    outcome.timings = {
+        "total_seconds": t_end - t_start,
+        "setup_seconds": t_setup - t_start,
+        "training_seconds": t_analyse - t_train,
+        "analysis_seconds": t_end - t_analyse,
+        "fit_seconds_per_run": float(np.nanmean(fit)),
+        "importance_seconds_per_run": float(np.nanmean(imp)),
+        "log_seconds_per_run": timings["log_seconds"] / max(len(record.runs), 1),
+    }
+    return outcome

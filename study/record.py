@@ -1,0 +1,111 @@
+"""What a study produces, independent of where it is kept: per-run records and the study's layout.
+
+The runner fills these from training; :mod:`study.tracking` writes them to MLflow and reads them
+back; :mod:`study.aggregate` computes everything else from them. Data flows one way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .importance import get_method
+
+__all__ = ["MethodLayout", "StudyMeta", "RunRecord", "StudyRecord", "method_layouts"]
+
+
+@dataclass(frozen=True)
+class MethodLayout:
+    """How one method's numbers are laid out in this study.
+
+    ``columns`` labels the columns of every measure array: the output names, or ``("all",)`` for
+    a method pooled over the outputs of a classifier.
+    """
+
+    name: str
+    primary: str
+    measures: tuple[str, ...]
+    signed: bool
+    columns: tuple[str, ...]
+
+
+def method_layouts(names, *, task: str, output_names) -> dict[str, MethodLayout]:
+    """The layout of each named method for a network with these outputs."""
+    layouts = {}
+    for name in names:
+        m = get_method(name)
+        n = m.n_columns(task, len(output_names))
+        columns = tuple(output_names) if n == len(output_names) else ("all",)
+        layouts[name] = MethodLayout(name, m.primary, tuple(m.measures), m.signed, columns)
+    return layouts
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """Everything needed to read a study's runs: names, shapes, methods, the known truth."""
+
+    name: str
+    dataset: str
+    task: str
+    feature_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    layer_sizes: tuple[int, ...]
+    methods: dict[str, MethodLayout]
+    score_name: str
+    truth: tuple[float, ...] | None = None
+    top_k: int = 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StudyMeta:
+        d = dict(d)
+        d["methods"] = {
+            k: MethodLayout(**{**v, "measures": tuple(v["measures"]), "columns": tuple(v["columns"])})
+            for k, v in d["methods"].items()
+        }
+        for key in ("feature_names", "output_names", "layer_sizes"):
+            d[key] = tuple(d[key])
+        if d.get("truth") is not None:
+            d["truth"] = tuple(d["truth"])
+        return cls(**d)
+
+
+@dataclass
+class RunRecord:
+    """One trained network: its seed, scores, weights and every importance.
+
+    ``importances[method][measure]`` has shape ``(n_features, n_columns)``.
+    ``timings`` holds seconds spent fitting and computing importance (``fit``, ``importance``).
+    """
+
+    seed: int
+    train_score: float
+    test_score: float
+    n_iter: int
+    converged: bool
+    coefs: list[np.ndarray]
+    intercepts: list[np.ndarray]
+    importances: dict[str, dict[str, np.ndarray]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StudyRecord:
+    """A whole study: its layout and its runs, sorted by seed."""
+
+    meta: StudyMeta
+    runs: list[RunRecord]
+    run_id: str | None = None
+
+    def values(self, method: str, measure: str | None = None) -> np.ndarray:
+        """Stacked importances over runs: ``(n_runs, n_features, n_columns)``."""
+        layout = self.meta.methods[method]
+        measure = measure or layout.primary
+        return np.stack([r.importances[method][measure] for r in self.runs])
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.seed for r in self.runs]

@@ -1,0 +1,102 @@
+"""Train the same network once per seed and compute every configured importance.
+
+A run is a pure function of ``(plan, seed)``: the same plan and seed give identical numbers in any
+process, so results do not depend on ``n_jobs``. Seeds run in parallel with joblib; each worker
+uses one BLAS thread (these networks are far too small to gain from more, and a fixed thread count
+keeps floating-point sums identical between sequential and parallel runs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import importance, models
+from .datasets import Dataset, split
+from .record import RunRecord
+
+__all__ = ["Plan", "run_one", "run_many", "seeds_for"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one run needs (picklable, sent to each worker).
+
+    ``split_seed``: the seed of the train/test split, the same for every run; None draws a new
+    split per run from the run's own seed (``study.resplit``).
+    """
+
+    dataset: Dataset
+    model: Mapping
+    methods: tuple[str, ...]
+    method_options: Mapping = field(default_factory=dict)
+    test_size: float = 0.25
+    split_seed: int | None = 0
+
+
+def seeds_for(first: int, n_runs: int) -> list[int]:
+    """The explicit seeds of a study: ``first, first + 1, ..., first + n_runs - 1``."""
+    return list(range(int(first), int(first) + int(n_runs)))
+
+
+def run_one(plan: Plan, seed: int) -> RunRecord:
+    """Split, fit, score and compute every importance for one seed."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        data = split(
+            plan.dataset,
+            test_size=plan.test_size,
+            seed=seed if plan.split_seed is None else plan.split_seed,
+        )
+        model = models.make_model(plan.dataset.task, plan.model, seed=seed)
+        t0 = time.perf_counter()
+        info = models.fit(model, data.X_train, data.y_train)
+        t1 = time.perf_counter()
+        network = importance.Network(
+            coefs=[w.copy() for w in model.coefs_],
+            intercepts=[b.copy() for b in model.intercepts_],
+            model=model,
+            X=data.X_test,
+            y=data.y_test,
+            seed=seed,
+        )
+        values = importance.compute(plan.methods, network, options=plan.method_options)
+        t2 = time.perf_counter()
+        return RunRecord(
+            seed=int(seed),
+            train_score=float(model.score(data.X_train, data.y_train)),
+            test_score=float(model.score(data.X_test, data.y_test)),
+            n_iter=info.n_iter,
+            converged=info.converged,
+            coefs=network.coefs,
+            intercepts=network.intercepts,
+            importances=values,
+            timings={"fit": t1 - t0, "importance": t2 - t1},
+        )
+
+
+def run_many(plan: Plan, seeds, *, n_jobs: int = 1) -> Iterator[RunRecord]:
+    """Yield one :class:`RunRecord` per seed, in order of completion (not of seed).
+
+    ``n_jobs`` > 1 (or -1 for every core) runs seeds in parallel worker processes.
+    """
+    seeds = [int(s) for s in seeds]
+    if n_jobs == 1 or len(seeds) == 1:
+        for s in seeds:
+            yield run_one(plan, s)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    yield from parallel(delayed(run_one)(plan, s) for s in seeds)
+
+
+def nan_safe_mean(values) -> float:
+    """Mean of the finite values (NaN if none): a diverged run must not blank the progress bar."""
+    arr = np.asarray(list(values), dtype=float)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else float("nan")

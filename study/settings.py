@@ -1,0 +1,102 @@
+"""The study's settings, read once from the composed config and checked at the boundary.
+
+The config is a plain nested mapping (Hydra's, resolved and converted by the entry point); every
+value the user can get wrong is checked here and reported as a one-line :class:`StudyError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StudyError
+from .importance import get_method
+
+__all__ = ["Settings"]
+
+
+def _int(value, key: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise StudyError(f"{key} must be an integer; got {value!r}")
+    if minimum is not None and value < minimum:
+        raise StudyError(f"{key} must be at least {minimum}; got {value}")
+    return int(value)
+
+
+def _get(cfg: Mapping, dotted: str, default=None):
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    dataset: dict
+    model: dict
+    n_runs: int
+    seed: int
+    n_jobs: int
+    test_size: float
+    resplit: bool
+    progress: bool
+    methods: tuple[str, ...]
+    method_options: dict
+    top_k: int
+    n_bootstrap: int
+    tracking_uri: str
+    experiment: str
+    root: Path
+    output_dir: Path | None
+    validate: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> Settings:
+        """Read and check every setting; raise StudyError naming the bad key."""
+        dataset = dict(_get(cfg, "dataset", {}) or {})
+        if not dataset.get("name"):
+            raise StudyError("dataset.name is missing: choose one, e.g. dataset=wine")
+        model = dict(_get(cfg, "model", {}) or {})
+        methods = _get(cfg, "importance.methods", [])
+        if isinstance(methods, str):
+            methods = [m.strip() for m in methods.split(",") if m.strip()]
+        if not methods:
+            raise StudyError("importance.methods is empty: name at least one method")
+        for name in methods:
+            try:
+                get_method(name)
+            except ValueError as err:
+                raise StudyError(f"importance.methods: {err}") from None
+        test_size = _get(cfg, "study.test_size", 0.25)
+        if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+            raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
+        n_jobs = _int(_get(cfg, "study.n_jobs", 1), "study.n_jobs")
+        if n_jobs == 0 or n_jobs < -1:
+            raise StudyError(f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}")
+        output_dir = _get(cfg, "paths.output_dir")
+        return cls(
+            name=str(_get(cfg, "study.name") or dataset["name"]),
+            dataset=dataset,
+            model=model,
+            n_runs=_int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1),
+            seed=_int(_get(cfg, "study.seed", 0), "study.seed", minimum=0),
+            n_jobs=n_jobs,
+            test_size=float(test_size),
+            resplit=bool(_get(cfg, "study.resplit", False)),
+            progress=bool(_get(cfg, "study.progress", True)),
+            methods=tuple(dict.fromkeys(methods)),
+            method_options=dict(_get(cfg, "importance.options", {}) or {}),
+            top_k=_int(_get(cfg, "stability.top_k", 3), "stability.top_k", minimum=1),
+            n_bootstrap=_int(
+                _get(cfg, "stability.n_bootstrap", 1000), "stability.n_bootstrap", minimum=100
+            ),
+            tracking_uri=str(_get(cfg, "tracking.uri", "sqlite:///runs/mlflow.db")),
+            experiment=str(_get(cfg, "tracking.experiment", "study")),
+            root=Path(str(_get(cfg, "paths.root", "runs"))),
+            output_dir=Path(str(output_dir)) if output_dir else None,
+            validate=dict(_get(cfg, "validate", {}) or {}),
+        )
