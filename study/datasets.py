@@ -9,6 +9,7 @@ networks train far better; every importance is then in standard-deviation units.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,7 +29,9 @@ class Dataset:
     """A table ready for training.
 
     X : (n_samples, n_features) float.
-    y : (n_samples,) class labels for classification; (n_samples, n_targets) float for regression.
+    y : (n_samples,) class labels for classification, or (n_samples, n_classes) 0/1 indicators
+        with ``one_hot`` (one logistic output unit per class); (n_samples, n_targets) float for
+        regression.
     truth : (n_features,) true importance (larger = more important, 0 = irrelevant) where the data
         were simulated with a known answer, else None.
     """
@@ -54,8 +57,11 @@ class Dataset:
         return self.X.shape[1]
 
     @property
-    def classes(self) -> np.ndarray | None:
-        return np.unique(self.y) if self.task == CLASSIFICATION else None
+    def labels(self) -> np.ndarray | None:
+        """Class labels per sample (classification only), also when ``y`` is one-hot."""
+        if self.task != CLASSIFICATION:
+            return None
+        return self.y.argmax(axis=1) if self.y.ndim == 2 else self.y
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -63,18 +69,24 @@ class Dataset:
 
         Several classes: one softmax unit per class. Two classes: scikit-learn fits a single
         logistic unit, the probability of the second class, so there is one output, named after
-        that class. Regression: one unit per target.
+        that class; with ``one_hot`` every class has its own logistic unit (like a two-unit softmax
+        elsewhere). Regression: one unit per target.
         """
         if self.task == REGRESSION:
             return self.target_names
-        if len(self.class_names) == 2:
+        if len(self.class_names) == 2 and self.y.ndim == 1:
             return (self.class_names[1],)
         return self.class_names
 
     def frame(self) -> pd.DataFrame:
         """The whole table as a DataFrame (features, then targets), e.g. for MLflow's log_input."""
         df = pd.DataFrame(self.X, columns=list(self.feature_names))
-        y = self.y if self.y.ndim == 2 else self.y[:, None]
+        if self.task == REGRESSION:
+            y = self.y
+        elif self.y.ndim == 2:  # one-hot: write the class names, not their indices
+            y = np.asarray(self.class_names)[self.labels][:, None]
+        else:
+            y = self.y[:, None]
         for k, name in enumerate(self.target_names):
             df[name] = y[:, k]
         return df
@@ -104,14 +116,14 @@ def _sklearn(loader_name: str, *, task: str, target_names=None):
         if task == CLASSIFICATION:
             class_names = tuple(str(c) for c in bunch.target_names)
             return Dataset(
-                name, np.asarray(bunch.data, float), y, tuple(bunch.feature_names), ("class",),
+                name, np.asarray(bunch.data, float), y, tuple(map(str, bunch.feature_names)), ("class",),
                 CLASSIFICATION, class_names=class_names, source=f"sklearn.datasets.{loader_name}",
                 description=f"scikit-learn {name}: {len(class_names)} classes",
             )  # fmt: skip
         y = y.reshape(len(y), -1).astype(float)
-        names = tuple(target_names or bunch.get("target_names") or ("target",))
+        names = tuple(map(str, target_names or bunch.get("target_names") or ("target",)))
         return Dataset(
-            name, np.asarray(bunch.data, float), y, tuple(bunch.feature_names), names, REGRESSION,
+            name, np.asarray(bunch.data, float), y, tuple(map(str, bunch.feature_names)), names, REGRESSION,
             source=f"sklearn.datasets.{loader_name}",
             description=f"scikit-learn {name}: {y.shape[1]} regression target(s)",
         )  # fmt: skip
@@ -177,8 +189,9 @@ def _known_truth_regression(
     )  # fmt: skip
 
 
-# Class-mean patterns cycled over the informative variables: each separates the three classes in
-# another way, so that no variable duplicates another's information.
+# Class-mean patterns cycled over the informative variables: three consecutive informative
+# variables separate the three classes in three different ways. (A fourth repeats the first
+# pattern, but with its own noise it still adds evidence in proportion to its strength.)
 _PATTERNS = np.array([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
 
 
@@ -194,6 +207,8 @@ def _known_truth_classification(
     informative = [int(i) for i in informative]
     strengths = np.asarray(strengths, dtype=float)
     n_features = int(n_features)
+    if not informative:
+        raise StudyError("dataset.informative is empty: give at least one informative position")
     if len(informative) != strengths.size or len(set(informative)) != len(informative):
         raise StudyError("dataset.informative and dataset.strengths must be equally long, unique")
     if min(informative) < 0 or max(informative) >= n_features:
@@ -345,11 +360,11 @@ DATASETS = {
 
 
 def _check_classes(ds: Dataset) -> None:
-    values, counts = np.unique(ds.y, return_counts=True)
+    values, counts = np.unique(ds.labels, return_counts=True)
     target = ds.target_names[0]
     if values.size < 2:
         raise StudyError(
-            f"target {target!r} has a single class ({values[0]!r}); classification needs at "
+            f"target {target!r} has a single class ({values.tolist()[0]!r}); classification needs at "
             "least two"
         )
     small = [str(v) for v, c in zip(values, counts) if c < 2]
@@ -360,8 +375,13 @@ def _check_classes(ds: Dataset) -> None:
         )
 
 
-def load_dataset(name: str, **options) -> Dataset:
+def load_dataset(name: str, *, one_hot: bool = False, **options) -> Dataset:
     """Load a dataset by name; ``options`` are its config keys (path, target, seed, ...).
+
+    ``one_hot`` (classification only): train one logistic output unit per class on 0/1 indicator
+    targets, instead of scikit-learn's softmax (or single logistic unit for two classes). Two
+    classes then give two complementary outputs, the setting where signed Garson returns exactly
+    negated vectors.
 
     Raises StudyError, with a one-line message, for anything the user can fix.
     """
@@ -374,6 +394,11 @@ def load_dataset(name: str, **options) -> Dataset:
     ds = loader(**options)
     if ds.task == CLASSIFICATION:
         _check_classes(ds)
+        if one_hot:
+            indicator = (ds.y[:, None] == np.unique(ds.y)[None, :]).astype(int)
+            ds = dataclasses.replace(ds, y=indicator, description=ds.description + ", one-hot")
+    elif one_hot:
+        raise StudyError(f"dataset.one_hot applies to classification; {name} is a regression")
     return ds
 
 
@@ -382,7 +407,7 @@ def split(ds: Dataset, *, test_size: float, seed: int) -> Split:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    stratify = ds.y if ds.task == CLASSIFICATION else None
+    stratify = ds.labels
     try:
         X_tr, X_te, y_tr, y_te = train_test_split(
             ds.X, ds.y, test_size=test_size, random_state=int(seed), stratify=stratify
@@ -394,4 +419,6 @@ def split(ds: Dataset, *, test_size: float, seed: int) -> Split:
     if ds.task == REGRESSION:
         y_scaler = StandardScaler().fit(y_tr)
         y_tr, y_te = y_scaler.transform(y_tr), y_scaler.transform(y_te)
+        if y_tr.shape[1] == 1:  # scikit-learn wants a single target as a 1-D vector
+            y_tr, y_te = y_tr.ravel(), y_te.ravel()
     return Split(X_tr, X_te, y_tr, y_te)

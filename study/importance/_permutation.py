@@ -36,11 +36,12 @@ def permutation(model, X, y, *, n_repeats=10, seed, n_jobs=None) -> PermutationI
 
     ``seed`` is the explicit integer ``random_state`` of the shuffles.
     """
+    from sklearn.base import is_regressor
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import make_scorer
 
     y = np.asarray(y)
-    if getattr(model, "_estimator_type", None) == "regressor" and y.ndim == 2 and y.shape[1] > 1:
+    if is_regressor(model) and y.ndim == 2 and y.shape[1] > 1:
         scoring = {
             f"r2_{k}": make_scorer(_r2_of_output, output=k) for k in range(y.shape[1])
         }

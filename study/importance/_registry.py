@@ -150,8 +150,8 @@ def compute(
     out = {}
     for name in names:
         method = get_method(name)
-        if method.needs_data and (network.model is None or network.X is None):
-            raise ValueError(f"method {name!r} needs the fitted model and held-out data")
+        if method.needs_data and (network.model is None or network.X is None or network.y is None):
+            raise ValueError(f"method {name!r} needs the fitted model and held-out data (X and y)")
         values = method.compute(network, **dict(options.get(name) or {}))
         out[name] = {k: np.asarray(v, dtype=float) for k, v in values.items()}
     return out
