@@ -324,7 +324,14 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
     if not record.runs:
         raise ValueError("the study has no finished runs to analyse")
     k = int(top_k or record.meta.top_k)
+    n = len(record.meta.feature_names)
+    clip_note = []
+    if n > 1 and k >= n:
+        # The top n of n variables is every variable: its stability says nothing.
+        clip_note = [f"top_k={k} covers all {n} variables; top-k measures use k={n - 1}"]
+        k = n - 1
     stability, aggregate, topk, dist, curves, notes = _stability_tables(record, k, n_bootstrap, seed)
+    notes = clip_note + notes
     return Analysis(
         record=record,
         top_k=k,

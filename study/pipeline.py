@@ -97,17 +97,16 @@ def _progress(settings: Settings, meta: StudyMeta):
 
 
 def analyse_and_log(
-    tracker: tracking.Tracker | None, record: StudyRecord, settings: Settings, output_dir: Path
+    tracker: tracking.Tracker | None, record: StudyRecord, output_dir: Path, *,
+    top_k: int, n_bootstrap: int = 1000, seed: int = 0,
 ):  # fmt: skip
-    """Analyse a study, draw its charts, write them to ``output_dir`` and log them.
+    """Analyse a study, draw its charts, write both to ``output_dir`` and log them to MLflow.
 
-    Shared by ``study-run`` (at the end of a study) and ``study-aggregate``.
+    The one code path behind ``study-run`` (at the end of a study) and ``study-aggregate``.
     """
     from . import plots
 
-    analysis = aggregate.analyse(
-        record, top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed
-    )
+    analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
     for name, table in analysis.tables().items():
         table.to_csv(output_dir / name, index=False)
     charts = plots.draw_all(analysis, output_dir)
@@ -163,7 +162,10 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
                 bar.update()
         t_analyse = time.perf_counter()
         record = tracking.load_study(tracker.uri, tracker.run_id)
-        analysis, charts = analyse_and_log(tracker, record, settings, output_dir)
+        analysis, charts = analyse_and_log(
+            tracker, record, output_dir,
+            top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
+        )  # fmt: skip
         outcome = Outcome(
             run_id=tracker.run_id,
             uri=tracker.uri,

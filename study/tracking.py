@@ -185,12 +185,16 @@ class Tracker:
     FAILED or KILLED when the study breaks, so that no run is left RUNNING.
     """
 
-    def __init__(self, uri: str, experiment: str):
+    def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None):
+        """Open ``experiment`` (created if new) for a new study, or attach to the existing parent
+        run ``run_id`` (``study-aggregate`` logs its results there)."""
         self.uri = resolve_uri(uri)
         self.client = _client(self.uri)
-        self.experiment_id = _experiment_id(self.client, experiment, self.uri)
-        self.experiment = experiment
-        self.run_id: str | None = None
+        if run_id is None:
+            self.experiment_id = _experiment_id(self.client, experiment, self.uri)
+        else:
+            self.experiment_id = self.client.get_run(run_id).info.experiment_id
+        self.run_id = run_id
         self.meta: StudyMeta | None = None
         self._keys = None
         self._tmp = tempfile.TemporaryDirectory(prefix="study-")
@@ -264,12 +268,15 @@ class Tracker:
         self.client.set_terminated(cid, "FINISHED")
         return cid
 
-    def log_results(self, *, metrics: Mapping[str, float], tables: Mapping, files=()):
-        """Study-level metrics (one log_batch), tables as CSV artifacts, and files (charts)."""
+    def log_results(self, *, metrics: Mapping[str, float], tables: Mapping, files=(), series=None):
+        """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves
+        in the UI) in one log_batch, tables as CSV artifacts, files (charts) under ``charts/``."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        for name, points in (series or {}).items():
+            batch += [Metric(name, float(v), now, int(step)) for step, v in points]
         if batch:
             self.client.log_batch(self.run_id, metrics=batch)
         folder = Path(self._tmp.name) / "tables"

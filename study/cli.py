@@ -1,0 +1,155 @@
+"""Console scripts: ``study-run`` (the Hydra app), ``study-aggregate`` and ``study-ui``.
+
+User errors print one line and exit with status 2, with no traceback; bugs keep theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .config import config_dir, to_plain
+from .errors import StudyError
+
+__all__ = ["run_main", "aggregate_main", "ui_main"]
+
+DEFAULT_URI = "sqlite:///runs/mlflow.db"
+# Hydra exits with 1 when it cannot compose the config (unknown option, bad override): a user
+# error. Once our task function has started, Hydra's exit 1 means a bug, with its traceback.
+_task_started = False
+
+
+def _fail(prog: str, err: Exception) -> None:
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    sys.exit(2)
+
+
+@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
+def _study_run(cfg: DictConfig) -> None:
+    global _task_started
+    _task_started = True
+    from hydra.core.hydra_config import HydraConfig
+
+    from . import pipeline, summary
+
+    try:
+        plain = to_plain(cfg)
+        if not plain.get("paths", {}).get("output_dir"):
+            plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
+        outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+    except StudyError as err:
+        _fail("study-run", err)
+    print(
+        summary.render(
+            outcome.analysis,
+            run_id=outcome.run_id,
+            uri=outcome.uri,
+            experiment=outcome.experiment,
+            output_dir=outcome.output_dir,
+            timings=outcome.timings,
+            extras=outcome.extras.get("summary", ()),
+        ),
+        flush=True,
+    )
+
+
+def run_main() -> None:
+    """``study-run [overrides]``: run a repeated-training study (a Hydra app)."""
+    overrides = sys.argv[1:]
+    if not any(arg.startswith("-") for arg in overrides):
+        # Compose once up front so that a bad override (unknown dataset, typo in a key) is
+        # reported in one line; Hydra's own report spans several. Flags (-m, --help, --cfg)
+        # and sweeps go straight to Hydra.
+        from .config import compose
+
+        try:
+            compose(overrides)
+        except StudyError as err:
+            _fail("study-run", err)
+    try:
+        _study_run()
+    except SystemExit as exc:
+        if exc.code == 1 and not _task_started:
+            sys.exit(2)
+        raise
+
+
+def aggregate_main(argv=None) -> None:
+    """``study-aggregate``: recompute a study's aggregates from what MLflow holds, and log them."""
+    parser = argparse.ArgumentParser(
+        prog="study-aggregate",
+        description=(
+            "Read a study's child runs and weight artifacts back from MLflow, compute weight sums, "
+            "per-method aggregates, rank stability and agreement, print them, write the tables "
+            "and charts, and log them to the study's parent run."
+        ),
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="the study's parent run id (a child's id works too)")
+    which.add_argument("--experiment", help="an experiment name: its latest finished study")
+    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the study's)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="folder for tables and charts (default runs/aggregate/<run id>)")
+    parser.add_argument("--no-log", action="store_true", help="do not log back to the parent run")
+    args = parser.parse_args(argv)
+
+    from . import pipeline, summary, tracking
+
+    try:
+        if args.top_k is not None and args.top_k < 1:
+            raise StudyError(f"--top-k must be at least 1; got {args.top_k}")
+        run_id = tracking.find_study(args.uri, run_id=args.run_id, experiment=args.experiment)
+        record = tracking.load_study(args.uri, run_id)
+        if not record.runs:
+            raise StudyError(f"study {run_id} has no finished child runs to aggregate")
+        output = args.output or Path("runs") / "aggregate" / run_id
+        output.mkdir(parents=True, exist_ok=True)
+        tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
+        analysis, _ = pipeline.analyse_and_log(
+            tracker, record, output, top_k=args.top_k or record.meta.top_k
+        )
+    except StudyError as err:
+        _fail("study-aggregate", err)
+    print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output))
+    ws = analysis.weight_sums
+    print("\nSummed first-layer weights over runs (input view):")
+    cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
+    print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
+
+
+def ui_main(argv=None) -> None:
+    """``study-ui``: the MLflow UI on the study's own store, bound to 127.0.0.1."""
+    import subprocess
+
+    parser = argparse.ArgumentParser(
+        prog="study-ui", description="Open the MLflow UI on a study store, on 127.0.0.1 only."
+    )
+    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    args = parser.parse_args(argv)
+    from .tracking import resolve_uri
+
+    try:
+        uri = resolve_uri(args.uri)
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+            raise StudyError(
+                f"no study store at {uri.removeprefix('sqlite:///')}: run study-run first, or "
+                "pass --uri"
+            )
+    except StudyError as err:
+        _fail("study-ui", err)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(args.port)]  # fmt: skip
+    if uri.startswith("sqlite:///"):
+        root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+        cmd += ["--default-artifact-root", root.as_uri()]
+    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    try:
+        sys.exit(subprocess.call(cmd))
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,57 @@
+"""The project's Hydra configs, composed without the command line (for notebooks and tests).
+
+``compose(["dataset=iris", "study.n_runs=5"])`` gives the same config as
+``study-run dataset=iris study.n_runs=5``, as a plain resolved dict ready for
+:func:`study.pipeline.run`. Like ``study/cli.py``, this is an entry point: the only other module
+that imports Hydra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import StudyError
+
+__all__ = ["config_dir", "compose", "to_plain"]
+
+
+def config_dir() -> Path:
+    """The ``conf/`` folder: inside the installed package, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise RuntimeError(f"the study's Hydra configs (conf/config.yaml) are missing near {here}")
+
+
+def to_plain(cfg) -> dict:
+    """A resolved plain dict from an OmegaConf config; a missing mandatory value is a StudyError."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        raise StudyError(f"{err.full_key} is required: add {err.full_key}=<value>") from None
+    except InterpolationResolutionError as err:
+        raise StudyError(f"config: {str(err).splitlines()[0]}") from None
+    plain.pop("hydra", None)
+    return plain
+
+
+def compose(overrides=(), *, config_name: str = "config") -> dict:
+    """Compose ``conf/<config_name>.yaml`` with Hydra overrides; return a plain resolved dict.
+
+    Bad overrides (unknown group option, malformed override) raise StudyError with Hydra's message.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise StudyError(" ".join(str(err).split())) from None
+    return to_plain(cfg)

@@ -1,0 +1,105 @@
+"""The short text a study prints at the end: scores, rank stability per method, where to look."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .aggregate import Analysis, same_across_outputs
+
+__all__ = ["render", "stability_lines"]
+
+
+def _fmt(x, spec=".2f") -> str:
+    return "  nan" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def _architecture(meta) -> str:
+    return " → ".join(str(s) for s in meta.layer_sizes)
+
+
+def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
+    """Per method (per output where outputs differ): W, top-k stability [95% CI], top variables."""
+    rec, k = analysis.record, analysis.top_k
+    n_runs = len(rec.runs)
+    st = analysis.stability.set_index(["method", "output"])
+    freq = analysis.topk_frequency
+    rows = []
+    for method, layout in rec.meta.methods.items():
+        outputs = layout.columns
+        if len(outputs) > 1 and same_across_outputs(rec, method):
+            outputs = outputs[:1]
+            label = "(all outputs)"
+        else:
+            label = None
+        for out in outputs:
+            s = st.loc[(method, out)]
+            f = freq[(freq.method == method) & (freq.output == out)].nlargest(n_top, "frequency")
+            top = ", ".join(f"{r.feature} {r.count}" for r in f.itertuples() if r.count > 0)
+            interval = f"{_fmt(s.topk_stability)} [{_fmt(s.topk_stability_low)}, {_fmt(s.topk_stability_high)}]"
+            rows.append((method, label or ("" if out == "all" else out), _fmt(s.kendall_w), interval, top))
+    w_m = max(len(r[0]) for r in rows)
+    w_o = max([len(r[1]) for r in rows] + [6])
+    head = (f"{'method':<{w_m}}  {'output':<{w_o}}  {'W':>5}  {f'top-{k} stability':<20}  "
+            f"most often in the top {k} (runs of {n_runs})")  # fmt: skip
+    lines = [head, "-" * len(head)]
+    lines += [f"{m:<{w_m}}  {o:<{w_o}}  {w:>5}  {i:<20}  {t}" for m, o, w, i, t in rows]
+    return lines
+
+
+def render(
+    analysis: Analysis, *, run_id=None, uri=None, experiment=None, output_dir=None,
+    timings=None, extras=(),
+) -> str:  # fmt: skip
+    """The end-of-study report: a reader sees at once whether the ranking is stable."""
+    rec = analysis.record
+    meta = rec.meta
+    test = np.array([r.test_score for r in rec.runs], float)
+    train = np.array([r.train_score for r in rec.runs], float)
+    converged = sum(r.converged for r in rec.runs)
+    n = len(rec.runs)
+    seeds = rec.seeds
+    sd = np.nanstd(test, ddof=1) if n > 1 else float("nan")
+    lines = [
+        f"Study {meta.name}: {meta.dataset}, {_architecture(meta)} ({meta.task}), {n} runs "
+        f"(seeds {seeds[0]}–{seeds[-1]})",
+        f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
+        f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
+        "iterations)",
+        "",
+        f"Rank stability. W = Kendall's concordance of the rankings across runs (0 random, "
+        f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
+        *stability_lines(analysis),
+    ]
+    blind = [m for m, lay in meta.methods.items()
+             if len(lay.columns) > 1 and same_across_outputs(rec, m)]  # fmt: skip
+    if blind:
+        lines.append(
+            f"{', '.join(blind)}: the same ranking for every output, since these formulas "
+            "ignore the output layer."
+        )
+    if analysis.truth is not None:
+        lines += ["", "Recovery of the known true order (fraction of informative variables at "
+                      "their true rank; Spearman with the truth):"]  # fmt: skip
+        for r in analysis.truth.itertuples():
+            lines.append(f"  {r.method:<22} accuracy {_fmt(r.accuracy)}  Spearman {_fmt(r.spearman_mean)}")
+    for block in extras:
+        lines += ["", *block]
+    if analysis.notes:
+        lines += ["", "Notes:"] + [f"  - {note}" for note in analysis.notes]
+    lines.append("")
+    if timings:
+        lines.append(
+            f"Time: {timings['total_seconds']:.1f} s in all; per run: fit "
+            f"{timings['fit_seconds_per_run']:.2f} s, importance "
+            f"{timings['importance_seconds_per_run']:.2f} s, MLflow logging "
+            f"{timings['log_seconds_per_run']:.2f} s."
+        )
+    if run_id:
+        lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))
+    if output_dir:
+        lines.append(f"Tables and charts: {output_dir}")
+    if uri:
+        from .tracking import ui_command
+
+        lines.append(f"Open the MLflow UI: {ui_command(uri)}   (then http://127.0.0.1:5000)")
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""The console scripts as a user runs them: exit status, one-line errors, nothing left RUNNING."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(args, cwd, module="study"):
+    env = {**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1", "HYDRA_FULL_ERROR": ""}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def _csv(tmp_path, name="data.csv", rows=60, **columns):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                       "c": rng.normal(size=rows)})  # fmt: skip
+    df["y"] = 2 * df.a - df.b + 0.1 * rng.normal(size=rows)
+    df["label"] = np.where(df.a > 0, "high", "low")
+    for key, value in columns.items():
+        df[key] = value
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def _store_runs(db):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    exps = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(exps) if exps else []
+
+
+def _assert_user_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("study-run: error:")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
+    path = _csv(tmp_path)
+    db = mlflow_store / "mlflow.db"
+    proc = _run([f"dataset.path={path}", "dataset=csv", "dataset.target=y", "dataset.features=[a,b,c]",
+                 "study.n_runs=2", "study.progress=false", f"tracking.uri=sqlite:///{db}",
+                 "tracking.experiment=cli-csv", "importance.options.permutation.n_repeats=2",
+                 "stability.n_bootstrap=200"], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "Parent run:" in out and f"study-ui --uri sqlite:///{db}" in out
+    assert "Test R²" in out and "most often in the top" in out
+    # the planted signal: y depends on a and b, not c; c is never ranked first by Olden
+    runs = [r for r in _store_runs(db) if r.data.tags.get("study.role") == "seed"
+            and r.data.params.get("seed") is not None]  # fmt: skip
+    assert runs
+    for r in runs:
+        m = r.data.metrics
+        if "importance.olden.a" in m:
+            assert abs(m["importance.olden.a"]) > abs(m["importance.olden.c"])
+    assert (tmp_path / "runs" / "hydra").is_dir()  # Hydra's output under runs/, not outputs/
+
+
+@pytest.mark.parametrize(
+    "overrides, needles",
+    [
+        (["dataset.path=nope.csv", "dataset.target=y"], ["no such file", "nope.csv"]),
+        (["dataset.path={csv}", "dataset.target=yy"], ["'yy'", "columns are: a, b, c, y, label"]),
+        (["dataset.path={csv}", "dataset.target=y", "dataset.features=[a,zz]"], ["'zz'"]),
+        (["dataset.path={nan}", "dataset.target=y"], ["'b'", "missing value"]),
+        (["dataset.path={text}", "dataset.target=y"], ["'b'", "not numeric"]),
+        (["dataset.path={one}", "dataset.target=label"], ["single class", "'label'"]),
+        (["dataset.target=y"], ["dataset.path is required"]),
+    ],
+    ids=["missing-file", "unknown-target", "unknown-feature", "nan", "non-numeric", "one-class",
+         "no-path"],
+)
+def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
+    files = {
+        "csv": _csv(tmp_path),
+        "nan": _csv(tmp_path, "nan.csv", b=[np.nan] + [0.5] * 59),
+        "text": _csv(tmp_path, "text.csv", b=["x"] + [0.5] * 59),
+        "one": _csv(tmp_path, "one.csv", label="only"),
+    }
+    args = ["dataset=csv"] + [o.format(**files) for o in overrides]
+    proc = _run(args + ["tracking.uri=sqlite:///store.db"], tmp_path)
+    _assert_user_error(proc, *needles)
+    assert not (tmp_path / "store.db").exists()  # failed before any MLflow run was created
+
+
+@pytest.mark.parametrize(
+    "overrides, needles",
+    [
+        (["importance.methods=[garson,shap]"], ["'shap'", "garson, garson_signed, olden"]),
+        (["dataset=nosuch"], ["nosuch", "wine"]),
+        (["study.n_runs=0"], ["study.n_runs"]),
+        (["model.activation=sigmoidal"], ["activation"]),
+        (["tracking.uri=mlruns"], ["tracking.uri"]),
+        (["study.typo=3"], ["typo"]),
+    ],
+    ids=["unknown-method", "unknown-dataset", "zero-runs", "bad-activation", "file-store", "typo-key"],
+)
+def test_cli_config_errors_are_one_line_exit_2(tmp_path, overrides, needles):
+    proc = _run(overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides), tmp_path)
+    _assert_user_error(proc, *needles)
+    db = tmp_path / "store.db"
+    assert not db.exists() or all(r.info.status != "RUNNING" for r in _store_runs(db))
+
+
+def test_cli_help_lists_config_groups(tmp_path):
+    proc = _run(["--help"], tmp_path)
+    assert proc.returncode == 0
+    for word in ("dataset", "model", "experiment", "wine", "mlp_8", "ranking_study"):
+        assert word in proc.stdout
+
+
+def test_ui_refuses_a_missing_store(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = "from study.cli import ui_main; ui_main(['--uri', 'sqlite:///absent/mlflow.db'])"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert "no study store" in proc.stderr and "Traceback" not in proc.stderr

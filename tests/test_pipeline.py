@@ -1,0 +1,190 @@
+"""A whole study through Hydra's Compose API into a temporary SQLite store, read back from MLflow."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study import config, importance, pipeline, tracking
+from study.datasets import load_dataset
+from study.runner import Plan, run_many, seeds_for
+
+METHODS = list(importance.METHODS)
+
+
+def _compose(store, *overrides):
+    return config.compose([
+        f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
+        f"paths.root={store}",
+        "study.progress=false",
+        "importance.options.permutation.n_repeats=2",
+        "stability.n_bootstrap=200",
+        *overrides,
+    ])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def wine_study(mlflow_store):
+    cfg = _compose(mlflow_store, "study.n_runs=3", "tracking.experiment=pipeline-wine")
+    return pipeline.run(cfg)
+
+
+def _client(outcome):
+    from mlflow import MlflowClient
+
+    return MlflowClient(outcome.uri)
+
+
+def _children(outcome):
+    client = _client(outcome)
+    parent = client.get_run(outcome.run_id)
+    return client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{outcome.run_id}'"
+    )
+
+
+def test_compose_default_config_is_the_wine_ranking_study():
+    cfg = config.compose()
+    assert cfg["dataset"]["name"] == "wine"
+    assert cfg["model"]["hidden_layer_sizes"] == [8]
+    assert cfg["study"]["n_runs"] == 30
+    assert set(cfg["importance"]["methods"]) == set(METHODS)
+    assert cfg["tracking"]["uri"] == "sqlite:///runs/mlflow.db"
+
+
+def test_run_logs_parent_and_one_child_per_seed(wine_study):
+    client = _client(wine_study)
+    parent = client.get_run(wine_study.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["dataset.name"] == "wine"
+    assert parent.data.params["study.n_runs"] == "3"
+    children = _children(wine_study)
+    assert sorted(int(c.data.params["seed"]) for c in children) == [0, 1, 2]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert [d.dataset.name for d in parent.inputs.dataset_inputs] == ["wine"]
+
+
+def test_child_metrics_cover_every_method_output_and_feature(wine_study):
+    ds = load_dataset("wine")
+    feats = tracking.metric_names(ds.feature_names)
+    child = _children(wine_study)[0]
+    metrics = child.data.metrics
+    for key in ("train_score", "test_score", "n_iter", "converged"):
+        assert key in metrics
+    assert 0 <= metrics["test_score"] <= 1
+    for method in METHODS:
+        outputs = ds.output_names if method != "permutation" else [None]
+        for out in outputs:
+            for feat in feats:
+                assert tracking.importance_key(method, out, feat) in metrics
+    # 13 variables x (5 methods x 3 classes + permutation's one column)
+    assert sum(k.startswith("importance.") for k in metrics) == 13 * (5 * 3 + 1)
+    assert "importance.garson.class_0.od280_od315_of_diluted_wines" in metrics
+
+
+def test_weights_artifact_recomputes_the_logged_importances(wine_study, tmp_path):
+    client = _client(wine_study)
+    ds = load_dataset("wine")
+    feats = tracking.metric_names(ds.feature_names)
+    for child in _children(wine_study):
+        path = client.download_artifacts(child.info.run_id, "weights.npz", str(tmp_path))
+        with np.load(path) as w:
+            coefs = [w["coef_0"], w["coef_1"]]
+        assert coefs[0].shape == (13, 8) and coefs[1].shape == (8, 3)
+        for name, fn in (("garson", importance.garson), ("olden", importance.olden)):
+            values = fn(coefs)
+            logged = [[child.data.metrics[tracking.importance_key(name, c, f)] for c in ds.output_names]
+                      for f in feats]  # fmt: skip
+            np.testing.assert_allclose(logged, values, rtol=1e-12)
+
+
+def test_parent_gets_importance_table_and_study_layout(wine_study, tmp_path):
+    client = _client(wine_study)
+    table = pd.read_csv(client.download_artifacts(wine_study.run_id, "importances.csv", str(tmp_path)))
+    assert list(table.columns) == ["seed", "method", "measure", "output", "feature", "value", "rank"]
+    primary = table[table.measure == table.method.map(lambda m: importance.get_method(m).primary)]
+    # per (seed, method, output) the ranks are a permutation-with-ties of 1..13
+    sums = primary.groupby(["seed", "method", "output"])["rank"].sum()
+    assert np.allclose(sums, 13 * 14 / 2)
+    meta = json.loads(open(client.download_artifacts(wine_study.run_id, "study.json", str(tmp_path))).read())
+    assert meta["output_names"] == ["class_0", "class_1", "class_2"]
+    assert meta["layer_sizes"] == [13, 8, 3]
+    artifacts = {a.path for a in client.list_artifacts(wine_study.run_id)}
+    assert {"config.yaml", "study.json", "importances.csv", "weight_sums.csv", "aggregate.csv",
+            "stability.csv", "topk_frequency.csv", "rank_distribution.csv", "agreement.csv",
+            "charts"} <= artifacts  # fmt: skip
+
+
+def test_parent_gets_stability_and_agreement_metrics(wine_study):
+    metrics = _client(wine_study).get_run(wine_study.run_id).data.metrics
+    for method in METHODS:
+        base = f"stability.{method}" + ("" if method == "permutation" else ".class_1")
+        assert 0 <= metrics[f"{base}.kendall_w"] <= 1
+        assert f"{base}.top3_stability" in metrics
+        assert metrics[f"{base}.top3_stability_low"] <= metrics[f"{base}.top3_stability"]
+    assert "agreement.garson.olden.class_0.feature_agreement" in metrics
+
+
+def test_read_back_equals_what_was_trained(wine_study):
+    """load_study reads MLflow alone; the numbers are those the runner computed."""
+    cfg = _compose(wine_study.output_dir, "study.n_runs=3")
+    ds = load_dataset("wine")
+    plan = Plan(ds, cfg["model"], tuple(METHODS), {"permutation": {"n_repeats": 2}}, 0.25, 0)
+    fresh = {r.seed: r for r in run_many(plan, seeds_for(0, 3))}
+    for rec in wine_study.record.runs:
+        np.testing.assert_array_equal(rec.coefs[0], fresh[rec.seed].coefs[0])
+        for m in METHODS:
+            for measure, v in fresh[rec.seed].importances[m].items():
+                np.testing.assert_array_equal(rec.importances[m][measure], v)
+
+
+def test_single_output_binary_and_two_output_regression_keys(mlflow_store):
+    out = pipeline.run(_compose(mlflow_store, "dataset=breast_cancer", "study.n_runs=2",
+                                "importance.methods=[garson,olden]",
+                                "tracking.experiment=pipeline-keys"))  # fmt: skip
+    metrics = _children(out)[0].data.metrics
+    assert "importance.olden.mean_radius" in metrics  # one logistic unit: no output part
+    assert out.record.meta.output_names == ("benign",)
+    out = pipeline.run(_compose(mlflow_store, "dataset=neuraldat", "model=mlp_10",
+                                "study.n_runs=2", "tracking.experiment=pipeline-keys"))  # fmt: skip
+    metrics = _children(out)[0].data.metrics
+    assert {"importance.olden.Y1.X1", "importance.olden.Y2.X1"} <= set(metrics)
+    assert "importance.garson_signed.Y2.X3" in metrics
+
+
+def test_n_jobs_gives_identical_numbers():
+    ds = load_dataset("iris")
+    model = config.compose()["model"]
+    plan = Plan(ds, model, tuple(METHODS), {"permutation": {"n_repeats": 2}}, 0.25, None)
+    seq = {r.seed: r for r in run_many(plan, seeds_for(5, 4), n_jobs=1)}
+    par = {r.seed: r for r in run_many(plan, seeds_for(5, 4), n_jobs=2)}
+    assert sorted(seq) == sorted(par) == [5, 6, 7, 8]
+    for s in seq:
+        assert seq[s].test_score == par[s].test_score
+        for a, b in zip(seq[s].coefs, par[s].coefs):
+            np.testing.assert_array_equal(a, b)
+        for m in METHODS:
+            for measure in seq[s].importances[m]:
+                np.testing.assert_array_equal(seq[s].importances[m][measure],
+                                              par[s].importances[m][measure])  # fmt: skip
+    # another seed gives another network
+    assert not np.array_equal(seq[5].coefs[0], seq[6].coefs[0])
+
+
+def test_failure_after_start_leaves_parent_failed(mlflow_store, monkeypatch):
+    from mlflow import MlflowClient
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr("study.aggregate.analyse", boom)
+    cfg = _compose(mlflow_store, "dataset=iris", "study.n_runs=2", "tracking.experiment=pipeline-fail",
+                   "importance.methods=[olden]")  # fmt: skip
+    with pytest.raises(RuntimeError, match="planted failure"):
+        pipeline.run(cfg)
+    client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("pipeline-fail")
+    runs = client.search_runs([exp.experiment_id])
+    assert runs and {r.info.status for r in runs if r.data.tags.get("study.role") == "study"} == {"FAILED"}
+    assert all(r.info.status != "RUNNING" for r in runs)
