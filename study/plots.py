@@ -1,0 +1,416 @@
+"""Charts of a study, drawn from the tables of :class:`~study.aggregate.Analysis`, never recomputed.
+
+:func:`draw_all` writes every chart as a PNG; each ``*_figure`` function returns one
+:class:`matplotlib.figure.Figure` for a notebook. Figures are released from pyplot as soon as they
+are made, so studies run in a loop leak nothing and a notebook shows each figure once.
+
+A *panel* is one column of one method, ``(method, output)``; a method whose columns are identical
+for every output (Garson and weight sums ignore the output layer) gets one panel, not one each.
+matplotlib is imported inside the functions, so ``import study.plots`` stays light.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "draw_all", "save", "weight_sums_figure", "importance_boxplots_figure", "rank_heatmap_figure",
+    "rank_bump_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
+]
+
+DPI = 130
+MAX_OUTPUTS = 4  # connection-weight panels drawn in the weight-sums chart
+POS, NEG, NET = "#2166ac", "#b2182b", "black"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _new_figure(width: float, height: float):
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    plt.close(fig)  # pyplot forgets it; the Figure itself still draws, saves and displays
+    return fig
+
+
+def _grid(fig, n_panels: int, ncols: int) -> list:
+    """``n_panels`` axes in rows of ``ncols``; unused cells are removed so ``fig.axes`` = panels."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = -(-n_panels // ncols)
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[n_panels:]:
+        fig.delaxes(ax)
+    return axes[:n_panels]
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
+            color="0.35", wrap=True)  # fmt: skip
+
+
+def _suptitle(fig, analysis, what: str) -> None:
+    meta, m = analysis.record.meta, len(analysis.record.runs)
+    net = "-".join(str(s) for s in meta.layer_sizes)
+    usable = int(analysis.stability["n_runs"].min()) if len(analysis.stability) else m
+    bad = f" ({m - usable} with NaN importances, left out of ranks)" if usable < m else ""
+    fig.suptitle(f"{meta.name}: {what}\n{m} runs of a {net} network{bad}", fontsize=11)
+
+
+def _row_height(n_variables: int) -> float:
+    """Inches for a panel listing ``n_variables`` names, readable from 1 to 30+ variables."""
+    return max(2.4, 0.9 + 0.24 * n_variables)
+
+
+def _primary(analysis) -> pd.DataFrame:
+    """Rows of ``analysis.importances`` for each method's primary measure."""
+    imp = analysis.importances
+    primary = {m: lay.primary for m, lay in analysis.record.meta.methods.items()}
+    return imp[imp["measure"] == imp["method"].map(primary)]
+
+
+def _panels(analysis, *, on: str = "value") -> list[tuple[str, str, str]]:
+    """``(method, output, title)`` per panel; a method's outputs collapse when column ``on``
+    (``value`` or ``rank``) of its primary measure is identical for every output."""
+    imp = _primary(analysis)
+    out = []
+    for method, layout in analysis.record.meta.methods.items():
+        rows = imp[imp["method"] == method]
+        cols = [rows.loc[rows["output"] == c, on].to_numpy(float) for c in layout.columns]
+        same = all(a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12,
+                                                            equal_nan=True) for a in cols[1:])
+        if same:
+            c = layout.columns[0]
+            label = method if c == "all" else f"{method} (every output)" if len(cols) > 1 else None
+            out.append((method, c, label or f"{method} · {c}"))
+        else:
+            out += [(method, c, f"{method} · {c}") for c in layout.columns]
+    return out
+
+
+def _matrix(rows: pd.DataFrame, index: str, columns: str, values: str, order) -> pd.DataFrame:
+    return rows.pivot_table(index=index, columns=columns, values=values, aggfunc="first",
+                            dropna=False).reindex(columns=order)  # fmt: skip
+
+
+def save(fig, path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made as needed); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# the charts
+
+
+def weight_sums_figure(analysis):
+    """Diverging bars of the summed positive and negative weights, input view then connection
+    view per output (first :data:`MAX_OUTPUTS`), variables in one order (input ``abs_sum``)."""
+    meta, ws = analysis.record.meta, analysis.weight_sums
+    inp = ws[ws["view"] == "input"]
+    # barh draws bottom-up, so ascending order puts the largest abs_sum on top
+    order = inp.sort_values("abs_sum", na_position="first")["feature"].tolist()
+    outputs = list(meta.output_names)
+    blocks = [("input weights (blind to the output layer)", inp)] + [
+        (f"connection weights → {o}", ws[(ws["view"] == "connection") & (ws["output"] == o)])
+        for o in outputs[:MAX_OUTPUTS]
+    ]
+    fig = _new_figure(2.0 + 3.2 * len(blocks), _row_height(len(order)))
+    axes = fig.subplots(1, len(blocks), sharey=True, squeeze=False)[0]
+    y = np.arange(len(order))
+    n_runs = int(inp["n_runs"].max()) if len(inp) else 0
+    for ax, (title, block) in zip(axes, blocks):
+        b = block.set_index("feature").reindex(order)
+        ax.barh(y, b["pos_sum"], color=POS, height=0.7, label="positive weights (sum)")
+        ax.barh(y, b["neg_sum"], color=NEG, height=0.7, label="negative weights (sum)")
+        ax.plot(b["net_sum"], y, "D", color=NET, ms=4, label="net sum", zorder=3)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"sum over {n_runs} runs")
+        ax.grid(axis="x", alpha=0.3)
+        if not np.isfinite(b[["pos_sum", "neg_sum"]].to_numpy(float)).any():
+            _note(ax, "no finite weights")
+    axes[0].set_yticks(y, order)
+    axes[0].set_ylim(-0.6, len(order) - 0.4)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=9)
+    more = f" (first {MAX_OUTPUTS} of {len(outputs)} outputs shown)" * (len(outputs) > MAX_OUTPUTS)
+    _suptitle(fig, analysis, f"weight sums per variable, input vs connection view{more}")
+    return fig
+
+
+def _horizontal() -> dict:
+    """boxplot's keyword for horizontal boxes: ``vert=`` is deprecated from matplotlib 3.11 and
+    ``orientation=`` only exists from 3.10 (the project allows 3.8)."""
+    import matplotlib
+
+    new = tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    return {"orientation": "horizontal"} if new else {"vert": False}
+
+
+def importance_boxplots_figure(analysis):
+    """Box plots of each panel's primary importance over runs, variables ordered by median
+    (of ``|value|`` for signed methods, which rank by magnitude), largest on top."""
+    from matplotlib.ticker import MaxNLocator
+
+    meta, imp = analysis.record.meta, _primary(analysis)
+    panels = _panels(analysis, on="value")
+    n = len(meta.feature_names)
+    fig = _new_figure(5.2 * min(len(panels), 3), _row_height(n) * -(-len(panels) // 3))
+    for ax, (method, output, title) in zip(_grid(fig, len(panels), 3), panels):
+        layout = meta.methods[method]
+        rows = imp[(imp["method"] == method) & (imp["output"] == output)]
+        wide = _matrix(rows, "seed", "feature", "value", list(meta.feature_names))
+        key = (wide.abs() if layout.signed else wide).median()  # NaN runs are skipped
+        order = key.sort_values(na_position="first").index.tolist()
+        data = [wide[f].dropna().to_numpy() for f in order]
+        ax.boxplot(data, widths=0.6, flierprops={"markersize": 3}, medianprops={"color": NEG},
+                   **_horizontal())  # fmt: skip
+        ax.set_yticks(range(1, n + 1), order, fontsize=8)
+        if layout.signed:  # symmetric about zero, so the sign of each box reads at a glance
+            ax.axvline(0, color="0.4", lw=0.8, ls="--")
+            lim = np.nanmax(np.abs(wide.to_numpy(float)), initial=0) * 1.08
+            if lim > 0:
+                ax.set_xlim(-lim, lim)
+        ax.xaxis.set_major_locator(MaxNLocator(6))  # long signed tick labels must not touch
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"{layout.primary}" + (" (signed)" if layout.signed else ""), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        if not any(len(d) for d in data):
+            _note(ax, "no finite importances")
+    _suptitle(fig, analysis, "importance of each variable across runs (primary measure)")
+    return fig
+
+
+def rank_heatmap_figure(analysis):
+    """Counts of runs giving each variable each rank, per panel; variables by mean rank."""
+    meta, dist = analysis.record.meta, analysis.rank_distribution
+    panels = _panels(analysis, on="rank")
+    n = len(meta.feature_names)
+    usable = analysis.stability.set_index(["method", "output"])["n_runs"]
+    side = max(2.4, (0.3 if n <= 15 else 0.17) * n)
+    ncols = 4 if n <= 15 else 3
+    fig = _new_figure((side + 1.9) * min(len(panels), ncols) + 0.8,
+                      (side + 0.9) * -(-len(panels) // ncols) + 0.8)  # fmt: skip
+    tables = []
+    for method, output, _ in panels:
+        rows = dist[(dist["method"] == method) & (dist["output"] == output)]
+        counts = _matrix(rows, "feature", "rank", "count", range(1, n + 1)).fillna(0)
+        total = counts.sum(axis=1).replace(0, np.nan)
+        mean_rank = (counts * counts.columns.to_numpy()).sum(axis=1) / total
+        tables.append(counts.loc[mean_rank.sort_values(na_position="last").index])
+    # one colour scale for every panel, stretched to the largest count so small counts still show
+    vmax = max([1.0] + [float(t.to_numpy().max()) for t in tables if t.size])
+    axes, image = _grid(fig, len(panels), ncols), None
+    ticks = [0] + list(range(4, n, 5)) if n > 15 else list(range(n))
+    for ax, (method, output, title), counts in zip(axes, panels, tables):
+        image = ax.imshow(counts.to_numpy(float), cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
+        ax.set_yticks(range(n), counts.index, fontsize=8)
+        ax.set_xticks(ticks, [t + 1 for t in ticks], fontsize=8)
+        ax.set_xlabel("rank (1 = most important)", fontsize=9)
+        ax.set_title(title, fontsize=10)
+        if n <= 15:
+            for (i, j), c in np.ndenumerate(counts.to_numpy(float)):
+                if c > 0.05:  # ties split a run over the ranks they span: fractional counts
+                    ax.text(j, i, f"{c:.0f}" if abs(c - round(c)) < 0.05 else f"{c:.1f}",
+                            ha="center", va="center", fontsize=7,
+                            color="white" if c > 0.6 * vmax else "black")  # fmt: skip
+        if int(usable.get((method, output), 0)) == 0:
+            _note(ax, "no usable runs")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.5, label="runs")
+    _suptitle(fig, analysis, "how often each variable gets each rank")
+    return fig
+
+
+def rank_bump_figure(analysis):
+    """Each variable's rank per seed, one panel per method (its first output column); variables
+    ever in the top k in colour and labelled at the right, the rest thin grey."""
+    meta, imp = analysis.record.meta, _primary(analysis)
+    methods, k = list(meta.methods), analysis.top_k
+    n = len(meta.feature_names)
+    firsts = pd.concat([imp[(imp["method"] == m) & (imp["output"] == meta.methods[m].columns[0])]
+                        for m in methods])  # fmt: skip
+    ever = set(firsts.loc[firsts["rank"] <= k, "feature"])
+    # one colour per variable in every panel, so a variable is followed from method to method
+    colour = dict(zip([f for f in meta.feature_names if f in ever], _palette(len(ever))))
+    ncols = 1 if len(methods) == 1 else 2
+    panel_h = max(3.0, 1.2 + 0.2 * n)
+    fig = _new_figure(7.0 * ncols, panel_h * -(-len(methods) // ncols))
+    for ax, method in zip(_grid(fig, len(methods), ncols), methods):
+        output = meta.methods[method].columns[0]
+        rows = imp[(imp["method"] == method) & (imp["output"] == output)]
+        ranks = _matrix(rows, "seed", "feature", "rank", list(meta.feature_names)).sort_index()
+        seeds = ranks.index.to_numpy()
+        top = [f for f in ranks.columns if (ranks[f] <= k).any()]
+        for f in ranks.columns:
+            if f not in top:
+                ax.plot(seeds, ranks[f], color="0.75", lw=0.7, zorder=1)
+        for f in top:
+            ax.plot(seeds, ranks[f], color=colour[f], lw=2, marker="o", ms=3, zorder=2)
+        ends = {f: ranks[f].dropna().iloc[-1] for f in top if ranks[f].notna().any()}
+        _end_labels(ax, ends, colour, n=n, height=panel_h)
+        out = "pooled over outputs" if output == "all" else f"output {output}"
+        ax.set_title(f"{method} ({out})", fontsize=10)
+        ax.set_ylim(n + 0.5, 0.5)
+        ax.set_yticks(range(1, n + 1, 1 if n <= 15 else 2))
+        ax.set_ylabel("rank")
+        ax.set_xlabel("seed")
+        if len(seeds) <= 20:
+            ax.set_xticks(seeds)
+        ax.margins(x=0.02)
+        if ranks.isna().all().all():
+            _note(ax, "no usable runs")
+    _suptitle(fig, analysis, f"rank per run; coloured: ever in the top {k}")
+    return fig
+
+
+def _palette(n: int) -> list:
+    """``n`` distinct colours, none of them grey (grey is for the variables not highlighted)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 9 else "tab20"]
+    grey = {7} if cmap.N == 10 else {14, 15}
+    colours = [cmap(i) for i in range(cmap.N) if i not in grey]
+    return [colours[i % len(colours)] for i in range(n)]
+
+
+def _end_labels(ax, ends: dict, colours: dict, *, n: int, height: float) -> None:
+    """Name each highlighted line at its right end, as tick labels of a right-hand axis (so the
+    layout makes room for them), pushed apart where ranks tie or sit next to each other."""
+    if not ends:
+        return
+    names = sorted(ends, key=ends.get)
+    gap = 10 * n / (72 * 0.8 * height)  # 10 pt expressed in rank units of this panel
+    y = [float(ends[f]) for f in names]
+    for i in range(1, len(y)):
+        y[i] = max(y[i], y[i - 1] + gap)
+    y[-1] = min(y[-1], n + 0.4)
+    for i in range(len(y) - 2, -1, -1):
+        y[i] = min(y[i], y[i + 1] - gap)
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(y, names, fontsize=8)
+    right.tick_params(length=0)
+    right.spines["right"].set_visible(False)
+    for label, f in zip(right.get_yticklabels(), names):
+        label.set_color(colours[f])
+
+
+def stability_curve_figure(analysis):
+    """Kendall's W of the first m runs against m, one line per panel (colour = method)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    meta, curve = analysis.record.meta, analysis.stability_curve
+    fig = _new_figure(9.0, 4.8)
+    ax = fig.add_subplot()
+    colours, styles = matplotlib.colormaps["tab10"], ["-", "--", ":", "-."]
+    methods = list(meta.methods)
+    for method, output, title in _panels(analysis, on="rank"):
+        rows = curve[(curve["method"] == method) & (curve["output"] == output)]
+        rows = rows.sort_values("n_runs")
+        style = styles[list(meta.methods[method].columns).index(output) % len(styles)]
+        ax.plot(rows["n_runs"], rows["kendall_w"], style, marker="o", ms=3, label=title,
+                color=colours(methods.index(method) % colours.N))  # fmt: skip
+    ax.set_ylim(0, 1.02)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if len(curve):  # also right when every W is NaN or there is one point per line (2 runs)
+        ax.set_xlim(curve["n_runs"].min() - 0.5, curve["n_runs"].max() + 0.5)
+    ax.set_xlabel("number of runs")
+    ax.set_ylabel("Kendall's W (1 = same ranking every run)")
+    ax.grid(alpha=0.3)
+    if not np.isfinite(curve["kendall_w"].to_numpy(float)).any():  # also when the table is empty
+        _note(ax, "Kendall's W is undefined here (fewer than 2 usable runs or 1 variable)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    _suptitle(fig, analysis, "ranking stability as runs are added")
+    return fig
+
+
+def agreement_figure(analysis):
+    """Method x method matrices of top-k feature agreement and rank correlation (mean over
+    outputs; symmetric, diagonal 1)."""
+    methods, agree = list(analysis.record.meta.methods), analysis.agreement
+    size = max(2.8, 1.2 + 0.55 * len(methods))
+    fig = _new_figure(2 * size + 4.4, size + 1.8)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    k, n = analysis.top_k, len(analysis.record.meta.feature_names)
+    trivial = "\n(k ≥ number of variables: always 1)" if k >= n else ""
+    specs = [("feature_agreement", f"top-{k} feature agreement{trivial}", "Blues", 0),
+             ("rank_correlation", "rank correlation (Spearman)", "RdBu", -1)]  # fmt: skip
+    for ax, (measure, title, cmap, vmin) in zip(axes, specs):
+        mat = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
+        rows = agree[agree["measure"] == measure]
+        for (a, b), v in rows.groupby(["method_a", "method_b"])["value"].mean().items():
+            mat.loc[a, b] = mat.loc[b, a] = v
+        image = ax.imshow(mat.to_numpy(float), cmap=cmap, vmin=vmin, vmax=1)
+        ax.set_xticks(range(len(methods)), methods, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+        for (i, j), v in np.ndenumerate(mat.to_numpy(float)):
+            dark = abs(v) > 0.65 if vmin < 0 else v > 0.65
+            ax.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
+                    fontsize=8, color="white" if dark else "black")  # fmt: skip
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    what = "mean over runs and outputs" if len(methods) > 1 else "one method: nothing to compare"
+    _suptitle(fig, analysis, f"agreement between methods ({what})")
+    return fig
+
+
+def retrain_figure(curves: pd.DataFrame, meta):
+    """Held-out score when keeping (left) or removing (right) each method's top-k variables,
+    against k; ``random`` is drawn grey with a ±1 sd band. ``curves``: the table of
+    :func:`study.retrain.retrain_curves` (method, mode, k, score_mean, score_sd)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    fig = _new_figure(11.0, 4.6)
+    axes = fig.subplots(1, 2, sharey=True, squeeze=False)[0]
+    colours = matplotlib.colormaps["tab10"]
+    methods = [m for m in dict.fromkeys(curves["method"]) if m != "random"]
+    for ax, mode in zip(axes, ("keep", "remove")):
+        rows = curves[curves["mode"] == mode].sort_values("k")
+        rnd = rows[rows["method"] == "random"]
+        ax.fill_between(rnd["k"], rnd["score_mean"] - rnd["score_sd"].fillna(0),
+                        rnd["score_mean"] + rnd["score_sd"].fillna(0), color="0.85")  # fmt: skip
+        ax.plot(rnd["k"], rnd["score_mean"], color="0.4", ls="--", label="random k")
+        for i, m in enumerate(methods):
+            r = rows[rows["method"] == m]
+            ax.plot(r["k"], r["score_mean"], marker="o", ms=4, color=colours(i % 10), label=m)
+        ax.set_title(f"{mode} the top k variables", fontsize=10)
+        ax.set_xlabel("k")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"held-out {meta.score_name}")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    fig.suptitle(f"{meta.name}: retraining on each method's top k vs k random variables",
+                 fontsize=11)
+    return fig
+
+
+CHARTS = {
+    "weight_sums.png": weight_sums_figure,
+    "importance_boxplots.png": importance_boxplots_figure,
+    "rank_heatmap.png": rank_heatmap_figure,
+    "rank_bump.png": rank_bump_figure,
+    "stability_curve.png": stability_curve_figure,
+    "agreement_matrix.png": agreement_figure,
+}
+
+
+def draw_all(analysis, output_dir) -> list[Path]:
+    """Write every chart of :data:`CHARTS` into ``output_dir``; returns the paths in that order."""
+    import matplotlib
+
+    # Headless by default, but never switch a backend someone already chose (a notebook, or a
+    # script that imported pyplot): switching would close their open figures.
+    if "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
+    output_dir = Path(output_dir)
+    return [save(draw(analysis), output_dir / name) for name, draw in CHARTS.items()]

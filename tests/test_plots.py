@@ -1,0 +1,206 @@
+"""Tests for study.plots: every chart is written, has its panels, survives degenerate studies."""
+
+import dataclasses
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study import aggregate, plots
+from study.datasets import load_dataset
+from study.pipeline import _meta
+from study.record import StudyRecord
+from study.runner import Plan, run_one
+from study.settings import Settings
+
+CHART_NAMES = ["weight_sums.png", "importance_boxplots.png", "rank_heatmap.png", "rank_bump.png",
+               "stability_curve.png", "agreement_matrix.png"]  # fmt: skip
+METHODS = ("garson", "olden", "weight_sums", "permutation")
+
+
+def _analysis(dataset="iris", *, n_runs=4, methods=METHODS, nan_run=None, n_features=None):
+    """A small real study: iris has 4 variables and 3 classes, so every panel rule is exercised."""
+    cfg = {"dataset": {"name": dataset}, "study": {"n_runs": n_runs},
+           "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
+           "importance": {"methods": list(methods)}}  # fmt: skip
+    settings, ds = Settings.from_config(cfg), load_dataset(dataset)
+    if n_features is not None:
+        ds = dataclasses.replace(ds, X=ds.X[:, :n_features],
+                                 feature_names=ds.feature_names[:n_features])
+    plan = Plan(ds, settings.model, settings.methods, {"permutation": {"n_repeats": 2}}, 0.25, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of deliberately short fits
+        runs = [run_one(plan, seed) for seed in range(n_runs)]
+    if nan_run is not None:  # a diverged run: every importance NaN
+        for measures in runs[nan_run].importances.values():
+            for name in measures:
+                measures[name] = np.full_like(measures[name], np.nan)
+    record = StudyRecord(_meta(settings, ds), runs)
+    return aggregate.analyse(record, top_k=2, n_bootstrap=100)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return _analysis()
+
+
+def _expected_panels(analysis):
+    """Garson and weight sums ignore the output layer (one panel); olden does not; permutation
+    is pooled over a classifier's outputs."""
+    olden = [f"olden · {c}" for c in analysis.record.meta.output_names]
+    return ["garson (every output)", *olden, "weight_sums (every output)", "permutation"]
+
+
+def _panels(fig):
+    """The chart's panels: every axes but colour bars."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _titles(fig):
+    return [ax.get_title() for ax in _panels(fig)]
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    """Every test, whatever chart it draws, must leave pyplot with no open figure."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def _assert_charts_written(paths, tmp_path):
+    assert [p.name for p in paths] == CHART_NAMES
+    for p in paths:
+        assert p.parent == tmp_path and p.is_file()
+        data = p.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(data) > 10_000, f"{p.name} is suspiciously small ({len(data)} bytes)"
+
+
+def test_import_study_plots_does_not_import_matplotlib():
+    code = "import sys, study.plots; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_draw_all_writes_six_pngs_in_order(iris, tmp_path):
+    paths = plots.draw_all(iris, tmp_path)
+    _assert_charts_written(paths, tmp_path)
+
+
+def test_weight_sums_figure_input_panel_then_one_per_output_in_input_order(iris):
+    fig = plots.weight_sums_figure(iris)
+    connection = [f"connection weights → {c}" for c in iris.record.meta.output_names]
+    assert _titles(fig) == ["input weights (blind to the output layer)", *connection]
+    ws = iris.weight_sums[iris.weight_sums["view"] == "input"]
+    top_down = [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]
+    assert top_down == ws.sort_values("abs_sum", ascending=False)["feature"].tolist()
+    assert iris.record.meta.name in fig.get_suptitle() and "4 runs" in fig.get_suptitle()
+
+
+def test_weight_sums_figure_draws_at_most_four_outputs_and_says_so(iris):
+    meta, ws = iris.record.meta, iris.weight_sums
+    outputs = tuple(f"extra_{i}" for i in range(3))
+    extra = [ws[ws["output"] == meta.output_names[0]].assign(output=o) for o in outputs]
+    meta = dataclasses.replace(meta, output_names=meta.output_names + outputs)
+    wide = dataclasses.replace(iris, weight_sums=pd.concat([ws, *extra], ignore_index=True),
+                               record=dataclasses.replace(iris.record, meta=meta))
+    fig = plots.weight_sums_figure(wide)
+    assert len(_panels(fig)) == 1 + 4
+    assert "first 4 of 6 outputs" in fig.get_suptitle()
+
+
+def test_importance_boxplots_collapse_outputs_only_when_values_identical(iris):
+    fig = plots.importance_boxplots_figure(iris)
+    # garson and weight sums ignore the output layer; olden does not; permutation is pooled
+    assert _titles(fig) == _expected_panels(iris)
+
+
+def test_importance_boxplots_collapse_follows_the_values_not_the_method_name(iris):
+    imp = iris.importances.copy()
+    olden = imp["method"] == "olden"
+    first_class, *others = iris.record.meta.output_names
+    first = imp[olden & (imp["output"] == first_class)]["value"].to_numpy()
+    for c in others:
+        imp.loc[olden & (imp["output"] == c), "value"] = first
+    fig = plots.importance_boxplots_figure(dataclasses.replace(iris, importances=imp))
+    assert "olden (every output)" in _titles(fig) and f"olden · {others[0]}" not in _titles(fig)
+
+
+def test_importance_boxplots_order_variables_by_median_largest_on_top(iris):
+    fig = plots.importance_boxplots_figure(iris)
+    ax = _panels(fig)[0]  # garson
+    imp, first = iris.importances, iris.record.meta.output_names[0]
+    rows = imp[(imp["method"] == "garson") & (imp["output"] == first)]
+    expected = rows.groupby("feature")["value"].median().sort_values(ascending=False).index.tolist()
+    assert [t.get_text() for t in ax.get_yticklabels()][::-1] == expected
+
+
+def test_rank_heatmap_one_panel_per_view_with_annotated_counts(iris):
+    fig = plots.rank_heatmap_figure(iris)
+    assert len(_panels(fig)) == 6 and len(fig.axes) == 7  # six panels and one colour bar
+    counts = _panels(fig)[0].images[0].get_array()
+    n_runs = len(iris.record.runs)
+    np.testing.assert_allclose(counts.sum(axis=1), n_runs)  # every variable: one rank per run
+    assert len(_panels(fig)[0].texts) == np.count_nonzero(counts > 0.05)
+
+
+def test_rank_bump_one_panel_per_method_on_its_first_output(iris):
+    fig = plots.rank_bump_figure(iris)
+    first = iris.record.meta.output_names[0]
+    assert _titles(fig) == [f"garson (output {first})", f"olden (output {first})",
+                            f"weight_sums (output {first})",
+                            "permutation (pooled over outputs)"]  # fmt: skip
+    imp = iris.importances
+    for ax, method in zip(_panels(fig), METHODS):
+        col = iris.record.meta.methods[method].columns[0]
+        rows = imp[(imp["method"] == method) & (imp["output"] == col)]
+        ever = set(rows.loc[rows["rank"] <= iris.top_k, "feature"])
+        (right,) = ax.child_axes  # the labels of the highlighted variables
+        assert {t.get_text() for t in right.get_yticklabels()} == ever
+        assert ax.get_ylim()[0] > ax.get_ylim()[1]  # rank 1 on top
+
+
+def test_stability_curve_one_line_per_distinct_view(iris):
+    fig = plots.stability_curve_figure(iris)
+    (ax,) = fig.axes
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == _expected_panels(iris)
+    assert ax.get_ylim() == pytest.approx((0, 1.02))
+    assert ax.get_legend() is not None
+
+
+def test_agreement_figure_symmetric_matrices_with_unit_diagonal(iris):
+    fig = plots.agreement_figure(iris)
+    panels = _panels(fig)
+    assert _titles(fig) == ["top-2 feature agreement", "rank correlation (Spearman)"]
+    methods = list(iris.record.meta.methods)
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == methods
+    for ax, measure in zip(panels, ("feature_agreement", "rank_correlation")):
+        mat = np.asarray(ax.images[0].get_array())
+        np.testing.assert_allclose(mat, mat.T)
+        np.testing.assert_allclose(np.diag(mat), 1.0)
+        rows = iris.agreement[(iris.agreement["measure"] == measure)
+                              & (iris.agreement["method_a"] == "garson")
+                              & (iris.agreement["method_b"] == "olden")]  # fmt: skip
+        assert mat[0, 1] == pytest.approx(rows["value"].mean())  # averaged over outputs
+
+
+def test_retrain_figure_keep_and_remove_panels():
+    rows = [{"method": m, "mode": mode, "k": k, "score_mean": 0.5 + 0.1 * k, "score_sd": 0.02,
+             "n": 3} for m in ("random", "garson") for mode in ("keep", "remove") for k in (1, 2)]
+    meta = type("Meta", (), {"name": "toy", "score_name": "accuracy"})()
+    fig = plots.retrain_figure(pd.DataFrame(rows), meta)
+    assert _titles(fig) == ["keep the top k variables", "remove the top k variables"]
+
+
+@pytest.mark.parametrize("case", [
+    {"n_runs": 2, "methods": ("olden",)},
+    {"n_runs": 4, "methods": ("garson", "permutation"), "nan_run": 1},
+    {"dataset": "neuraldat", "n_runs": 3, "methods": ("garson", "olden"), "n_features": 1},
+], ids=["two-runs-one-method", "nan-run", "one-variable"])  # fmt: skip
+def test_draw_all_survives_degenerate_studies(case, tmp_path):
+    analysis = _analysis(**case)
+    _assert_charts_written(plots.draw_all(analysis, tmp_path), tmp_path)
