@@ -98,7 +98,7 @@ def _progress(settings: Settings, meta: StudyMeta):
 
 def analyse_and_log(
     tracker: tracking.Tracker | None, record: StudyRecord, output_dir: Path, *,
-    top_k: int, n_bootstrap: int = 1000, seed: int = 0,
+    top_k: int, n_bootstrap: int = 1000, seed: int = 0, charts: bool = True,
 ):  # fmt: skip
     """Analyse a study, draw its charts, write both to ``output_dir`` and log them to MLflow.
 
@@ -109,7 +109,7 @@ def analyse_and_log(
     analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
     for name, table in analysis.tables().items():
         table.to_csv(output_dir / name, index=False)
-    charts = plots.draw_all(analysis, output_dir)
+    charts = plots.draw_all(analysis, output_dir) if charts else []
     if tracker is not None:
         tracker.log_results(metrics=analysis.metrics(), tables=analysis.tables(), files=charts)
     return analysis, charts
@@ -165,6 +165,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         analysis, charts = analyse_and_log(
             tracker, record, output_dir,
             top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
+            charts=settings.charts,
         )  # fmt: skip
         outcome = Outcome(
             run_id=tracker.run_id,

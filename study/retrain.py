@@ -140,7 +140,9 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
         [{"method": m, "position": i + 1, "feature": feats[j]} for m, o in orders.items()
          for i, j in enumerate(o)]
     )  # fmt: skip
-    chart = plots.save(plots.retrain_figure(curves, record.meta), output_dir / "retrain.png")
+    charts = []
+    if settings.charts:
+        charts.append(plots.save(plots.retrain_figure(curves, record.meta), output_dir / "retrain.png"))
     metrics = {}
     for r in areas.itertuples():
         metrics[f"retrain.{r.method}.keep_area"] = r.keep_area
@@ -170,5 +172,5 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
     return RetrainResult(
         tables={"retrain_curves.csv": curves, "retrain_areas.csv": areas,
                 "retrain_rankings.csv": ranking},
-        metrics=metrics, charts=[chart], summary=lines, series=series,
+        metrics=metrics, charts=charts, summary=lines, series=series,
     )  # fmt: skip

@@ -44,6 +44,7 @@ class Settings:
     test_size: float
     resplit: bool
     progress: bool
+    charts: bool
     methods: tuple[str, ...]
     method_options: dict
     top_k: int
@@ -88,6 +89,7 @@ class Settings:
             test_size=float(test_size),
             resplit=bool(_get(cfg, "study.resplit", False)),
             progress=bool(_get(cfg, "study.progress", True)),
+            charts=bool(_get(cfg, "study.charts", True)),
             methods=tuple(dict.fromkeys(methods)),
             method_options=dict(_get(cfg, "importance.options", {}) or {}),
             top_k=_int(_get(cfg, "stability.top_k", 3), "stability.top_k", minimum=1),

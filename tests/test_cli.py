@@ -56,7 +56,7 @@ def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
     proc = _run([f"dataset.path={path}", "dataset=csv", "dataset.target=y", "dataset.features=[a,b,c]",
                  "study.n_runs=2", "study.progress=false", f"tracking.uri=sqlite:///{db}",
                  "tracking.experiment=cli-csv", "importance.options.permutation.n_repeats=2",
-                 "stability.n_bootstrap=200"], tmp_path)  # fmt: skip
+                 "stability.n_bootstrap=200", "study.charts=false"], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "Parent run:" in out and f"study-ui --uri sqlite:///{db}" in out

@@ -20,13 +20,15 @@ def _compose(store, *overrides):
         "study.progress=false",
         "importance.options.permutation.n_repeats=2",
         "stability.n_bootstrap=200",
+        "study.charts=false",
         *overrides,
     ])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def wine_study(mlflow_store):
-    cfg = _compose(mlflow_store, "study.n_runs=3", "tracking.experiment=pipeline-wine")
+    cfg = _compose(mlflow_store, "study.n_runs=3", "tracking.experiment=pipeline-wine",
+                   "study.charts=true")
     return pipeline.run(cfg)
 
 
