@@ -96,6 +96,7 @@ def aggregate_main(argv=None) -> None:
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for tables and charts (default runs/aggregate/<run id>)")
     parser.add_argument("--no-log", action="store_true", help="do not log back to the parent run")
+    parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     args = parser.parse_args(argv)
 
     from . import pipeline, summary, tracking
@@ -110,9 +111,11 @@ def aggregate_main(argv=None) -> None:
         output = args.output or Path("runs") / "aggregate" / run_id
         output.mkdir(parents=True, exist_ok=True)
         tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
+        meta = record.meta
         analysis, _ = pipeline.analyse_and_log(
-            tracker, record, output, top_k=args.top_k or record.meta.top_k
-        )
+            tracker, record, output, top_k=args.top_k or meta.top_k,
+            n_bootstrap=meta.n_bootstrap, seed=meta.seed, charts=not args.no_charts,
+        )  # fmt: skip
     except StudyError as err:
         _fail("study-aggregate", err)
     print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output))

@@ -71,6 +71,8 @@ def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
         score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
         truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
         top_k=settings.top_k,
+        n_bootstrap=settings.n_bootstrap,
+        seed=settings.seed,
     )
 
 

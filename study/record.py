@@ -43,7 +43,8 @@ def method_layouts(names, *, task: str, output_names) -> dict[str, MethodLayout]
 
 @dataclass(frozen=True)
 class StudyMeta:
-    """Everything needed to read a study's runs: names, shapes, methods, the known truth."""
+    """Everything needed to read a study's runs and analyse them again exactly as ``study-run``
+    did: names, shapes, methods, the known truth, top-k, bootstrap resamples and seed."""
 
     name: str
     dataset: str
@@ -55,6 +56,8 @@ class StudyMeta:
     score_name: str
     truth: tuple[float, ...] | None = None
     top_k: int = 3
+    n_bootstrap: int = 1000
+    seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
