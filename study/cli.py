@@ -49,6 +49,7 @@ def _study_run(cfg: DictConfig) -> None:
             run_id=outcome.run_id,
             uri=outcome.uri,
             experiment=outcome.experiment,
+            experiment_id=outcome.experiment_id,
             output_dir=outcome.output_dir,
             timings=outcome.timings,
             extras=outcome.extras.get("summary", ()),
@@ -118,7 +119,8 @@ def aggregate_main(argv=None) -> None:
         )  # fmt: skip
     except StudyError as err:
         _fail("study-aggregate", err)
-    print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output))
+    print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
+                         experiment_id=record.experiment_id))  # fmt: skip
     ws = analysis.weight_sums
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
@@ -151,7 +153,9 @@ def ui_main(argv=None) -> None:
     if uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.as_uri()]
-    print(f"MLflow UI for {uri} at http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    from .tracking import ui_url
+
+    print(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}\n  (Ctrl-C stops it)", flush=True)
     try:
         sys.exit(subprocess.call(cmd))
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class Outcome:
     run_id: str
     uri: str
     experiment: str
+    experiment_id: str
     output_dir: Path
     record: StudyRecord
     analysis: aggregate.Analysis
@@ -173,6 +174,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
             run_id=tracker.run_id,
             uri=tracker.uri,
             experiment=settings.experiment,
+            experiment_id=tracker.experiment_id,
             output_dir=output_dir,
             record=record,
             analysis=analysis,

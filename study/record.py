@@ -102,6 +102,7 @@ class StudyRecord:
     meta: StudyMeta
     runs: list[RunRecord]
     run_id: str | None = None
+    experiment_id: str | None = None
 
     def values(self, method: str, measure: str | None = None) -> np.ndarray:
         """Stacked importances over runs: ``(n_runs, n_features, n_columns)``."""

@@ -47,8 +47,8 @@ def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
 
 
 def render(
-    analysis: Analysis, *, run_id=None, uri=None, experiment=None, output_dir=None,
-    timings=None, extras=(),
+    analysis: Analysis, *, run_id=None, uri=None, experiment=None, experiment_id=None,
+    output_dir=None, timings=None, extras=(),
 ) -> str:  # fmt: skip
     """The end-of-study report: a reader sees at once whether the ranking is stable."""
     rec = analysis.record
@@ -77,6 +77,16 @@ def render(
             f"{', '.join(blind)}: the same ranking for every output, since these formulas "
             "ignore the output layer."
         )
+    if "weight_sums" in meta.methods:
+        ws = analysis.weight_sums[analysis.weight_sums.view == "input"]
+        ratio = ws.net_sum.abs().sum() / ws.abs_sum.sum()
+        lines.append(
+            f"Input-weight sums over {n} runs: positive and negative sums nearly cancel "
+            f"(sum |net| / sum abs = {ratio:.2f}). With tanh or logistic hidden units, flipping "
+            "the signs of a unit's incoming and outgoing weights gives the same network, so "
+            "signed input sums are arbitrary from run to run; compare absolute sums, or "
+            "connection weights (weight_sums.csv, view=connection), which see the output layer."
+        )
     if analysis.truth is not None:
         lines += ["", "Recovery of the known true order (fraction of informative variables at "
                       "their true rank; Spearman with the truth):"]  # fmt: skip
@@ -99,7 +109,8 @@ def render(
     if output_dir:
         lines.append(f"Tables and charts: {output_dir}")
     if uri:
-        from .tracking import ui_command
+        from .tracking import ui_command, ui_url
 
-        lines.append(f"Open the MLflow UI: {ui_command(uri)}   (then http://127.0.0.1:5000)")
+        lines.append(f"Open the MLflow UI: {ui_command(uri)}")
+        lines.append(f"  then this study: {ui_url(experiment_id, run_id)}")
     return "\n".join(lines)

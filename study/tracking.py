@@ -44,6 +44,7 @@ __all__ = [
     "metric_names",
     "resolve_uri",
     "ui_command",
+    "ui_url",
 ]
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -158,19 +159,39 @@ def ui_command(uri: str) -> str:
     return f"study-ui --uri {resolve_uri(uri)}"
 
 
+def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000) -> str:
+    """The UI page of an experiment's runs, or of one run, in the classic model-training view.
+
+    MLflow 3's UI otherwise opens on its GenAI (traces) view, which shows none of our runs.
+    """
+    page = "experiments"
+    if experiment_id is not None:
+        page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+    return f"http://127.0.0.1:{port}/#/{page}?workflowType=machine_learning"
+
+
 def _client(uri: str):
     return _mlflow().MlflowClient(tracking_uri=resolve_uri(uri))
+
+
+# MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; a study is
+# classic model training, and its runs table is what users need to see first.
+_KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _experiment_id(client, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        return client.create_experiment(name, artifact_location=_artifact_root(resolve_uri(uri)))
+        return client.create_experiment(
+            name, artifact_location=_artifact_root(resolve_uri(uri)), tags={_KIND_TAG: _KIND}
+        )
     if exp.lifecycle_stage != "active":
         raise StudyError(
             f"tracking.experiment: experiment {name!r} is deleted in this store; restore it in "
             "the UI or choose another name"
         )
+    if _KIND_TAG not in exp.tags:
+        client.set_experiment_tag(exp.experiment_id, _KIND_TAG, _KIND)
     return exp.experiment_id
 
 
@@ -385,4 +406,4 @@ def load_study(uri: str, run_id: str) -> StudyRecord:
                 )
             )
     runs.sort(key=lambda r: r.seed)
-    return StudyRecord(meta=meta, runs=runs, run_id=run_id)
+    return StudyRecord(meta=meta, runs=runs, run_id=run_id, experiment_id=parent.info.experiment_id)

@@ -121,38 +121,30 @@ def output_relations(record) -> pd.DataFrame | None:
 def relations_summary(rel: pd.DataFrame) -> list[str]:
     """Plain-language lines: how often the pattern occurs, and why."""
     n = rel.seed.nunique()
-    lines = ["Several outputs: are the signed-Garson vectors of two outputs negations or copies?"]
+    lines = ["Several outputs: signed Garson vectors of two outputs, exact negations or copies?"]
     for (a, b), g in rel.groupby(["output_a", "output_b"], sort=False):
+        units = g.hidden_units.iloc[0]
         opposite = g.opposite_sign_units.eq(g.hidden_units)
-        equal = g.same_sign_units.eq(g.hidden_units)
-        lines.append(
-            f"  {a} vs {b}: output weights of opposite sign on every hidden unit in "
-            f"{opposite.sum()}/{n} runs (median {g.opposite_sign_units.median():.0f} of "
-            f"{g.hidden_units.iloc[0]} units), of equal sign on every unit in {equal.sum()}/{n}."
-        )
+        line = (f"  {a} vs {b}: output weights of opposite sign on all {units} hidden units in "
+                f"{opposite.sum()}/{n} runs (median {g.opposite_sign_units.median():.0f})")  # fmt: skip
         if "garson_signed" in g:
             neg, same = g.garson_signed.eq("negated"), g.garson_signed.eq("identical")
-            lines.append(
-                f"    signed Garson: exactly negated (identical magnitudes, flipped signs) in "
-                f"{neg.sum()}/{n} runs, {neg[opposite].sum()} of them among the {opposite.sum()} "
-                f"all-opposite runs; identical copies in {same.sum()}/{n}."
-            )
+            line += (f"; signed Garson exactly negated in {neg.sum()}/{n} "
+                     f"({neg[opposite].sum()} of them all-opposite runs), copies in {same.sum()}/{n}")  # fmt: skip
         if "olden" in g:
-            lines.append(
-                f"    Olden: negated in {g.olden.eq('negated').sum()}/{n} runs, identical in "
-                f"{g.olden.eq('identical').sum()}/{n}, same magnitudes in "
-                f"{g.olden_same_magnitude.sum()}/{n}."
-            )
+            line += (f"; Olden negated in {g.olden.eq('negated').sum()}/{n}, same magnitudes in "
+                     f"{g.olden_same_magnitude.sum()}/{n}")  # fmt: skip
+        lines.append(line + ".")
     if "garson_signed" in rel:
         lines.append(
             "  Why: signed Garson is RI_ik ∝ S_ik = sum_j sign(v_jk) w_ij / sum_i |w_ij|: only the "
             "signs of the output weights v_jk survive. Split the hidden units into those whose "
             "weights to outputs a and b have equal signs (sum A) and opposite signs (sum B): "
-            "S_a = A + B and S_b = A - B. All units opposite => A = 0 => S_b = -S_a exactly: "
-            "identical magnitudes, flipped signs. A property of the formula, not a bug in your "
-            "code; complementary outputs (two classes with one unit each, like a two-unit "
-            "softmax) drive every unit there. Olden's CW = W1 @ V keeps the magnitudes of V, so "
-            "its vectors are not negations unless |v_ja| = |v_jb| on every unit."
+            "S_a = A + B, S_b = A - B. All units opposite => A = 0 => S_b = -S_a exactly: "
+            "identical magnitudes, flipped signs. A property of the formula, not a bug; "
+            "complementary outputs (two classes with one unit each, like a two-unit softmax) "
+            "put every unit there. Olden's CW = W1 @ V keeps the magnitudes of V, so its vectors "
+            "are not negations unless |v_ja| = |v_jb| on every unit."
         )
     return lines
 
