@@ -165,10 +165,15 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
         top3 = ", ".join(feats[j] for j in orders[r.method][:3])
         lines.append(f"  {r.method:<20} {r.keep_area:>+11.3f} {r.remove_area:>+13.3f} "
                      f"{r.area:>+7.3f}   {top3}")  # fmt: skip
-    lines.append(
-        f"  Best: {best.method} (its top-k beats random by {best.area:+.3f} {score} on average); "
-        "positive = better than random."
-    )
+    tied = areas.method[np.isclose(areas.area, best.area, rtol=0, atol=1e-12)].tolist()
+    if len(tied) == len(areas) > 1:
+        verdict = (f"every method's top-k beats random by {best.area:+.3f} {score} on average: "
+                   "their consensus rankings agree where it matters, and retraining cannot "
+                   "separate them")  # fmt: skip
+    else:
+        who = tied[0] if len(tied) == 1 else " and ".join(tied) + " (tied)"
+        verdict = f"{who}, whose top-k beats random by {best.area:+.3f} {score} on average"
+    lines.append(f"  Best: {verdict}. Positive = better than random.")
     return RetrainResult(
         tables={"retrain_curves.csv": curves, "retrain_areas.csv": areas,
                 "retrain_rankings.csv": ranking},

@@ -59,7 +59,9 @@ def _mlflow():
     # the study's own output; users can still turn them back on through the environment.
     os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "1")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
+    with warnings.catch_warnings():  # tqdm.auto in a notebook without ipywidgets: harmless
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import mlflow
 
     for name in ("mlflow.store.db.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
