@@ -218,7 +218,7 @@ def _importance_table(record: StudyRecord) -> pd.DataFrame:
 def _stability_tables(record, k, n_bootstrap, seed):
     feats = list(record.meta.feature_names)
     n = len(feats)
-    stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], []
+    stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], {}
     for v in views(record):
         vals = _view_values(record, v)
         ranks = stab.rank_matrix(vals, signed=v.signed)
@@ -227,7 +227,8 @@ def _stability_tables(record, k, n_bootstrap, seed):
         nog = stab.nogueira_stability(stab.topk_membership(ranks, k)[usable])
         freq = stab.topk_frequency(ranks, k)
         boot = stab.bootstrap_mean_ci(vals, n_resamples=n_bootstrap, seed=seed)
-        notes += [f"{v.label}: {note}" for note in stab.stability_notes(vals, signed=v.signed)]
+        for note in stab.stability_notes(vals, signed=v.signed):
+            notes.setdefault(note, []).append(v.label)
         stability.append({
             "method": v.method, "output": v.output, "kendall_w": w.statistic, "chi2": w.chi2,
             "df": w.df, "pvalue": w.pvalue, "spearman_mean": stab.spearman_mean(ranks),
@@ -260,7 +261,13 @@ def _stability_tables(record, k, n_bootstrap, seed):
         }))  # fmt: skip
     return (pd.DataFrame(stability), pd.concat(aggregate, ignore_index=True),
             pd.concat(topk, ignore_index=True), pd.concat(dist, ignore_index=True),
-            pd.concat(curves, ignore_index=True), notes)  # fmt: skip
+            pd.concat(curves, ignore_index=True), _merge_notes(notes, len(views(record))))  # fmt: skip
+
+
+def _merge_notes(notes: dict[str, list[str]], n_views: int) -> list[str]:
+    """One line per distinct note, naming the views it concerns (or none, if it concerns all)."""
+    return [note if len(labels) == n_views else f"{', '.join(labels)}: {note}"
+            for note, labels in notes.items()]  # fmt: skip
 
 
 def _agreement_table(record: StudyRecord, k: int) -> pd.DataFrame:

@@ -42,7 +42,8 @@ class Outcome:
 
 
 def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) -> None:
-    """Fail before any MLflow run exists if the model config is wrong (a 1-iteration trial fit)."""
+    """Fail before any MLflow run exists if the model config is wrong (a one-epoch trial fit on
+    the training split: a subset could hold a single class and fail for the wrong reason)."""
     import warnings
 
     data = datasets.split(ds, test_size=plan.test_size, seed=settings.seed)
@@ -51,7 +52,7 @@ def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(data.X_train[:50], data.y_train[:50])
+            model.fit(data.X_train, data.y_train)
     except (ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StudyError(f"model: {first}") from None

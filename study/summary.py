@@ -80,8 +80,9 @@ def render(
     if "weight_sums" in meta.methods:
         ws = analysis.weight_sums[analysis.weight_sums.view == "input"]
         ratio = ws.net_sum.abs().sum() / ws.abs_sum.sum()
+        degree = "nearly cancel" if ratio < 0.1 else "partly cancel" if ratio < 0.5 else "do not cancel"
         lines.append(
-            f"Input-weight sums over {n} runs: positive and negative sums nearly cancel "
+            f"Input-weight sums over {n} runs: positive and negative sums {degree} "
             f"(sum |net| / sum abs = {ratio:.2f}). With tanh or logistic hidden units, flipping "
             "the signs of a unit's incoming and outgoing weights gives the same network, so "
             "signed input sums are arbitrary from run to run; compare absolute sums, or "

@@ -253,15 +253,24 @@ class Tracker:
         return self.run_id
 
     def log_run(self, run: RunRecord) -> str:
-        """One child run: one log_batch with every metric, the weights as ``weights.npz``."""
-        from mlflow.entities import Metric, Param
-
+        """One child run: one log_batch with every metric, then weights and importances."""
         child = self.client.create_run(
             self.experiment_id,
             run_name=f"seed-{run.seed}",
             tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed"},
         )
         cid = child.info.run_id
+        try:
+            self._log_child(cid, run)
+        except BaseException as exc:  # never leave a child RUNNING
+            self.client.set_terminated(cid, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        self.client.set_terminated(cid, "FINISHED")
+        return cid
+
+    def _log_child(self, cid: str, run: RunRecord) -> None:
+        from mlflow.entities import Metric, Param
+
         now = int(time.time() * 1000)
         scalars = {
             "train_score": run.train_score,
@@ -288,8 +297,6 @@ class Tracker:
             **{f"{m}/{k}": v for m, measures in run.importances.items() for k, v in measures.items()},
         )
         self.client.log_artifacts(cid, str(folder))
-        self.client.set_terminated(cid, "FINISHED")
-        return cid
 
     def log_results(self, *, metrics: Mapping[str, float], tables: Mapping, files=(), series=None):
         """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves
