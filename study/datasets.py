@@ -396,7 +396,9 @@ def load_dataset(name: str, *, one_hot: bool = False, **options) -> Dataset:
         _check_classes(ds)
         if one_hot:
             indicator = (ds.y[:, None] == np.unique(ds.y)[None, :]).astype(int)
-            ds = dataclasses.replace(ds, y=indicator, description=ds.description + ", one-hot")
+            ds = dataclasses.replace(
+                ds, name=f"{ds.name}_onehot", y=indicator, description=ds.description + ", one-hot"
+            )
     elif one_hot:
         raise StudyError(f"dataset.one_hot applies to classification; {name} is a regression")
     return ds

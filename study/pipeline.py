@@ -63,7 +63,7 @@ def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
     sizes = (sizes,) if isinstance(sizes, int) else sizes
     outputs = ds.output_names
     return StudyMeta(
-        name=settings.name,
+        name=settings.name or f"{ds.name}-{settings.model.get('name', 'mlp')}",
         dataset=ds.name,
         task=ds.task,
         feature_names=ds.feature_names,
@@ -137,6 +137,8 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         test_size=settings.test_size,
         split_seed=None if settings.resplit else settings.seed,
     )
+    if settings.validate.get("retrain") and ds.n_features < 2:
+        raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
     _check_model(settings, ds, plan)
     meta = _meta(settings, ds)
     output_dir = _output_dir(settings)
@@ -149,7 +151,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     tracker = tracking.Tracker(settings.tracking_uri, settings.experiment)
     timings = {"log_seconds": 0.0}
     try:
-        run_name = f"{settings.name} · {settings.n_runs} runs"
+        # Presets name the study after the question; the dataset tells their sweeps apart.
+        dataset_part = "" if ds.name in meta.name else f" · {ds.name}"
+        run_name = f"{meta.name}{dataset_part} · {settings.n_runs} runs"
         tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name)
         t_train = time.perf_counter()
         scores = []

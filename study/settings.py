@@ -35,7 +35,7 @@ def _get(cfg: Mapping, dotted: str, default=None):
 
 @dataclass(frozen=True)
 class Settings:
-    name: str
+    name: str | None
     dataset: dict
     model: dict
     n_runs: int
@@ -78,9 +78,13 @@ class Settings:
         n_jobs = _int(_get(cfg, "study.n_jobs", 1), "study.n_jobs")
         if n_jobs == 0 or n_jobs < -1:
             raise StudyError(f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}")
+        validate = dict(_get(cfg, "validate", {}) or {})
+        if validate.get("retrain"):
+            for key, default in (("k_max", 5), ("n_seeds", 3), ("n_random", 5)):
+                validate[key] = _int(validate.get(key, default), f"validate.{key}", minimum=1)
         output_dir = _get(cfg, "paths.output_dir")
         return cls(
-            name=str(_get(cfg, "study.name") or dataset["name"]),
+            name=_get(cfg, "study.name"),
             dataset=dataset,
             model=model,
             n_runs=_int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1),
@@ -100,5 +104,5 @@ class Settings:
             experiment=str(_get(cfg, "tracking.experiment", "study")),
             root=Path(str(_get(cfg, "paths.root", "runs"))),
             output_dir=Path(str(output_dir)) if output_dir else None,
-            validate=dict(_get(cfg, "validate", {}) or {}),
+            validate=validate,
         )

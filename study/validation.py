@@ -41,9 +41,10 @@ def output_layer_sensitivity(coefs_per_run, methods, *, seed: int = 0) -> pd.Dat
 
     For every network: ``rescaled`` multiplies each output weight by a random factor in
     [0.1, 10] (signs kept), ``sign_flipped`` negates the weights of one output, ``replaced`` draws
-    new weights. The columns give the largest absolute change of the importance over all networks;
-    ``verdict`` reads them: "ignores the output layer", "uses only the signs of output weights" or
-    "uses the output weights".
+    new weights. The columns give the largest change of the importance over all networks, relative
+    to the largest |importance| of the unchanged network (so the verdict does not depend on the
+    units of the weights); ``verdict`` reads them: "ignores the output layer", "uses only the
+    signs of output weights" or "uses the output weights".
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -60,13 +61,14 @@ def output_layer_sensitivity(coefs_per_run, methods, *, seed: int = 0) -> pd.Dat
                 "sign_flipped": flipped,
                 "replaced": rng.standard_normal(last.shape) * np.abs(last).mean(),
             }
+            scale = np.nanmax(np.abs(base)) or 1.0
             for key, new_last in variants.items():
-                diff = np.nanmax(np.abs(_values(name, coefs[:-1] + [new_last]) - base))
+                diff = np.nanmax(np.abs(_values(name, coefs[:-1] + [new_last]) - base)) / scale
                 change[key] = max(change[key], float(diff))
-        scale = 1e-9
-        if max(change.values()) <= scale:
+        tol = 1e-9  # relative: floating-point noise, not a dependence
+        if max(change.values()) <= tol:
             verdict = "ignores the output layer"
-        elif change["rescaled"] <= scale:
+        elif change["rescaled"] <= tol:
             verdict = "uses only the signs of output weights"
         else:
             verdict = "uses the output weights"
@@ -75,14 +77,17 @@ def output_layer_sensitivity(coefs_per_run, methods, *, seed: int = 0) -> pd.Dat
 
 
 def relation(a: np.ndarray, b: np.ndarray, *, tol: float = _TOL) -> str:
-    """'negated' if a == -b, 'identical' if a == b (to ``tol``), else 'different'."""
+    """'identical' if a == b, 'negated' if a == -b (to ``tol``, relative), else 'different'.
+
+    Identity is tested first: two zero vectors are copies.
+    """
     if np.isnan(a).any() or np.isnan(b).any():
         return "undefined"
     scale = max(np.abs(a).max(), np.abs(b).max(), 1e-300)
-    if np.abs(a + b).max() <= tol * scale:
-        return "negated"
     if np.abs(a - b).max() <= tol * scale:
         return "identical"
+    if np.abs(a + b).max() <= tol * scale:
+        return "negated"
     return "different"
 
 
@@ -153,7 +158,7 @@ def sensitivity_summary(table: pd.DataFrame) -> list[str]:
     lines = ["Output-layer check (output weights rescaled, sign-flipped, replaced):"]
     for r in table.itertuples():
         lines.append(
-            f"  {r.method:<14} {r.verdict:<38} (largest change: rescaled {r.rescaled:.2g}, "
+            f"  {r.method:<14} {r.verdict:<38} (largest relative change: rescaled {r.rescaled:.2g}, "
             f"sign-flipped {r.sign_flipped:.2g}, replaced {r.replaced:.2g})"
         )
     return lines
