@@ -111,12 +111,20 @@ def analyse_and_log(
     from . import plots
 
     analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
-    for name, table in analysis.tables().items():
-        table.to_csv(output_dir / name, index=False)
+    tables = write_tables(analysis.tables(), output_dir)
     charts = plots.draw_all(analysis, output_dir) if charts else []
     if tracker is not None:
-        tracker.log_results(metrics=analysis.metrics(), tables=analysis.tables(), files=charts)
+        tracker.log_results(metrics=analysis.metrics(), tables=tables, charts=charts)
     return analysis, charts
+
+
+def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
+    """Write ``{file name: DataFrame}`` as CSV files in ``output_dir``; return their paths."""
+    paths = []
+    for name, table in tables.items():
+        table.to_csv(output_dir / name, index=False)
+        paths.append(output_dir / name)
+    return paths
 
 
 def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
@@ -187,7 +195,13 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         )
         from . import validation
 
-        validation.run_checks(outcome, settings, plan, tracker)
+        checks = validation.run_checks(record, settings, plan, output_dir)
+        tracker.log_results(
+            metrics=checks.metrics, tables=write_tables(checks.tables, output_dir),
+            charts=checks.charts, series=checks.series,
+        )  # fmt: skip
+        outcome.charts += checks.charts
+        outcome.extras = {"summary": checks.summary, "tables": checks.tables}
         tracker.finish("FINISHED")
     except KeyboardInterrupt:
         tracker.finish("KILLED")

@@ -298,9 +298,10 @@ class Tracker:
         )
         self.client.log_artifacts(cid, str(folder))
 
-    def log_results(self, *, metrics: Mapping[str, float], tables: Mapping, files=(), series=None):
-        """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves
-        in the UI) in one log_batch, tables as CSV artifacts, files (charts) under ``charts/``."""
+    def log_results(self, *, metrics: Mapping[str, float], tables=(), charts=(), series=None):
+        """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves in
+        the UI) in one log_batch; ``tables`` (CSV files) at the top of the parent's artifacts and
+        ``charts`` (PNG files) under ``charts/``."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -309,13 +310,9 @@ class Tracker:
             batch += [Metric(name, float(v), now, int(step)) for step, v in points]
         if batch:
             self.client.log_batch(self.run_id, metrics=batch)
-        folder = Path(self._tmp.name) / "tables"
-        folder.mkdir(exist_ok=True)
-        for name, frame in tables.items():
-            path = folder / name
-            frame.to_csv(path, index=False)
+        for path in tables:
             self.client.log_artifact(self.run_id, str(path))
-        for path in files:
+        for path in charts:
             self.client.log_artifact(self.run_id, str(path), artifact_path="charts")
 
     def finish(self, status: str = "FINISHED") -> None:

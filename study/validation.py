@@ -7,20 +7,21 @@
   an exact negation or an exact copy of another's, and are the output weights of the two outputs
   of opposite (or equal) sign on every hidden unit? The same for Olden, which does not have the
   pattern.
-- :func:`run_checks`: what ``study-run`` does with them (and with retraining, see
-  :mod:`study.retrain`): tables, charts, MLflow, and lines for the summary.
+- :func:`run_checks`: what ``study-run`` adds to a study (with retraining, see
+  :mod:`study.retrain`): tables, metrics, charts and lines for the summary.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .importance import get_method
 
-__all__ = ["output_layer_sensitivity", "output_relations", "relation", "run_checks"]
+__all__ = ["output_layer_sensitivity", "output_relations", "relation", "run_checks", "Checks"]
 
 _TOL = 1e-12
 
@@ -164,39 +165,43 @@ def sensitivity_summary(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def run_checks(outcome, settings, plan, tracker) -> None:
-    """The checks ``study-run`` adds to a study: written, logged, and added to the summary."""
-    record, out_dir = outcome.record, outcome.output_dir
-    blocks, tables, metrics, charts, series = [], {}, {}, [], {}
+@dataclass
+class Checks:
+    """What the checks add to a study: tables (file name -> DataFrame), metrics, step series
+    (``{name: [(step, value), ...]}``), chart files, and blocks of lines for the summary."""
+
+    tables: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    series: dict = field(default_factory=dict)
+    charts: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+
+
+def run_checks(record, settings, plan, output_dir) -> Checks:
+    """The checks ``study-run`` adds to a study; the caller writes and logs what they return."""
+    out = Checks()
     weight_methods = _weight_methods(record.meta.methods)
     if weight_methods:
         sens = output_layer_sensitivity([r.coefs for r in record.runs], weight_methods,
                                         seed=settings.seed)  # fmt: skip
-        tables["output_layer_check.csv"] = sens
-        blocks.append(sensitivity_summary(sens))
+        out.tables["output_layer_check.csv"] = sens
+        out.summary.append(sensitivity_summary(sens))
     rel = output_relations(record)
     if rel is not None:
-        tables["output_relations.csv"] = rel
-        blocks.append(relations_summary(rel))
+        out.tables["output_relations.csv"] = rel
+        out.summary.append(relations_summary(rel))
         if "garson_signed" in rel:
-            metrics["garson_signed.share_negated"] = float(rel.garson_signed.eq("negated").mean())
-            metrics["garson_signed.share_identical"] = float(rel.garson_signed.eq("identical").mean())
+            out.metrics["garson_signed.share_negated"] = float(rel.garson_signed.eq("negated").mean())
+            out.metrics["garson_signed.share_identical"] = float(rel.garson_signed.eq("identical").mean())
         if "olden" in rel:
-            metrics["olden.share_negated"] = float(rel.olden.eq("negated").mean())
+            out.metrics["olden.share_negated"] = float(rel.olden.eq("negated").mean())
     if settings.validate.get("retrain"):
         from . import retrain
 
-        result = retrain.validate(record, plan, settings, out_dir)
-        tables.update(result.tables)
-        metrics.update(result.metrics)
-        series.update(result.series)
-        charts += result.charts
-        blocks.append(result.summary)
-    for name, table in tables.items():
-        table.to_csv(out_dir / name, index=False)
-    if tracker is not None:
-        tracker.log_results(metrics=metrics, tables=tables, files=charts, series=series)
-    outcome.charts += charts
-    outcome.extras["summary"] = blocks
-    outcome.extras["tables"] = tables
-
+        result = retrain.validate(record, plan, settings, output_dir)
+        out.tables.update(result.tables)
+        out.metrics.update(result.metrics)
+        out.series.update(result.series)
+        out.charts += result.charts
+        out.summary.append(result.summary)
+    return out
