@@ -380,9 +380,14 @@ def retrain_figure(curves: pd.DataFrame, meta):
         ax.fill_between(rnd["k"], rnd["score_mean"] - rnd["score_sd"].fillna(0),
                         rnd["score_mean"] + rnd["score_sd"].fillna(0), color="0.85")  # fmt: skip
         ax.plot(rnd["k"], rnd["score_mean"], color="0.4", ls="--", label="random k")
+        # Methods that agree on their top k have identical curves; a small sideways offset and
+        # a marker each keep every method visible instead of hidden under the last one drawn.
+        width = 0.3 / max(len(methods), 1)
         for i, m in enumerate(methods):
             r = rows[rows["method"] == m]
-            ax.plot(r["k"], r["score_mean"], marker="o", ms=4, color=colours(i % 10), label=m)
+            x = r["k"] + (i - (len(methods) - 1) / 2) * width
+            ax.plot(x, r["score_mean"], marker="osD^vPX*"[i % 8], ms=4, lw=1.2,
+                    color=colours(i % 10), label=m)  # fmt: skip
         ax.set_title(f"{mode} the top k variables", fontsize=10)
         ax.set_xlabel("k")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
