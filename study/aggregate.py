@@ -20,7 +20,10 @@ from . import agreement as agr
 from . import stability as stab
 from .record import StudyRecord
 
-__all__ = ["View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance"]
+__all__ = [
+    "View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance",
+    "primary_ranks", "same_ranking_methods",
+]
 
 
 @dataclass(frozen=True)
@@ -46,22 +49,31 @@ def views(record: StudyRecord) -> list[View]:
     return out
 
 
-def _view_values(record: StudyRecord, v: View) -> np.ndarray:
-    return record.values(v.method)[:, :, v.column]
+def primary_ranks(record: StudyRecord) -> dict[tuple[str, int], np.ndarray]:
+    """``{(method, column): ranks (n_runs, n_features)}`` of every view's primary measure.
 
-
-def same_across_outputs(record: StudyRecord, method: str) -> bool:
-    """True when every output of ``method`` ranks the variables identically in every run.
-
-    Classic Garson and weight sums always do (they ignore the output layer); summaries then show
-    one row for the method instead of one per output.
+    Computed once per analysis and shared by the importance table, the stability measures and
+    the detection of methods that rank every output alike.
     """
-    layout = record.meta.methods[method]
-    if len(layout.columns) < 2 or not record.runs:
-        return True
-    ranks = [stab.rank_matrix(record.values(method)[:, :, c], signed=layout.signed)
-             for c in range(len(layout.columns))]  # fmt: skip
-    return all(np.array_equal(ranks[0], r, equal_nan=True) for r in ranks[1:])
+    return {
+        (v.method, v.column): stab.rank_matrix(record.values(v.method)[:, :, v.column],
+                                               signed=v.signed)
+        for v in views(record)
+    }  # fmt: skip
+
+
+def same_ranking_methods(record: StudyRecord, ranks) -> tuple[str, ...]:
+    """Methods with several outputs whose outputs rank the variables identically in every run.
+
+    Classic Garson and weight sums always do (they ignore the output layer); summaries and charts
+    then show one row or panel for the method instead of one per output.
+    """
+    out = []
+    for name, layout in record.meta.methods.items():
+        cols = [ranks[(name, c)] for c in range(len(layout.columns))]
+        if len(cols) > 1 and all(np.array_equal(cols[0], r, equal_nan=True) for r in cols[1:]):
+            out.append(name)
+    return tuple(out)
 
 
 def overall_importance(values: np.ndarray, *, signed: bool) -> np.ndarray:
@@ -136,6 +148,7 @@ class Analysis:
 
     record: StudyRecord
     top_k: int
+    same_ranking: tuple[str, ...]  # methods whose outputs all rank alike (see same_ranking_methods)
     importances: pd.DataFrame
     weight_sums: pd.DataFrame
     aggregate: pd.DataFrame
@@ -196,7 +209,7 @@ class Analysis:
         return {key: float(v) for key, v in out.items() if v is not None and np.isfinite(v)}
 
 
-def _importance_table(record: StudyRecord) -> pd.DataFrame:
+def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
     """Long format: one row per (seed, method, measure, output, feature); rank for the primary."""
     meta = record.meta
     m, n = len(record.runs), len(meta.feature_names)
@@ -206,22 +219,21 @@ def _importance_table(record: StudyRecord) -> pd.DataFrame:
         for measure in layout.measures:
             vals = record.values(name, measure)  # (m, p, K)
             for c, col in enumerate(layout.columns):
-                ranks = (stab.rank_matrix(vals[:, :, c], signed=layout.signed)
-                         if measure == layout.primary else np.full((m, n), np.nan))  # fmt: skip
+                r = ranks[(name, c)] if measure == layout.primary else np.full((m, n), np.nan)
                 frames.append(pd.DataFrame({
                     "seed": seeds, "method": name, "measure": measure, "output": col,
-                    "feature": feats, "value": vals[:, :, c].ravel(), "rank": ranks.ravel(),
+                    "feature": feats, "value": vals[:, :, c].ravel(), "rank": r.ravel(),
                 }))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
-def _stability_tables(record, k, n_bootstrap, seed):
+def _stability_tables(record, all_ranks, k, n_bootstrap, seed):
     feats = list(record.meta.feature_names)
     n = len(feats)
     stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], {}
     for v in views(record):
-        vals = _view_values(record, v)
-        ranks = stab.rank_matrix(vals, signed=v.signed)
+        vals = record.values(v.method)[:, :, v.column]
+        ranks = all_ranks[(v.method, v.column)]
         usable = ~np.isnan(ranks).any(axis=1)
         w = stab.kendall_w(ranks)
         nog = stab.nogueira_stability(stab.topk_membership(ranks, k)[usable])
@@ -337,12 +349,16 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
         # The top n of n variables is every variable: its stability says nothing.
         clip_note = [f"top_k={k} covers all {n} variables; top-k measures use k={n - 1}"]
         k = n - 1
-    stability, aggregate, topk, dist, curves, notes = _stability_tables(record, k, n_bootstrap, seed)
+    ranks = primary_ranks(record)
+    stability, aggregate, topk, dist, curves, notes = _stability_tables(
+        record, ranks, k, n_bootstrap, seed
+    )
     notes = clip_note + notes
     return Analysis(
         record=record,
         top_k=k,
-        importances=_importance_table(record),
+        same_ranking=same_ranking_methods(record, ranks),
+        importances=_importance_table(record, ranks),
         weight_sums=weight_sums_table(record),
         aggregate=aggregate,
         stability=stability,

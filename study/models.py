@@ -28,7 +28,7 @@ MODEL_KEYS = (
 
 
 def model_params(config: Mapping) -> dict:
-    """The MLP keyword arguments in a model config (``name`` and ``_target_``-like keys dropped)."""
+    """The MLP keyword arguments in a model config (``name`` dropped; unknown keys refused)."""
     unknown = sorted(set(config) - set(MODEL_KEYS) - {"name"})
     if unknown:
         raise StudyError(

@@ -74,19 +74,28 @@ def _primary(analysis) -> pd.DataFrame:
     return imp[imp["measure"] == imp["method"].map(primary)]
 
 
+def _same_values(imp: pd.DataFrame, method: str, columns) -> bool:
+    rows = imp[imp["method"] == method]
+    cols = [rows.loc[rows["output"] == c, "value"].to_numpy(float) for c in columns]
+    return all(a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12,
+                                                        equal_nan=True) for a in cols[1:])
+
+
 def _panels(analysis, *, on: str = "value") -> list[tuple[str, str, str]]:
-    """``(method, output, title)`` per panel; a method's outputs collapse when column ``on``
-    (``value`` or ``rank``) of its primary measure is identical for every output."""
+    """``(method, output, title)`` per panel; a method's outputs collapse when its primary
+    measure's values (``on="value"``) or ranks (``on="rank"``, as the analysis found them) are
+    identical for every output."""
     imp = _primary(analysis)
     out = []
     for method, layout in analysis.record.meta.methods.items():
-        rows = imp[imp["method"] == method]
-        cols = [rows.loc[rows["output"] == c, on].to_numpy(float) for c in layout.columns]
-        same = all(a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12,
-                                                            equal_nan=True) for a in cols[1:])
+        n = len(layout.columns)
+        if on == "rank":
+            same = n == 1 or method in analysis.same_ranking
+        else:
+            same = _same_values(imp, method, layout.columns)
         if same:
             c = layout.columns[0]
-            label = method if c == "all" else f"{method} (every output)" if len(cols) > 1 else None
+            label = method if c == "all" else f"{method} (every output)" if n > 1 else None
             out.append((method, c, label or f"{method} · {c}"))
         else:
             out += [(method, c, f"{method} · {c}") for c in layout.columns]

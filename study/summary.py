@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .aggregate import Analysis, same_across_outputs
+from .aggregate import Analysis
 
 __all__ = ["render", "stability_lines"]
 
@@ -26,7 +26,7 @@ def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
     rows = []
     for method, layout in rec.meta.methods.items():
         outputs = layout.columns
-        if len(outputs) > 1 and same_across_outputs(rec, method):
+        if method in analysis.same_ranking:
             outputs = outputs[:1]
             label = "(all outputs)"
         else:
@@ -70,8 +70,7 @@ def render(
         f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
         *stability_lines(analysis),
     ]
-    blind = [m for m, lay in meta.methods.items()
-             if len(lay.columns) > 1 and same_across_outputs(rec, m)]  # fmt: skip
+    blind = analysis.same_ranking
     if blind:
         lines.append(
             f"{', '.join(blind)}: the same ranking for every output, since these formulas "
