@@ -539,6 +539,75 @@ def test_permutation_two_target_regressor_one_column_per_target():
     assert np.argmax(res.mean[:, 1]) == 1
 
 
+@cache
+def _planted_multilabel():
+    rng = np.random.default_rng(27)
+    X = rng.standard_normal((300, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0.5]).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(6,), max_iter=300, random_state=0)
+    model.fit(X[:200], Y[:200])
+    return model, X[200:], Y[200:]
+
+
+def _sklearn_permutation(model, X, y, *, n_repeats, seed):
+    """The straightforward reference: scikit-learn itself, one target at a time for a regressor
+    with several targets (as ``permutation`` documents), raw drops ``(p, n_columns, n_repeats)``."""
+    from sklearn.base import is_regressor
+    from sklearn.metrics import make_scorer, r2_score
+
+    y = np.asarray(y)
+    if is_regressor(model) and y.ndim == 2 and y.shape[1] > 1:
+        parts = []
+        for k in range(y.shape[1]):
+            scorer = make_scorer(lambda t, p, k=k: r2_score(t[:, k], p[:, k]))
+            parts.append(permutation_importance(model, X, y, scoring=scorer,
+                                                n_repeats=n_repeats, random_state=seed))
+    else:
+        parts = [permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed)]
+    return np.stack([p.importances for p in parts], axis=1)
+
+
+@pytest.mark.parametrize("make", [_planted_regression, _planted_two_targets, _planted_classifier,
+                                  _planted_multilabel])
+@pytest.mark.parametrize("seed, n_repeats", [(0, 5), (3, 1), (12345, 7)])
+def test_permutation_equals_scikit_learn(make, seed, n_repeats):
+    model, X, y = make()
+    res = permutation(model, X, y, n_repeats=n_repeats, seed=seed)
+    ref = _sklearn_permutation(model, X, y, n_repeats=n_repeats, seed=seed)
+    np.testing.assert_allclose(res.raw, ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.mean, ref.mean(axis=2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.std, ref.std(axis=2), rtol=0, atol=1e-12)
+
+
+def test_permutation_in_several_passes_equals_one(monkeypatch):
+    from study.importance import _permutation as module
+
+    model, X, y = _planted_two_targets()
+    whole = permutation(model, X, y, n_repeats=3, seed=5)
+    monkeypatch.setattr(module, "_ROWS_PER_PASS", 1)  # one variable per pass
+    np.testing.assert_array_equal(permutation(model, X, y, n_repeats=3, seed=5).raw, whole.raw)
+
+
+def test_shuffle_orders_are_scikit_learns():
+    # A column holding its row numbers, scored by a stand-in "model" that reports what it saw:
+    # scikit-learn's shuffled copies must be exactly X[order] for each repeat.
+    from study.importance._permutation import shuffle_orders
+
+    seen = []
+
+    class Recorder:
+        def fit(self, X, y):
+            return self
+
+        def score(self, X, y):
+            seen.append(X[:, 0].astype(int).copy())
+            return 0.0
+
+    X = np.arange(20, dtype=float)[:, None]
+    permutation_importance(Recorder(), X, np.zeros(20), n_repeats=4, random_state=9)
+    np.testing.assert_array_equal(np.array(seen[1:]), shuffle_orders(20, 4, 9))
+
+
 def test_permutation_seed_reproducible_and_seed_sensitive():
     model, X, y = _planted_regression()
     a = permutation(model, X, y, n_repeats=3, seed=1)
