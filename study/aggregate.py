@@ -314,8 +314,6 @@ def truth_table(record: StudyRecord) -> pd.DataFrame | None:
     estimated rank equals the true rank, ranks taken over all variables by the method's overall
     importance (mean over outputs). Also the mean Spearman correlation with the true importance.
     """
-    from scipy.stats import spearmanr
-
     truth = record.meta.truth
     if truth is None or not record.runs:
         return None
@@ -328,10 +326,10 @@ def truth_table(record: StudyRecord) -> pd.DataFrame | None:
         ranks = stab.rank_matrix(overall)
         usable = ~np.isnan(ranks).any(axis=1)
         hits = ranks[usable][:, informative] == true_rank[informative]
-        rhos = [spearmanr(row, truth).statistic for row in overall[usable]]
+        rhos = stab.spearman_rows(overall[usable], truth)
         rows.append({
             "method": name, "accuracy": float(hits.mean()) if hits.size else np.nan,
-            "spearman_mean": float(np.nanmean(rhos)) if rhos else np.nan,
+            "spearman_mean": float(np.nanmean(rhos)) if rhos.size else np.nan,
             "n_networks": int(usable.sum()), "n_informative": int(informative.sum()),
         })  # fmt: skip
     return pd.DataFrame(rows).sort_values("accuracy", ascending=False, ignore_index=True)

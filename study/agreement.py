@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from .stability import spearman_rows
+
 __all__ = ["MEASURES", "agreement", "mean_agreement"]
 
 MEASURES = (
@@ -133,14 +135,55 @@ def mean_agreement(A, B, *, k: int) -> dict[str, float]:
     dict of str to float
         Keyed by :data:`MEASURES`: the mean of :func:`agreement` over runs,
         ignoring runs where a measure is NaN; NaN if no run has it.
+
+    Notes
+    -----
+    Computed for every run at once (one sort per matrix, then array
+    algebra), not by calling :func:`agreement` per run; the tests check that
+    the two agree.
     """
     A, B = np.atleast_2d(np.asarray(A, dtype=float)), np.atleast_2d(np.asarray(B, dtype=float))
     if A.ndim != 2 or A.shape != B.shape:
         raise ValueError(f"A and B must be 2-D of the same shape, got {A.shape} and {B.shape}")
-    _check_k(k, A.shape[1])
-    runs = [agreement(a, b, k=k) for a, b in zip(A, B)]
-    per_run = np.array([[run[name] for name in MEASURES] for run in runs]).reshape(-1, len(MEASURES))
+    m, n = A.shape
+    k = _check_k(k, n)
+    per_run = np.full((m, len(MEASURES)), np.nan)
+    good = ~(np.isnan(A).any(axis=1) | np.isnan(B).any(axis=1))
+    if good.any():
+        per_run[good] = _agreement_rows(A[good], B[good], k)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": NaN is the answer
         means = np.nanmean(per_run, axis=0)
     return {name: float(v) for name, v in zip(MEASURES, means)}
+
+
+def _agreement_rows(A: np.ndarray, B: np.ndarray, k: int) -> np.ndarray:
+    """:func:`agreement` of every row pair of NaN-free ``A``, ``B``: ``(m, len(MEASURES))``."""
+    m, n = A.shape
+    rows = np.arange(m)[:, None]
+    order_a = np.argsort(-np.abs(A), axis=1, kind="stable")
+    order_b = np.argsort(-np.abs(B), axis=1, kind="stable")
+    top_a, top_b = order_a[:, :k], order_b[:, :k]
+    in_a, in_b = np.zeros((m, n), bool), np.zeros((m, n), bool)
+    in_a[rows, top_a] = True
+    in_b[rows, top_b] = True
+    shared = in_a & in_b
+    same_sign = np.sign(A) == np.sign(B)
+    same_position = top_a == top_b
+    pairwise = np.full(m, np.nan)
+    if n > 1:
+        pos_a, pos_b = np.empty((m, n)), np.empty((m, n))
+        pos_a[rows, order_a] = np.arange(n)
+        pos_b[rows, order_b] = np.arange(n)
+        i, j = np.triu_indices(n, k=1)
+        pairwise = ((pos_a[:, i] < pos_a[:, j]) == (pos_b[:, i] < pos_b[:, j])).mean(axis=1)
+    columns = {
+        "feature_agreement": shared.sum(axis=1) / k,
+        "rank_agreement": same_position.sum(axis=1) / k,
+        "sign_agreement": (shared & same_sign).sum(axis=1) / k,
+        "signed_rank_agreement":
+            (same_position & np.take_along_axis(same_sign, top_a, axis=1)).sum(axis=1) / k,
+        "rank_correlation": spearman_rows(np.abs(A), np.abs(B)) if n > 1 else np.full(m, np.nan),
+        "pairwise_rank_agreement": pairwise,
+    }  # fmt: skip
+    return np.column_stack([columns[name] for name in MEASURES])

@@ -19,7 +19,7 @@ from scipy import stats
 
 __all__ = [
     "BootstrapCI", "KendallW", "NogueiraStability", "bootstrap_mean_ci", "kendall_w",
-    "nogueira_stability", "rank_distribution", "rank_matrix", "spearman_mean",
+    "nogueira_stability", "rank_distribution", "rank_matrix", "spearman_mean", "spearman_rows",
     "stability_curve", "stability_notes", "topk_frequency", "topk_membership",
 ]
 
@@ -72,10 +72,34 @@ def _usable_rows(x, name: str = "ranks") -> np.ndarray:
     return x[~np.isnan(x).any(axis=1)]
 
 
-def _tie_sum(row: np.ndarray) -> float:
-    """sum over tie groups of (t^3 - t) for one row of ranks."""
-    _, t = np.unique(row, return_counts=True)
-    return float(np.sum(t**3 - t))
+def _tie_groups(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every entry of each row: how many entries of its row are strictly smaller, and how
+    many equal it (its tie group's size, itself included). Both ``(m, n)`` int; NaN-free ``R``.
+
+    One sort of every row and a run-length count: O(m n log n), no loop over runs.
+    """
+    m, n = R.shape
+    if R.size == 0:
+        return np.zeros((m, n), dtype=int), np.ones((m, n), dtype=int)
+    order = np.argsort(R, axis=1, kind="stable")
+    S = np.take_along_axis(R, order, axis=1)
+    starts = np.ones((m, n), dtype=bool)
+    starts[:, 1:] = S[:, 1:] != S[:, :-1]
+    # position of each sorted entry's group start = entries strictly smaller than it
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0), axis=1)
+    group = np.cumsum(starts.ravel()) - 1  # one id per (row, group), in row-major order
+    size = np.bincount(group)[group].reshape(m, n)
+    rows = np.arange(m)[:, None]
+    smaller, ties = np.empty((m, n), dtype=int), np.empty((m, n), dtype=int)
+    smaller[rows, order], ties[rows, order] = first, size
+    return smaller, ties
+
+
+def _tie_sums(R: np.ndarray) -> np.ndarray:
+    """Per row, the sum over tie groups of (t^3 - t), shape (m,): each member of a group of
+    size t adds t^2 - 1. Exact (integer-valued floats)."""
+    _, ties = _tie_groups(R)
+    return (ties**2 - 1).sum(axis=1).astype(float)
 
 
 def rank_matrix(values, *, signed: bool = False) -> np.ndarray:
@@ -132,12 +156,9 @@ def topk_membership(ranks, k: int) -> np.ndarray:
     R = _as_matrix(ranks, "ranks")
     k = min(int(k), R.shape[1])
     Z = np.zeros(R.shape, dtype=bool)
-    for r, row in enumerate(R):
-        if np.isnan(row).any():
-            continue
-        # The count of strictly smaller ranks is the variable's 'min' rank - 1.
-        n_better = np.searchsorted(np.sort(row), row, side="left")
-        Z[r] = n_better < k
+    good = ~np.isnan(R).any(axis=1)
+    smaller, _ = _tie_groups(R[good])
+    Z[good] = smaller < k
     return Z
 
 
@@ -163,17 +184,18 @@ def rank_distribution(ranks) -> np.ndarray:
     NaN runs are skipped.
     """
     R = _usable_rows(ranks)
-    n = R.shape[1]
-    D = np.zeros((n, n))
-    idx = np.arange(n)
-    for row in R if n else ():
-        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
-        t = counts[inverse]
-        first = np.rint(row - (t - 1) / 2).astype(int) - 1  # 0-based first position spanned
-        for j in range(int(t.max())):
-            spans = t > j
-            D[idx[spans], first[spans] + j] += 1.0 / t[spans]
-    return D
+    m, n = R.shape
+    if m == 0 or n == 0:
+        return np.zeros((n, n))
+    first, t = _tie_groups(R)  # 0-based first position spanned, and the group's size
+    # Entry (run, j, variable) adds 1/t at position first + j for j < t. bincount adds the
+    # entries cell by cell in run, then j, then variable order: the order of a loop over runs.
+    j = np.arange(int(t.max()))[None, :, None]
+    spans = j < t[:, None, :]
+    variable = np.broadcast_to(np.arange(n), spans.shape)[spans]
+    position = (first[:, None, :] + j)[spans]
+    weight = np.broadcast_to(1.0 / t[:, None, :], spans.shape)[spans]
+    return np.bincount(variable * n + position, weights=weight, minlength=n * n).reshape(n, n)
 
 
 def kendall_w(ranks) -> KendallW:
@@ -215,7 +237,7 @@ def kendall_w(ranks) -> KendallW:
     if m < 2 or n < 2:
         return nan
     S = float(np.sum((R.sum(axis=0) - m * (n + 1) / 2) ** 2))
-    denom = m**2 * (n**3 - n) - m * sum(_tie_sum(row) for row in R)
+    denom = m**2 * (n**3 - n) - m * float(_tie_sums(R).sum())
     if denom <= 0:  # every run ties all variables: no ranking to agree on
         return nan
     W = 12 * S / denom
@@ -234,19 +256,43 @@ def spearman_mean(ranks) -> float:
     R = _usable_rows(ranks)
     if R.shape[0] < 2 or R.shape[1] < 2:
         return np.nan
-    # spearmanr of a matrix returns NaN everywhere if any run is constant, so
-    # drop those runs first: that is exactly ignoring their undefined pairs.
+    # A constant run has no defined correlation: dropping it ignores exactly its pairs.
     R = R[np.ptp(R, axis=1) > 0]
     m = R.shape[0]
     if m < 2:
         return np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        rho = stats.spearmanr(R, axis=1).statistic
-    if m == 2:  # spearmanr returns a scalar, not a matrix, for two series
-        return float(rho)
-    off_diagonal = rho[~np.eye(m, dtype=bool)]
-    return float(np.nanmean(off_diagonal)) if np.isfinite(off_diagonal).any() else np.nan
+    # Spearman's rho of two rank vectors is the Pearson correlation of the ranks, the dot
+    # product of the rows centred and scaled to unit length. Summed over all pairs r != s:
+    # |sum_r z_r|^2 - sum_r |z_r|^2, so the mean needs one pass over the runs, not m^2 pairs.
+    Z = R - R.mean(axis=1, keepdims=True)
+    Z /= np.sqrt((Z**2).sum(axis=1, keepdims=True))
+    total = Z.sum(axis=0)
+    return float((total @ total - (Z**2).sum()) / (m * (m - 1)))
+
+
+def spearman_rows(a, b) -> np.ndarray:
+    """Spearman's rho between row ``r`` of ``a`` and row ``r`` of ``b``, for every row at once.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (m, n)
+        ``b`` may also be one row ``(n,)``, compared with every row of ``a``.
+
+    Returns
+    -------
+    rho : ndarray, shape (m,)
+        What ``scipy.stats.spearmanr(a[r], b[r])`` gives (average ranks for ties): NaN where
+        either row is constant or holds NaN.
+    """
+    a = _as_matrix(a, "a")
+    b = np.broadcast_to(_as_matrix(b, "b"), a.shape)
+    ra = stats.rankdata(a, axis=1, nan_policy="propagate")
+    rb = stats.rankdata(b, axis=1, nan_policy="propagate")
+    ra = ra - ra.mean(axis=1, keepdims=True)
+    rb = rb - rb.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+    return np.clip(rho, -1.0, 1.0)
 
 
 def nogueira_stability(Z, *, alpha: float = 0.05) -> NogueiraStability:
@@ -374,8 +420,19 @@ def stability_curve(ranks) -> tuple[np.ndarray, np.ndarray]:
         Both empty when fewer than 2 runs are usable.
     """
     R = _usable_rows(ranks)
-    m_values = np.arange(2, R.shape[0] + 1)
-    w = np.array([kendall_w(R[:m]).statistic for m in m_values], dtype=float)
+    m, n = R.shape
+    m_values = np.arange(2, m + 1)
+    if m < 2 or n < 2:
+        return m_values, np.full(m_values.shape, np.nan)
+    # Kendall's W of the first M runs from running sums (one pass, O(m n)): the column sums of
+    # ranks and the tie sums of the first M runs are cumulative sums over runs.
+    sums = np.cumsum(R, axis=0)[1:]  # (m - 1, n): rows 2..m
+    ties = np.cumsum(_tie_sums(R))[1:]
+    M = m_values.astype(float)
+    S = np.sum((sums - M[:, None] * (n + 1) / 2) ** 2, axis=1)
+    denom = M**2 * (n**3 - n) - M * ties
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(denom > 0, 12 * S / denom, np.nan)
     return m_values, w
 
 

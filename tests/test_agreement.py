@@ -121,3 +121,34 @@ def test_mean_agreement_skips_nan_runs():
         mean_agreement(np.delete(A, 2, axis=0), np.delete(B, 2, axis=0), k=2))
     all_nan = mean_agreement(np.full((3, 4), np.nan), B[:3], k=2)
     assert all(np.isnan(v) for v in all_nan.values())
+
+
+# --- the vectorised mean against agreement() run by run ------------------------------------
+
+def _tied_pair(seed, m=40, n=9):
+    """Two importance matrices with ties in |value|, exact zeros and sign flips."""
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-3, 4, (m, n)).astype(float)  # many ties and zeros
+    B = np.where(rng.random((m, n)) < 0.5, A, rng.integers(-3, 4, (m, n))).astype(float)
+    B[0] = 1.0  # a constant run: no rank correlation
+    return A, B
+
+
+@pytest.mark.parametrize("make", ["random", "tied", "nan"])
+@pytest.mark.parametrize("k", [1, 3, 9])
+def test_mean_agreement_equals_loop_over_runs(make, k):
+    if make == "random":
+        A, B = np.random.default_rng(11).standard_normal((2, 50, 9))
+    else:
+        A, B = _tied_pair(12)
+    if make == "nan":
+        A[[3, 7], 2] = np.nan
+    fast = mean_agreement(A, B, k=k)
+    runs = np.array([[agreement(a, b, k=k)[name] for name in MEASURES] for a, b in zip(A, B)])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            slow = np.nanmean(runs, axis=0)
+    np.testing.assert_allclose([fast[name] for name in MEASURES], slow, rtol=0, atol=1e-12)

@@ -375,3 +375,100 @@ def test_stability_notes_signed_judges_ties_on_magnitude():
     assert stability_notes(values) == []
     assert stability_notes(values, signed=True) == [
         "importances are all equal in 1 of 2 runs: their ranks are all tied"]
+
+
+# --- the fast (vectorised, one-pass) versions against the straightforward formulas --------
+
+def _tie_sum_slow(row):
+    _, t = np.unique(row, return_counts=True)
+    return float(np.sum(t**3 - t))
+
+
+def _kendall_w_slow(R):
+    m, n = R.shape
+    S = np.sum((R.sum(axis=0) - m * (n + 1) / 2) ** 2)
+    denom = m**2 * (n**3 - n) - m * sum(_tie_sum_slow(r) for r in R)
+    return 12 * S / denom if denom > 0 else np.nan
+
+
+def _rank_inputs():
+    """Random continuous ranks, heavily tied ranks (few distinct values), and a mix with an
+    all-tied run and a NaN run."""
+    rng = np.random.default_rng(31)
+    continuous = rank_matrix(rng.standard_normal((60, 11)))
+    tied = rank_matrix(rng.integers(0, 3, (60, 11)))
+    mixed = tied.copy()
+    mixed[5] = 6.0  # every variable tied
+    mixed[9] = np.nan
+    return {"continuous": continuous, "tied": tied, "mixed": mixed}
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "mixed"])
+def test_stability_curve_equals_kendall_w_of_each_prefix(kind):
+    R = _rank_inputs()[kind]
+    usable = R[~np.isnan(R).any(axis=1)]
+    m_values, w = stability_curve(R)
+    slow = [_kendall_w_slow(usable[:m]) for m in m_values]
+    np.testing.assert_allclose(w, slow, rtol=1e-12, atol=0, equal_nan=True)
+    assert w[-1] == kendall_w(R).statistic
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "mixed"])
+def test_spearman_mean_equals_mean_of_scipy_pairs(kind):
+    R = _rank_inputs()[kind]
+    usable = R[~np.isnan(R).any(axis=1)]
+    usable = usable[np.ptp(usable, axis=1) > 0]
+    rhos = [stats.spearmanr(a, b).statistic for a, b in combinations(usable, 2)]
+    assert spearman_mean(R) == pytest.approx(np.mean(rhos), rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "mixed"])
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_topk_membership_equals_searchsorted_per_run(kind, k):
+    R = _rank_inputs()[kind]
+    slow = np.zeros(R.shape, bool)
+    for r, row in enumerate(R):
+        if not np.isnan(row).any():
+            slow[r] = np.searchsorted(np.sort(row), row, side="left") < k
+    np.testing.assert_array_equal(topk_membership(R, k), slow)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "mixed"])
+def test_rank_distribution_equals_loop_over_runs(kind):
+    R = _rank_inputs()[kind]
+    usable = R[~np.isnan(R).any(axis=1)]
+    n = R.shape[1]
+    slow = np.zeros((n, n))
+    for row in usable:  # the straightforward loop: each tie member 1/t at each position spanned
+        _, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+        t = counts[inverse]
+        first = np.rint(row - (t - 1) / 2).astype(int) - 1
+        for i in range(n):
+            for j in range(t[i]):
+                slow[i, first[i] + j] += 1.0 / t[i]
+    np.testing.assert_allclose(rank_distribution(R), slow, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "tied", "mixed"])
+def test_kendall_w_equals_slow_tie_sums(kind):
+    R = _rank_inputs()[kind]
+    usable = R[~np.isnan(R).any(axis=1)]
+    assert kendall_w(R).statistic == pytest.approx(_kendall_w_slow(usable), rel=1e-12)
+
+
+def test_spearman_rows_equals_scipy_per_row():
+    from study.stability import spearman_rows
+
+    rng = np.random.default_rng(32)
+    A = rng.integers(0, 4, (30, 7)).astype(float)
+    B = rng.standard_normal((30, 7))
+    A[2] = 1.0  # constant row: NaN
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            slow = [stats.spearmanr(a, b).statistic for a, b in zip(A, B)]
+            one = [stats.spearmanr(a, B[0]).statistic for a in A]
+    np.testing.assert_allclose(spearman_rows(A, B), slow, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(spearman_rows(A, B[0]), one, rtol=1e-12, equal_nan=True)
