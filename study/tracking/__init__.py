@@ -1,0 +1,40 @@
+"""MLflow tracking: the only module that imports MLflow.
+
+Layout of a study in MLflow:
+
+- one **parent run** per study: the flattened config as params, ``config.yaml`` and ``study.json``
+  (names, outputs, methods: everything needed to read the children back) as artifacts, the dataset
+  via ``log_input``; at the end the tables, charts and stability metrics;
+- one **child run** per seed (tag ``mlflow.parentRunId``): param ``seed``; metrics
+  ``train_score``, ``test_score``, ``n_iter``, ``converged``, ``fit_seconds``,
+  ``importance_seconds`` and every importance value (the method's primary measure) as
+  ``importance.<method>.<feature>``, or ``importance.<method>.<output>.<feature>`` when the method
+  has one column per output; artifacts ``weights.npz`` (``coef_<l>``, ``intercept_<l>``: anything
+  can be recomputed from them) and ``importances.npz`` (every measure of every method, e.g.
+  ``weight_sums/pos``, ``partial_derivatives/mean``, as ``(n_features, n_columns)`` arrays: the
+  exact numbers the aggregator reads back).
+
+Each child is written with one ``log_batch`` call (MLflow chunks it into its size limits) and one
+``log_artifacts`` upload. MLflow's SQL store spends about 0.7 ms per metric however it is batched,
+so the secondary measures (positive/negative weight sums, derivative mean and sd, permutation sd)
+travel in ``importances.npz`` rather than as ~200 more metrics per run. The default store is SQLite (``sqlite:///runs/mlflow.db``) with artifacts in
+``runs/artifacts``: no server needed. MLflow 3.13+ refuses the old file store; so do we.
+"""
+
+from ._reader import find_study, load_study
+from ._store import (
+    PARENT_TAG, ROLE_TAG, _importance_keys, flatten, importance_key, metric_names, resolve_uri,
+    ui_command, ui_url,
+)
+from ._writer import Tracker
+
+__all__ = [
+    "Tracker",
+    "load_study",
+    "find_study",
+    "importance_key",
+    "metric_names",
+    "resolve_uri",
+    "ui_command",
+    "ui_url",
+]
