@@ -164,18 +164,28 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         run_name = f"{meta.name}{dataset_part} · {settings.n_runs} runs"
         tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name)
         t_train = time.perf_counter()
-        scores = []
-        with _progress(settings, meta) as bar:
+        scores, trained = [], []
+        # Children are written by a background thread while the next seeds train: the training
+        # loop only queues each record (microseconds). A writer failure surfaces at the next
+        # submit or at close, and the parent then ends FAILED like any other failure.
+        with _progress(settings, meta) as bar, tracker.writer() as writer:
             seeds = runner.seeds_for(settings.seed, settings.n_runs)
             for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs):
                 t0 = time.perf_counter()
-                tracker.log_run(rec)
+                writer.submit(rec)
                 timings["log_seconds"] += time.perf_counter() - t0
+                trained.append(rec)
                 scores.append(rec.test_score)
                 bar.set_postfix_str(
                     f"mean test {meta.score_name} {runner.nan_safe_mean(scores):.3f}"
                 )
                 bar.update()
+            t_wait = time.perf_counter()
+            run_ids = writer.close()
+            timings["writer_wait_seconds"] = time.perf_counter() - t_wait
+            timings["writer_busy_seconds"] = writer.busy_seconds
+        trained.sort(key=lambda r: r.seed)
+        tracker.log_bundle(trained, [run_ids[r.seed] for r in trained])
         t_analyse = time.perf_counter()
         record = tracking.load_study(tracker.uri, tracker.run_id)
         analysis, charts = analyse_and_log(
@@ -220,5 +230,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         "fit_seconds_per_run": float(np.nanmean(fit)),
         "importance_seconds_per_run": float(np.nanmean(imp)),
         "log_seconds_per_run": timings["log_seconds"] / max(len(record.runs), 1),
+        "writer_wait_seconds": timings["writer_wait_seconds"],
+        "writer_busy_seconds": timings["writer_busy_seconds"],
     }
     return outcome

@@ -101,8 +101,10 @@ def render(
         lines.append(
             f"Time: {timings['total_seconds']:.1f} s in all; per run: fit "
             f"{timings['fit_seconds_per_run']:.2f} s, importance "
-            f"{timings['importance_seconds_per_run']:.2f} s, MLflow logging "
-            f"{timings['log_seconds_per_run']:.2f} s."
+            f"{timings['importance_seconds_per_run']:.3f} s. MLflow: "
+            f"{timings['log_seconds_per_run'] * 1000:.2f} ms per run on the training path; "
+            f"the background writer took {timings['writer_busy_seconds']:.1f} s, "
+            f"{timings['writer_wait_seconds']:.1f} s of it after training."
         )
     if run_id:
         lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))

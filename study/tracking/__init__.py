@@ -26,10 +26,13 @@ from ._store import (
     PARENT_TAG, ROLE_TAG, _importance_keys, flatten, importance_key, metric_names, resolve_uri,
     ui_command, ui_url,
 )
-from ._writer import Tracker
+from ._writer import BUNDLE, ChildWriter, Tracker, WriterError
 
 __all__ = [
     "Tracker",
+    "ChildWriter",
+    "WriterError",
+    "BUNDLE",
     "load_study",
     "find_study",
     "importance_key",

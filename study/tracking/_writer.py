@@ -15,6 +15,58 @@ from ._store import (
     PARENT_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten, resolve_uri,
 )
 
+BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
+
+
+class WriterError(RuntimeError):
+    """The background writer could not write a child run; the cause is chained."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the SQL fast path
+
+
+def _sql_store(client):
+    """MLflow's SQLAlchemy store behind ``client`` (SQLite, PostgreSQL), or None for any other
+    store (an HTTP tracking server), which then gets MLflow's own ``log_batch``."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = client._tracking_client.store
+    except (ImportError, AttributeError):  # another MLflow layout: use the public API
+        return None
+    return store if isinstance(store, SqlAlchemyStore) else None
+
+
+def _insert_metrics(store, metrics: Mapping[str, list], params: Mapping[str, list]) -> None:
+    """Metrics and params of several new child runs in one transaction of multi-row inserts.
+
+    ``log_batch`` spends about 0.3 ms per metric in the ORM (65 ms for a child's 214 metrics);
+    this writes the same rows into MLflow's own tables (its SQLAlchemy models ``SqlMetric``,
+    ``SqlLatestMetric``, ``SqlParam``) in about 8 ms a child. It is only right for runs this
+    process has just created and logged nothing else to: each key is logged once, at step 0, so
+    it is its own latest value. Values are sanitised as MLflow does (NaN flagged, ±inf clipped).
+    Tests read the result back through the MLflow client and compare it with ``log_batch``'s.
+    """
+    import sqlalchemy
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam
+
+    rows = []
+    for run_id, run_metrics in metrics.items():
+        for m in run_metrics:
+            is_nan, value = store.sanitize_metric_value(m.value)
+            rows.append({"run_uuid": run_id, "key": m.key, "value": value,
+                         "timestamp": m.timestamp, "step": m.step, "is_nan": is_nan})  # fmt: skip
+    param_rows = [{"run_uuid": run_id, "key": p.key, "value": p.value}
+                  for run_id, run_params in params.items() for p in run_params]  # fmt: skip
+    with store.ManagedSessionMaker(read_only=False) as session:
+        if rows:
+            session.execute(sqlalchemy.insert(SqlMetric), rows)
+            session.execute(sqlalchemy.insert(SqlLatestMetric), rows)
+        if param_rows:
+            session.execute(sqlalchemy.insert(SqlParam), param_rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # writing
 
@@ -38,15 +90,20 @@ class Tracker:
         self.run_id = run_id
         self.meta: StudyMeta | None = None
         self._keys = None
+        self._sql = _sql_store(self.client)
         self._tmp = tempfile.TemporaryDirectory(prefix="study-")
+
+    def attach(self, meta: StudyMeta) -> None:
+        """Use ``meta``'s layout for the child runs written from now on."""
+        self.meta = meta
+        self._keys = list(_importance_keys(meta))
 
     def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name):
         """Create the parent run and log the config, the study layout and the dataset."""
         mlflow = _mlflow()
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
-        self.meta = meta
-        self._keys = list(_importance_keys(meta))
+        self.attach(meta)
         run = self.client.create_run(
             self.experiment_id, run_name=run_name, tags={ROLE_TAG: "study"}
         )
@@ -71,25 +128,54 @@ class Tracker:
         return self.run_id
 
     def log_run(self, run: RunRecord) -> str:
-        """One child run: one log_batch with every metric, then weights and importances."""
-        child = self.client.create_run(
-            self.experiment_id,
-            run_name=f"seed-{run.seed}",
-            tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed"},
-        )
-        cid = child.info.run_id
+        """One child run, written now: see :meth:`log_runs`."""
+        return self.log_runs([run])[0]
+
+    def log_runs(self, runs) -> list[str]:
+        """One child run per record: metrics and the ``seed`` param, ``weights.npz`` and
+        ``importances.npz``, then FINISHED. Returns the child run ids, in order.
+
+        On MLflow's SQL stores (SQLite, PostgreSQL) the metrics and params of all ``runs`` go in
+        with one multi-row insert (:func:`_insert_metrics`); elsewhere (an HTTP server) with one
+        ``log_batch`` per child. If anything fails, every child of the call is ended FAILED
+        (KILLED on Ctrl-C): none is left RUNNING.
+        """
+        from mlflow.entities import Param
+
+        created = []
         try:
-            self._log_child(cid, run)
+            for run in runs:
+                child = self.client.create_run(
+                    self.experiment_id,
+                    run_name=f"seed-{run.seed}",
+                    tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed"},
+                )
+                created.append(child.info.run_id)
+            now = int(time.time() * 1000)
+            metrics = {cid: self._metrics(run, now) for cid, run in zip(created, runs)}
+            params = {cid: [Param("seed", str(run.seed))] for cid, run in zip(created, runs)}
+            if self._sql is not None:
+                _insert_metrics(self._sql, metrics, params)
+            else:
+                for cid in created:
+                    self.client.log_batch(cid, metrics=metrics[cid], params=params[cid])
+            for cid, run in zip(created, runs):
+                self._log_arrays(cid, run)
         except BaseException as exc:  # never leave a child RUNNING
-            self.client.set_terminated(cid, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            for cid in created:
+                try:
+                    self.client.set_terminated(cid, status)
+                except Exception:  # the store itself is failing: report the first error
+                    pass
             raise
-        self.client.set_terminated(cid, "FINISHED")
-        return cid
+        for cid in created:
+            self.client.set_terminated(cid, "FINISHED")
+        return created
 
-    def _log_child(self, cid: str, run: RunRecord) -> None:
-        from mlflow.entities import Metric, Param
+    def _metrics(self, run: RunRecord, now: int) -> list:
+        from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
         scalars = {
             "train_score": run.train_score,
             "test_score": run.test_score,
@@ -102,7 +188,9 @@ class Tracker:
         for method, c, i, key in self._keys:
             primary = self.meta.methods[method].primary
             metrics.append(Metric(key, float(run.importances[method][primary][i, c]), now, 0))
-        self.client.log_batch(cid, metrics=metrics, params=[Param("seed", str(run.seed))])
+        return metrics
+
+    def _log_arrays(self, cid: str, run: RunRecord) -> None:
         folder = Path(self._tmp.name) / "run"
         folder.mkdir(exist_ok=True)
         np.savez(
@@ -115,6 +203,44 @@ class Tracker:
             **{f"{m}/{k}": v for m, measures in run.importances.items() for k, v in measures.items()},
         )
         self.client.log_artifacts(cid, str(folder))
+
+    def writer(self, *, max_batch: int = 16) -> ChildWriter:
+        """A :class:`ChildWriter` that writes this study's child runs in the background."""
+        return ChildWriter(self, max_batch=max_batch)
+
+    def log_bundle(self, runs, run_ids) -> None:
+        """Every seed's numbers in one parent artifact, :data:`BUNDLE`, so that a reader downloads
+        one file instead of two per child (see :func:`study.tracking.load_study`).
+
+        ``runs`` and ``run_ids`` (their child runs) in the same order. Arrays are stacked over
+        runs: ``seed``, ``run_id``, the scalars of :data:`SCALARS`, ``coef_<l>`` and
+        ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
+        """
+        runs = list(runs)
+        if not runs:
+            return
+        arrays = {
+            "seed": np.array([r.seed for r in runs], dtype=np.int64),
+            "run_id": np.array(list(run_ids), dtype=str),
+            "train_score": np.array([r.train_score for r in runs], float),
+            "test_score": np.array([r.test_score for r in runs], float),
+            "n_iter": np.array([r.n_iter for r in runs], np.int64),
+            "converged": np.array([r.converged for r in runs], bool),
+            "fit_seconds": np.array([r.timings.get("fit", np.nan) for r in runs], float),
+            "importance_seconds": np.array(
+                [r.timings.get("importance", np.nan) for r in runs], float
+            ),
+        }
+        for i in range(len(runs[0].coefs)):
+            arrays[f"coef_{i}"] = np.stack([r.coefs[i] for r in runs])
+            arrays[f"intercept_{i}"] = np.stack([r.intercepts[i] for r in runs])
+        for method, measures in runs[0].importances.items():
+            for measure in measures:
+                arrays[f"{method}/{measure}"] = np.stack([r.importances[method][measure]
+                                                          for r in runs])  # fmt: skip
+        path = Path(self._tmp.name) / BUNDLE
+        np.savez(path, **arrays)
+        self.client.log_artifact(self.run_id, str(path))
 
     def log_results(self, *, metrics: Mapping[str, float], tables=(), charts=(), series=None):
         """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves in
@@ -140,3 +266,81 @@ class Tracker:
         self._tmp.cleanup()
 
 
+
+
+class ChildWriter:
+    """Writes child runs on a background thread while the next seeds train.
+
+    ``submit`` queues a :class:`~study.record.RunRecord` and returns at once; the thread writes
+    whatever is queued, up to ``max_batch`` children per call of :meth:`Tracker.log_runs`.
+    ``close`` waits until everything is written; ``cancel`` (Ctrl-C, a failure) stops after the
+    batch being written and drops the rest. A failure of the thread is never silent: the next
+    ``submit`` or ``close`` raises :class:`WriterError` with the cause chained, and the children
+    of the failed batch are ended FAILED. ``run_ids`` maps each written seed to its child run.
+    """
+
+    def __init__(self, tracker: Tracker, *, max_batch: int = 16):
+        import queue
+        import threading
+
+        self._tracker, self._max_batch = tracker, int(max_batch)
+        self._queue: queue.Queue = queue.Queue()
+        self._cancelled = threading.Event()
+        self._error: BaseException | None = None
+        self.run_ids: dict[int, str] = {}
+        self.busy_seconds = 0.0  # time the thread spent writing
+        self._thread = threading.Thread(target=self._loop, name="study-mlflow-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, run: RunRecord) -> None:
+        self._raise_if_failed()
+        self._queue.put(run)
+
+    def close(self) -> dict[int, str]:
+        """Wait until every submitted run is written; returns ``run_ids``."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_if_failed()
+        return self.run_ids
+
+    def cancel(self) -> None:
+        """Stop after the batch being written; queued runs are not written."""
+        self._cancelled.set()
+        self._queue.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> ChildWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._thread.is_alive():
+            self.cancel()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            err = self._error
+            raise WriterError(f"writing child runs to MLflow failed: {type(err).__name__}: {err}") from err
+
+    def _loop(self) -> None:
+        import queue
+
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = any(run is None for run in batch)
+            batch = [run for run in batch if run is not None]
+            if not batch or self._cancelled.is_set() or self._error is not None:
+                continue
+            t0 = time.perf_counter()
+            try:
+                ids = self._tracker.log_runs(batch)
+            except BaseException as exc:  # reported by the next submit() or close()
+                self._error = exc
+            else:
+                self.run_ids.update((run.seed, cid) for run, cid in zip(batch, ids))
+            self.busy_seconds += time.perf_counter() - t0

@@ -1,0 +1,175 @@
+"""The MLflow writer (background thread, SQL fast path, the parent's bundle) and the reader."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from study import config, pipeline, tracking
+from study.datasets import load_dataset
+from study.pipeline import _meta
+from study.runner import Plan, run_many, seeds_for
+from study.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Four wine runs and their study layout, trained once for every test here."""
+    settings = Settings.from_config(config.compose(["importance.options.permutation.n_repeats=2"]))
+    ds = load_dataset("wine")
+    plan = Plan(ds, settings.model, settings.methods, settings.method_options, 0.25, 0)
+    runs = sorted(run_many(plan, seeds_for(0, 4)), key=lambda r: r.seed)
+    runs[1].importances["olden"]["value"][0, 0] = np.nan  # a diverged value: sanitised alike
+    runs[2].importances["garson"]["value"][1, 0] = np.inf  # MLflow clips it; the npz keeps it
+    return _meta(settings, ds), ds, runs
+
+
+def _tracker(store, experiment, meta, ds):
+    t = tracking.Tracker(f"sqlite:///{store / 'mlflow.db'}", experiment)
+    t.start(meta, config={"study": {"n_runs": 4}}, config_yaml="", dataset=ds, run_name="t")
+    return t
+
+
+def _seen(client, run_id):
+    """What MLflow shows of a run: metrics, params, tags, status and every metric's history."""
+    run = client.get_run(run_id)
+    tags = {k: v for k, v in run.data.tags.items() if k != tracking.PARENT_TAG}
+    history = {k: [(m.value, m.step) for m in client.get_metric_history(run_id, k)]
+               for k in run.data.metrics}  # fmt: skip
+    return run.data.metrics, run.data.params, tags, run.info.status, history
+
+
+def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
+    meta, ds, runs = trained
+    fast = _tracker(mlflow_store, "tracking-fast", meta, ds)
+    slow = _tracker(mlflow_store, "tracking-slow", meta, ds)
+    assert fast._sql is not None
+    slow._sql = None  # MLflow's own log_batch, as for an HTTP server
+    fast_ids, slow_ids = fast.log_runs(runs), slow.log_runs(runs)
+    for a, b in zip(fast_ids, slow_ids):
+        seen_a, seen_b = _seen(fast.client, a), _seen(slow.client, b)
+        assert seen_a[0].keys() == seen_b[0].keys() and len(seen_a[0]) == 6 + len(fast._keys)
+        for key in seen_a[0]:
+            np.testing.assert_equal(seen_a[0][key], seen_b[0][key])  # NaN equals NaN here
+        assert seen_a[1:4] == seen_b[1:4]
+        assert fast.client.get_run(a).data.tags[tracking.PARENT_TAG] == fast.run_id
+        np.testing.assert_equal(seen_a[4], seen_b[4])
+    # the fast path's rows are searchable like log_batch's
+    found = fast.client.search_runs([fast.experiment_id], "metrics.test_score >= 0")
+    assert {r.info.run_id for r in found} == set(fast_ids)
+    for t in (fast, slow):
+        t.finish()
+
+
+def test_a_failing_batch_leaves_no_child_running(mlflow_store, trained, monkeypatch):
+    meta, ds, runs = trained
+    t = _tracker(mlflow_store, "tracking-fail", meta, ds)
+
+    def boom(*args):
+        raise OSError("disk full (planted)")
+
+    monkeypatch.setattr(t, "_log_arrays", boom)
+    with pytest.raises(OSError, match="planted"):
+        t.log_runs(runs[:2])
+    children = t.client.search_runs([t.experiment_id], "tags.`study.role` = 'seed'")
+    assert len(children) == 2 and {c.info.status for c in children} == {"FAILED"}
+    t.finish("FAILED")
+
+
+def test_writer_returns_before_the_child_is_written(mlflow_store, trained):
+    """submit() only queues: while the writer is held inside MLflow, training goes on."""
+    meta, ds, runs = trained
+    t = _tracker(mlflow_store, "tracking-async", meta, ds)
+    release, entered = threading.Event(), threading.Event()
+    real = t.log_runs
+
+    def held(batch):
+        entered.set()
+        assert release.wait(30)
+        return real(batch)
+
+    t.log_runs = held
+    writer = t.writer()
+    writer.submit(runs[0])
+    assert entered.wait(30)
+    for run in runs[1:]:
+        writer.submit(run)  # returns although the writer is blocked
+    assert writer.run_ids == {}
+    release.set()
+    ids = writer.close()
+    assert sorted(ids) == [0, 1, 2, 3]
+    children = t.client.search_runs([t.experiment_id], "tags.`study.role` = 'seed'")
+    assert {c.info.run_id for c in children} == set(ids.values())
+    assert {c.info.status for c in children} == {"FINISHED"}
+    t.finish()
+
+
+def test_writer_failure_fails_the_study_and_leaves_nothing_running(mlflow_store, monkeypatch):
+    from mlflow import MlflowClient
+
+    def boom(self, batch):
+        raise RuntimeError("store refused the write (planted)")
+
+    monkeypatch.setattr(tracking.Tracker, "log_runs", boom)
+    cfg = config.compose([
+        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
+        "study.progress=false", "study.charts=false", "dataset=iris", "study.n_runs=3",
+        "importance.methods=[olden]", "tracking.experiment=tracking-writer-fails",
+    ])  # fmt: skip
+    with pytest.raises(tracking.WriterError, match="planted"):
+        pipeline.run(cfg)
+    client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("tracking-writer-fails")
+    runs = client.search_runs([exp.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]  # the parent; no child was created
+
+
+def _same_runs(a, b):
+    assert [r.seed for r in a.runs] == [r.seed for r in b.runs]
+    for x, y in zip(a.runs, b.runs):
+        assert (x.train_score, x.test_score, x.n_iter, x.converged) == \
+            (y.train_score, y.test_score, y.n_iter, y.converged)  # fmt: skip
+        for u, v in zip(x.coefs + x.intercepts, y.coefs + y.intercepts):
+            np.testing.assert_array_equal(u, v)
+        for m, measures in x.importances.items():
+            for k, v in measures.items():
+                np.testing.assert_array_equal(v, y.importances[m][k])
+
+
+def test_bundle_reads_back_like_the_children_and_in_two_downloads(mlflow_store, trained,
+                                                                  monkeypatch):  # fmt: skip
+    from mlflow import MlflowClient
+
+    meta, ds, runs = trained
+    t = _tracker(mlflow_store, "tracking-bundle", meta, ds)
+    ids = t.log_runs(runs)
+    uri = t.uri
+    from_children = tracking.load_study(uri, t.run_id)  # no bundle yet: every child's files
+    t.log_bundle(runs, ids)
+    t.finish()
+    calls = []
+    real = MlflowClient.download_artifacts
+    monkeypatch.setattr(MlflowClient, "download_artifacts",
+                        lambda self, rid, path, *a: calls.append(path) or real(self, rid, path, *a))
+    from_bundle = tracking.load_study(uri, t.run_id)
+    assert sorted(calls) == ["study.json", tracking.BUNDLE]
+    _same_runs(from_bundle, from_children)
+    np.testing.assert_equal(from_bundle.runs[1].importances["olden"]["value"][0, 0], np.nan)
+
+
+def test_children_added_after_the_bundle_are_read_too(mlflow_store, trained):
+    """Another process attaches to the parent and adds seeds: the reader finds them."""
+    meta, ds, runs = trained
+    t = _tracker(mlflow_store, "tracking-extend", meta, ds)
+    t.log_bundle(runs[:2], t.log_runs(runs[:2]))
+    t.finish()
+    other = tracking.Tracker(t.uri, run_id=t.run_id)
+    other.attach(meta)
+    other.log_runs(runs[2:])
+    record = tracking.load_study(t.uri, t.run_id)
+    assert record.seeds == [0, 1, 2, 3]
+    fresh = tracking.Tracker(t.uri, "tracking-extend-ref")
+    fresh.start(meta, config={}, config_yaml="", dataset=ds, run_name="ref")
+    fresh.log_runs(runs)
+    fresh.finish()
+    _same_runs(record, tracking.load_study(t.uri, fresh.run_id))
