@@ -163,6 +163,31 @@ def test_rank_bump_one_panel_per_method_on_its_first_output(iris):
         assert ax.get_ylim()[0] > ax.get_ylim()[1]  # rank 1 on top
 
 
+def test_importance_boxplots_draw_matplotlibs_box_statistics(iris):
+    from matplotlib import cbook
+
+    fig = plots.importance_boxplots_figure(iris)
+    ax = _panels(fig)[0]  # garson
+    order = [t.get_text() for t in ax.get_yticklabels()]
+    imp, first = iris.importances, iris.record.meta.output_names[0]
+    rows = imp[(imp["method"] == "garson") & (imp["output"] == first)]
+    medians = ax.collections[-1]  # the last vlines: one red segment per box
+    drawn = sorted((seg[0, 1], seg[0, 0]) for seg in medians.get_segments())
+    for (_, x), feature in zip(drawn, order):
+        expected = cbook.boxplot_stats(rows.loc[rows["feature"] == feature, "value"].to_numpy())
+        assert x == pytest.approx(expected[0]["med"])
+
+
+def test_rank_bump_draws_the_first_seeds_only_and_says_so(iris, monkeypatch):
+    monkeypatch.setattr(plots, "MAX_SEEDS_DRAWN", 2)
+    fig = plots.rank_bump_figure(iris)
+    assert "first 2 of 4 runs" in fig.get_suptitle()
+    first_two = sorted(iris.record.seeds)[:2]
+    for ax in _panels(fig):
+        for line in ax.get_lines():
+            assert set(line.get_xdata()) <= set(first_two)
+
+
 def test_stability_curve_one_line_per_distinct_view(iris):
     fig = plots.stability_curve_figure(iris)
     (ax,) = fig.axes
