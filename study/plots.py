@@ -33,10 +33,10 @@ POS, NEG, NET = "#2166ac", "#b2182b", "black"
 # helpers
 
 
-def _new_figure(width: float, height: float):
+def _new_figure(width: float, height: float, *, layout: str | None = "constrained"):
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = plt.figure(figsize=(width, height), dpi=DPI, layout=layout)
     plt.close(fig)  # pyplot forgets it; the Figure itself still draws, saves and displays
     return fig
 
@@ -51,6 +51,45 @@ def _grid(fig, n_panels: int, ncols: int) -> list:
     return axes[:n_panels]
 
 
+def _text_width(labels, size: float) -> float:
+    """Inches taken by the widest of ``labels`` at ``size`` points (measured, not guessed)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    renderer, font = RendererAgg(10, 10, DPI), FontProperties(size=size)
+    widths = [renderer.get_text_width_height_descent(str(s), font, ismath=False)[0]
+              for s in labels]  # fmt: skip
+    return max(widths, default=0.0) / DPI
+
+
+def _fixed_grid(n_panels: int, ncols: int, *, labels, panel_w: float, panel_h: float,
+                right: float = 0.3, right_labels=()):  # fmt: skip
+    """A figure of ``n_panels`` axes in rows of ``ncols``, placed by arithmetic in inches.
+
+    Constrained layout measures every tick label a dozen times per save, which made the
+    many-panel charts cost seconds; here each panel gets room on its left for the widest of
+    ``labels`` (8 pt tick labels, measured once; and on its right for the widest of
+    ``right_labels``), a title above and tick labels and an axis label below, and ``right``
+    inches stay free at the right of the figure (a colour bar). Returns (fig, axes).
+    """
+    ncols = max(1, min(ncols, n_panels))
+    nrows = -(-n_panels // ncols)
+    left = _text_width(labels, 8) + 0.2
+    after = _text_width(right_labels, 8) + 0.15 if len(right_labels) else 0.25
+    cell_w, gap = left + panel_w + after, 0.3  # title above, ticks and label below a panel
+    top, bottom = 0.75, 0.55
+    width = ncols * cell_w + right + 0.1
+    height = top + nrows * (gap + panel_h + bottom)
+    fig = _new_figure(width, height, layout=None)
+    axes = []
+    for i in range(n_panels):
+        r, c = divmod(i, ncols)
+        x0 = 0.1 + c * cell_w + left
+        y0 = height - top - r * (gap + panel_h + bottom) - gap - panel_h
+        axes.append(fig.add_axes((x0 / width, y0 / height, panel_w / width, panel_h / height)))
+    return fig, axes
+
+
 def _note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
             color="0.35", wrap=True)  # fmt: skip
@@ -61,7 +100,11 @@ def _suptitle(fig, analysis, what: str) -> None:
     net = "-".join(str(s) for s in meta.layer_sizes)
     usable = int(analysis.stability["n_runs"].min()) if len(analysis.stability) else m
     bad = f" ({m - usable} with NaN importances, left out of ranks)" if usable < m else ""
-    fig.suptitle(f"{meta.name}: {what}\n{m} runs of a {net} network{bad}", fontsize=11)
+    text = f"{meta.name}: {what}\n{m} runs of a {net} network{bad}"
+    if fig.get_layout_engine() is None:  # a fixed grid: the title sits in its top margin
+        fig.suptitle(text, fontsize=11, y=1 - 0.08 / fig.get_figheight(), va="top")
+    else:
+        fig.suptitle(text, fontsize=11)
 
 
 def _row_height(n_variables: int) -> float:
@@ -197,8 +240,9 @@ def importance_boxplots_figure(analysis):
     meta, imp = analysis.record.meta, _primary(analysis)
     panels = _panels(analysis, on="value")
     n = len(meta.feature_names)
-    fig = _new_figure(5.2 * min(len(panels), 3), _row_height(n) * -(-len(panels) // 3))
-    for ax, (method, output, title) in zip(_grid(fig, len(panels), 3), panels):
+    fig, axes = _fixed_grid(len(panels), 3, labels=meta.feature_names, panel_w=3.2,
+                            panel_h=_row_height(n) - 1.2)  # fmt: skip
+    for ax, (method, output, title) in zip(axes, panels):
         layout = meta.methods[method]
         rows = imp[(imp["method"] == method) & (imp["output"] == output)]
         wide = _matrix(rows, "seed", "feature", "value", list(meta.feature_names))
@@ -230,8 +274,8 @@ def rank_heatmap_figure(analysis):
     usable = analysis.stability.set_index(["method", "output"])["n_runs"]
     side = max(2.4, (0.3 if n <= 15 else 0.17) * n)
     ncols = 4 if n <= 15 else 3
-    fig = _new_figure((side + 1.9) * min(len(panels), ncols) + 0.8,
-                      (side + 0.9) * -(-len(panels) // ncols) + 0.8)  # fmt: skip
+    fig, axes = _fixed_grid(len(panels), ncols, labels=meta.feature_names, panel_w=side,
+                            panel_h=side, right=1.0)  # fmt: skip
     tables = []
     for method, output, _ in panels:
         rows = dist[(dist["method"] == method) & (dist["output"] == output)]
@@ -241,7 +285,7 @@ def rank_heatmap_figure(analysis):
         tables.append(counts.loc[mean_rank.sort_values(na_position="last").index])
     # one colour scale for every panel, stretched to the largest count so small counts still show
     vmax = max([1.0] + [float(t.to_numpy().max()) for t in tables if t.size])
-    axes, image = _grid(fig, len(panels), ncols), None
+    image = None
     ticks = [0] + list(range(4, n, 5)) if n > 15 else list(range(n))
     for ax, (method, output, title), counts in zip(axes, panels, tables):
         image = ax.imshow(counts.to_numpy(float), cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
@@ -258,7 +302,9 @@ def rank_heatmap_figure(analysis):
         if int(usable.get((method, output), 0)) == 0:
             _note(ax, "no usable runs")
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.5, label="runs")
+        w, h = fig.get_size_inches()
+        bar = fig.add_axes((1 - 0.75 / w, 0.25, 0.15 / w, 0.5), label="<colorbar>")
+        fig.colorbar(image, cax=bar, label="runs")
     _suptitle(fig, analysis, "how often each variable gets each rank")
     return fig
 
@@ -281,9 +327,10 @@ def rank_bump_figure(analysis):
     # one colour per variable in every panel, so a variable is followed from method to method
     colour = dict(zip([f for f in meta.feature_names if f in ever], _palette(len(ever))))
     ncols = 1 if len(methods) == 1 else 2
-    panel_h = max(3.0, 1.2 + 0.2 * n)
-    fig = _new_figure(7.0 * ncols, panel_h * -(-len(methods) // ncols))
-    for ax, method in zip(_grid(fig, len(methods), ncols), methods):
+    panel_h = max(2.2, 0.4 + 0.2 * n)
+    fig, axes = _fixed_grid(len(methods), ncols, labels=["rank", "13"], panel_w=5.0,
+                            panel_h=panel_h, right_labels=sorted(ever))  # fmt: skip
+    for ax, method in zip(axes, methods):
         output = meta.methods[method].columns[0]
         rows = imp[(imp["method"] == method) & (imp["output"] == output)]
         ranks = _matrix(rows, "seed", "feature", "rank", list(meta.feature_names)).sort_index()
@@ -310,8 +357,11 @@ def rank_bump_figure(analysis):
         if ranks.isna().all().all():
             _note(ax, "no usable runs")
     m = len(analysis.record.runs)
-    which = f"first {len(drawn)} of {m} runs" if len(drawn) < m else "rank per run"
-    _suptitle(fig, analysis, f"{which}; coloured: in the top {k} of a drawn run")
+    if len(drawn) < m:
+        what = f"rank in the first {len(drawn)} of {m} runs; coloured: in the top {k} of one of them"
+    else:
+        what = f"rank per run; coloured: ever in the top {k}"
+    _suptitle(fig, analysis, what)
     return fig
 
 

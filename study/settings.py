@@ -75,7 +75,7 @@ class Settings:
         test_size = _get(cfg, "study.test_size", 0.25)
         if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
             raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
-        n_jobs = _int(_get(cfg, "study.n_jobs", 1), "study.n_jobs")
+        n_jobs = _int(_get(cfg, "study.n_jobs", -1), "study.n_jobs")
         if n_jobs == 0 or n_jobs < -1:
             raise StudyError(f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}")
         validate = dict(_get(cfg, "validate", {}) or {})

@@ -1,17 +1,28 @@
-"""Benchmarks: prints timings and ratios measured in one run. Not collected by pytest.
+"""Benchmarks: timings and ratios measured in one run. Not collected by pytest.
 
-    python tests/benchmark.py            # about a minute on 2 cores
+    python tests/benchmark.py                        # 30, 300 and 1000 seeds: about 10 minutes on 2 cores
+    python tests/benchmark.py --seeds 30,300         # shorter
+    python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
 
-1. MLflow: one child run's importance metrics in one ``log_batch`` vs one ``log_metric`` per value.
-2. Seeds in parallel: the default study's 30 runs with n_jobs=1 vs n_jobs=2 (no MLflow).
-3. Per-run phases of the default study: fitting, each importance method.
-4. Start-up: importing ``study`` (and its science) vs importing MLflow.
-5. Analysis and charts of the default study.
+Every study is the default one (wine, 13-8-3, six methods), run as a user runs it: the real
+``study-run`` and ``study-aggregate`` commands in fresh processes, into a SQLite store created
+beforehand (creating a store costs a few seconds once; it is timed on its own line).
+
+1. The bare loop (one process: scikit-learn fits and scores, ``permutation_importance`` and the
+   five other methods, no framework) against ``study-run`` at each number of seeds: wall times
+   and their ratio. The 30-seed study runs without charts, the others with.
+2. MLflow: time the training loop spends per child (queueing it for the background writer) and
+   the writer's own time per child; ``study-aggregate`` of each study (with charts).
+3. Analysis steps and charts of the largest study, read back from MLflow; permutation importance
+   per network, ours vs scikit-learn's.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +31,91 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "1")
 
+BARE_LOOP = """
+import sys, time
+t0 = time.perf_counter()
+from sklearn.inspection import permutation_importance
+from study import config, datasets, models
+from study.importance import garson, garson_signed, olden, partial_derivatives, weight_sums
+from study.settings import Settings
+s = Settings.from_config(config.compose())
+ds = datasets.load_dataset("wine")
+d = datasets.split(ds, test_size=s.test_size, seed=0)
+for seed in range(int(sys.argv[1])):
+    m = models.make_model(ds.task, s.model, seed=seed)
+    models.fit(m, d.X_train, d.y_train)
+    m.score(d.X_train, d.y_train), m.score(d.X_test, d.y_test)
+    permutation_importance(m, d.X_test, d.y_test, n_repeats=5, random_state=seed)
+    garson(m.coefs_), garson_signed(m.coefs_), olden(m.coefs_), weight_sums(m.coefs_)
+    partial_derivatives(m.coefs_, m.intercepts_, d.X_test, activation=m.activation,
+                        out_activation=m.out_activation_)
+"""
+
+
+def _wall(cmd, **kwargs) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed:\n{out.stderr[-3000:]}")
+    return time.perf_counter() - t0, out.stdout
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _study_run(root: Path, n: int, *, before: Path | None = None) -> tuple[float, str]:
+    args = [f"study.n_runs={n}", f"paths.root={root}", f"paths.output_dir={root / f'out{n}'}",
+            "study.progress=false", *(["study.charts=false"] if n <= 30 else [])]  # fmt: skip
+    if before is None:
+        return _wall([_bin("study-run"), *args])
+    code = (f"import sys; sys.path.insert(0, {str(before)!r}); sys.argv = ['study-run'] + "
+            f"{args!r}; from study.cli import run_main; run_main()")  # fmt: skip
+    return _wall([sys.executable, "-c", code])
+
+
+def _parent_id(stdout: str) -> str:
+    return re.search(r"Parent run: (\w+)", stdout).group(1)
+
+
+def _logging_line(stdout: str) -> str:
+    m = re.search(r"MLflow: ([\d.]+) ms per run on the training path; the background writer "
+                  r"took ([\d.]+) s", stdout)  # fmt: skip
+    return (f"{float(m.group(1)):.3f} ms per child on the training path, writer {float(m.group(2)):.1f} s"
+            if m else "(old version: logging on the training path)")  # fmt: skip
+
+
+def bench_studies(root: Path, seeds: list[int], before: Path | None) -> dict[int, str]:
+    """Section 1 and the study-aggregate part of section 2; returns {n: parent run id}."""
+    from study.tracking import Tracker
+
+    t, _ = _timed(Tracker, f"sqlite:///{root / 'mlflow.db'}", "study")
+    print(f"Creating the SQLite store (once per store): {t:.1f} s")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    parents, rows = {}, []
+    for n in seeds:
+        t_bare, _ = _wall([sys.executable, "-c", BARE_LOOP, str(n)])
+        t_run, out = _study_run(root, n)
+        parents[n] = _parent_id(out)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        row = [n, t_bare, t_run, _logging_line(out), peak]
+        if before is not None:
+            broot = root / "before"
+            if not (broot / "mlflow.db").exists():
+                Tracker(f"sqlite:///{broot / 'mlflow.db'}", "study")
+            t_old, _ = _study_run(broot, n, before=before)
+            row.append(t_old)
+        rows.append(row)
+        print(f"  {n:>5} seeds: bare loop {t_bare:6.1f} s | study-run {t_run:6.1f} s "
+              f"({t_run / t_bare:.2f}x)" + (f" | before {row[5]:6.1f} s ({row[5] / t_bare:.2f}x)"
+                                             if before is not None else "")
+              + f" | {row[3]}; peak memory so far {peak:.0f} MB", flush=True)  # fmt: skip
+    for n, rid in parents.items():
+        t_agg, _ = _wall([_bin("study-aggregate"), "--run-id", rid, "--uri", uri,
+                          "--output", str(root / f"agg{n}")])  # fmt: skip
+        print(f"  study-aggregate of the {n}-seed study (with charts): {t_agg:.1f} s", flush=True)
+    return parents
+
 
 def _timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
@@ -27,85 +123,79 @@ def _timed(fn, *args, **kwargs):
     return time.perf_counter() - t0, out
 
 
-def bench_mlflow(record, meta) -> None:
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
+def bench_analysis(uri: str, run_id: str) -> None:
+    """Section 3: each analysis step and each chart of one study, read back from MLflow."""
+    import matplotlib
 
-    from study.tracking import Tracker, _importance_keys
+    matplotlib.use("Agg")
+    from study import aggregate, plots
+    from study import stability as stab
+    from study.tracking import load_study
 
-    keys = list(_importance_keys(meta))
-    run = record.runs[0]
-    values = [(key, float(run.importances[m][meta.methods[m].primary][i, c])) for m, c, i, key in keys]
+    t_load, record = _timed(load_study, uri, run_id)
+    n = len(record.runs)
+    print(f"Analysis of the {n}-seed study: read back from MLflow {t_load:.2f} s")
+    ranks = aggregate.primary_ranks(record)
+    view = next(iter(ranks))
+    values = record.values(view[0])[:, :, view[1]]
+    steps = {
+        "all ranks": lambda: aggregate.primary_ranks(record),
+        "stability curve (one view)": lambda: stab.stability_curve(ranks[view]),
+        "Spearman mean (one view)": lambda: stab.spearman_mean(ranks[view]),
+        "bootstrap CI (one view)": lambda: stab.bootstrap_mean_ci(values, seed=0),
+        "agreement table (all pairs)": lambda: aggregate._agreement_table(record, 3),
+        "whole analysis": lambda: aggregate.analyse(record, top_k=3),
+    }
+    for name, step in steps.items():
+        t, out = _timed(step)
+        print(f"  {name:<30} {t:6.2f} s")
+        if name == "whole analysis":
+            analysis = out
+    total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        tracker = Tracker(uri, "bench")
-        client = MlflowClient(uri)
-        rid = client.create_run(tracker.experiment_id).info.run_id
-        t_single, _ = _timed(lambda: [client.log_metric(rid, k, v) for k, v in values])
-        rid = client.create_run(tracker.experiment_id).info.run_id
-        now = int(time.time() * 1000)
-        t_batch, _ = _timed(client.log_batch, rid, metrics=[Metric(k, v, now, 0) for k, v in values])
-        tracker.run_id = client.create_run(tracker.experiment_id).info.run_id
-        tracker.meta, tracker._keys = meta, keys
-        t_child, _ = _timed(tracker.log_run, run)
-    print(f"MLflow, {len(values)} importance metrics of one run:")
-    print(f"  one log_metric per value {t_single:.3f} s, one log_batch {t_batch:.3f} s: "
-          f"batch is {t_single / t_batch:.1f}x faster")  # fmt: skip
-    print(f"  a whole child run (create, log_batch, 2 artifacts, terminate): {t_child:.3f} s")
+        for name, draw in plots.CHARTS.items():
+            t, _ = _timed(lambda: plots.save(draw(analysis), Path(tmp) / name))
+            total += t
+            print(f"  chart {name:<24} {t:6.2f} s")
+    print(f"  all {len(plots.CHARTS)} charts {total:.2f} s")
+
+
+def bench_permutation() -> None:
+    from sklearn.inspection import permutation_importance
+
+    from study import config, datasets, models
+    from study.importance import permutation
+    from study.settings import Settings
+
+    s = Settings.from_config(config.compose())
+    ds = datasets.load_dataset("wine")
+    d = datasets.split(ds, test_size=0.25, seed=0)
+    m = models.make_model(ds.task, s.model, seed=0)
+    models.fit(m, d.X_train, d.y_train)
+    t_ours, _ = _timed(lambda: [permutation(m, d.X_test, d.y_test, n_repeats=5, seed=0)
+                                for _ in range(20)])  # fmt: skip
+    t_sk, _ = _timed(lambda: [permutation_importance(m, d.X_test, d.y_test, n_repeats=5,
+                                                     random_state=0) for _ in range(5)])  # fmt: skip
+    print(f"Permutation importance per network (13 variables x 5 repeats): ours "
+          f"{t_ours / 20 * 1000:.1f} ms, scikit-learn {t_sk / 5 * 1000:.1f} ms "
+          f"({t_sk / 5 / (t_ours / 20):.0f}x)")  # fmt: skip
 
 
 def main() -> None:
-    import numpy as np
-
-    from study import aggregate, config, importance, plots
-    from study.datasets import load_dataset
-    from study.pipeline import _meta
-    from study.record import StudyRecord
-    from study.runner import Plan, run_many, run_one, seeds_for
-    from study.settings import Settings
-
-    settings = Settings.from_config(config.compose())
-    ds = load_dataset("wine")
-    plan = Plan(ds, settings.model, settings.methods, settings.method_options, settings.test_size,
-                settings.seed)  # fmt: skip
-    seeds = seeds_for(0, settings.n_runs)
-    run_one(plan, 0)  # warm caches and imports
-    t1, runs = _timed(lambda: list(run_many(plan, seeds, n_jobs=1)))
-    t_cold, _ = _timed(lambda: list(run_many(plan, seeds, n_jobs=2)))  # starts the workers
-    t_warm, _ = _timed(lambda: list(run_many(plan, seeds, n_jobs=2)))  # reuses them
-    print(f"Default study ({settings.n_runs} runs, wine, 13-8-3), training + importance, no MLflow:")
-    print(f"  n_jobs=1 {t1:.1f} s; n_jobs=2 {t_cold:.1f} s with worker start-up "
-          f"({t1 / t_cold:.2f}x), {t_warm:.1f} s with warm workers ({t1 / t_warm:.2f}x); "
-          f"{os.cpu_count()} cores")  # fmt: skip
-    fit = np.mean([r.timings["fit"] for r in runs])
-    imp = np.mean([r.timings["importance"] for r in runs])
-    print(f"  per run: fit {fit:.3f} s, all importance methods {imp:.3f} s")
-    from study.datasets import split
-
-    data = split(ds, test_size=0.25, seed=0)
-    from study import models
-
-    m = models.make_model("classification", settings.model, seed=0)
-    models.fit(m, data.X_train, data.y_train)
-    net = importance.Network(m.coefs_, m.intercepts_, m, data.X_test, data.y_test, 0)
-    for name in settings.methods:
-        t, _ = _timed(lambda: [importance.compute([name], net, options=settings.method_options)
-                               for _ in range(10)])  # fmt: skip
-        print(f"    {name:<20} {t / 10 * 1000:8.2f} ms")
-
-    record = StudyRecord(_meta(settings, ds), sorted(runs, key=lambda r: r.seed))
-    bench_mlflow(record, record.meta)
-
-    code = "import time; t=time.perf_counter(); import {}; print(time.perf_counter()-t)"
-    for what in ("study", "study.importance, study.stability, study.agreement", "mlflow"):
-        out = subprocess.run([sys.executable, "-c", code.format(what)], capture_output=True,
-                             text=True, check=True)  # fmt: skip
-        print(f"Import {what}: {float(out.stdout):.2f} s")
-
-    t_an, analysis = _timed(aggregate.analyse, record, top_k=3)
-    with tempfile.TemporaryDirectory() as tmp:
-        t_ch, files = _timed(plots.draw_all, analysis, Path(tmp))
-    print(f"Analysis of the default study {t_an:.1f} s; {len(files)} charts {t_ch:.1f} s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="an older checkout of this repository: time its study-run too")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    bench_permutation()
+    with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+        root = Path(tmp)
+        print("Default study (wine, 13-8-3, six methods): bare loop vs study-run, same machine, "
+              "same run")  # fmt: skip
+        parents = bench_studies(root, seeds, args.before)
+        bench_analysis(f"sqlite:///{root / 'mlflow.db'}", parents[max(parents)])
 
 
 if __name__ == "__main__":

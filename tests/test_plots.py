@@ -182,6 +182,7 @@ def test_rank_bump_draws_the_first_seeds_only_and_says_so(iris, monkeypatch):
     monkeypatch.setattr(plots, "MAX_SEEDS_DRAWN", 2)
     fig = plots.rank_bump_figure(iris)
     assert "first 2 of 4 runs" in fig.get_suptitle()
+    assert len(_panels(fig)) == len(iris.record.meta.methods)
     first_two = sorted(iris.record.seeds)[:2]
     for ax in _panels(fig):
         for line in ax.get_lines():
