@@ -9,9 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
 from .config import config_dir, to_plain
 from .errors import StudyError
 
@@ -28,34 +25,42 @@ def _fail(prog: str, err: Exception) -> None:
     sys.exit(2)
 
 
-@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
-def _study_run(cfg: DictConfig) -> None:
-    global _task_started
-    _task_started = True
-    from hydra.core.hydra_config import HydraConfig
+def _hydra_app():
+    """The Hydra app behind ``study-run``. Hydra is imported here, not at the top of the module,
+    so that ``study-aggregate`` and ``study-ui`` start without it."""
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
 
-    from . import pipeline, summary
+    @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
+    def study_run(cfg: DictConfig) -> None:
+        global _task_started
+        _task_started = True
+        from hydra.core.hydra_config import HydraConfig
 
-    try:
-        plain = to_plain(cfg)
-        if not plain.get("paths", {}).get("output_dir"):
-            plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
-        outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
-    except StudyError as err:
-        _fail("study-run", err)
-    print(
-        summary.render(
-            outcome.analysis,
-            run_id=outcome.run_id,
-            uri=outcome.uri,
-            experiment=outcome.experiment,
-            experiment_id=outcome.experiment_id,
-            output_dir=outcome.output_dir,
-            timings=outcome.timings,
-            extras=outcome.extras.get("summary", ()),
-        ),
-        flush=True,
-    )
+        from . import pipeline, summary
+
+        try:
+            plain = to_plain(cfg)
+            if not plain.get("paths", {}).get("output_dir"):
+                plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
+            outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+        except StudyError as err:
+            _fail("study-run", err)
+        print(
+            summary.render(
+                outcome.analysis,
+                run_id=outcome.run_id,
+                uri=outcome.uri,
+                experiment=outcome.experiment,
+                experiment_id=outcome.experiment_id,
+                output_dir=outcome.output_dir,
+                timings=outcome.timings,
+                extras=outcome.extras.get("summary", ()),
+            ),
+            flush=True,
+        )
+
+    return study_run
 
 
 def run_main() -> None:
@@ -72,7 +77,7 @@ def run_main() -> None:
         except StudyError as err:
             _fail("study-run", err)
     try:
-        _study_run()
+        _hydra_app()()
     except SystemExit as exc:
         if exc.code == 1 and not _task_started:
             sys.exit(2)
