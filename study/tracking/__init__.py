@@ -1,10 +1,13 @@
-"""MLflow tracking: the only module that imports MLflow.
+"""MLflow tracking: the only package that imports MLflow (``_store``: URIs, client, experiments,
+metric names; ``_writer``: the parent, the children, the results; ``_reader``: reading back).
 
 Layout of a study in MLflow:
 
 - one **parent run** per study: the flattened config as params, ``config.yaml`` and ``study.json``
   (names, outputs, methods: everything needed to read the children back) as artifacts, the dataset
-  via ``log_input``; at the end the tables, charts and stability metrics;
+  via ``log_input``; when training ends ``study_runs.npz`` (:data:`BUNDLE`: every seed's scores,
+  weights and importances stacked, with the child run ids); at the end the tables, charts and
+  stability metrics;
 - one **child run** per seed (tag ``mlflow.parentRunId``): param ``seed``; metrics
   ``train_score``, ``test_score``, ``n_iter``, ``converged``, ``fit_seconds``,
   ``importance_seconds`` and every importance value (the method's primary measure) as
@@ -14,17 +17,19 @@ Layout of a study in MLflow:
   ``weight_sums/pos``, ``partial_derivatives/mean``, as ``(n_features, n_columns)`` arrays: the
   exact numbers the aggregator reads back).
 
-Each child is written with one ``log_batch`` call (MLflow chunks it into its size limits) and one
-``log_artifacts`` upload. MLflow's SQL store spends about 0.7 ms per metric however it is batched,
-so the secondary measures (positive/negative weight sums, derivative mean and sd, permutation sd)
-travel in ``importances.npz`` rather than as ~200 more metrics per run. The default store is SQLite (``sqlite:///runs/mlflow.db``) with artifacts in
-``runs/artifacts``: no server needed. MLflow 3.13+ refuses the old file store; so do we.
+Children are written by a :class:`ChildWriter` thread while the next seeds train, several per
+call of :meth:`Tracker.log_runs`: on MLflow's SQL stores their metrics and params go in as
+multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` each. MLflow's
+``log_batch`` spends about 0.3 ms per metric in its ORM, so the secondary measures
+(positive/negative weight sums, derivative mean and sd, permutation sd) travel in
+``importances.npz`` rather than as ~200 more metrics per run. The default store is SQLite
+(``sqlite:///runs/mlflow.db``) with artifacts in ``runs/artifacts``: no server needed. MLflow
+3.13+ refuses the old file store; so do we.
 """
 
 from ._reader import find_study, load_study
 from ._store import (
-    PARENT_TAG, ROLE_TAG, _importance_keys, flatten, importance_key, metric_names, resolve_uri,
-    ui_command, ui_url,
+    PARENT_TAG, ROLE_TAG, flatten, importance_key, metric_names, resolve_uri, ui_command, ui_url,
 )
 from ._writer import BUNDLE, ChildWriter, Tracker, WriterError
 

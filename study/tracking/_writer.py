@@ -74,8 +74,9 @@ def _insert_metrics(store, metrics: Mapping[str, list], params: Mapping[str, lis
 class Tracker:
     """Writes one study to MLflow: a parent run and one child run per seed.
 
-    Use as ``start`` ... ``log_run`` ... ``log_results`` ... ``finish``; ``finish(status)`` with
-    FAILED or KILLED when the study breaks, so that no run is left RUNNING.
+    Use as ``start`` ... ``log_runs`` (or a :meth:`writer` in the background) ... ``log_bundle``
+    ... ``log_results`` ... ``finish``; ``finish(status)`` with FAILED or KILLED when the study
+    breaks, so that no run is left RUNNING.
     """
 
     def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None):
@@ -126,10 +127,6 @@ class Tracker:
         tag = InputTag(key="mlflow.data.context", value="training")
         self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset=entity, tags=[tag])])
         return self.run_id
-
-    def log_run(self, run: RunRecord) -> str:
-        """One child run, written now: see :meth:`log_runs`."""
-        return self.log_runs([run])[0]
 
     def log_runs(self, runs) -> list[str]:
         """One child run per record: metrics and the ``seed`` param, ``weights.npz`` and
