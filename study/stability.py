@@ -257,7 +257,8 @@ def spearman_mean(ranks) -> float:
     if R.shape[0] < 2 or R.shape[1] < 2:
         return np.nan
     # A constant run has no defined correlation: dropping it ignores exactly its pairs.
-    R = R[np.ptp(R, axis=1) > 0]
+    # Re-ranking makes any input exact, as spearmanr does (average ranks rank to themselves).
+    R = stats.rankdata(R[np.ptp(R, axis=1) > 0], axis=1)
     m = R.shape[0]
     if m < 2:
         return np.nan
