@@ -7,6 +7,7 @@ the runner refer to them by name.
 
 from ._derivatives import PartialDerivatives, jacobian, partial_derivatives
 from ._neuralnettools import from_neuralnettools, to_neuralnettools
+from ._lek import LekProfile, lek_groups, lek_profile, lek_sensitivity
 from ._permutation import PermutationImportance, permutation
 from ._registry import METHODS, Method, Network, compute, get_method, method_names
 from ._weights import WeightSums, garson, garson_signed, olden, weight_sums
@@ -22,6 +23,10 @@ __all__ = [
     "jacobian",
     "partial_derivatives",
     "PartialDerivatives",
+    "lek_profile",
+    "lek_groups",
+    "lek_sensitivity",
+    "LekProfile",
     "from_neuralnettools",
     "to_neuralnettools",
     "METHODS",
