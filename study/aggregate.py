@@ -22,7 +22,7 @@ from .record import StudyRecord
 
 __all__ = [
     "View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance",
-    "primary_ranks", "same_ranking_methods",
+    "primary_ranks", "same_ranking_methods", "lek_table",
 ]
 
 
@@ -158,6 +158,7 @@ class Analysis:
     agreement: pd.DataFrame
     stability_curve: pd.DataFrame
     truth: pd.DataFrame | None = None
+    lek_profile: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -174,6 +175,8 @@ class Analysis:
         }
         if self.truth is not None:
             out["truth_recovery.csv"] = self.truth
+        if self.lek_profile is not None:
+            out["lek_profile.csv"] = self.lek_profile
         return out
 
     def metrics(self) -> dict[str, float]:
@@ -335,6 +338,30 @@ def truth_table(record: StudyRecord) -> pd.DataFrame | None:
     return pd.DataFrame(rows).sort_values("accuracy", ascending=False, ignore_index=True)
 
 
+def lek_table(record: StudyRecord) -> pd.DataFrame | None:
+    """Lek's profiles summarised over runs, for a study with the ``lek`` method (else None).
+
+    One row per (output, feature, group, step): ``x`` the swept value (median over runs: the
+    same in every run unless ``study.resplit``), and the ``median``, ``q10`` and ``q90`` of the
+    network's response over runs. ``group`` numbers the groups of held values from 1.
+    """
+    if "lek" not in record.meta.methods or not record.runs:
+        return None
+    meta = record.meta
+    resp = np.stack([r.importances["lek"]["response"] for r in record.runs]).astype(float)
+    x = np.median(np.stack([r.importances["lek"]["x"] for r in record.runs]), axis=0)  # (S, p)
+    q10, med, q90 = np.nanquantile(resp, [0.1, 0.5, 0.9], axis=0)  # (p, G, S, K)
+    p, G, S, K = med.shape
+    idx = np.indices((K, p, G, S)).reshape(4, -1)  # rows ordered output, feature, group, step
+    k, i, g, s = idx
+    return pd.DataFrame({
+        "output": np.asarray(meta.methods["lek"].columns)[k],
+        "feature": np.asarray(meta.feature_names)[i], "group": g + 1, "step": s + 1,
+        "x": x[s, i], "median": med[i, g, s, k], "q10": q10[i, g, s, k], "q90": q90[i, g, s, k],
+        "n_runs": len(record.runs),
+    })  # fmt: skip
+
+
 def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = 1000,
             seed: int = 0) -> Analysis:  # fmt: skip
     """Compute every table and metric of a study from its runs."""
@@ -365,5 +392,6 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
         agreement=_agreement_table(record, k),
         stability_curve=curves,
         truth=truth_table(record),
+        lek_profile=lek_table(record),
         notes=notes,
     )

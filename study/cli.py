@@ -122,10 +122,16 @@ def aggregate_main(argv=None) -> None:
             tracker, record, output, top_k=args.top_k or meta.top_k,
             n_bootstrap=meta.n_bootstrap, seed=meta.seed, charts=not args.no_charts,
         )  # fmt: skip
+        extras = []
+        null = tracking.load_null(args.uri, run_id)
+        if null is not None:  # the study ran Olden & Jackson's test: recompute it too
+            result, _ = pipeline.randomisation_and_log(tracker, record, null[0], null[1], output,
+                                                       charts=not args.no_charts)  # fmt: skip
+            extras.append(result.summary)
     except StudyError as err:
         _fail("study-aggregate", err)
     print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
-                         experiment_id=record.experiment_id))  # fmt: skip
+                         experiment_id=record.experiment_id, extras=extras))  # fmt: skip
     ws = analysis.weight_sums
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]

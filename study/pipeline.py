@@ -118,6 +118,41 @@ def analyse_and_log(
     return analysis, charts
 
 
+def randomisation_and_log(tracker: tracking.Tracker | None, record: StudyRecord, null_runs,
+                          test: Mapping, output_dir: Path, *, charts: bool = True):  # fmt: skip
+    """Olden & Jackson's test of a study against its null networks: tables, metrics and charts,
+    written to ``output_dir`` and logged. ``test``: ``alternative``, ``alpha`` and ``chance`` (the
+    score of a network that learned nothing). The one code path behind ``study-run`` and
+    ``study-aggregate``; returns the :class:`~study.randomisation.RandomisationResult`."""
+    from . import plots, randomisation
+
+    result = randomisation.analyse(record, null_runs, alternative=str(test["alternative"]),
+                                   alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
+    tables = write_tables(result.tables, output_dir)
+    paths = plots.draw_randomisation(result, record.meta, output_dir) if charts else []
+    if tracker is not None:
+        tracker.log_results(metrics=result.metrics, tables=tables, charts=paths)
+    return result, paths
+
+
+def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
+    """The randomisation test's B null networks, trained like the study's seeds."""
+    from tqdm import tqdm
+
+    from . import randomisation
+
+    seeds = randomisation.null_seeds(settings.randomisation["seed"],
+                                     settings.randomisation["n_permutations"])  # fmt: skip
+    null = []
+    with tqdm(total=len(seeds), desc=f"null networks {meta.name}", unit="run", file=sys.stderr,
+              disable=not settings.progress, dynamic_ncols=True) as bar:  # fmt: skip
+        for rec in runner.run_many(randomisation.null_plan(plan), seeds, n_jobs=settings.n_jobs):
+            null.append(rec)
+            bar.update()
+    null.sort(key=lambda r: r.seed)
+    return null
+
+
 def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
     """Write ``{file name: DataFrame}`` as CSV files in ``output_dir``; return their paths."""
     paths = []
@@ -186,6 +221,17 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
             timings["writer_busy_seconds"] = writer.busy_seconds
         trained.sort(key=lambda r: r.seed)
         tracker.log_bundle(trained, [run_ids[r.seed] for r in trained])
+        null_runs, test = [], dict(settings.randomisation)
+        if test.get("n_permutations"):
+            from . import randomisation
+
+            t_null = time.perf_counter()
+            null_runs = _train_null(settings, plan, meta)
+            timings["null_seconds"] = time.perf_counter() - t_null
+            y_train = datasets.split(ds, test_size=plan.test_size, seed=settings.seed).y_train
+            test["chance"] = randomisation.chance_score(y_train, ds.task)
+            tracker.log_bundle(null_runs, [""] * len(null_runs), name=tracking.NULL_BUNDLE,
+                               extra={k: test[k] for k in ("alternative", "alpha", "chance", "seed")})
         t_analyse = time.perf_counter()
         record = tracking.load_study(tracker.uri, tracker.run_id)
         analysis, charts = analyse_and_log(
@@ -212,6 +258,13 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         )  # fmt: skip
         outcome.charts += checks.charts
         outcome.extras = {"summary": checks.summary, "tables": checks.tables}
+        if null_runs:
+            result, paths = randomisation_and_log(tracker, record, null_runs, test, output_dir,
+                                                  charts=settings.charts)  # fmt: skip
+            outcome.charts += paths
+            outcome.extras["summary"].append(result.summary)
+            outcome.extras["tables"].update(result.tables)
+            outcome.extras["randomisation"] = result
         tracker.finish("FINISHED")
     except KeyboardInterrupt:
         tracker.finish("KILLED")
@@ -232,5 +285,6 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         "log_seconds_per_run": timings["log_seconds"] / max(len(record.runs), 1),
         "writer_wait_seconds": timings["writer_wait_seconds"],
         "writer_busy_seconds": timings["writer_busy_seconds"],
+        "null_seconds": timings.get("null_seconds", 0.0),
     }
     return outcome

@@ -20,7 +20,8 @@ class MethodLayout:
     """How one method's numbers are laid out in this study.
 
     ``columns`` labels the columns of every measure array: the output names, or ``("all",)`` for
-    a method pooled over the outputs of a classifier.
+    a method pooled over the outputs of a classifier. ``extras`` names the method's stored arrays
+    that are not measures (kept in ``RunRecord.importances[name]`` too, never ranked).
     """
 
     name: str
@@ -28,6 +29,7 @@ class MethodLayout:
     measures: tuple[str, ...]
     signed: bool
     columns: tuple[str, ...]
+    extras: tuple[str, ...] = ()
 
 
 def method_layouts(names, *, task: str, output_names) -> dict[str, MethodLayout]:
@@ -37,7 +39,8 @@ def method_layouts(names, *, task: str, output_names) -> dict[str, MethodLayout]
         m = get_method(name)
         n = m.n_columns(task, len(output_names))
         columns = tuple(output_names) if n == len(output_names) else ("all",)
-        layouts[name] = MethodLayout(name, m.primary, tuple(m.measures), m.signed, columns)
+        layouts[name] = MethodLayout(name, m.primary, tuple(m.measures), m.signed, columns,
+                                     tuple(m.extras))  # fmt: skip
     return layouts
 
 
@@ -66,7 +69,8 @@ class StudyMeta:
     def from_dict(cls, d: dict) -> StudyMeta:
         d = dict(d)
         d["methods"] = {
-            k: MethodLayout(**{**v, "measures": tuple(v["measures"]), "columns": tuple(v["columns"])})
+            k: MethodLayout(**{**v, "measures": tuple(v["measures"]), "columns": tuple(v["columns"]),
+                               "extras": tuple(v.get("extras", ()))})
             for k, v in d["methods"].items()
         }
         for key in ("feature_names", "output_names", "layer_sizes"):
@@ -80,7 +84,8 @@ class StudyMeta:
 class RunRecord:
     """One trained network: its seed, scores, weights and every importance.
 
-    ``importances[method][measure]`` has shape ``(n_features, n_columns)``.
+    ``importances[method][measure]`` has shape ``(n_features, n_columns)``; a method's extras
+    (see :class:`MethodLayout`) sit beside its measures with their own shapes.
     ``timings`` holds seconds spent fitting and computing importance (``fit``, ``importance``).
     """
 

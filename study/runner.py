@@ -8,6 +8,7 @@ keeps floating-point sums identical between sequential and parallel runs).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ class Plan:
     """Everything one run needs (picklable, sent to each worker).
 
     ``split_seed``: the seed of the train/test split, the same for every run; None draws a new
-    split per run from the run's own seed (``study.resplit``).
+    split per run from the run's own seed (``study.resplit``). ``permute_response``: train on the
+    training response permuted by the run's seed (the null networks of the randomisation test;
+    the held-out data keep their real response).
     """
 
     dataset: Dataset
@@ -35,6 +38,7 @@ class Plan:
     method_options: Mapping = field(default_factory=dict)
     test_size: float = 0.25
     split_seed: int | None = 0
+    permute_response: bool = False
 
 
 def seeds_for(first: int, n_runs: int) -> list[int]:
@@ -52,6 +56,9 @@ def run_one(plan: Plan, seed: int) -> RunRecord:
             test_size=plan.test_size,
             seed=seed if plan.split_seed is None else plan.split_seed,
         )
+        if plan.permute_response:
+            order = np.random.default_rng(seed).permutation(len(data.y_train))
+            data = dataclasses.replace(data, y_train=data.y_train[order])
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
@@ -63,6 +70,7 @@ def run_one(plan: Plan, seed: int) -> RunRecord:
             X=data.X_test,
             y=data.y_test,
             seed=seed,
+            X_train=data.X_train,
         )
         values = importance.compute(plan.methods, network, options=plan.method_options)
         t2 = time.perf_counter()

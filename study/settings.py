@@ -54,6 +54,7 @@ class Settings:
     root: Path
     output_dir: Path | None
     validate: dict = field(default_factory=dict)
+    randomisation: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -82,6 +83,7 @@ class Settings:
         if validate.get("retrain"):
             for key, default in (("k_max", 5), ("n_seeds", 3), ("n_random", 5)):
                 validate[key] = _int(validate.get(key, default), f"validate.{key}", minimum=1)
+        randomisation = _randomisation(dict(_get(cfg, "randomisation", {}) or {}))
         output_dir = _get(cfg, "paths.output_dir")
         return cls(
             name=_get(cfg, "study.name"),
@@ -105,4 +107,30 @@ class Settings:
             root=Path(str(_get(cfg, "paths.root", "runs"))),
             output_dir=Path(str(output_dir)) if output_dir else None,
             validate=validate,
+            randomisation=randomisation,
         )
+
+
+def _randomisation(r: dict) -> dict:
+    """The randomisation test's settings, checked; ``n_permutations`` 0 = no test."""
+    from .randomisation import ALTERNATIVES
+
+    unknown = sorted(set(r) - {"n_permutations", "alternative", "alpha", "seed"})
+    if unknown:
+        raise StudyError(f"unknown randomisation option(s) {', '.join(unknown)}; valid: "
+                         "n_permutations, alternative, alpha, seed")  # fmt: skip
+    out = {
+        "n_permutations": _int(r.get("n_permutations", 0), "randomisation.n_permutations",
+                               minimum=0),  # fmt: skip
+        "alternative": r.get("alternative", "two-sided"),
+        "alpha": r.get("alpha", 0.05),
+        "seed": _int(r.get("seed", 1_000_000), "randomisation.seed", minimum=0),
+    }
+    if out["alternative"] not in ALTERNATIVES:
+        raise StudyError(f"randomisation.alternative must be one of {', '.join(ALTERNATIVES)}; "
+                         f"got {out['alternative']!r}")  # fmt: skip
+    alpha = out["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise StudyError(f"randomisation.alpha must be a fraction in (0, 1); got {alpha!r}")
+    out["alpha"] = float(alpha)
+    return out

@@ -106,6 +106,8 @@ def render(
             f"the background writer took {timings['writer_busy_seconds']:.1f} s, "
             f"{timings['writer_wait_seconds']:.1f} s of it after training."
         )
+        if timings.get("null_seconds"):
+            lines.append(f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s.")
     if run_id:
         lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))
     if output_dir:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._derivatives import partial_derivatives
+from ._lek import lek_profile
 from ._permutation import permutation
 from ._weights import garson, garson_signed, olden, weight_sums
 
@@ -25,8 +26,9 @@ class Network:
     """What an importance method may look at: one fitted network, and optionally data.
 
     ``coefs``/``intercepts`` in scikit-learn order; ``model`` the fitted scikit-learn estimator;
-    ``X``/``y`` held-out data in the space the network saw (standardised); ``seed`` the explicit
-    integer for any randomness (permutations).
+    ``X``/``y`` held-out data in the space the network saw (standardised); ``X_train`` the
+    training inputs (Lek's profile sweeps their ranges); ``seed`` the explicit integer for any
+    randomness (permutations).
     """
 
     coefs: list
@@ -35,6 +37,7 @@ class Network:
     X: np.ndarray | None = None
     y: np.ndarray | None = None
     seed: int = 0
+    X_train: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Method:
     measures : every measure ``compute`` returns, ``primary`` first.
     pooled_for_classifiers : one column for a classifier whatever its number of outputs
         (permutation importance scores accuracy, not a class); otherwise one column per output.
+    extras : arrays ``compute`` also returns that are stored with the run but are not
+        ``(n_inputs, n_columns)`` measures and are never ranked (Lek's response curves).
     """
 
     name: str
@@ -60,6 +65,7 @@ class Method:
     summary: str
     measures: tuple[str, ...]
     pooled_for_classifiers: bool = False
+    extras: tuple[str, ...] = ()
 
     def n_columns(self, task: str, n_outputs: int) -> int:
         """How many columns this method returns for a network with ``n_outputs`` output units."""
@@ -99,6 +105,20 @@ def _partial_derivatives(net, **_):
     return {"rms": pd_.rms, "mean": pd_.mean, "std": pd_.std}
 
 
+def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0, **_):
+    X = net.X_train if net.X_train is not None else net.X
+    prof = lek_profile(
+        net.coefs, net.intercepts, X, activation=net.model.activation,
+        out_activation=net.model.out_activation_, steps=int(steps),
+        group_vals=group_vals if isinstance(group_vals, int) else list(group_vals),
+        seed=int(kmeans_seed),
+    )  # fmt: skip
+    # the curves are kept in single precision: 13 inputs x 6 groups x 100 steps x 3 outputs are
+    # 94 kB per seed, and they feed medians and 10-90% bands, not ranks
+    return {"sensitivity": prof.sensitivity, "response": prof.response.astype(np.float32),
+            "x": prof.x, "groups": prof.groups}  # fmt: skip
+
+
 _REGISTRY = (
     Method("garson", _garson, "value", False, False,
            "Garson/Goh: share of |input weight| x |output weight|; the output layer cancels",
@@ -118,6 +138,10 @@ _REGISTRY = (
     Method("partial_derivatives", _partial_derivatives, "rms", False, True,
            "partial derivatives dy/dx over the test split: mean, std, rms (ranked by rms)",
            ("rms", "mean", "std")),
+    Method("lek", _lek, "sensitivity", False, True,
+           "Lek's profile on the training data: range of the response as one input sweeps its "
+           "range, mean over groups of the others",
+           ("sensitivity",), extras=("response", "x", "groups")),
 )  # fmt: skip
 
 METHODS: dict[str, Method] = {m.name: m for m in _REGISTRY}
@@ -153,5 +177,6 @@ def compute(
         if method.needs_data and (network.model is None or network.X is None or network.y is None):
             raise ValueError(f"method {name!r} needs the fitted model and held-out data (X and y)")
         values = method.compute(network, **dict(options.get(name) or {}))
-        out[name] = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+        out[name] = {k: np.asarray(v) if k in method.extras else np.asarray(v, dtype=float)
+                     for k, v in values.items()}  # fmt: skip
     return out

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
 from ._store import PARENT_TAG, ROLE_TAG, _client, _mlflow, resolve_uri
-from ._writer import BUNDLE
+from ._writer import BUNDLE, NULL_BUNDLE
 
 # ---------------------------------------------------------------------------------------------
 # reading
@@ -92,13 +92,34 @@ def _finished_children(client, experiment_id: str, run_id: str, *, exclude=()) -
             return children
 
 
-def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str) -> list[_Bundled]:
-    """The runs in the parent's bundle, each with its child's run id; none if it has no bundle."""
-    if BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:
+def load_null(uri: str, run_id: str) -> tuple[list[RunRecord], dict] | None:
+    """The randomisation test's null networks of a study (:data:`NULL_BUNDLE` on its parent run)
+    and the test's settings stored with them (``alternative``, ``alpha``, ``chance``, ``seed``);
+    None when the study ran no randomisation test."""
+    client = _client(uri)
+    if NULL_BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:
+        return None
+    with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
+        meta_path = client.download_artifacts(run_id, "study.json", tmp)
+        meta = StudyMeta.from_dict(json.loads(Path(meta_path).read_text()))
+        extra = {}
+        runs = [b.record for b in _read_bundle(client, run_id, meta, tmp, name=NULL_BUNDLE,
+                                               extra=extra)]  # fmt: skip
+    settings = {k: v.item() if v.ndim == 0 else v for k, v in extra.items()}
+    return runs, settings
+
+
+def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = BUNDLE,
+                 extra: dict | None = None) -> list[_Bundled]:  # fmt: skip
+    """The runs in the parent's bundle ``name``, each with its child's run id; none if it has no
+    such bundle. ``extra``, if given, receives the bundle's ``extra/<key>`` arrays."""
+    if name not in {a.path for a in client.list_artifacts(run_id)}:
         return []
     n_layers = len(meta.layer_sizes) - 1
-    with np.load(client.download_artifacts(run_id, BUNDLE, tmp)) as z:
+    with np.load(client.download_artifacts(run_id, name, tmp)) as z:
         b = {key: z[key] for key in z.files}
+    if extra is not None:
+        extra.update({k.removeprefix("extra/"): v for k, v in b.items() if k.startswith("extra/")})
     out = []
     for i, cid in enumerate(b["run_id"]):
         out.append(_Bundled(str(cid), RunRecord(
@@ -110,7 +131,7 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str) -> list[_Bundle
             coefs=[b[f"coef_{layer}"][i] for layer in range(n_layers)],
             intercepts=[b[f"intercept_{layer}"][i] for layer in range(n_layers)],
             importances={
-                name: {k: b[f"{name}/{k}"][i] for k in layout.measures}
+                name: {k: b[f"{name}/{k}"][i] for k in layout.measures + layout.extras}
                 for name, layout in meta.methods.items()
             },
             timings={"fit": float(b["fit_seconds"][i]),
@@ -131,7 +152,7 @@ def _read_child(client, child, meta: StudyMeta, tmp: str) -> RunRecord:
     path = client.download_artifacts(child.info.run_id, "importances.npz", str(folder))
     with np.load(path) as imp:
         values = {
-            name: {k: imp[f"{name}/{k}"] for k in layout.measures}
+            name: {k: imp[f"{name}/{k}"] for k in layout.measures + layout.extras}
             for name, layout in meta.methods.items()
         }
     return RunRecord(

@@ -16,6 +16,7 @@ from ._store import (
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
+NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null networks, same layout
 
 
 class WriterError(RuntimeError):
@@ -205,13 +206,15 @@ class Tracker:
         """A :class:`ChildWriter` that writes this study's child runs in the background."""
         return ChildWriter(self, max_batch=max_batch)
 
-    def log_bundle(self, runs, run_ids) -> None:
+    def log_bundle(self, runs, run_ids, *, name: str = BUNDLE, extra=None) -> None:
         """Every seed's numbers in one parent artifact, :data:`BUNDLE`, so that a reader downloads
         one file instead of two per child (see :func:`study.tracking.load_study`).
 
         ``runs`` and ``run_ids`` (their child runs) in the same order. Arrays are stacked over
         runs: ``seed``, ``run_id``, the scalars of :data:`SCALARS`, ``coef_<l>`` and
         ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
+        ``name``: the artifact's file name (the randomisation test's null networks go to
+        :data:`NULL_BUNDLE`, with no child runs); ``extra``: more arrays to store as they are.
         """
         runs = list(runs)
         if not runs:
@@ -235,7 +238,8 @@ class Tracker:
             for measure in measures:
                 arrays[f"{method}/{measure}"] = np.stack([r.importances[method][measure]
                                                           for r in runs])  # fmt: skip
-        path = Path(self._tmp.name) / BUNDLE
+        arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
+        path = Path(self._tmp.name) / name
         np.savez(path, **arrays)
         self.client.log_artifact(self.run_id, str(path))
 
