@@ -179,7 +179,7 @@ def test_importance_boxplots_draw_matplotlibs_box_statistics(iris):
 
 
 def test_rank_bump_draws_the_first_seeds_only_and_says_so(iris, monkeypatch):
-    monkeypatch.setattr(plots, "MAX_SEEDS_DRAWN", 2)
+    monkeypatch.setattr(plots._study, "MAX_SEEDS_DRAWN", 2)  # where the bump chart reads it
     fig = plots.rank_bump_figure(iris)
     assert "first 2 of 4 runs" in fig.get_suptitle()
     assert len(_panels(fig)) == len(iris.record.meta.methods)

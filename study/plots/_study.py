@@ -1,13 +1,4 @@
-"""Charts of a study, drawn from the tables of :class:`~study.aggregate.Analysis`, never recomputed.
-
-:func:`draw_all` writes every chart as a PNG; each ``*_figure`` function returns one
-:class:`matplotlib.figure.Figure` for a notebook. Figures are released from pyplot as soon as they
-are made, so studies run in a loop leak nothing and a notebook shows each figure once.
-
-A *panel* is one column of one method, ``(method, output)``; a method whose columns are identical
-for every output (Garson and weight sums ignore the output layer) gets one panel, not one each.
-matplotlib is imported inside the functions, so ``import study.plots`` stays light.
-"""
+"""The charts of every study, drawn from the tables of :class:`~study.aggregate.Analysis`."""
 
 from __future__ import annotations
 
@@ -17,153 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "draw_all", "save", "weight_sums_figure", "importance_boxplots_figure", "rank_heatmap_figure",
-    "rank_bump_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
-    "lek_figure", "randomisation_figure", "draw_randomisation",
-]
+from ._base import (
+    NEG, NET, POS, _fixed_grid, _matrix, _new_figure, _note, _palette, _panels, _primary,
+    _row_height, _suptitle, save,
+)
 
-DPI = 100
 MAX_OUTPUTS = 4  # connection-weight panels drawn in the weight-sums chart
 MAX_SEEDS_DRAWN = 40  # the bump chart draws the first 40 seeds: 1000 lines per variable are ink
 MAX_ANNOTATED_CELLS = 800  # the rank heat map prints its counts up to this many cells in all
-POS, NEG, NET = "#2166ac", "#b2182b", "black"
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def _new_figure(width: float, height: float, *, layout: str | None = "constrained"):
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(width, height), dpi=DPI, layout=layout)
-    plt.close(fig)  # pyplot forgets it; the Figure itself still draws, saves and displays
-    return fig
-
-
-def _grid(fig, n_panels: int, ncols: int) -> list:
-    """``n_panels`` axes in rows of ``ncols``; unused cells are removed so ``fig.axes`` = panels."""
-    ncols = max(1, min(ncols, n_panels))
-    nrows = -(-n_panels // ncols)
-    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for ax in axes[n_panels:]:
-        fig.delaxes(ax)
-    return axes[:n_panels]
-
-
-def _text_width(labels, size: float) -> float:
-    """Inches taken by the widest of ``labels`` at ``size`` points (measured, not guessed)."""
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
-
-    renderer, font = RendererAgg(10, 10, DPI), FontProperties(size=size)
-    widths = [renderer.get_text_width_height_descent(str(s), font, ismath=False)[0]
-              for s in labels]  # fmt: skip
-    return max(widths, default=0.0) / DPI
-
-
-def _fixed_grid(n_panels: int, ncols: int, *, labels, panel_w: float, panel_h: float,
-                right: float = 0.3, right_labels=()):  # fmt: skip
-    """A figure of ``n_panels`` axes in rows of ``ncols``, placed by arithmetic in inches.
-
-    Constrained layout measures every tick label a dozen times per save, which made the
-    many-panel charts cost seconds; here each panel gets room on its left for the widest of
-    ``labels`` (8 pt tick labels, measured once; and on its right for the widest of
-    ``right_labels``), a title above and tick labels and an axis label below, and ``right``
-    inches stay free at the right of the figure (a colour bar). Returns (fig, axes).
-    """
-    ncols = max(1, min(ncols, n_panels))
-    nrows = -(-n_panels // ncols)
-    left = _text_width(labels, 8) + 0.2
-    after = _text_width(right_labels, 8) + 0.15 if len(right_labels) else 0.25
-    cell_w, gap = left + panel_w + after, 0.3  # title above, ticks and label below a panel
-    top, bottom = 0.75, 0.55
-    width = ncols * cell_w + right + 0.1
-    height = top + nrows * (gap + panel_h + bottom)
-    fig = _new_figure(width, height, layout=None)
-    axes = []
-    for i in range(n_panels):
-        r, c = divmod(i, ncols)
-        x0 = 0.1 + c * cell_w + left
-        y0 = height - top - r * (gap + panel_h + bottom) - gap - panel_h
-        axes.append(fig.add_axes((x0 / width, y0 / height, panel_w / width, panel_h / height)))
-    return fig, axes
-
-
-def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
-            color="0.35", wrap=True)  # fmt: skip
-
-
-def _suptitle(fig, analysis, what: str) -> None:
-    meta, m = analysis.record.meta, len(analysis.record.runs)
-    net = "-".join(str(s) for s in meta.layer_sizes)
-    usable = int(analysis.stability["n_runs"].min()) if len(analysis.stability) else m
-    bad = f" ({m - usable} with NaN importances, left out of ranks)" if usable < m else ""
-    text = f"{meta.name}: {what}\n{m} runs of a {net} network{bad}"
-    if fig.get_layout_engine() is None:  # a fixed grid: the title sits in its top margin
-        fig.suptitle(text, fontsize=11, y=1 - 0.08 / fig.get_figheight(), va="top")
-    else:
-        fig.suptitle(text, fontsize=11)
-
-
-def _row_height(n_variables: int) -> float:
-    """Inches for a panel listing ``n_variables`` names, readable from 1 to 30+ variables."""
-    return max(2.4, 0.9 + 0.24 * n_variables)
-
-
-def _primary(analysis) -> pd.DataFrame:
-    """Rows of ``analysis.importances`` for each method's primary measure."""
-    imp = analysis.importances
-    primary = {m: lay.primary for m, lay in analysis.record.meta.methods.items()}
-    return imp[imp["measure"] == imp["method"].map(primary)]
-
-
-def _same_values(imp: pd.DataFrame, method: str, columns) -> bool:
-    rows = imp[imp["method"] == method]
-    cols = [rows.loc[rows["output"] == c, "value"].to_numpy(float) for c in columns]
-    return all(a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12,
-                                                        equal_nan=True) for a in cols[1:])
-
-
-def _panels(analysis, *, on: str = "value") -> list[tuple[str, str, str]]:
-    """``(method, output, title)`` per panel; a method's outputs collapse when its primary
-    measure's values (``on="value"``) or ranks (``on="rank"``, as the analysis found them) are
-    identical for every output."""
-    imp = _primary(analysis)
-    out = []
-    for method, layout in analysis.record.meta.methods.items():
-        n = len(layout.columns)
-        if on == "rank":
-            same = n == 1 or method in analysis.same_ranking
-        else:
-            same = _same_values(imp, method, layout.columns)
-        if same:
-            c = layout.columns[0]
-            label = method if c == "all" else f"{method} (every output)" if n > 1 else None
-            out.append((method, c, label or f"{method} · {c}"))
-        else:
-            out += [(method, c, f"{method} · {c}") for c in layout.columns]
-    return out
-
-
-def _matrix(rows: pd.DataFrame, index: str, columns: str, values: str, order) -> pd.DataFrame:
-    # each (index, column) pair occurs once in these tables, so a plain pivot is enough (and
-    # several times faster than pivot_table on a 1000-seed study)
-    return rows.pivot(index=index, columns=columns, values=values).reindex(columns=order)
-
-
-def save(fig, path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (folders made as needed); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
-# the charts
 
 
 def weight_sums_figure(analysis):
@@ -366,16 +218,6 @@ def rank_bump_figure(analysis):
     return fig
 
 
-def _palette(n: int) -> list:
-    """``n`` distinct colours, none of them grey (grey is for the variables not highlighted)."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10" if n <= 9 else "tab20"]
-    grey = {7} if cmap.N == 10 else {14, 15}
-    colours = [cmap(i) for i in range(cmap.N) if i not in grey]
-    return [colours[i % len(colours)] for i in range(n)]
-
-
 def _end_labels(ax, ends: dict, colours: dict, *, n: int, height: float) -> None:
     """Name each highlighted line at its right end, as tick labels of a right-hand axis (so the
     layout makes room for them), pushed apart where ranks tie or sit next to each other."""
@@ -494,95 +336,6 @@ def retrain_figure(curves: pd.DataFrame, meta):
     return fig
 
 
-def lek_figure(analysis, output: str):
-    """Lek's profile of one output: a panel per variable, the response as it sweeps its range
-    with the others held at each group's values; the median over runs as a line and the 10-90%
-    band of the runs around it, one colour per group."""
-    import matplotlib
-
-    table, meta = analysis.lek_profile, analysis.record.meta
-    rows = table[table["output"] == output]
-    feats = list(meta.feature_names)
-    groups = sorted(set(rows["group"]))
-    ncols = min(4, len(feats))
-    nrows = -(-len(feats) // ncols)
-    fig = _new_figure(3.1 * ncols + 1.6, 2.3 * nrows + 1.0)
-    axes = _grid(fig, len(feats), ncols)
-    cmap = matplotlib.colormaps["viridis"]
-    colours = [cmap(i / max(len(groups) - 1, 1) * 0.9) for i in range(len(groups))]
-    lo, hi = np.nanmin(rows["q10"].to_numpy(float)), np.nanmax(rows["q90"].to_numpy(float))
-    pad = 0.04 * (hi - lo) if np.isfinite(hi - lo) and hi > lo else 0.05
-    for ax, feat in zip(axes, feats):
-        f = rows[rows["feature"] == feat]
-        for g, colour in zip(groups, colours):
-            r = f[f["group"] == g].sort_values("step")
-            ax.fill_between(r["x"], r["q10"], r["q90"], color=colour, alpha=0.2, lw=0)
-            ax.plot(r["x"], r["median"], color=colour, lw=1.4, label=f"group {g}")
-        ax.set_title(feat, fontsize=9)
-        ax.tick_params(labelsize=7)
-        if np.isfinite(lo) and np.isfinite(hi):
-            ax.set_ylim(lo - pad, hi + pad)
-        ax.grid(alpha=0.3)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
-               title="others held at", title_fontsize=8, frameon=False)  # fmt: skip
-    fig.supxlabel("value of the swept variable (standardised)", fontsize=9)
-    fig.supylabel(f"response ({output})", fontsize=9)
-    _suptitle(fig, analysis, f"Lek's profile, output {output}: median over runs, 10-90% band")
-    return fig
-
-
-def randomisation_figure(observed, null, meta, method: str, output: str, *, p_values=None):
-    """Olden & Jackson's picture for one method and output: per variable, the histogram of the
-    null networks' values, every seed's observed value as a tick under it and their median as a
-    red line; ``p_values`` (median p per variable) go in the panel titles."""
-    feats = list(meta.feature_names)
-    ncols = min(5, len(feats))
-    nrows = -(-len(feats) // ncols)
-    fig = _new_figure(2.7 * ncols + 0.4, 2.1 * nrows + 1.0)
-    axes = _grid(fig, len(feats), ncols)
-    for i, (ax, feat) in enumerate(zip(axes, feats)):
-        nul = null[:, i][np.isfinite(null[:, i])]
-        obs = observed[:, i][np.isfinite(observed[:, i])]
-        if nul.size:
-            ax.hist(nul, bins=30, color="0.7", edgecolor="0.55", lw=0.4)
-        if obs.size:
-            ax.plot(obs, np.zeros_like(obs), "|", color=NEG, ms=9, mew=0.8, alpha=0.6,
-                    clip_on=False)  # fmt: skip
-            ax.axvline(np.median(obs), color=NEG, lw=1.6)
-        title = feat if p_values is None else f"{feat}\np = {p_values[i]:.3g}"
-        ax.set_title(title, fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.set_yticks([])
-    where = "" if output == "all" else f" · {output}"
-    fig.suptitle(f"{meta.name}: randomisation test, {method}{where}\ngrey: {null.shape[0]} null "
-                 f"networks (permuted response); red: {observed.shape[0]} seeds (ticks) and their "
-                 "median (line); p: median over seeds", fontsize=10)  # fmt: skip
-    return fig
-
-
-def draw_randomisation(result, meta, output_dir) -> list[Path]:
-    """One :func:`randomisation_figure` per method and output column, as
-    ``randomisation_<method>[_<output>].png``; a method whose columns are identical (Garson,
-    weight sums) gets one."""
-    from .tracking import metric_names
-
-    table = result.tables["randomisation.csv"]
-    paths = []
-    for method, layout in meta.methods.items():
-        cols = list(layout.columns)
-        obs0 = result.views[(method, cols[0])][0]
-        if all(np.array_equal(result.views[(method, c)][0], obs0, equal_nan=True) for c in cols):
-            cols = cols[:1]
-        for col, safe in zip(cols, metric_names(cols)):
-            observed, null = result.views[(method, col)]
-            rows = table[(table["method"] == method) & (table["output"] == col)]
-            p = rows.set_index("feature").reindex(meta.feature_names)["p_value"].to_numpy()
-            name = f"randomisation_{method}" + ("" if len(cols) == 1 else f"_{safe}") + ".png"
-            fig = randomisation_figure(observed, null, meta, method, col, p_values=p)
-            paths.append(save(fig, Path(output_dir) / name))
-    return paths
-
-
 CHARTS = {
     "weight_sums.png": weight_sums_figure,
     "importance_boxplots.png": importance_boxplots_figure,
@@ -605,7 +358,8 @@ def draw_all(analysis, output_dir) -> list[Path]:
     output_dir = Path(output_dir)
     paths = [save(draw(analysis), output_dir / name) for name, draw in CHARTS.items()]
     if getattr(analysis, "lek_profile", None) is not None:
-        from .tracking import metric_names
+        from ..tracking import metric_names
+        from ._olden import lek_figure
 
         columns = analysis.record.meta.methods["lek"].columns
         for output, safe in zip(columns, metric_names(columns)):

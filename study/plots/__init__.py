@@ -1,0 +1,25 @@
+"""Charts of a study, drawn from the tables of :class:`~study.aggregate.Analysis`, never recomputed.
+
+:func:`draw_all` writes every chart as a PNG; each ``*_figure`` function returns one
+:class:`matplotlib.figure.Figure` for a notebook. Figures are released from pyplot as soon as they
+are made, so studies run in a loop leak nothing and a notebook shows each figure once.
+
+A *panel* is one column of one method, ``(method, output)``; a method whose columns are identical
+for every output (Garson and weight sums ignore the output layer) gets one panel, not one each.
+matplotlib is imported inside the functions, so ``import study.plots`` stays light.
+"""
+
+from ._base import DPI, save
+from ._olden import draw_randomisation, lek_figure, randomisation_figure
+from ._study import (
+    CHARTS, MAX_ANNOTATED_CELLS, MAX_OUTPUTS, MAX_SEEDS_DRAWN, agreement_figure, draw_all,
+    importance_boxplots_figure, rank_bump_figure, rank_heatmap_figure, retrain_figure,
+    stability_curve_figure, weight_sums_figure,
+)
+
+__all__ = [
+    "draw_all", "save", "weight_sums_figure", "importance_boxplots_figure", "rank_heatmap_figure",
+    "rank_bump_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
+    "lek_figure", "randomisation_figure", "draw_randomisation", "CHARTS", "DPI", "MAX_OUTPUTS",
+    "MAX_SEEDS_DRAWN", "MAX_ANNOTATED_CELLS",
+]
