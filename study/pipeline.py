@@ -129,7 +129,8 @@ def randomisation_and_log(tracker: tracking.Tracker | None, record: StudyRecord,
     result = randomisation.analyse(record, null_runs, alternative=str(test["alternative"]),
                                    alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
     tables = write_tables(result.tables, output_dir)
-    paths = plots.draw_randomisation(result, record.meta, output_dir) if charts else []
+    paths = plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"])) \
+        if charts else []  # fmt: skip
     if tracker is not None:
         tracker.log_results(metrics=result.metrics, tables=tables, charts=paths)
     return result, paths

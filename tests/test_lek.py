@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from study.importance import from_neuralnettools, lek_groups, lek_profile, lek_sensitivity
@@ -105,3 +106,38 @@ def test_bad_group_vals_are_refused(bad, fitted):
     _, X = fitted
     with pytest.raises(ValueError, match="group"):
         lek_groups(X, bad)
+
+
+def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_path):
+    from study import config, pipeline, tracking
+    from study.datasets import load_dataset, split
+
+    cfg = config.compose([
+        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
+        f"paths.output_dir={tmp_path}", "tracking.experiment=lek", "study.progress=false",
+        "study.n_runs=4", "importance.methods=[olden,lek]", "importance.options.lek.steps=9",
+        "stability.n_bootstrap=200",
+    ])  # fmt: skip
+    out = pipeline.run(cfg)
+    assert set(out.analysis.stability["method"]) == {"olden", "lek"}  # ranked like any method
+    data = split(load_dataset("wine"), test_size=0.25, seed=0)
+    profiles = [lek_profile(r.coefs, r.intercepts, data.X_train, activation="tanh",
+                            out_activation="softmax", steps=9) for r in out.record.runs]  # fmt: skip
+    for run, prof in zip(out.record.runs, profiles):  # the registered measure, from training data
+        np.testing.assert_allclose(run.importances["lek"]["sensitivity"], prof.sensitivity,
+                                   atol=1e-6)  # fmt: skip
+    table = pd.read_csv(tmp_path / "lek_profile.csv")
+    assert len(table) == 3 * 13 * 6 * 9
+    stacked = np.stack([p.response for p in profiles])  # (runs, p, G, S, K)
+    row = table[(table.output == "class_2") & (table.feature == "proline") & (table.group == 4)
+                & (table.step == 5)].iloc[0]  # fmt: skip
+    i = list(load_dataset("wine").feature_names).index("proline")
+    np.testing.assert_allclose(row["median"], np.median(stacked[:, i, 3, 4, 2]), atol=1e-6)
+    np.testing.assert_allclose(row["q90"], np.quantile(stacked[:, i, 3, 4, 2], 0.9), atol=1e-6)
+    np.testing.assert_allclose(row["x"], profiles[0].x[4, i], atol=1e-12)
+    assert {f"lek_profile_class_{k}.png" for k in range(3)} <= {p.name for p in out.charts}
+    # read back from MLflow alone, the curves give the same table
+    again = tracking.load_study(out.uri, out.run_id)
+    from study.aggregate import lek_table
+
+    pd.testing.assert_frame_equal(lek_table(again), out.analysis.lek_profile)

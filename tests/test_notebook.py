@@ -26,10 +26,13 @@ def test_notebook_executes_and_concludes_from_its_results(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4  # weight sums, stability curve, agreement, retraining
+    # weight sums, stability curve, agreement, retraining, null histograms, Lek, the diagram
+    assert len(images) >= 7
     conclusions = [o.data["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
-    assert len(conclusions) == 1
-    text = conclusions[0]
+    assert len(conclusions) == 2
+    text, chance = conclusions
+    assert "Known truth, beyond chance" in chance and "median p ≤ 0.05 over 8 seeds" in chance
+    assert "best-scoring seed alone" in chance
     for heading in ("Stability", "Signed input sums", "known truth", "Retraining", "output layer",
                     "Signed Garson"):  # fmt: skip
         assert heading in text

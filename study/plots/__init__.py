@@ -10,9 +10,12 @@ matplotlib is imported inside the functions, so ``import study.plots`` stays lig
 """
 
 from ._base import DPI, save
-from ._olden import draw_randomisation, lek_figure, randomisation_figure
+from ._olden import (
+    connection_mask, draw_randomisation, lek_figure, network_diagram, randomisation_figure,
+)
 from ._study import (
-    CHARTS, MAX_ANNOTATED_CELLS, MAX_OUTPUTS, MAX_SEEDS_DRAWN, agreement_figure, draw_all,
+    CHARTS, MAX_ANNOTATED_CELLS, MAX_OUTPUTS, MAX_SEEDS_DRAWN, agreement_figure,
+    best_network_figure, draw_all,
     importance_boxplots_figure, rank_bump_figure, rank_heatmap_figure, retrain_figure,
     stability_curve_figure, weight_sums_figure,
 )
@@ -20,6 +23,7 @@ from ._study import (
 __all__ = [
     "draw_all", "save", "weight_sums_figure", "importance_boxplots_figure", "rank_heatmap_figure",
     "rank_bump_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
-    "lek_figure", "randomisation_figure", "draw_randomisation", "CHARTS", "DPI", "MAX_OUTPUTS",
+    "lek_figure", "randomisation_figure", "draw_randomisation", "network_diagram",
+    "connection_mask", "best_network_figure", "CHARTS", "DPI", "MAX_OUTPUTS",
     "MAX_SEEDS_DRAWN", "MAX_ANNOTATED_CELLS",
 ]

@@ -69,18 +69,21 @@ def randomisation_figure(observed, null, meta, method: str, output: str, *, p_va
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     where = "" if output == "all" else f" · {output}"
-    fig.suptitle(f"{meta.name}: randomisation test, {method}{where}\ngrey: {null.shape[0]} null "
+    fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\ngrey: "
+                 f"{null.shape[0]} null "
                  f"networks (permuted response); red: {observed.shape[0]} seeds (ticks) and their "
                  "median (line); p: median over seeds", fontsize=10)  # fmt: skip
     return fig
 
 
-def draw_randomisation(result, meta, output_dir) -> list[Path]:
+def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> list[Path]:
     """One :func:`randomisation_figure` per method and output column, as
-    ``randomisation_<method>[_<output>].png``; a method whose columns are identical (Garson,
-    weight sums) gets one."""
+    ``randomisation_<method>[_<output>].png`` (a method whose columns are identical, Garson or
+    weight sums, gets one), then ``network_diagram_pruned.png``: the best-scoring seed's
+    network with the connections its test did not find significant faded."""
     from ..tracking import metric_names
 
+    meta = record.meta
     table = result.tables["randomisation.csv"]
     paths = []
     for method, layout in meta.methods.items():
@@ -95,4 +98,111 @@ def draw_randomisation(result, meta, output_dir) -> list[Path]:
             name = f"randomisation_{method}" + ("" if len(cols) == 1 else f"_{safe}") + ".png"
             fig = randomisation_figure(observed, null, meta, method, col, p_values=p)
             paths.append(save(fig, Path(output_dir) / name))
+    if result.best_connections is not None:
+        run = record.runs[result.best]
+        mask = connection_mask(result.best_connections, alpha, len(run.coefs))
+        title = (f"{meta.name}: seed {run.seed} (best test {meta.score_name} "
+                 f"{run.test_score:.3f}), connections with p > {alpha} faded")  # fmt: skip
+        fig = network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
+                              output_names=meta.output_names, mask=mask, title=title)  # fmt: skip
+        paths.append(save(fig, Path(output_dir) / "network_diagram_pruned.png"))
     return paths
+
+
+def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=None,
+                    bias: bool = True, mask=None, title: str | None = None, max_width: float = 5.0):  # fmt: skip
+    """A neural interpretation diagram (Özesmi & Özesmi 1999; NeuralNetTools ``plotnet``) of a
+    network of any depth: nodes by layer, one line per weight, width proportional to ``|w|``
+    (the largest weight of the network gets ``max_width`` points), blue positive and red
+    negative.
+
+    ``coefs``/``intercepts`` in scikit-learn order (``bias`` draws the intercepts as a node
+    ``B`` above each layer but the last); ``mask``: one boolean array per weight matrix (None
+    for a layer drawn whole), False fading the connection to a thin grey line: the pruned
+    diagram of Olden & Jackson, with the connections the randomisation test kept.
+    """
+    from matplotlib.collections import LineCollection
+
+    from ._base import POS
+
+    coefs = [np.asarray(w, float) for w in coefs]
+    sizes = [coefs[0].shape[0]] + [w.shape[1] for w in coefs]
+    names = [list(feature_names or [f"I{i + 1}" for i in range(sizes[0])])]
+    names += [[f"H{layer}.{j + 1}" if len(sizes) > 3 else f"H{j + 1}" for j in range(n)]
+              for layer, n in enumerate(sizes[1:-1], start=1)]  # fmt: skip
+    names += [list(output_names or [f"O{k + 1}" for k in range(sizes[-1])])]
+    draw_bias = bias and intercepts is not None
+    tall = max(sizes) + (1 if draw_bias else 0)
+    label_w = max(len(str(s)) for s in names[0] + names[-1]) * 0.075 + 0.4
+    fig = _new_figure(1.6 + 1.7 * (len(sizes) - 1) + 2 * label_w, 1.5 + 0.32 * tall, layout=None)
+    top = 1 - (0.55 if title else 0.15) / fig.get_figheight()
+    ax = fig.add_axes((0.02, 0.3 / fig.get_figheight(), 0.96, top - 0.3 / fig.get_figheight()))
+    ax.set_axis_off()
+    xs = np.linspace(0, 1, len(sizes))
+
+    def ys(n):  # nodes centred vertically, one unit apart
+        return (tall - 1) / 2 + (n - 1) / 2 - np.arange(n)
+
+    pos = [np.column_stack([np.full(n, x), ys(n)]) for x, n in zip(xs, sizes)]
+    bias_y = tall - 0.2
+    weights = [np.abs(w).max() for w in coefs]
+    if draw_bias:
+        weights += [np.abs(np.asarray(b, float)).max() for b in intercepts]
+    scale = max_width / (max(weights) or 1.0)
+    segs, widths, colours = [], [], []
+    for layer, w in enumerate(coefs):
+        keep = np.ones(w.shape, bool) if mask is None or mask[layer] is None else np.asarray(mask[layer], bool)
+        for i, j in np.ndindex(w.shape):
+            segs.append([pos[layer][i], pos[layer + 1][j]])
+            if keep[i, j]:
+                widths.append(max(abs(w[i, j]) * scale, 0.15))
+                colours.append(POS if w[i, j] >= 0 else NEG)
+            else:
+                widths.append(0.4)
+                colours.append((0.82, 0.82, 0.82, 0.7))
+        if draw_bias:
+            b = np.asarray(intercepts[layer], float)
+            origin = ((xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0]), bias_y)
+            for j, bj in enumerate(b):
+                segs.append([origin, pos[layer + 1][j]])
+                widths.append(max(abs(bj) * scale, 0.15))
+                colours.append(POS if bj >= 0 else NEG)
+    order = np.argsort(widths)  # thick lines on top of thin ones
+    ax.add_collection(LineCollection([segs[i] for i in order], linewidths=np.asarray(widths)[order],
+                                     colors=[colours[i] for i in order], alpha=0.8, zorder=1))  # fmt: skip
+    for layer, p in enumerate(pos):
+        ax.scatter(p[:, 0], p[:, 1], s=260, facecolor="white", edgecolor="0.25", lw=1.2, zorder=3)
+        if 0 < layer < len(pos) - 1:
+            for (x, y), name in zip(p, names[layer]):
+                ax.text(x, y, name.split(".")[-1], ha="center", va="center", fontsize=6.5, zorder=4)
+    for (x, y), name in zip(pos[0], names[0]):
+        ax.text(x - 0.035, y, name, ha="right", va="center", fontsize=8)
+    for (x, y), name in zip(pos[-1], names[-1]):
+        ax.text(x + 0.035, y, name, ha="left", va="center", fontsize=8)
+    if draw_bias:
+        for layer in range(len(coefs)):
+            x = (xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0])
+            ax.scatter([x], [bias_y], s=260, facecolor="0.92", edgecolor="0.5", lw=1, zorder=3)
+            ax.text(x, bias_y, f"B{layer + 1}", ha="center", va="center", fontsize=6.5, zorder=4)
+    ax.set_xlim(-0.06 - label_w / fig.get_figwidth() * 1.3, 1.06 + label_w / fig.get_figwidth() * 1.3)
+    ax.set_ylim(-0.7, tall - 0.3 + (0.4 if draw_bias else 0))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    legend = "blue: positive weight, red: negative; line width proportional to |weight|"
+    if mask is not None:
+        legend += "; grey: not significant"
+    fig.text(0.5, 0.01, legend, ha="center", va="bottom", fontsize=8, color="0.3")
+    return fig
+
+
+def connection_mask(p_connections, alpha: float, n_layers: int) -> list:
+    """Masks for :func:`network_diagram` from the p-values of the connection products
+    ``(n_inputs, n_first_hidden, n_outputs)`` of one network: a first-layer weight is kept where
+    any of its paths to an output is significant (p <= alpha); with one hidden layer, a
+    hidden-output weight likewise where any input's path through it is. Deeper layers are drawn
+    whole (the test scores paths through first-layer units, not single deeper weights)."""
+    sig = np.asarray(p_connections, float) <= alpha
+    masks = [sig.any(axis=2)] + [None] * (n_layers - 1)
+    if n_layers == 2:
+        masks[1] = sig.any(axis=0)
+    return masks

@@ -346,9 +346,23 @@ CHARTS = {
 }
 
 
+def best_network_figure(analysis):
+    """The neural interpretation diagram of the study's best-scoring seed (highest test score)."""
+    from ._olden import network_diagram
+
+    rec, meta = analysis.record, analysis.record.meta
+    test = np.array([r.test_score for r in rec.runs], float)
+    run = rec.runs[int(np.nanargmax(test)) if np.isfinite(test).any() else 0]
+    return network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
+                           output_names=meta.output_names,
+                           title=f"{meta.name}: seed {run.seed}, the best test {meta.score_name} "
+                                 f"({run.test_score:.3f}) of {len(rec.runs)} runs")  # fmt: skip
+
+
 def draw_all(analysis, output_dir) -> list[Path]:
-    """Write every chart of :data:`CHARTS` into ``output_dir``, then Lek's profile per output
-    when the study has the ``lek`` method; returns the paths in that order."""
+    """Write every chart of :data:`CHARTS` into ``output_dir``, the best seed's network diagram
+    (``network_diagram.png``), then Lek's profile per output when the study has the ``lek``
+    method; returns the paths in that order."""
     import matplotlib
 
     # Headless by default, but never switch a backend someone already chose (a notebook, or a
@@ -357,6 +371,7 @@ def draw_all(analysis, output_dir) -> list[Path]:
         matplotlib.use("Agg")
     output_dir = Path(output_dir)
     paths = [save(draw(analysis), output_dir / name) for name, draw in CHARTS.items()]
+    paths.append(save(best_network_figure(analysis), output_dir / "network_diagram.png"))
     if getattr(analysis, "lek_profile", None) is not None:
         from ..tracking import metric_names
         from ._olden import lek_figure
