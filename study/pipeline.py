@@ -141,6 +141,7 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
     from tqdm import tqdm
 
     from . import randomisation
+    from .importance import get_method
 
     seeds = randomisation.null_seeds(settings.randomisation["seed"],
                                      settings.randomisation["n_permutations"])  # fmt: skip
@@ -148,6 +149,9 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
     with tqdm(total=len(seeds), desc=f"null networks {meta.name}", unit="run", file=sys.stderr,
               disable=not settings.progress, dynamic_ncols=True) as bar:  # fmt: skip
         for rec in runner.run_many(randomisation.null_plan(plan), seeds, n_jobs=settings.n_jobs):
+            # the test uses measures and weights; curves (Lek's) would be B x 94 kB for nothing
+            rec.importances = {m: {k: v for k, v in values.items() if k in get_method(m).measures}
+                               for m, values in rec.importances.items()}  # fmt: skip
             null.append(rec)
             bar.update()
     null.sort(key=lambda r: r.seed)

@@ -268,13 +268,15 @@ def _summary(table, record, null_train, alternative, alpha, chance) -> list[str]
                 f"{r.feature} {r.p_value:.3f}" for r in low.itertuples())
         best = rows[rows["p_best"] <= alpha].sort_values("p_best")["feature"].tolist()
         lines.append(f"  {method}{where}: {listed}")
-        lines.append(f"    best-scoring seed alone (the paper's one-network protocol): "
+        lines.append("    best-scoring seed alone (the paper's one-network protocol): "
                      + (", ".join(best) if best else "none") + f" at p <= {alpha}")
     real = float(np.nanmean([r.train_score for r in record.runs]))
     null = float(np.nanmean(null_train))
     lines.append(f"  Null networks' mean training {meta.score_name} {null:.3f} (real networks "
                  f"{real:.3f}).")  # fmt: skip
-    if chance is not None and np.isfinite(null) and null - chance > 0.5 * (real - chance):
+    # a quarter of the real networks' gain over chance: on a regression trained to convergence
+    # the null networks reached R² 0.32 (real 0.90) and the null's spread doubled
+    if chance is not None and np.isfinite(null) and null - chance > 0.25 * (real - chance):
         lines.append(
             f"  Warning: the null networks fit their permuted training data well ({null:.3f}, "
             f"chance {chance:.3f}): they memorise noise, which widens the null and costs power. "

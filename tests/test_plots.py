@@ -17,7 +17,7 @@ from study.runner import Plan, run_one
 from study.settings import Settings
 
 CHART_NAMES = ["weight_sums.png", "importance_boxplots.png", "rank_heatmap.png", "rank_bump.png",
-               "stability_curve.png", "agreement_matrix.png"]  # fmt: skip
+               "stability_curve.png", "agreement_matrix.png", "network_diagram.png"]  # fmt: skip
 METHODS = ("garson", "olden", "weight_sums", "permutation")
 
 
@@ -85,7 +85,7 @@ def test_import_study_plots_does_not_import_matplotlib():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_draw_all_writes_six_pngs_in_order(iris, tmp_path):
+def test_draw_all_writes_every_png_in_order(iris, tmp_path):
     paths = plots.draw_all(iris, tmp_path)
     _assert_charts_written(paths, tmp_path)
 

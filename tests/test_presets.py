@@ -102,8 +102,20 @@ def _promises_known_truth(cfg):
     assert np.unique(ds.truth[informative]).size == 5 and np.count_nonzero(~informative) == 3
 
 
+def _promises_randomisation_test(cfg):
+    assert cfg["dataset"]["name"] == "wine"
+    assert cfg["model"]["hidden_layer_sizes"] == [8]
+    assert cfg["study"]["n_runs"] == 30
+    assert cfg["randomisation"]["n_permutations"] == 999
+    assert cfg["randomisation"]["alternative"] == "two-sided"
+    # early stopping with a patience of 50: the null networks must not memorise the noise
+    assert cfg["model"]["early_stopping"] is True and cfg["model"]["n_iter_no_change"] == 50
+    assert {"olden", "garson"} <= set(cfg["importance"]["methods"])
+
+
 PROMISES = {
     "ranking_study": _promises_ranking_study,
+    "randomisation_test": _promises_randomisation_test,
     "ranking_study_wine": _promises_ranking_study_wine,
     "multioutput_garson": _promises_multioutput_garson,
     "known_truth": _promises_known_truth,
@@ -138,6 +150,7 @@ def test_presets_hold_only_what_they_change(preset):
 SHRINK = {
     "ranking_study": ["dataset.n_samples=150"],
     "known_truth": ["dataset.n_samples=200"],
+    "randomisation_test": ["randomisation.n_permutations=9"],
 }
 SPECIAL = {  # the table and metric each preset exists for
     "ranking_study": [("truth_recovery.csv", "truth.olden.accuracy"),
@@ -145,6 +158,7 @@ SPECIAL = {  # the table and metric each preset exists for
     "ranking_study_wine": [("retrain_areas.csv", "retrain.olden.area")],
     "multioutput_garson": [("output_relations.csv", "garson_signed.share_negated")],
     "known_truth": [("truth_recovery.csv", "truth.olden.accuracy")],
+    "randomisation_test": [("randomisation.csv", "pvalue.olden.class_0.proline")],
 }  # fmt: skip
 
 

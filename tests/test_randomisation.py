@@ -182,14 +182,15 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
         f"paths.output_dir={tmp_path / 'run'}", "tracking.experiment=randomisation",
-        "study.progress=false", "study.n_runs=3", "importance.methods=[olden,garson]",
+        "study.progress=false", "study.n_runs=3", "importance.methods=[olden,garson,lek]",
+        "importance.options.lek.steps=5",
         "randomisation.n_permutations=19", "model.early_stopping=true",
     ])  # fmt: skip
     out = pipeline.run(cfg)
     table = out.extras["tables"]["randomisation.csv"]
     assert {"method", "output", "feature", "observed", "null_mean", "null_sd", "p_value",
             "share_significant", "p_best", "p_holm", "q_bh"} <= set(table.columns)  # fmt: skip
-    assert len(table) == 13 * 3 * 2 and table["p_value"].between(1 / 20, 1).all()
+    assert len(table) == 13 * 3 * 3 and table["p_value"].between(1 / 20, 1).all()
     from mlflow import MlflowClient
 
     client = MlflowClient(out.uri)
@@ -206,6 +207,9 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     rec = tracking.load_study(out.uri, out.run_id)
     null, test = tracking.load_null(out.uri, out.run_id)
     assert len(null) == 19 and test["alternative"] == "two-sided" and test["alpha"] == 0.05
+    # the null networks keep measures and weights, not Lek's curves (B x 94 kB for nothing)
+    assert set(null[0].importances["lek"]) == {"sensitivity"}
+    assert rec.runs[0].importances["lek"]["response"].shape == (13, 6, 5, 3)
     obs = np.stack([r.importances["olden"]["value"][:, 1] for r in rec.runs])
     assert row.observed.iloc[0] == pytest.approx(obs[:, -1].mean())
     # study-aggregate recomputes the same tables from MLflow alone

@@ -131,7 +131,8 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = 
             coefs=[b[f"coef_{layer}"][i] for layer in range(n_layers)],
             intercepts=[b[f"intercept_{layer}"][i] for layer in range(n_layers)],
             importances={
-                name: {k: b[f"{name}/{k}"][i] for k in layout.measures + layout.extras}
+                name: {k: b[f"{name}/{k}"][i] for k in layout.measures + layout.extras
+                       if f"{name}/{k}" in b}  # the null networks' bundle has no extras
                 for name, layout in meta.methods.items()
             },
             timings={"fit": float(b["fit_seconds"][i]),
