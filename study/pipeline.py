@@ -233,6 +233,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
             t_null = time.perf_counter()
             null_runs = _train_null(settings, plan, meta)
             timings["null_seconds"] = time.perf_counter() - t_null
+            timings["null_runs"] = len(null_runs)
+            timings["null_fit_seconds_per_run"] = float(np.nanmean(
+                [r.timings.get("fit", np.nan) for r in null_runs]))
             y_train = datasets.split(ds, test_size=plan.test_size, seed=settings.seed).y_train
             test["chance"] = randomisation.chance_score(y_train, ds.task)
             tracker.log_bundle(null_runs, [""] * len(null_runs), name=tracking.NULL_BUNDLE,
@@ -291,5 +294,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         "writer_wait_seconds": timings["writer_wait_seconds"],
         "writer_busy_seconds": timings["writer_busy_seconds"],
         "null_seconds": timings.get("null_seconds", 0.0),
+        "null_runs": timings.get("null_runs", 0),
+        "null_fit_seconds_per_run": timings.get("null_fit_seconds_per_run", np.nan),
     }
     return outcome

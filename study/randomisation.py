@@ -241,35 +241,51 @@ def _connection_table(record, null_runs, alternative, alpha, best):
     return table, p[best]
 
 
+def _views(table):
+    """``(method, output, label)`` per block of the table; a method whose outputs all give the same
+    test (Garson and weight sums ignore the output layer) is one block, labelled by its name."""
+    out = []
+    for method, rows in table.groupby("method", sort=False):
+        outputs = list(dict.fromkeys(rows["output"]))
+        p = [rows.loc[rows["output"] == o, "p_value"].to_numpy() for o in outputs]
+        if len(outputs) == 1 or all(np.array_equal(p[0], q, equal_nan=True) for q in p[1:]):
+            out.append((method, outputs[0], method))
+        else:
+            out += [(method, o, f"{method}·{o}") for o in outputs]
+    return out
+
+
 def _summary(table, record, null_train, alternative, alpha, chance) -> list[str]:
     meta = record.meta
     B = int(table["n_permutations"].max()) if len(table) else 0
     m = len(record.runs)
+    views = _views(table)
     lines = [f"Randomisation test (Olden & Jackson 2002): {B} networks trained on the permuted "
-             f"response; {alternative} p. Variables significant (p <= {alpha}) in at least half "
-             f"of the {m} seeds, with that share:"]  # fmt: skip
-    shown: dict = {}
-    for (method, output), rows in table.groupby(["method", "output"], sort=False):
-        p = rows["p_value"].to_numpy()
-        if method in shown and np.array_equal(shown[method], p, equal_nan=True):
-            continue  # a method blind to the output layer: the same test for every output
-        first = method not in shown
-        shown.setdefault(method, p)
-        sig = rows[rows["share_significant"] >= 0.5].sort_values(
-            ["share_significant", "p_value"], ascending=[False, True])
-        same = first and all(np.array_equal(p, g["p_value"].to_numpy(), equal_nan=True)
-                             for _, g in table[table["method"] == method].groupby("output"))
-        where = "" if output == "all" else " (every output)" if same and len(
-            set(table.loc[table["method"] == method, "output"])) > 1 else f" · {output}"
-        listed = ", ".join(f"{r.feature} {r.share_significant:.0%}" for r in sig.itertuples())
-        if not listed:
-            low = rows.nsmallest(3, "p_value")
-            listed = "none in most seeds; lowest median p: " + ", ".join(
-                f"{r.feature} {r.p_value:.3f}" for r in low.itertuples())
+             f"response, {alternative} p. Median p over the {m} seeds, the share of seeds with "
+             f"p <= {alpha} in brackets, * where that share is at least half:"]  # fmt: skip
+    feats = list(meta.feature_names)
+    width = max(len(f) for f in feats) + 2
+    cells = {}
+    for method, output, label in views:
+        rows = table[(table["method"] == method) & (table["output"] == output)].set_index("feature")
+        cells[label] = [
+            "–" if not np.isfinite(r.p_value) else
+            f"{r.p_value:.3f} ({r.share_significant:.0%})" + ("*" if r.share_significant >= 0.5 else "")
+            for r in rows.reindex(feats).itertuples()
+        ]  # fmt: skip
+    widths = {label: max(len(label), 12) + 2 for label in cells}
+    lines.append("  " + "variable".ljust(width) + "".join(lab.rjust(widths[lab]) for lab in cells))
+    for i, feat in enumerate(feats):
+        lines.append("  " + feat.ljust(width)
+                     + "".join(cells[lab][i].rjust(widths[lab]) for lab in cells))  # fmt: skip
+    best_seed = record.runs[int(np.nanargmax([r.test_score for r in record.runs]))].seed \
+        if np.isfinite([r.test_score for r in record.runs]).any() else record.runs[0].seed  # fmt: skip
+    lines.append(f"  The best-scoring seed alone (seed {best_seed}: the paper's one-network "
+                 f"protocol) at p <= {alpha}:")  # fmt: skip
+    for method, output, label in views:
+        rows = table[(table["method"] == method) & (table["output"] == output)]
         best = rows[rows["p_best"] <= alpha].sort_values("p_best")["feature"].tolist()
-        lines.append(f"  {method}{where}: {listed}")
-        lines.append("    best-scoring seed alone (the paper's one-network protocol): "
-                     + (", ".join(best) if best else "none") + f" at p <= {alpha}")
+        lines.append(f"    {label}: " + (", ".join(best) if best else "none"))
     real = float(np.nanmean([r.train_score for r in record.runs]))
     null = float(np.nanmean(null_train))
     lines.append(f"  Null networks' mean training {meta.score_name} {null:.3f} (real networks "

@@ -107,7 +107,10 @@ def render(
             f"{timings['writer_wait_seconds']:.1f} s of it after training."
         )
         if timings.get("null_seconds"):
-            lines.append(f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s.")
+            lines.append(
+                f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s for "
+                f"{timings['null_runs']}; per network: fit {timings['null_fit_seconds_per_run']:.2f} s."
+            )
     if run_id:
         lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))
     if output_dir:

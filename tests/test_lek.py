@@ -108,6 +108,7 @@ def test_bad_group_vals_are_refused(bad, fitted):
         lek_groups(X, bad)
 
 
+@pytest.mark.slow
 def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_path):
     from study import config, pipeline, tracking
     from study.datasets import load_dataset, split

@@ -143,14 +143,15 @@ def test_null_networks_train_on_a_permuted_response():
 
 @pytest.mark.slow
 def test_planted_signal_is_found_and_noise_is_not():
-    # 7 correlated predictors, three informative (beta 0.9, 0.6, 0.4), as in the issue
-    ds = load_dataset("known_truth_regression", n_samples=300,
+    # 7 correlated predictors, three informative (beta 0.9, 0.6, 0.4) as in the issue, 1000 rows
+    # (with 300, the weakest one gets a median p of about 0.04 here, the two others 0.01)
+    ds = load_dataset("known_truth_regression", n_samples=1000,
                       coefficients=[0.9, 0.0, 0.6, 0.0, 0.4, 0.0, 0.0], correlation=0.3, noise=0.5)
     _, obs, null = _study_and_null(ds, n_seeds=5, B=99)
     median_p = np.median(_p_olden(obs, null), axis=0)
-    # the two strong variables beat all 99 null networks (p = 1/100) in most seeds; the weakest
-    # one gets p of about 0.04 here (0.04 with B = 199 too); noise variables stay far above
-    assert (median_p[[0, 2]] <= 0.01).all() and median_p[4] <= 0.05, median_p
+    # every informative variable beats all 99 null networks (p = 1/100) in most seeds; the noise
+    # variables stay far above
+    assert (median_p[[0, 2, 4]] <= 0.01).all(), median_p
     assert (median_p[[1, 3, 5, 6]] > 0.1).all(), median_p
 
 
@@ -178,6 +179,7 @@ def test_settings_are_checked():
     assert pipeline.Settings.from_config(base).randomisation["n_permutations"] == 0
 
 
+@pytest.mark.slow
 def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_path):
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
