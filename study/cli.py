@@ -90,8 +90,9 @@ def aggregate_main(argv=None) -> None:
         prog="study-aggregate",
         description=(
             "Read a study's child runs and weight artifacts back from MLflow, compute weight sums, "
-            "per-method aggregates, rank stability and agreement, print them, write the tables "
-            "and charts, and log them to the study's parent run."
+            "per-method aggregates, rank stability and agreement (and the randomisation test, "
+            "when the study ran one), print them, write the tables and charts, and log them to "
+            "the study's parent run."
         ),
     )
     which = parser.add_mutually_exclusive_group(required=True)

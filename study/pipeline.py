@@ -58,6 +58,29 @@ def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) ->
         raise StudyError(f"model: {first}") from None
 
 
+def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
+    """Lek's options, tried on the data before any run exists (a bad one would otherwise fail in
+    every worker, with a traceback)."""
+    if "lek" not in settings.methods:
+        return
+    from .importance import lek_groups
+
+    opts = dict(settings.method_options.get("lek") or {})
+    unknown = sorted(set(opts) - {"steps", "group_vals", "kmeans_seed"})
+    if unknown:
+        raise StudyError(f"unknown importance.options.lek option(s) {', '.join(unknown)}; valid: "
+                         "steps, group_vals, kmeans_seed")  # fmt: skip
+    steps = opts.get("steps", 100)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise StudyError(f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}")
+    group_vals = opts.get("group_vals", (0, 0.2, 0.4, 0.6, 0.8, 1))
+    try:
+        lek_groups(ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
+                   group_vals if isinstance(group_vals, int) else list(group_vals))  # fmt: skip
+    except (ValueError, TypeError) as err:
+        raise StudyError(f"importance.options.lek.group_vals: {err}") from None
+
+
 def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
     sizes = tuple(settings.model.get("hidden_layer_sizes") or (100,))
     sizes = (sizes,) if isinstance(sizes, int) else sizes
@@ -188,6 +211,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     if settings.validate.get("retrain") and ds.n_features < 2:
         raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
     _check_model(settings, ds, plan)
+    _check_lek(settings, ds)
     meta = _meta(settings, ds)
     output_dir = _output_dir(settings)
     if config_yaml is None:

@@ -108,8 +108,12 @@ def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
         (["model.activation=sigmoidal"], ["activation"]),
         (["tracking.uri=mlruns"], ["tracking.uri"]),
         (["study.typo=3"], ["typo"]),
+        (["randomisation.alternative=both"], ["randomisation.alternative", "observed-sign"]),
+        (["importance.methods=[lek]", "importance.options.lek.group_vals=[0.5,2]"],
+         ["importance.options.lek.group_vals", "fractions in [0, 1]"]),
     ],
-    ids=["unknown-method", "unknown-dataset", "zero-runs", "bad-activation", "file-store", "typo-key"],
+    ids=["unknown-method", "unknown-dataset", "zero-runs", "bad-activation", "file-store", "typo-key",
+         "bad-alternative", "bad-lek-groups"],
 )
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     proc = _run(overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides), tmp_path)
