@@ -30,7 +30,7 @@ import pandas as pd
 
 __all__ = [
     "ALTERNATIVES", "p_values", "holm", "benjamini_hochberg", "connection_products", "null_plan",
-    "null_seeds", "analyse", "RandomisationResult",
+    "null_seeds", "chance_score", "analyse", "RandomisationResult",
 ]
 
 ALTERNATIVES = ("two-sided", "greater", "less", "observed-sign")
@@ -145,12 +145,12 @@ def _stack(runs, method, measure):
     return np.stack([r.importances[method][measure] for r in runs]).astype(float)
 
 
-def chance_score(record_or_y, task: str) -> float:
-    """The training score of a network that learned nothing: the majority-class share for a
-    classifier (accuracy), 0 for a regressor (R²)."""
+def chance_score(y, task: str) -> float:
+    """The training score of a network that learned nothing from training targets ``y``: the
+    majority-class share for a classifier (accuracy), 0 for a regressor (R²)."""
     if task != "classification":
         return 0.0
-    y = np.asarray(record_or_y)
+    y = np.asarray(y)
     if y.ndim > 1:  # one-hot or multilabel: the most frequent row
         _, counts = np.unique(y, axis=0, return_counts=True)
     else:
