@@ -1,6 +1,7 @@
 """Console scripts: ``study-run`` (the Hydra app), ``study-aggregate`` and ``study-ui``.
 
-User errors print one line and exit with status 2, with no traceback; bugs keep theirs.
+User errors print one line and exit with status 2, with no traceback; bugs keep theirs. A study
+some of whose seeds raised exits with status 1 (the others are trained, logged and analysed).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import config_dir, to_plain
-from .errors import StudyError
+from .errors import SeedsFailed, StudyError
 
 __all__ = ["run_main", "aggregate_main", "ui_main"]
 
@@ -46,6 +47,9 @@ def _hydra_app():
             outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
         except StudyError as err:
             _fail("study-run", err)
+        except SeedsFailed as err:
+            print(f"study-run: {err}", file=sys.stderr)
+            sys.exit(1)
         print(
             summary.render(
                 outcome.analysis,
@@ -59,6 +63,8 @@ def _hydra_app():
             ),
             flush=True,
         )
+        if outcome.failed:  # the study finished without them: say so in the exit status too
+            sys.exit(1)
 
     return study_run
 

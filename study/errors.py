@@ -1,4 +1,5 @@
-"""The one exception type for problems the user can fix (config, data, arguments)."""
+"""Exception types: StudyError for problems the user can fix (config, data, arguments), and
+SeedsFailed for a study whose seeds raised."""
 
 
 class StudyError(ValueError):
@@ -6,3 +7,9 @@ class StudyError(ValueError):
 
     Errors the code causes are bugs; they are not StudyError and keep their traceback.
     """
+
+
+class SeedsFailed(Exception):
+    """Too many seeds of a study raised (``study.max_failures``), or all of them did: the study
+    stops, its parent run ends FAILED, and ``study-run`` exits with status 1 (not a user error:
+    the cause is in each FAILED child's ``error.txt``)."""

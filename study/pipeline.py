@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import aggregate, datasets, models, runner, tracking
-from .errors import StudyError
-from .record import StudyMeta, StudyRecord, method_layouts
+from .errors import SeedsFailed, StudyError
+from .record import FailedRun, StudyMeta, StudyRecord, method_layouts
 from .settings import Settings
 
 __all__ = ["run", "Outcome", "analyse_and_log"]
@@ -39,6 +39,7 @@ class Outcome:
     charts: list[Path]
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
+    failed: list = field(default_factory=list)  # FailedRun of every seed that raised
 
 
 def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) -> None:
@@ -56,6 +57,14 @@ def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) ->
     except (ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StudyError(f"model: {first}") from None
+
+
+def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:
+    first = min(failed, key=lambda f: f.seed)
+    n = f"{len(failed)} seed{'s' * (len(failed) != 1)}"
+    head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
+            else f"{len(failed)} of {n_runs} seeds failed")  # fmt: skip
+    return f"{head}; the first: seed {first.seed}: {first.error}"
 
 
 def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
@@ -228,16 +237,24 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         run_name = f"{meta.name}{dataset_part} · {settings.n_runs} runs"
         tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name)
         t_train = time.perf_counter()
-        scores, trained = [], []
+        scores, trained, failed = [], [], []
         # Children are written by a background thread while the next seeds train: the training
         # loop only queues each record (microseconds). A writer failure surfaces at the next
         # submit or at close, and the parent then ends FAILED like any other failure.
         with _progress(settings, meta) as bar, tracker.writer() as writer:
             seeds = runner.seeds_for(settings.seed, settings.n_runs)
-            for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs):
+            for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs, keep_going=True):
                 t0 = time.perf_counter()
                 writer.submit(rec)
                 timings["log_seconds"] += time.perf_counter() - t0
+                if isinstance(rec, FailedRun):  # logged as a FAILED child; the others go on
+                    failed.append(rec)
+                    if len(failed) > settings.max_failures:
+                        writer.close()
+                        raise SeedsFailed(_failures_line(failed, len(failed), stopped=True,
+                                                         limit=settings.max_failures))  # fmt: skip
+                    bar.update()
+                    continue
                 trained.append(rec)
                 scores.append(rec.test_score)
                 bar.set_postfix_str(
@@ -246,6 +263,8 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
                 bar.update()
             t_wait = time.perf_counter()
             run_ids = writer.close()
+            if not trained:
+                raise SeedsFailed(_failures_line(failed, settings.n_runs))
             timings["writer_wait_seconds"] = time.perf_counter() - t_wait
             timings["writer_busy_seconds"] = writer.busy_seconds
         trained.sort(key=lambda r: r.seed)
@@ -290,6 +309,13 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         )  # fmt: skip
         outcome.charts += checks.charts
         outcome.extras = {"summary": checks.summary, "tables": checks.tables}
+        outcome.failed = sorted(failed, key=lambda f: f.seed)
+        if failed:
+            outcome.extras["summary"].insert(0, [
+                _failures_line(outcome.failed, settings.n_runs),
+                "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
+                "tables use the others.",
+            ])  # fmt: skip
         if null_runs:
             result, paths = randomisation_and_log(tracker, record, null_runs, test, output_dir,
                                                   charts=settings.charts)  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 
 from .importance import get_method
 
-__all__ = ["MethodLayout", "StudyMeta", "RunRecord", "StudyRecord", "method_layouts"]
+__all__ = ["MethodLayout", "StudyMeta", "RunRecord", "FailedRun", "StudyRecord", "method_layouts"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,15 @@ class RunRecord:
     intercepts: list[np.ndarray]
     importances: dict[str, dict[str, np.ndarray]]
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """A seed whose training or importance raised: its error (one line) and the traceback."""
+
+    seed: int
+    error: str
+    traceback: str
 
 
 @dataclass

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import importance, models
 from .datasets import Dataset, split
-from .record import RunRecord
+from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "run_one", "run_many", "seeds_for"]
+__all__ = ["Plan", "run_one", "run_one_or_fail", "run_many", "seeds_for"]
 
 
 @dataclass(frozen=True)
@@ -87,20 +87,36 @@ def run_one(plan: Plan, seed: int) -> RunRecord:
         )
 
 
-def run_many(plan: Plan, seeds, *, n_jobs: int = 1) -> Iterator[RunRecord]:
+def run_one_or_fail(plan: Plan, seed: int) -> RunRecord | FailedRun:
+    """:func:`run_one`, with an exception (a diverged fit, NaN weights, a bug in a method)
+    returned as a :class:`FailedRun` so that the other seeds go on. Ctrl-C still stops."""
+    import traceback
+
+    try:
+        return run_one(plan, seed)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        return FailedRun(seed=int(seed), error=error, traceback=traceback.format_exc())
+
+
+def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
     """Yield one :class:`RunRecord` per seed, in order of completion (not of seed).
 
     ``n_jobs`` > 1 (or -1 for every core) runs seeds in parallel worker processes.
+    ``keep_going``: a seed that raises yields a :class:`~study.record.FailedRun` instead of
+    stopping every seed.
     """
     seeds = [int(s) for s in seeds]
+    one = run_one_or_fail if keep_going else run_one
     if n_jobs == 1 or len(seeds) == 1:
         for s in seeds:
-            yield run_one(plan, s)
+            yield one(plan, s)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    yield from parallel(delayed(run_one)(plan, s) for s in seeds)
+    yield from parallel(delayed(one)(plan, s) for s in seeds)
 
 
 def nan_safe_mean(values) -> float:

@@ -55,6 +55,7 @@ class Settings:
     output_dir: Path | None
     validate: dict = field(default_factory=dict)
     randomisation: dict = field(default_factory=dict)
+    max_failures: int = 1
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -84,12 +85,16 @@ class Settings:
             for key, default in (("k_max", 5), ("n_seeds", 3), ("n_random", 5)):
                 validate[key] = _int(validate.get(key, default), f"validate.{key}", minimum=1)
         randomisation = _randomisation(dict(_get(cfg, "randomisation", {}) or {}))
+        n_runs = _int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1)
+        max_failures = _get(cfg, "study.max_failures")
+        max_failures = -(-n_runs // 10) if max_failures is None else _int(
+            max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
         output_dir = _get(cfg, "paths.output_dir")
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
             model=model,
-            n_runs=_int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1),
+            n_runs=n_runs,
             seed=_int(_get(cfg, "study.seed", 0), "study.seed", minimum=0),
             n_jobs=n_jobs,
             test_size=float(test_size),
@@ -108,6 +113,7 @@ class Settings:
             output_dir=Path(str(output_dir)) if output_dir else None,
             validate=validate,
             randomisation=randomisation,
+            max_failures=max_failures,
         )
 
 

@@ -12,6 +12,7 @@ from ..record import StudyMeta
 
 PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "study.role"
+ERROR_TAG = "study.error"  # on a FAILED child: the error its seed raised
 
 
 def _mlflow():

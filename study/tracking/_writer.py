@@ -12,7 +12,8 @@ import numpy as np
 
 from ..record import RunRecord, StudyMeta
 from ._store import (
-    PARENT_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten, resolve_uri,
+    ERROR_TAG, PARENT_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten,
+    resolve_uri,
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
@@ -171,6 +172,22 @@ class Tracker:
             self.client.set_terminated(cid, "FINISHED")
         return created
 
+    def log_failed(self, failed) -> str:
+        """A FAILED child run for a seed that raised (:class:`~study.record.FailedRun`): its
+        ``seed`` param, its error in the tag ``study.error`` and the traceback in ``error.txt``.
+        Returns the child run id."""
+        child = self.client.create_run(
+            self.experiment_id, run_name=f"seed-{failed.seed}",
+            tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", ERROR_TAG: failed.error[:5000]},
+        )  # fmt: skip
+        cid = child.info.run_id
+        try:
+            self.client.log_param(cid, "seed", str(failed.seed))
+            self.client.log_text(cid, failed.traceback, "error.txt")
+        finally:
+            self.client.set_terminated(cid, "FAILED")
+        return cid
+
     def _metrics(self, run: RunRecord, now: int) -> list:
         from mlflow.entities import Metric
 
@@ -272,7 +289,8 @@ class Tracker:
 class ChildWriter:
     """Writes child runs on a background thread while the next seeds train.
 
-    ``submit`` queues a :class:`~study.record.RunRecord` and returns at once; the thread writes
+    ``submit`` queues a :class:`~study.record.RunRecord` (or a :class:`~study.record.FailedRun`,
+    written as a FAILED child) and returns at once; the thread writes
     whatever is queued, up to ``max_batch`` children per call of :meth:`Tracker.log_runs`.
     ``close`` waits until everything is written; ``cancel`` (Ctrl-C, a failure) stops after the
     batch being written and drops the rest. A failure of the thread is never silent: the next
@@ -289,6 +307,7 @@ class ChildWriter:
         self._cancelled = threading.Event()
         self._error: BaseException | None = None
         self.run_ids: dict[int, str] = {}
+        self.failed_ids: dict[int, str] = {}  # seeds that raised: their FAILED child runs
         self.busy_seconds = 0.0  # time the thread spent writing
         self._thread = threading.Thread(target=self._loop, name="study-mlflow-writer", daemon=True)
         self._thread.start()
@@ -338,10 +357,13 @@ class ChildWriter:
             if not batch or self._cancelled.is_set() or self._error is not None:
                 continue
             t0 = time.perf_counter()
+            good = [run for run in batch if isinstance(run, RunRecord)]
             try:
-                ids = self._tracker.log_runs(batch)
+                ids = self._tracker.log_runs(good) if good else []
+                for failed in (run for run in batch if not isinstance(run, RunRecord)):
+                    self.failed_ids[failed.seed] = self._tracker.log_failed(failed)
             except BaseException as exc:  # reported by the next submit() or close()
                 self._error = exc
             else:
-                self.run_ids.update((run.seed, cid) for run, cid in zip(batch, ids))
+                self.run_ids.update((run.seed, cid) for run, cid in zip(good, ids))
             self.busy_seconds += time.perf_counter() - t0
