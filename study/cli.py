@@ -7,6 +7,8 @@ some of whose seeds raised exits with status 1 (the others are trained, logged a
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -19,6 +21,7 @@ DEFAULT_URI = "sqlite:///runs/mlflow.db"
 # Hydra exits with 1 when it cannot compose the config (unknown option, bad override): a user
 # error. Once our task function has started, Hydra's exit 1 means a bug, with its traceback.
 _task_started = False
+_UID = f"{os.getpid():x}-{secrets.token_hex(2)}"  # names this process's Hydra output folder
 
 
 def _fail(prog: str, err: Exception) -> None:
@@ -31,6 +34,11 @@ def _hydra_app():
     so that ``study-aggregate`` and ``study-ui`` start without it."""
     import hydra
     from omegaconf import DictConfig, OmegaConf
+
+    # ${uid:} in hydra.run.dir: one folder per process, even for studies started in the same
+    # second (they shared a folder, and one logged the other's tables)
+    if not OmegaConf.has_resolver("uid"):
+        OmegaConf.register_new_resolver("uid", lambda: _UID)
 
     @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
     def study_run(cfg: DictConfig) -> None:
@@ -50,6 +58,11 @@ def _hydra_app():
         except SeedsFailed as err:
             print(f"study-run: {err}", file=sys.stderr)
             sys.exit(1)
+        except KeyboardInterrupt:
+            print(f"study-run: interrupted. The seeds that finished are logged; the parent run "
+                  f"and the seeds in flight are KILLED. Go on with:\n  {_resume_command()}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            sys.exit(130)
         print(
             summary.render(
                 outcome.analysis,
@@ -69,8 +82,27 @@ def _hydra_app():
     return study_run
 
 
+def _resume_command() -> str:
+    """This command line with ``study.resume=true``: what carries an interrupted study on."""
+    import shlex
+
+    args = [a for a in sys.argv[1:] if not a.lstrip("+").startswith("study.resume=")]
+    return " ".join(["study-run", *map(shlex.quote, args), "study.resume=true"])
+
+
+def _interrupt(signum, frame) -> None:
+    from .runner import request_stop
+
+    request_stop()  # Ctrl-C, or SIGTERM from a scheduler or kill: raises KeyboardInterrupt
+
+
 def run_main() -> None:
     """``study-run [overrides]``: run a repeated-training study (a Hydra app)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job ignores SIGINT
+            signal.signal(sig, _interrupt)
     overrides = sys.argv[1:]
     if not any(arg.startswith("-") for arg in overrides):
         # Compose once up front so that a bad override (unknown dataset, typo in a key) is

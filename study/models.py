@@ -77,6 +77,8 @@ def fit(model, X, y) -> FitInfo:
         model.fit(X, y)
     kept = []
     for w in caught:
+        if "Training interrupted by user" in str(w.message):
+            continue  # Ctrl-C inside fit: the study stops on its own (runner.check_stop)
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         else:

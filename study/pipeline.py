@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import aggregate, datasets, models, runner, tracking
+from . import aggregate, datasets, identity, models, runner, tracking
 from .errors import SeedsFailed, StudyError
 from .record import FailedRun, StudyMeta, StudyRecord, method_layouts
 from .settings import Settings
@@ -57,6 +57,22 @@ def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) ->
     except (ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StudyError(f"model: {first}") from None
+
+
+def _resumable(settings: Settings, meta: StudyMeta, ident: Mapping[str, str]):
+    """The earlier study ``study.resume=true`` adds to (None: there is none yet), after checking
+    that it was run with the same settings (:mod:`study.identity`)."""
+    earlier = tracking.find_resumable(settings.tracking_uri, settings.experiment, meta.name)
+    if earlier is None:
+        return None
+    if earlier.data.tags.get(tracking.HASH_TAG) != identity.config_hash(ident):
+        diff = identity.differences(ident, earlier.data.params)
+        raise StudyError(
+            f"study.resume: study {meta.name!r} (run {earlier.info.run_id}) was run with other "
+            f"settings ({'; '.join(diff[:6]) or 'its config hash differs'}"
+            f"{'; ...' if len(diff) > 6 else ''}); set them back, or choose another study.name"
+        )
+    return earlier
 
 
 def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:
@@ -119,11 +135,11 @@ def _output_dir(settings: Settings) -> Path:
     return out
 
 
-def _progress(settings: Settings, meta: StudyMeta):
+def _progress(settings: Settings, meta: StudyMeta, total: int):
     from tqdm import tqdm
 
     return tqdm(
-        total=settings.n_runs,
+        total=total,
         desc=f"training {meta.name}",
         unit="run",
         disable=not settings.progress,
@@ -181,6 +197,7 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
     with tqdm(total=len(seeds), desc=f"null networks {meta.name}", unit="run", file=sys.stderr,
               disable=not settings.progress, dynamic_ncols=True) as bar:  # fmt: skip
         for rec in runner.run_many(randomisation.null_plan(plan), seeds, n_jobs=settings.n_jobs):
+            runner.check_stop()
             # the test uses measures and weights; curves (Lek's) would be B x 94 kB for nothing
             rec.importances = {m: {k: v for k, v in values.items() if k in get_method(m).measures}
                                for m, values in rec.importances.items()}  # fmt: skip
@@ -230,20 +247,31 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
 
     t_setup = time.perf_counter()
     tracker = tracking.Tracker(settings.tracking_uri, settings.experiment)
+    ident = identity.identity(cfg)
+    earlier = _resumable(settings, meta, ident) if settings.resume else None
     timings = {"log_seconds": 0.0}
     try:
         # Presets name the study after the question; the dataset tells their sweeps apart.
         dataset_part = "" if ds.name in meta.name else f" · {ds.name}"
         run_name = f"{meta.name}{dataset_part} · {settings.n_runs} runs"
-        tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name)
+        previous = []
+        if earlier is None:
+            tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name,
+                          tags={tracking.NAME_TAG: meta.name,
+                                tracking.HASH_TAG: identity.config_hash(ident)})  # fmt: skip
+        else:  # study.resume: the seeds this study already has are not trained again
+            tracker.resume(earlier.info.run_id, meta, run_name=run_name)
+            previous = tracking.load_study(tracker.uri, tracker.run_id).runs
+        done = {r.seed for r in previous}
         t_train = time.perf_counter()
         scores, trained, failed = [], [], []
         # Children are written by a background thread while the next seeds train: the training
         # loop only queues each record (microseconds). A writer failure surfaces at the next
         # submit or at close, and the parent then ends FAILED like any other failure.
-        with _progress(settings, meta) as bar, tracker.writer() as writer:
-            seeds = runner.seeds_for(settings.seed, settings.n_runs)
+        seeds = [s for s in runner.seeds_for(settings.seed, settings.n_runs) if s not in done]
+        with _progress(settings, meta, len(seeds)) as bar, tracker.writer() as writer:
             for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs, keep_going=True):
+                runner.check_stop()  # an interrupted fit returns early: never log that seed
                 t0 = time.perf_counter()
                 writer.submit(rec)
                 timings["log_seconds"] += time.perf_counter() - t0
@@ -263,12 +291,15 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
                 bar.update()
             t_wait = time.perf_counter()
             run_ids = writer.close()
-            if not trained:
+            if not trained and not previous:
                 raise SeedsFailed(_failures_line(failed, settings.n_runs))
             timings["writer_wait_seconds"] = time.perf_counter() - t_wait
             timings["writer_busy_seconds"] = writer.busy_seconds
-        trained.sort(key=lambda r: r.seed)
-        tracker.log_bundle(trained, [run_ids[r.seed] for r in trained])
+        for rec in trained:
+            rec.run_id = run_ids[rec.seed]
+        everything = sorted(previous + trained, key=lambda r: r.seed)
+        if trained or not previous:
+            tracker.log_bundle(everything, [r.run_id for r in everything])
         null_runs, test = [], dict(settings.randomisation)
         if test.get("n_permutations"):
             from . import randomisation
@@ -323,6 +354,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
             outcome.extras["summary"].append(result.summary)
             outcome.extras["tables"].update(result.tables)
             outcome.extras["randomisation"] = result
+        runner.check_stop()
         tracker.finish("FINISHED")
     except KeyboardInterrupt:
         tracker.finish("KILLED")

@@ -98,6 +98,7 @@ class RunRecord:
     intercepts: list[np.ndarray]
     importances: dict[str, dict[str, np.ndarray]]
     timings: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None  # its child run in MLflow, once written (set by the reader)
 
 
 @dataclass(frozen=True)

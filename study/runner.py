@@ -9,6 +9,7 @@ keeps floating-point sums identical between sequential and parallel runs).
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,25 @@ from . import importance, models
 from .datasets import Dataset, split
 from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "run_one", "run_one_or_fail", "run_many", "seeds_for"]
+__all__ = ["Plan", "run_one", "run_one_or_fail", "run_many", "seeds_for", "request_stop",
+           "check_stop"]
+
+# scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
+# so a Ctrl-C or SIGTERM also sets this flag (the console script's signal handler), and the
+# study checks it after every seed: the seed that "finished" after the interrupt is dropped.
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the running study to stop (from a signal handler), then raise KeyboardInterrupt."""
+    _STOP.set()
+    raise KeyboardInterrupt
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt if a stop was requested, even if something swallowed it."""
+    if _STOP.is_set():
+        raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)

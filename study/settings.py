@@ -56,6 +56,7 @@ class Settings:
     validate: dict = field(default_factory=dict)
     randomisation: dict = field(default_factory=dict)
     max_failures: int = 1
+    resume: bool = False
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -114,6 +115,7 @@ class Settings:
             validate=validate,
             randomisation=randomisation,
             max_failures=max_failures,
+            resume=bool(_get(cfg, "study.resume", False)),
         )
 
 

@@ -27,9 +27,10 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._reader import find_study, load_null, load_study
+from ._reader import find_resumable, find_study, load_null, load_study
 from ._store import (
-    PARENT_TAG, ROLE_TAG, flatten, importance_key, metric_names, resolve_uri, ui_command, ui_url,
+    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, flatten, importance_key, metric_names, resolve_uri,
+    ui_command, ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -41,6 +42,7 @@ __all__ = [
     "NULL_BUNDLE",
     "load_study",
     "load_null",
+    "find_resumable",
     "find_study",
     "importance_key",
     "metric_names",

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
-from ._store import PARENT_TAG, ROLE_TAG, _client, _mlflow, resolve_uri
+from ._store import NAME_TAG, PARENT_TAG, ROLE_TAG, _client, _mlflow, resolve_uri
 from ._writer import BUNDLE, NULL_BUNDLE
 
 # ---------------------------------------------------------------------------------------------
@@ -48,6 +48,21 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
     return runs[0].info.run_id
 
 
+def find_resumable(uri: str, experiment: str, name: str):
+    """The latest parent run of the study called ``name`` in ``experiment`` (any status), or
+    None: what ``study.resume=true`` attaches to."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{NAME_TAG}` = '{name}'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )  # fmt: skip
+    return runs[0] if runs else None
+
+
 class _Bundled(NamedTuple):
     run_id: str
     record: RunRecord
@@ -79,7 +94,12 @@ def load_study(uri: str, run_id: str) -> StudyRecord:
 
 def _finished_children(client, experiment_id: str, run_id: str, *, exclude=()) -> list:
     """The FINISHED child runs of ``run_id``, less those whose ids are in ``exclude``."""
-    query = f"tags.`{PARENT_TAG}` = '{run_id}' and attributes.status = 'FINISHED'"
+    return _children(client, experiment_id, run_id, status="FINISHED", exclude=exclude)
+
+
+def _children(client, experiment_id: str, run_id: str, *, status: str, exclude=()) -> list:
+    """The child runs of ``run_id`` with ``status``, less those whose ids are in ``exclude``."""
+    query = f"tags.`{PARENT_TAG}` = '{run_id}' and attributes.status = '{status}'"
     if exclude:
         query += f" and attributes.run_id NOT IN ({', '.join(repr(str(c)) for c in exclude)})"
     children, token = [], None
@@ -123,6 +143,7 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = 
     out = []
     for i, cid in enumerate(b["run_id"]):
         out.append(_Bundled(str(cid), RunRecord(
+            run_id=str(cid) or None,
             seed=int(b["seed"][i]),
             train_score=float(b["train_score"][i]),
             test_score=float(b["test_score"][i]),
@@ -157,6 +178,7 @@ def _read_child(client, child, meta: StudyMeta, tmp: str) -> RunRecord:
             for name, layout in meta.methods.items()
         }
     return RunRecord(
+        run_id=child.info.run_id,
         seed=int(child.data.params["seed"]),
         train_score=m.get("train_score", np.nan),
         test_score=m.get("test_score", np.nan),

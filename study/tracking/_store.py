@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import tempfile
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StudyError
@@ -13,6 +16,8 @@ from ..record import StudyMeta
 PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "study.role"
 ERROR_TAG = "study.error"  # on a FAILED child: the error its seed raised
+NAME_TAG = "study.name"  # on a parent: the study's name (study.resume finds it by this)
+HASH_TAG = "study.config_hash"  # on a parent: hash of the settings that define its numbers
 
 
 def _mlflow():
@@ -136,8 +141,38 @@ def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: in
     return f"http://127.0.0.1:{port}/#/{page}?workflowType=machine_learning"
 
 
+_READY: set[str] = set()  # database stores this process has opened (their schema exists)
+
+
 def _client(uri: str):
-    return _mlflow().MlflowClient(tracking_uri=resolve_uri(uri))
+    """An MlflowClient on ``uri``. The first time a process opens a database store, it does so
+    under an exclusive file lock: on a fresh store MLflow 3.17 creates the schema without one,
+    and studies started at the same moment raced (``alembic_version``: 0 rows found)."""
+    uri, mlflow = resolve_uri(uri), _mlflow()
+    if uri in _READY or uri.startswith(("http://", "https://", "databricks")):
+        return mlflow.MlflowClient(tracking_uri=uri)
+    with _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"):
+        client = mlflow.MlflowClient(tracking_uri=uri)  # opens the store: creates a fresh schema
+        client.search_experiments(max_results=1)
+    _READY.add(uri)
+    return client
+
+
+@contextmanager
+def _lock(name: str):
+    """An exclusive lock between the processes of this machine (a file under the temp folder);
+    none on Windows, which has no ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(Path(tempfile.gettempdir()) / f"study-{name}.lock", "w") as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; a study is
@@ -148,9 +183,14 @@ _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 def _experiment_id(client, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        return client.create_experiment(
-            name, artifact_location=_artifact_root(resolve_uri(uri)), tags={_KIND_TAG: _KIND}
-        )
+        try:
+            return client.create_experiment(
+                name, artifact_location=_artifact_root(resolve_uri(uri)), tags={_KIND_TAG: _KIND}
+            )
+        except _mlflow().exceptions.MlflowException:
+            exp = client.get_experiment_by_name(name)  # another process created it just now
+            if exp is None:
+                raise
     if exp.lifecycle_stage != "active":
         raise StudyError(
             f"tracking.experiment: experiment {name!r} is deleted in this store; restore it in "

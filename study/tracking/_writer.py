@@ -101,14 +101,16 @@ class Tracker:
         self.meta = meta
         self._keys = list(_importance_keys(meta))
 
-    def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name):
-        """Create the parent run and log the config, the study layout and the dataset."""
+    def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name,
+              tags: Mapping[str, str] | None = None):  # fmt: skip
+        """Create the parent run (with ``tags``) and log the config, the study layout and the
+        dataset."""
         mlflow = _mlflow()
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
         self.attach(meta)
         run = self.client.create_run(
-            self.experiment_id, run_name=run_name, tags={ROLE_TAG: "study"}
+            self.experiment_id, run_name=run_name, tags={ROLE_TAG: "study", **(tags or {})}
         )
         self.run_id = run.info.run_id
         params = [Param(k, v) for k, v in flatten(config).items()]
@@ -276,6 +278,22 @@ class Tracker:
             self.client.log_artifact(self.run_id, str(path))
         for path in charts:
             self.client.log_artifact(self.run_id, str(path), artifact_path="charts")
+
+    def resume(self, run_id: str, meta: StudyMeta, *, run_name: str | None = None) -> list[str]:
+        """Attach to the existing parent ``run_id`` to add seeds to it: the parent is RUNNING
+        again, and its children left RUNNING by a process that died (SIGKILL, a reboot) are
+        ended KILLED. Returns the ids of those children."""
+        from ._reader import _children
+
+        self.attach(meta)
+        self.run_id = run_id
+        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+        self.client.update_run(run_id, status="RUNNING", name=run_name)
+        stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
+                                                  status="RUNNING")]  # fmt: skip
+        for cid in stale:
+            self.client.set_terminated(cid, "KILLED")
+        return stale
 
     def finish(self, status: str = "FINISHED") -> None:
         """End the parent run with ``status`` (FINISHED, FAILED or KILLED)."""

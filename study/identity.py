@@ -1,0 +1,52 @@
+"""What makes two runs of ``study-run`` the same study: its name and the settings that decide
+its numbers (``study.resume=true`` adds seeds only to a study whose settings match).
+
+Everything in the composed config counts except what changes how many seeds run, where and how
+fast, and how the results are shown: :data:`NOT_IDENTITY`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+__all__ = ["NOT_IDENTITY", "identity", "config_hash", "differences"]
+
+# keys (or prefixes ending in ".") that may differ between the processes of one study
+NOT_IDENTITY = (
+    "study.n_runs", "study.n_jobs", "study.progress", "study.charts", "study.resume",
+    "study.max_failures", "paths.", "tracking.", "hydra.",
+)  # fmt: skip
+
+
+def _flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = "null" if value is None else str(value)[:6000]  # as MLflow params
+    return out
+
+
+def identity(config: Mapping) -> dict[str, str]:
+    """The settings of ``config`` that define a study's numbers, flattened (``"a.b": "1"``) as
+    MLflow logs them as params."""
+    flat = _flatten(config)
+    return {k: v for k, v in sorted(flat.items())
+            if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)}  # fmt: skip
+
+
+def config_hash(ident: Mapping[str, str]) -> str:
+    """A short stable hash of :func:`identity`."""
+    return hashlib.sha256(json.dumps(sorted(ident.items())).encode()).hexdigest()[:16]
+
+
+def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]:
+    """``key: theirs -> ours`` for every identity key whose value differs (missing = absent)."""
+    keys = sorted(set(ours) | {k for k in theirs if k in ours or not any(
+        k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)})  # fmt: skip
+    return [f"{k}: {theirs.get(k, 'absent')} -> {ours.get(k, 'absent')}"
+            for k in keys if ours.get(k) != theirs.get(k)]  # fmt: skip

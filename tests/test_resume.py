@@ -1,0 +1,141 @@
+"""Durable studies: resume after SIGKILL, extend a finished study, refuse other settings, stop
+cleanly on SIGTERM with the command that goes on."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from study import config, pipeline, tracking
+from study.errors import StudyError
+
+REPO = Path(__file__).resolve().parents[1]
+ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false",
+        "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
+
+
+def _cfg(store, *overrides):
+    return config.compose([f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}",
+                           *ARGS, *overrides])  # fmt: skip
+
+
+def _seed_runs(db: Path, name: str) -> list[tuple[int, str]]:
+    """(seed, status) of every child of the studies called ``name`` in the SQLite store."""
+    with sqlite3.connect(db) as con:
+        return con.execute(
+            "select cast(p.value as integer), r.status from runs r "
+            "join tags parent on parent.run_uuid = r.run_uuid and parent.key = 'mlflow.parentRunId' "
+            "join tags n on n.run_uuid = parent.value and n.key = 'study.name' and n.value = ? "
+            "join params p on p.run_uuid = r.run_uuid and p.key = 'seed'", (name,)
+        ).fetchall()  # fmt: skip
+
+
+def _statuses(db: Path) -> list[str]:
+    with sqlite3.connect(db) as con:
+        return [s for (s,) in con.execute("select status from runs")]
+
+
+def _start(tmp_path, *overrides):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
+    code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, f"paths.root={tmp_path}", *ARGS, *overrides],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_finished(db: Path, name: str, n: int, proc, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if db.exists():
+            try:
+                if sum(s == "FINISHED" for _, s in _seed_runs(db, name)) >= n:
+                    return
+            except sqlite3.OperationalError:  # the schema is being created
+                pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {n} seeds finished in {timeout} s")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path):
+    db = tmp_path / "mlflow.db"
+    proc = _start(tmp_path, "study.n_runs=16", "study.name=K", f"paths.output_dir={tmp_path / 'a'}")
+    _wait_for_finished(db, "K", 3, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "RUNNING" in _statuses(db)  # the parent, left behind by the killed process
+    done_before = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
+    assert 3 <= len(done_before) < 16
+
+    again = _start(tmp_path, "study.n_runs=16", "study.name=K", "study.resume=true",
+                   f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    finished = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
+    assert finished == list(range(16))  # every seed once
+    assert "RUNNING" not in _statuses(db)
+
+    # the same tables as one uninterrupted run of the same seeds
+    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=16", "study.name=W",
+                              f"paths.output_dir={tmp_path / 'c'}"))  # fmt: skip
+    assert whole.record.seeds == list(range(16))
+    for table in ("importances.csv", "stability.csv", "aggregate.csv", "weight_sums.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / table),
+                                      pd.read_csv(tmp_path / "c" / table))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_says_how_to_go_on(tmp_path):
+    db = tmp_path / "mlflow.db"
+    proc = _start(tmp_path, "study.n_runs=300", "study.name=T")
+    _wait_for_finished(db, "T", 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert "study.name=T" in err and err.rstrip().endswith("study.resume=true")
+    assert "RUNNING" not in _statuses(db)
+    with sqlite3.connect(db) as con:
+        (parent,) = con.execute("select status from runs r join tags t on t.run_uuid = r.run_uuid "
+                                "and t.key = 'study.role' and t.value = 'study'").fetchone()  # fmt: skip
+    assert parent == "KILLED"
+
+
+def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
+    first = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=E",
+                              "tracking.experiment=resume-extend"))  # fmt: skip
+    more = pipeline.run(_cfg(mlflow_store, "study.n_runs=5", "study.name=E", "study.resume=true",
+                             "tracking.experiment=resume-extend"))  # fmt: skip
+    assert more.run_id == first.run_id
+    assert more.record.seeds == [0, 1, 2, 3, 4]
+    for a, b in zip(first.record.runs, more.record.runs):  # the first three seeds were kept
+        assert a.run_id == b.run_id
+    from mlflow import MlflowClient
+
+    client = MlflowClient(more.uri)
+    exp = client.get_run(more.run_id).info.experiment_id
+    kids = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{more.run_id}'")
+    assert sorted(int(k.data.params["seed"]) for k in kids) == [0, 1, 2, 3, 4]
+    assert client.get_run(more.run_id).info.status == "FINISHED"
+    # the bundle now lists every seed: reading back needs no child downloads
+    assert [r.seed for r in tracking.load_study(more.uri, more.run_id).runs] == [0, 1, 2, 3, 4]
+
+
+def test_resume_refuses_other_settings_and_names_them(mlflow_store):
+    pipeline.run(_cfg(mlflow_store, "study.n_runs=2", "study.name=D",
+                      "tracking.experiment=resume-diff"))  # fmt: skip
+    with pytest.raises(StudyError, match=r"model.alpha: 0.0001 -> 0.01"):
+        pipeline.run(_cfg(mlflow_store, "study.n_runs=2", "study.name=D", "study.resume=true",
+                          "tracking.experiment=resume-diff", "model.alpha=0.01"))  # fmt: skip
+    # run-count, parallelism and charts may change between the processes of one study
+    out = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=D", "study.resume=true",
+                            "tracking.experiment=resume-diff", "study.n_jobs=2"))  # fmt: skip
+    assert out.record.seeds == [0, 1, 2]
