@@ -17,7 +17,8 @@ from .errors import SeedsFailed, StudyError
 
 __all__ = ["run_main", "aggregate_main", "ui_main"]
 
-DEFAULT_URI = "sqlite:///runs/mlflow.db"
+# the environment's tracking URI if it names one, as MLflow itself does
+DEFAULT_URI = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///runs/mlflow.db"
 # Hydra exits with 1 when it cannot compose the config (unknown option, bad override): a user
 # error. Once our task function has started, Hydra's exit 1 means a bug, with its traceback.
 _task_started = False
@@ -178,19 +179,23 @@ def aggregate_main(argv=None) -> None:
 
 
 def ui_main(argv=None) -> None:
-    """``study-ui``: the MLflow UI on the study's own store, bound to 127.0.0.1."""
-    import subprocess
-
+    """``study-ui``: the MLflow UI on the study's own store, bound to 127.0.0.1. The process
+    becomes ``mlflow ui`` (exec): a signal that stops it stops the server, none is left behind.
+    A tracking server serves its own UI: for one, this prints its address."""
     parser = argparse.ArgumentParser(
         prog="study-ui", description="Open the MLflow UI on a study store, on 127.0.0.1 only."
     )
     parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     args = parser.parse_args(argv)
-    from .tracking import resolve_uri
+    from .tracking import check_reachable, resolve_uri, ui_url
 
     try:
         uri = resolve_uri(args.uri)
+        if uri.startswith(("http://", "https://")):
+            check_reachable(uri)
+            print(f"The tracking server at {uri} serves its own UI; studies: {ui_url(uri=uri)}")
+            return
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
             raise StudyError(
                 f"no study store at {uri.removeprefix('sqlite:///')}: run study-run first, or "
@@ -203,10 +208,5 @@ def ui_main(argv=None) -> None:
     if uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.as_uri()]
-    from .tracking import ui_url
-
     print(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}\n  (Ctrl-C stops it)", flush=True)
-    try:
-        sys.exit(subprocess.call(cmd))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    os.execv(sys.executable, cmd)

@@ -119,5 +119,5 @@ def render(
         from .tracking import ui_command, ui_url
 
         lines.append(f"Open the MLflow UI: {ui_command(uri)}")
-        lines.append(f"  then this study: {ui_url(experiment_id, run_id)}")
+        lines.append(f"  then this study: {ui_url(experiment_id, run_id, uri=uri)}")
     return "\n".join(lines)

@@ -29,8 +29,8 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 
 from ._reader import find_resumable, find_study, load_null, load_study
 from ._store import (
-    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, flatten, importance_key, metric_names, resolve_uri,
-    ui_command, ui_url,
+    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, check_reachable, flatten, importance_key,
+    metric_names, resolve_uri, ui_command, ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -43,6 +43,7 @@ __all__ = [
     "load_study",
     "load_null",
     "find_resumable",
+    "check_reachable",
     "find_study",
     "importance_key",
     "metric_names",

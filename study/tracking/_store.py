@@ -126,19 +126,27 @@ def _artifact_root(uri: str) -> str | None:
 
 
 def ui_command(uri: str) -> str:
-    """The command that opens the MLflow UI on this store, bound to 127.0.0.1."""
-    return f"study-ui --uri {resolve_uri(uri)}"
+    """How to open the MLflow UI on this store: ``study-ui`` for a database (it serves the UI on
+    127.0.0.1), nothing to start for a tracking server, which serves its own UI."""
+    uri = resolve_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        return f"the tracking server serves it at {uri}"
+    return f"study-ui --uri {uri}"
 
 
-def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000) -> str:
-    """The UI page of an experiment's runs, or of one run, in the classic model-training view.
+def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000,
+           uri: str | None = None) -> str:  # fmt: skip
+    """The UI page of an experiment's runs, or of one run, in the classic model-training view:
+    on the tracking server ``uri`` if it is one, else on ``study-ui`` (127.0.0.1:``port``).
 
     MLflow 3's UI otherwise opens on its GenAI (traces) view, which shows none of our runs.
     """
     page = "experiments"
     if experiment_id is not None:
         page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
-    return f"http://127.0.0.1:{port}/#/{page}?workflowType=machine_learning"
+    base = uri.rstrip("/") if uri and uri.startswith(("http://", "https://")) else \
+        f"http://127.0.0.1:{port}"  # fmt: skip
+    return f"{base}/#/{page}?workflowType=machine_learning"
 
 
 _READY: set[str] = set()  # database stores this process has opened (their schema exists)
@@ -149,6 +157,9 @@ def _client(uri: str):
     under an exclusive file lock: on a fresh store MLflow 3.17 creates the schema without one,
     and studies started at the same moment raced (``alembic_version``: 0 rows found)."""
     uri, mlflow = resolve_uri(uri), _mlflow()
+    if uri.startswith(("http://", "https://")) and uri not in _READY:
+        check_reachable(uri)
+        _READY.add(uri)
     if uri in _READY or uri.startswith(("http://", "https://", "databricks")):
         return mlflow.MlflowClient(tracking_uri=uri)
     with _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"):
@@ -156,6 +167,27 @@ def _client(uri: str):
         client.search_experiments(max_results=1)
     _READY.add(uri)
     return client
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, when nothing answers at a tracking server's address
+    (MLflow's own client retries for minutes, then prints a long traceback), or when what
+    answers is not an MLflow server (its ``/health`` is not 200; 401 and 403 pass: a server
+    behind authentication speaks for itself from then on)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            return
+        raise StudyError(f"tracking.uri: {uri} answers, but not as an MLflow tracking server "
+                         f"(HTTP {err.code} at /health)") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise StudyError(f"tracking.uri: no tracking server answers at {uri} ({reason}); start "
+                         "one (mlflow server ...) or use sqlite:///runs/mlflow.db") from None
 
 
 @contextmanager

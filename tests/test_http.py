@@ -1,0 +1,123 @@
+"""The HTTP path, for real: an ``mlflow server`` on 127.0.0.1; and a tracking URI where nothing
+answers fails in seconds with one line."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from study import config, pipeline, tracking
+from study.errors import StudyError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()[-3000:]
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start in 120 s")
+        yield uri
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp_path):
+    cfg = config.compose([
+        f"tracking.uri={server}", f"paths.root={tmp_path}", "study.n_runs=6", "study.n_jobs=1",
+        "study.progress=false", "study.charts=false", "importance.methods=[olden,garson]",
+        "stability.n_bootstrap=200", "tracking.experiment=http",
+    ])  # fmt: skip
+    out = pipeline.run(cfg)
+    assert out.uri == server
+    # children are written by the background writer: microseconds on the training path
+    assert out.timings["log_seconds_per_run"] < 0.020
+    back = tracking.load_study(server, out.run_id)
+    assert back.seeds == list(range(6))
+    assert tracking.find_study(server, run_id=back.runs[0].run_id) == out.run_id
+    # the printed UI hint points at the server itself, not at a study-ui on port 5000
+    assert tracking.ui_command(server) == f"the tracking server serves it at {server}"
+    url = tracking.ui_url(out.experiment_id, out.run_id, uri=server)
+    assert url.startswith(f"{server}/#/experiments/{out.experiment_id}/runs/{out.run_id}")
+
+
+def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
+    port = _free_port()  # nothing listens there
+    cfg = config.compose([f"tracking.uri=http://127.0.0.1:{port}", f"paths.root={tmp_path}",
+                          "study.n_runs=2", "study.progress=false"])  # fmt: skip
+    t0 = time.perf_counter()
+    with pytest.raises(StudyError, match="no tracking server answers"):
+        pipeline.run(cfg)
+    assert time.perf_counter() - t0 < 15
+
+
+def test_study_ui_on_a_server_prints_its_address(server):
+    code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
+    proc = subprocess.run([sys.executable, "-c", code, "--uri", server], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"The tracking server at {server} serves its own UI" in proc.stdout
+
+
+@pytest.mark.slow
+def test_study_ui_leaves_no_server_behind_on_sigterm(mlflow_store):
+    import os
+    import signal
+
+    port = _free_port()
+    code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--uri", f"sqlite:///{mlflow_store / 'mlflow.db'}",
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1"},
+    )  # fmt: skip
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            time.sleep(0.5)
+    else:
+        pytest.fail("study-ui did not serve in 120 s")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    for _ in range(40):  # the port is free again: no server was left serving it
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.25)
+    pytest.fail(f"something still serves port {port} after study-ui was stopped")
+
+
+def test_the_environments_tracking_uri_is_the_default(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert config.compose()["tracking"]["uri"] == "http://127.0.0.1:5999"
+    assert config.compose(["tracking.uri=sqlite:///x.db"])["tracking"]["uri"] == "sqlite:///x.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert config.compose(["paths.root=/r"])["tracking"]["uri"] == "sqlite:////r/mlflow.db"
