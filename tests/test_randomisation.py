@@ -123,6 +123,7 @@ def _p_olden(obs, null, alternative="two-sided"):
     return randomisation.p_values(stack(obs), stack(null), alternative)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the permuted fit
 def test_null_networks_train_on_a_permuted_response():
     from study.models import make_model
 
