@@ -137,6 +137,8 @@ def aggregate_main(argv=None) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run-id", help="the study's parent run id (a child's id works too)")
     which.add_argument("--experiment", help="an experiment name: its latest finished study")
+    which.add_argument("--study", help="a study's name (study.name): its latest run, in any "
+                       "experiment, with every seed that finished (across resumes)")
     parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
     parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the study's)")
     parser.add_argument("--output", type=Path, default=None,
@@ -150,10 +152,13 @@ def aggregate_main(argv=None) -> None:
     try:
         if args.top_k is not None and args.top_k < 1:
             raise StudyError(f"--top-k must be at least 1; got {args.top_k}")
-        run_id = tracking.find_study(args.uri, run_id=args.run_id, experiment=args.experiment)
+        tracking.require_store(args.uri)  # a read: never create a store
+        run_id = tracking.find_study(args.uri, run_id=args.run_id, experiment=args.experiment,
+                                     name=args.study)  # fmt: skip
         record = tracking.load_study(args.uri, run_id)
         if not record.runs:
             raise StudyError(f"study {run_id} has no finished child runs to aggregate")
+        print(tracking.seeds_report(args.uri, run_id, record), flush=True)
         output = args.output or Path("runs") / "aggregate" / run_id
         output.mkdir(parents=True, exist_ok=True)
         tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)

@@ -238,6 +238,14 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
     _check_model(settings, ds, plan)
     _check_lek(settings, ds)
+    if settings.top_k > ds.n_features:  # equal is clipped to n - 1 with a note (the default 3)
+        raise StudyError(f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
+                         f"variables of {ds.name}")  # fmt: skip
+    n_repeats = (settings.method_options.get("permutation") or {}).get("n_repeats", 5)
+    if "permutation" in settings.methods and (isinstance(n_repeats, bool) or not isinstance(
+            n_repeats, int) or n_repeats < 1):  # fmt: skip
+        raise StudyError(f"importance.options.permutation.n_repeats must be a positive integer; "
+                         f"got {n_repeats!r}")  # fmt: skip
     meta = _meta(settings, ds)
     output_dir = _output_dir(settings)
     if config_yaml is None:
@@ -258,9 +266,12 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         if earlier is None:
             tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name,
                           tags={tracking.NAME_TAG: meta.name,
-                                tracking.HASH_TAG: identity.config_hash(ident)})  # fmt: skip
+                                tracking.HASH_TAG: identity.config_hash(ident),
+                                tracking.SEEDS_TAG: f"{settings.seed}:{settings.n_runs}"})  # fmt: skip
         else:  # study.resume: the seeds this study already has are not trained again
             tracker.resume(earlier.info.run_id, meta, run_name=run_name)
+            tracker.client.set_tag(tracker.run_id, tracking.SEEDS_TAG,
+                                   f"{settings.seed}:{settings.n_runs}")  # fmt: skip
             previous = tracking.load_study(tracker.uri, tracker.run_id).runs
         done = {r.seed for r in previous}
         t_train = time.perf_counter()

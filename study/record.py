@@ -99,6 +99,7 @@ class RunRecord:
     importances: dict[str, dict[str, np.ndarray]]
     timings: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None  # its child run in MLflow, once written (set by the reader)
+    process: str | None = None  # "host:pid" of the study-run process that logged it
 
 
 @dataclass(frozen=True)

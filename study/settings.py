@@ -61,6 +61,7 @@ class Settings:
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
         """Read and check every setting; raise StudyError naming the bad key."""
+        _check_known_keys(cfg)
         dataset = dict(_get(cfg, "dataset", {}) or {})
         if not dataset.get("name"):
             raise StudyError("dataset.name is missing: choose one, e.g. dataset=wine")
@@ -117,6 +118,33 @@ class Settings:
             max_failures=max_failures,
             resume=bool(_get(cfg, "study.resume", False)),
         )
+
+
+# every key a section may hold; ``+study.n_seeds=6`` (a typo, appended with +) must not run
+# with the key silently ignored. dataset.*, model.* and importance.options.* are checked where
+# they are used (the loader, the model, each method).
+KNOWN_KEYS = {
+    "study": {"name", "n_runs", "seed", "n_jobs", "test_size", "resplit", "progress", "charts",
+              "max_failures", "resume"},
+    "importance": {"methods", "options"},
+    "stability": {"top_k", "n_bootstrap"},
+    "validate": {"retrain", "k_max", "n_seeds", "n_random"},
+    "randomisation": {"n_permutations", "alternative", "alpha", "seed"},
+    "tracking": {"uri", "experiment"},
+    "paths": {"root", "output_dir"},
+}  # fmt: skip
+
+
+def _check_known_keys(cfg: Mapping) -> None:
+    for section, known in KNOWN_KEYS.items():
+        node = cfg.get(section) or {}
+        unknown = sorted(set(node) - known) if isinstance(node, Mapping) else []
+        if unknown:
+            raise StudyError(f"unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+                             f"{section} takes {', '.join(sorted(known))}")  # fmt: skip
+    top = sorted(set(cfg) - set(KNOWN_KEYS) - {"dataset", "model", "experiment", "hydra"})
+    if top:
+        raise StudyError(f"unknown top-level key(s) {', '.join(top)}")
 
 
 def _randomisation(r: dict) -> dict:

@@ -111,9 +111,12 @@ def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
         (["randomisation.alternative=both"], ["randomisation.alternative", "observed-sign"]),
         (["importance.methods=[lek]", "importance.options.lek.group_vals=[0.5,2]"],
          ["importance.options.lek.group_vals", "fractions in [0, 1]"]),
+        (["+study.n_seeds=6"], ["unknown key(s) study.n_seeds", "n_runs"]),
+        (["stability.top_k=50"], ["stability.top_k=50", "13 variables"]),
+        (["importance.options.permutation.n_repeats=0"], ["n_repeats", "positive integer"]),
     ],
     ids=["unknown-method", "unknown-dataset", "zero-runs", "bad-activation", "file-store", "typo-key",
-         "bad-alternative", "bad-lek-groups"],
+         "bad-alternative", "bad-lek-groups", "appended-typo", "top-k-above-p", "zero-repeats"],
 )
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     proc = _run(overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides), tmp_path)
@@ -127,6 +130,17 @@ def test_cli_help_lists_config_groups(tmp_path):
     assert proc.returncode == 0
     for word in ("dataset", "model", "experiment", "wine", "mlp_8", "ranking_study"):
         assert word in proc.stdout
+
+
+def test_aggregate_refuses_a_missing_store_and_creates_none(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = ("from study.cli import aggregate_main; "
+            "aggregate_main(['--study', 'S', '--uri', 'sqlite:///nowhere/x.db'])")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert "no study store" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_ui_refuses_a_missing_store(tmp_path):

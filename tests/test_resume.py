@@ -110,9 +110,9 @@ def test_sigterm_stops_cleanly_and_says_how_to_go_on(tmp_path):
 
 
 def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
-    first = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=E",
+    first = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=extend-E",
                               "tracking.experiment=resume-extend"))  # fmt: skip
-    more = pipeline.run(_cfg(mlflow_store, "study.n_runs=5", "study.name=E", "study.resume=true",
+    more = pipeline.run(_cfg(mlflow_store, "study.n_runs=5", "study.name=extend-E", "study.resume=true",
                              "tracking.experiment=resume-extend"))  # fmt: skip
     assert more.run_id == first.run_id
     assert more.record.seeds == [0, 1, 2, 3, 4]
@@ -126,7 +126,12 @@ def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
     assert sorted(int(k.data.params["seed"]) for k in kids) == [0, 1, 2, 3, 4]
     assert client.get_run(more.run_id).info.status == "FINISHED"
     # the bundle now lists every seed: reading back needs no child downloads
-    assert [r.seed for r in tracking.load_study(more.uri, more.run_id).runs] == [0, 1, 2, 3, 4]
+    back = tracking.load_study(more.uri, more.run_id)
+    assert [r.seed for r in back.runs] == [0, 1, 2, 3, 4]
+    # both calls ran in this one process (host:pid); none of the seeds 0-4 is missing
+    assert tracking.find_study(more.uri, name="extend-E") == more.run_id
+    report = tracking.seeds_report(more.uri, more.run_id, back)
+    assert "5 finished seeds, logged by 1 process; none missing of seeds 0-4" in report
 
 
 def test_resume_refuses_other_settings_and_names_them(mlflow_store):

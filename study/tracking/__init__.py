@@ -27,10 +27,10 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._reader import find_resumable, find_study, load_null, load_study
+from ._reader import find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
-    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, check_reachable, flatten, importance_key,
-    metric_names, resolve_uri, ui_command, ui_url,
+    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
+    metric_names, require_store, resolve_uri, ui_command, ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -44,6 +44,8 @@ __all__ = [
     "load_null",
     "find_resumable",
     "check_reachable",
+    "require_store",
+    "seeds_report",
     "find_study",
     "importance_key",
     "metric_names",

@@ -11,17 +11,30 @@ import numpy as np
 
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
-from ._store import NAME_TAG, PARENT_TAG, ROLE_TAG, _client, _mlflow, resolve_uri
+from ._store import (
+    NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri,
+)
 from ._writer import BUNDLE, NULL_BUNDLE
 
 # ---------------------------------------------------------------------------------------------
 # reading
 
 
-def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = None) -> str:
-    """The parent run id of a study: ``run_id`` itself, or the latest study of ``experiment``."""
+def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = None,
+               name: str | None = None) -> str:  # fmt: skip
+    """The parent run id of a study: ``run_id`` itself (or its parent, for a seed's run), the
+    latest finished study of ``experiment``, or the latest study called ``name`` (any status,
+    any experiment)."""
     client = _client(uri)
     mlflow = _mlflow()
+    if name:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(ids, filter_string=f"tags.`{ROLE_TAG}` = 'study' and "
+                                  f"tags.`{NAME_TAG}` = '{name}'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+        if not runs:
+            raise StudyError(f"no study called {name!r} in {resolve_uri(uri)}")
+        return runs[0].info.run_id
     if run_id:
         try:
             run = client.get_run(run_id)
@@ -61,6 +74,24 @@ def find_resumable(uri: str, experiment: str, name: str):
         order_by=["attributes.start_time DESC"], max_results=1,
     )  # fmt: skip
     return runs[0] if runs else None
+
+
+def seeds_report(uri: str, run_id: str, record) -> str:
+    """One line: how many seeds a study has, logged by how many processes, and which of the
+    seeds its latest process asked for (the parent's ``study.seeds`` tag) are missing."""
+    seeds = sorted(r.seed for r in record.runs)
+    processes = {r.process for r in record.runs if r.process}
+    line = f"Study {run_id}: {len(seeds)} finished seeds"
+    if processes:
+        line += f", logged by {len(processes)} process{'es' * (len(processes) != 1)}"
+    asked = _client(uri).get_run(run_id).data.tags.get(SEEDS_TAG)
+    if asked:
+        first, n = (int(x) for x in asked.split(":"))
+        missing = sorted(set(range(first, first + n)) - set(seeds))
+        shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
+        line += f"; missing {len(missing)} of seeds {first}-{first + n - 1}: {shown}" if missing \
+            else f"; none missing of seeds {first}-{first + n - 1}"  # fmt: skip
+    return line + "."
 
 
 class _Bundled(NamedTuple):
@@ -144,6 +175,7 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = 
     for i, cid in enumerate(b["run_id"]):
         out.append(_Bundled(str(cid), RunRecord(
             run_id=str(cid) or None,
+            process=str(b["process"][i]) or None if "process" in b else None,
             seed=int(b["seed"][i]),
             train_score=float(b["train_score"][i]),
             test_score=float(b["test_score"][i]),
@@ -179,6 +211,7 @@ def _read_child(client, child, meta: StudyMeta, tmp: str) -> RunRecord:
         }
     return RunRecord(
         run_id=child.info.run_id,
+        process=child.data.tags.get(PROCESS_TAG),
         seed=int(child.data.params["seed"]),
         train_score=m.get("train_score", np.nan),
         test_score=m.get("test_score", np.nan),

@@ -18,6 +18,8 @@ ROLE_TAG = "study.role"
 ERROR_TAG = "study.error"  # on a FAILED child: the error its seed raised
 NAME_TAG = "study.name"  # on a parent: the study's name (study.resume finds it by this)
 HASH_TAG = "study.config_hash"  # on a parent: hash of the settings that define its numbers
+SEEDS_TAG = "study.seeds"  # on a parent: "first:n_runs", the seeds the latest process asked for
+PROCESS_TAG = "study.process"  # on a child: "host:pid" of the process that logged it
 
 
 def _mlflow():
@@ -150,6 +152,19 @@ def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: in
 
 
 _READY: set[str] = set()  # database stores this process has opened (their schema exists)
+
+
+def require_store(uri: str) -> None:
+    """For commands that only read: a database file that does not exist is a one-line error, not
+    a new empty store; a server must answer."""
+    uri = str(uri)
+    if uri.startswith(("http://", "https://")):
+        check_reachable(uri)
+        return
+    path = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
+    if (uri.startswith("sqlite:///") or uri.endswith(".db")) and not Path(path).is_file():
+        raise StudyError(f"no study store at {Path(path).resolve()}: run study-run first, or "
+                         "pass --uri")  # fmt: skip
 
 
 def _client(uri: str):

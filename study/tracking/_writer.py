@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 import warnings
@@ -12,11 +14,12 @@ import numpy as np
 
 from ..record import RunRecord, StudyMeta
 from ._store import (
-    ERROR_TAG, PARENT_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten,
+    ERROR_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten,
     resolve_uri,
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # this process, on the children it logs
 NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null networks, same layout
 
 
@@ -149,8 +152,9 @@ class Tracker:
                 child = self.client.create_run(
                     self.experiment_id,
                     run_name=f"seed-{run.seed}",
-                    tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed"},
+                    tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS},
                 )
+                run.process = PROCESS
                 created.append(child.info.run_id)
             now = int(time.time() * 1000)
             metrics = {cid: self._metrics(run, now) for cid, run in zip(created, runs)}
@@ -180,7 +184,8 @@ class Tracker:
         Returns the child run id."""
         child = self.client.create_run(
             self.experiment_id, run_name=f"seed-{failed.seed}",
-            tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", ERROR_TAG: failed.error[:5000]},
+            tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", ERROR_TAG: failed.error[:5000],
+                  PROCESS_TAG: PROCESS},
         )  # fmt: skip
         cid = child.info.run_id
         try:
@@ -245,6 +250,7 @@ class Tracker:
             "test_score": np.array([r.test_score for r in runs], float),
             "n_iter": np.array([r.n_iter for r in runs], np.int64),
             "converged": np.array([r.converged for r in runs], bool),
+            "process": np.array([r.process or "" for r in runs], dtype=str),
             "fit_seconds": np.array([r.timings.get("fit", np.nan) for r in runs], float),
             "importance_seconds": np.array(
                 [r.timings.get("importance", np.nan) for r in runs], float
