@@ -16,7 +16,7 @@ __all__ = ["NOT_IDENTITY", "identity", "config_hash", "differences"]
 # keys (or prefixes ending in ".") that may differ between the processes of one study
 NOT_IDENTITY = (
     "study.n_runs", "study.n_jobs", "study.progress", "study.charts", "study.resume",
-    "study.max_failures", "paths.", "tracking.", "hydra.",
+    "study.max_failures", "study.shard", "study.n_shards", "paths.", "tracking.", "hydra.",
 )  # fmt: skip
 
 

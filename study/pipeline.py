@@ -8,6 +8,7 @@ Ctrl-C) rather than being left RUNNING.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Mapping
@@ -256,22 +257,32 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     t_setup = time.perf_counter()
     tracker = tracking.Tracker(settings.tracking_uri, settings.experiment)
     ident = identity.identity(cfg)
-    earlier = _resumable(settings, meta, ident) if settings.resume else None
+    # shards and resumes attach to the latest study of this name (and settings), if any
+    shared = settings.resume or settings.n_shards > 1
+    if shared:
+        _resumable(settings, meta, ident)  # other settings: refused before anything is written
     timings = {"log_seconds": 0.0}
     try:
         # Presets name the study after the question; the dataset tells their sweeps apart.
         dataset_part = "" if ds.name in meta.name else f" · {ds.name}"
         run_name = f"{meta.name}{dataset_part} · {settings.n_runs} runs"
         previous = []
-        if earlier is None:
-            tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds, run_name=run_name,
-                          tags={tracking.NAME_TAG: meta.name,
-                                tracking.HASH_TAG: identity.config_hash(ident),
-                                tracking.SEEDS_TAG: f"{settings.seed}:{settings.n_runs}"})  # fmt: skip
-        else:  # study.resume: the seeds this study already has are not trained again
-            tracker.resume(earlier.info.run_id, meta, run_name=run_name)
-            tracker.client.set_tag(tracker.run_id, tracking.SEEDS_TAG,
-                                   f"{settings.seed}:{settings.n_runs}")  # fmt: skip
+        # find-or-create under a lock: shards started together on one machine share one parent
+        lock = tracking.study_lock(tracker.uri, settings.experiment, meta.name) if shared \
+            else contextlib.nullcontext()  # fmt: skip
+        with lock:
+            earlier = _resumable(settings, meta, ident) if shared else None
+            if earlier is None:
+                tracker.start(meta, config=cfg, config_yaml=config_yaml, dataset=ds,
+                              run_name=run_name, tags={
+                                  tracking.NAME_TAG: meta.name,
+                                  tracking.HASH_TAG: identity.config_hash(ident),
+                                  tracking.SEEDS_TAG: f"{settings.seed}:{settings.n_runs}"})  # fmt: skip
+            else:  # the seeds this study already has are not trained again
+                tracker.resume(earlier.info.run_id, meta, run_name=run_name)
+                tracker.client.set_tag(tracker.run_id, tracking.SEEDS_TAG,
+                                       f"{settings.seed}:{settings.n_runs}")  # fmt: skip
+        if earlier is not None:
             previous = tracking.load_study(tracker.uri, tracker.run_id).runs
         done = {r.seed for r in previous}
         t_train = time.perf_counter()
@@ -279,7 +290,8 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         # Children are written by a background thread while the next seeds train: the training
         # loop only queues each record (microseconds). A writer failure surfaces at the next
         # submit or at close, and the parent then ends FAILED like any other failure.
-        seeds = [s for s in runner.seeds_for(settings.seed, settings.n_runs) if s not in done]
+        seeds = [s for s in runner.seeds_for(settings.seed, settings.n_runs) if s not in done
+                 and (s - settings.seed) % settings.n_shards == settings.shard]  # fmt: skip
         with _progress(settings, meta, len(seeds)) as bar, tracker.writer() as writer:
             for rec in runner.run_many(plan, seeds, n_jobs=settings.n_jobs, keep_going=True):
                 runner.check_stop()  # an interrupted fit returns early: never log that seed
@@ -302,13 +314,15 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
                 bar.update()
             t_wait = time.perf_counter()
             run_ids = writer.close()
-            if not trained and not previous:
+            if failed and not trained and not previous:
                 raise SeedsFailed(_failures_line(failed, settings.n_runs))
             timings["writer_wait_seconds"] = time.perf_counter() - t_wait
             timings["writer_busy_seconds"] = writer.busy_seconds
         for rec in trained:
             rec.run_id = run_ids[rec.seed]
         everything = sorted(previous + trained, key=lambda r: r.seed)
+        if shared:  # and whatever other shards finished meanwhile
+            everything = tracking.load_study(tracker.uri, tracker.run_id, known=everything).runs
         if trained or not previous:
             tracker.log_bundle(everything, [r.run_id for r in everything])
         null_runs, test = [], dict(settings.randomisation)

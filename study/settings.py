@@ -57,6 +57,8 @@ class Settings:
     randomisation: dict = field(default_factory=dict)
     max_failures: int = 1
     resume: bool = False
+    shard: int = 0
+    n_shards: int = 1
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -92,6 +94,10 @@ class Settings:
         max_failures = -(-n_runs // 10) if max_failures is None else _int(
             max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
         output_dir = _get(cfg, "paths.output_dir")
+        n_shards = _int(_get(cfg, "study.n_shards", 1), "study.n_shards", minimum=1)
+        shard = _int(_get(cfg, "study.shard", 0), "study.shard", minimum=0)
+        if shard >= n_shards:
+            raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
@@ -117,6 +123,8 @@ class Settings:
             randomisation=randomisation,
             max_failures=max_failures,
             resume=bool(_get(cfg, "study.resume", False)),
+            shard=shard,
+            n_shards=n_shards,
         )
 
 
@@ -125,7 +133,7 @@ class Settings:
 # they are used (the loader, the model, each method).
 KNOWN_KEYS = {
     "study": {"name", "n_runs", "seed", "n_jobs", "test_size", "resplit", "progress", "charts",
-              "max_failures", "resume"},
+              "max_failures", "resume", "shard", "n_shards"},
     "importance": {"methods", "options"},
     "stability": {"top_k", "n_bootstrap"},
     "validate": {"retrain", "k_max", "n_seeds", "n_random"},

@@ -30,7 +30,7 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 from ._reader import find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
     HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
-    metric_names, require_store, resolve_uri, ui_command, ui_url,
+    metric_names, require_store, resolve_uri, study_lock, ui_command, ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -46,6 +46,7 @@ __all__ = [
     "check_reachable",
     "require_store",
     "seeds_report",
+    "study_lock",
     "find_study",
     "importance_key",
     "metric_names",

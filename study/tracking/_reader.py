@@ -99,7 +99,7 @@ class _Bundled(NamedTuple):
     record: RunRecord
 
 
-def load_study(uri: str, run_id: str) -> StudyRecord:
+def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
     """Read a study back from MLflow alone: its layout, and every finished child's numbers.
 
     The parent's :data:`~study.tracking.BUNDLE` (every seed's arrays in one file, written when
@@ -108,6 +108,7 @@ def load_study(uri: str, run_id: str) -> StudyRecord:
     ones out, and read from its own metrics and artifacts. So a study of N seeds costs a few
     requests, not 2N downloads. Nothing comes from the memory of the process that trained the
     study: this works for any study in any store, whichever processes or machines ran its seeds.
+    ``known``: records of this study already in memory (with their ``run_id``), not read again.
     (A child deleted after its bundle was written is still read from the bundle.)
     """
     client = _client(uri)
@@ -116,9 +117,12 @@ def load_study(uri: str, run_id: str) -> StudyRecord:
         meta_path = client.download_artifacts(run_id, "study.json", tmp)
         meta = StudyMeta.from_dict(json.loads(Path(meta_path).read_text()))
         bundled = _read_bundle(client, run_id, meta, tmp)
+        ids = {b.run_id for b in bundled}
+        extra = [r for r in known if r.run_id and r.run_id not in ids]  # already in memory
         others = _finished_children(client, parent.info.experiment_id, run_id,
-                                    exclude=[b.run_id for b in bundled])  # fmt: skip
-        runs = [b.record for b in bundled] + [_read_child(client, c, meta, tmp) for c in others]
+                                    exclude=sorted(ids | {r.run_id for r in extra}))  # fmt: skip
+        runs = [b.record for b in bundled] + extra + [_read_child(client, c, meta, tmp)
+                                                      for c in others]  # fmt: skip
     runs.sort(key=lambda r: r.seed)
     return StudyRecord(meta=meta, runs=runs, run_id=run_id, experiment_id=parent.info.experiment_id)
 

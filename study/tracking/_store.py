@@ -205,6 +205,14 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                          "one (mlflow server ...) or use sqlite:///runs/mlflow.db") from None
 
 
+def study_lock(uri: str, experiment: str, name: str):
+    """Held while a process finds or creates the parent run of study ``name``: shards started at
+    the same moment on one machine attach to one parent. Across machines this lock does not
+    reach: start one shard first (it creates the study), then the others."""
+    key = hashlib.sha1(f"{resolve_uri(uri)}|{experiment}|{name}".encode()).hexdigest()[:16]
+    return _lock(f"study-{key}")
+
+
 @contextmanager
 def _lock(name: str):
     """An exclusive lock between the processes of this machine (a file under the temp folder);

@@ -287,8 +287,9 @@ class Tracker:
 
     def resume(self, run_id: str, meta: StudyMeta, *, run_name: str | None = None) -> list[str]:
         """Attach to the existing parent ``run_id`` to add seeds to it: the parent is RUNNING
-        again, and its children left RUNNING by a process that died (SIGKILL, a reboot) are
-        ended KILLED. Returns the ids of those children."""
+        again, and its children left RUNNING by a process of this machine that is gone (SIGKILL,
+        a reboot) are ended KILLED; those of live processes (other shards) and of other machines
+        are left alone. Returns the ids of the children ended KILLED."""
         from ._reader import _children
 
         self.attach(meta)
@@ -296,7 +297,8 @@ class Tracker:
         self.experiment_id = self.client.get_run(run_id).info.experiment_id
         self.client.update_run(run_id, status="RUNNING", name=run_name)
         stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
-                                                  status="RUNNING")]  # fmt: skip
+                                                  status="RUNNING")
+                 if _gone(c.data.tags.get(PROCESS_TAG))]  # fmt: skip
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
@@ -308,6 +310,26 @@ class Tracker:
         self._tmp.cleanup()
 
 
+
+
+def _gone(process: str | None) -> bool:
+    """Whether the process ``host:pid`` that logged a child is known to be dead: on this host,
+    no such pid. A child without the tag (older versions) counts as gone; one from another host
+    does not (nothing here can tell)."""
+    if not process:
+        return True
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class ChildWriter:
