@@ -49,14 +49,24 @@ def _hydra_app():
 
         from . import pipeline, summary
 
+        from hydra.types import RunMode
+
+        sweep = HydraConfig.get().mode == RunMode.MULTIRUN
         try:
             plain = to_plain(cfg)
             if not plain.get("paths", {}).get("output_dir"):
                 plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
             outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
-        except StudyError as err:
-            _fail("study-run", err)
-        except SeedsFailed as err:
+        except (StudyError, SeedsFailed) as err:
+            code = 2 if isinstance(err, StudyError) else 1
+            if code == 2:  # rejected before anything ran: leave no empty folder behind
+                _drop_if_empty(HydraConfig.get().runtime.output_dir)
+            if sweep:  # this job fails, the sweep goes on; run_main reports it at the end
+                job = ", ".join(HydraConfig.get().overrides.task)
+                _sweep_failed(f"[{job}] {err}", code)
+                return
+            if code == 2:
+                _fail("study-run", err)
             print(f"study-run: {err}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
@@ -64,23 +74,51 @@ def _hydra_app():
                   f"and the seeds in flight are KILLED. Go on with:\n  {_resume_command()}",
                   file=sys.stderr, flush=True)  # fmt: skip
             sys.exit(130)
-        print(
-            summary.render(
-                outcome.analysis,
-                run_id=outcome.run_id,
-                uri=outcome.uri,
-                experiment=outcome.experiment,
-                experiment_id=outcome.experiment_id,
-                output_dir=outcome.output_dir,
-                timings=outcome.timings,
-                extras=outcome.extras.get("summary", ()),
-            ),
-            flush=True,
+        report = summary.render(
+            outcome.analysis,
+            run_id=outcome.run_id,
+            uri=outcome.uri,
+            experiment=outcome.experiment,
+            experiment_id=outcome.experiment_id,
+            output_dir=outcome.output_dir,
+            timings=outcome.timings,
+            extras=outcome.extras.get("summary", ()),
         )
+        print(report, flush=True)
+        pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)
         if outcome.failed:  # the study finished without them: say so in the exit status too
+            if sweep:
+                _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] "
+                              f"{len(outcome.failed)} seeds failed", 1)  # fmt: skip
+                return
             sys.exit(1)
 
     return study_run
+
+
+def _drop_if_empty(folder) -> None:
+    """Remove a Hydra output folder that holds only Hydra's own files (and its empty parents)."""
+    import shutil
+
+    path = Path(folder)
+    if path.is_dir() and all(c.name == ".hydra" or c.suffix == ".log" for c in path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
+        for parent in (path.parent, path.parent.parent):  # <date>/ and hydra/, when now empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+
+_SWEEP_LOG = "STUDY_SWEEP_FAILURES"  # a file the jobs of a sweep (any process) append to
+
+
+def _sweep_failed(line: str, code: int) -> None:
+    print(f"study-run: {line}", file=sys.stderr, flush=True)
+    path = os.environ.get(_SWEEP_LOG)
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{code}\t{line}\n")
 
 
 def _resume_command() -> str:
@@ -115,12 +153,25 @@ def run_main() -> None:
             compose(overrides)
         except StudyError as err:
             _fail("study-run", err)
+    import tempfile
+
+    fd, log = tempfile.mkstemp(prefix="study-sweep-", suffix=".txt")
+    os.close(fd)
+    os.environ[_SWEEP_LOG] = log  # inherited by the launcher's worker processes
     try:
         _hydra_app()()
     except SystemExit as exc:
         if exc.code == 1 and not _task_started:
             sys.exit(2)
         raise
+    finally:
+        failures = Path(log).read_text().splitlines() if Path(log).exists() else []
+        Path(log).unlink(missing_ok=True)
+    if failures:  # a sweep whose jobs failed: the others ran; say which, and exit non-zero
+        print(f"study-run: {len(failures)} job(s) of the sweep failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line.split(chr(9), 1)[1]}", file=sys.stderr)
+        sys.exit(max(int(line.split(chr(9), 1)[0]) for line in failures))
 
 
 def aggregate_main(argv=None) -> None:

@@ -208,6 +208,14 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
     return null
 
 
+def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
+    """The printed report as ``report.txt`` in the study's folder and on its parent run."""
+    path = Path(output_dir) / "report.txt"
+    path.write_text(text + "\n")
+    tracking.Tracker(uri, run_id=run_id).client.log_artifact(run_id, str(path))
+    return path
+
+
 def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
     """Write ``{file name: DataFrame}`` as CSV files in ``output_dir``; return their paths."""
     paths = []

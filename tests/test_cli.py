@@ -97,6 +97,7 @@ def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     proc = _run(args + ["tracking.uri=sqlite:///store.db"], tmp_path)
     _assert_user_error(proc, *needles)
     assert not (tmp_path / "store.db").exists()  # failed before any MLflow run was created
+    assert not (tmp_path / "runs" / "hydra").exists()  # and left no empty Hydra folder
 
 
 @pytest.mark.parametrize(
@@ -150,3 +151,23 @@ def test_ui_refuses_a_missing_store(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2
     assert "no study store" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_user_error_in_one_sweep_job_fails_that_job_only(tmp_path):
+    proc = _run(["-m", "stability.top_k=50,2", "study.n_runs=2", "study.progress=false",
+                 "study.charts=false", "importance.methods=[olden]",
+                 "tracking.uri=sqlite:///store.db"], tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert "1 job(s) of the sweep failed" in proc.stderr and "stability.top_k=50" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    parents = [ln.split()[2] for ln in proc.stdout.splitlines() if ln.startswith("Parent run:")]
+    assert len(parents) == 1  # the other job ran
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'store.db'}")
+    assert "report.txt" in {a.path for a in client.list_artifacts(parents[0])}
+    folder = next(ln.split(": ", 1)[1] for ln in proc.stdout.splitlines()
+                  if ln.startswith("Tables and charts:"))  # fmt: skip
+    folder = Path(folder) if Path(folder).is_absolute() else tmp_path / folder
+    assert f"Parent run: {parents[0]}" in (folder / "report.txt").read_text()

@@ -52,3 +52,24 @@ def test_shard_settings_are_checked():
 
     with pytest.raises(StudyError, match="study.shard must be below study.n_shards"):
         Settings.from_config(config.compose(["study.shard=2", "study.n_shards=2"]))
+
+
+@pytest.mark.slow
+def test_shards_through_submitit_the_slurm_launcher_run_locally(tmp_path, capsys):
+    # hydra/launcher=submitit_slurm submits the same jobs to SLURM; submitit_local runs them
+    # through submitit's local executor, as separate processes, on this machine
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
+    code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "-m", "study.shard=0,1", "study.n_shards=2",
+         "hydra/launcher=submitit_local", "study.name=SUB", f"paths.root={tmp_path}",
+         "study.n_runs=4", "study.progress=false", "study.charts=false",
+         "importance.methods=[olden]", "stability.n_bootstrap=200"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    aggregate_main(["--study", "SUB", "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                    "--output", str(tmp_path / "agg"), "--no-log", "--no-charts"])  # fmt: skip
+    assert "4 finished seeds, logged by 2 processes; none missing of seeds 0-3" in \
+        capsys.readouterr().out  # fmt: skip
