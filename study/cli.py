@@ -164,6 +164,9 @@ def run_main() -> None:
         if exc.code == 1 and not _task_started:
             sys.exit(2)
         raise
+    except KeyboardInterrupt:  # a sweep's launcher waiting on its jobs: no traceback either
+        print(f"study-run: interrupted. Go on with:\n  {_resume_command()}", file=sys.stderr)
+        sys.exit(130)
     finally:
         failures = Path(log).read_text().splitlines() if Path(log).exists() else []
         Path(log).unlink(missing_ok=True)
