@@ -54,6 +54,16 @@ def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
         assert seen_a[1:4] == seen_b[1:4]
         assert fast.client.get_run(a).data.tags[tracking.PARENT_TAG] == fast.run_id
         np.testing.assert_equal(seen_a[4], seen_b[4])
+        # the run itself: name, user, status, times, artifact location and files
+        ia, ib = fast.client.get_run(a).info, slow.client.get_run(b).info
+        for field in ("run_name", "user_id", "status", "lifecycle_stage"):
+            assert getattr(ia, field) == getattr(ib, field), field
+        assert ia.end_time >= ia.start_time > 0
+        assert ia.artifact_uri.endswith(f"{a}/artifacts")
+        assert ia.artifact_uri.replace(a, "").replace(fast.experiment_id, "") == \
+            ib.artifact_uri.replace(b, "").replace(slow.experiment_id, "")  # fmt: skip
+        files = lambda c, r: sorted((f.path, f.file_size) for f in c.list_artifacts(r))  # noqa: E731
+        assert files(fast.client, a) == files(slow.client, b) and len(files(fast.client, a)) == 2
     # the fast path's rows are searchable like log_batch's
     found = fast.client.search_runs([fast.experiment_id], "metrics.test_score >= 0")
     assert {r.info.run_id for r in found} == set(fast_ids)
@@ -63,16 +73,26 @@ def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
 
 def test_a_failing_batch_leaves_no_child_running(mlflow_store, trained, monkeypatch):
     meta, ds, runs = trained
-    t = _tracker(mlflow_store, "tracking-fail", meta, ds)
 
     def boom(*args):
         raise OSError("disk full (planted)")
 
+    # MLflow's client path (an HTTP server): children already created are ended FAILED
+    t = _tracker(mlflow_store, "tracking-fail", meta, ds)
+    t._sql = None
     monkeypatch.setattr(t, "_log_arrays", boom)
     with pytest.raises(OSError, match="planted"):
         t.log_runs(runs[:2])
     children = t.client.search_runs([t.experiment_id], "tags.`study.role` = 'seed'")
     assert len(children) == 2 and {c.info.status for c in children} == {"FAILED"}
+    t.finish("FAILED")
+    # the SQL path writes the artifacts before any run row: a failure leaves no child at all
+    t = _tracker(mlflow_store, "tracking-fail-sql", meta, ds)
+    assert t._sql is not None
+    monkeypatch.setattr(t, "_write_arrays", boom)
+    with pytest.raises(OSError, match="planted"):
+        t.log_runs(runs[:2])
+    assert t.client.search_runs([t.experiment_id], "tags.`study.role` = 'seed'") == []
     t.finish("FAILED")
 
 
