@@ -35,6 +35,8 @@ def identity(config: Mapping) -> dict[str, str]:
     """The settings of ``config`` that define a study's numbers, flattened (``"a.b": "1"``) as
     MLflow logs them as params."""
     flat = _flatten(config)
+    if flat.get("model.backend") == "sklearn":  # the default: studies from before the key match
+        del flat["model.backend"]
     return {k: v for k, v in sorted(flat.items())
             if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)}  # fmt: skip
 

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 from .errors import StudyError
 
-__all__ = ["MODEL_KEYS", "make_model", "fit", "FitInfo"]
+__all__ = ["MODEL_KEYS", "BACKENDS", "make_model", "fit", "fit_many", "FitInfo", "backend",
+           "batched_reason", "backend_note"]
+
+# How the networks are trained: ``sklearn`` fits one estimator at a time; ``batched`` trains a
+# block of seeds together (:mod:`study.batched`), the same algorithm, and returns the same kind of
+# fitted estimators.
+BACKENDS = ("sklearn", "batched")
 
 # Every architecture knob a model config may set; anything else in the config is a typo.
 MODEL_KEYS = (
@@ -29,10 +35,10 @@ MODEL_KEYS = (
 
 def model_params(config: Mapping) -> dict:
     """The MLP keyword arguments in a model config (``name`` dropped; unknown keys refused)."""
-    unknown = sorted(set(config) - set(MODEL_KEYS) - {"name"})
+    unknown = sorted(set(config) - set(MODEL_KEYS) - {"name", "backend"})
     if unknown:
         raise StudyError(
-            f"unknown model option(s) {', '.join(unknown)}; valid: {', '.join(MODEL_KEYS)}"
+            f"unknown model option(s) {', '.join(unknown)}; valid: backend, {', '.join(MODEL_KEYS)}"
         )
     params = {k: config[k] for k in MODEL_KEYS if k in config and config[k] is not None}
     if "hidden_layer_sizes" in params:
@@ -42,6 +48,33 @@ def model_params(config: Mapping) -> dict:
             raise StudyError(f"model.hidden_layer_sizes must be positive sizes; got {sizes}")
         params["hidden_layer_sizes"] = tuple(int(s) for s in sizes)
     return params
+
+
+def backend(config: Mapping) -> str:
+    """The training backend a model config asks for (``sklearn`` when it does not say)."""
+    name = config.get("backend") or "sklearn"
+    if name not in BACKENDS:
+        raise StudyError(f"unknown model.backend {name!r}; valid: {', '.join(BACKENDS)}")
+    return name
+
+
+def batched_reason(task: str, config: Mapping) -> str | None:
+    """Why the batched backend cannot train this configuration (then scikit-learn does), or
+    None if it can."""
+    from . import batched
+
+    return batched.unsupported(make_model(task, config, seed=0))
+
+
+def backend_note(task: str, config: Mapping) -> str | None:
+    """The one-line note a study prints when ``model.backend=batched`` falls back."""
+    if backend(config) != "batched":
+        return None
+    reason = batched_reason(task, config)
+    if reason is None:
+        return None
+    return (f"model.backend=batched does not reproduce {reason}: the networks were trained "
+            "one at a time with scikit-learn")
 
 
 def make_model(task: str, config: Mapping, *, seed: int):
@@ -85,3 +118,23 @@ def fit(model, X, y) -> FitInfo:
             kept.append(str(w.message))
     n_iter = int(model.n_iter_)
     return FitInfo(n_iter=n_iter, converged=not kept, warnings=tuple(kept))
+
+
+def fit_many(fitted, Xs, ys) -> list:
+    """Fit models of one configuration (each with its own seed) on their own data, all at once
+    with the batched backend; one :class:`FitInfo`, or the exception that fit raised, per model.
+    Configurations the batched backend does not cover are fitted one by one with scikit-learn."""
+    from . import batched
+
+    if batched.unsupported(fitted[0]) is not None:
+        out = []
+        for model, X, y in zip(fitted, Xs, ys):
+            try:
+                out.append(fit(model, X, y))
+            except Exception as exc:
+                out.append(exc)
+        return out
+    results = batched.fit_block(fitted, Xs, ys)
+    return [r if isinstance(r, Exception) else
+            FitInfo(n_iter=int(m.n_iter_), converged=not r, warnings=tuple(r))
+            for m, r in zip(fitted, results)]  # fmt: skip

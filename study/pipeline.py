@@ -49,6 +49,7 @@ def _check_model(settings: Settings, ds: datasets.Dataset, plan: runner.Plan) ->
     import warnings
 
     data = datasets.split(ds, test_size=plan.test_size, seed=settings.seed)
+    models.backend(settings.model)  # an unknown backend is a user error
     model = models.make_model(ds.task, settings.model, seed=settings.seed)
     model.set_params(max_iter=1)
     try:
@@ -374,6 +375,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         outcome.charts += checks.charts
         outcome.extras = {"summary": checks.summary, "tables": checks.tables}
         outcome.failed = sorted(failed, key=lambda f: f.seed)
+        note = models.backend_note(ds.task, settings.model)
+        if note:
+            outcome.extras["summary"].insert(0, [note])
         if failed:
             outcome.extras["summary"].insert(0, [
                 _failures_line(outcome.failed, settings.n_runs),

@@ -20,7 +20,7 @@ from . import importance, models
 from .datasets import Dataset, split
 from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "run_one", "run_one_or_fail", "run_many", "seeds_for", "request_stop",
+__all__ = ["Plan", "run_one", "run_one_or_fail", "run_block", "run_many", "blocks", "seeds_for", "request_stop",
            "check_stop"]
 
 # scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
@@ -65,58 +65,110 @@ def seeds_for(first: int, n_runs: int) -> list[int]:
     return list(range(int(first), int(first) + int(n_runs)))
 
 
+def _data(plan: Plan, seed: int, shared=None):
+    """The seed's train/test split (``shared``: the study's fixed split, already made), with the
+    training response permuted by the seed for a null network."""
+    if shared is not None:
+        data = shared
+    else:
+        data = split(plan.dataset, test_size=plan.test_size,
+                     seed=seed if plan.split_seed is None else plan.split_seed)  # fmt: skip
+    if plan.permute_response:
+        order = np.random.default_rng(seed).permutation(len(data.y_train))
+        data = dataclasses.replace(data, y_train=data.y_train[order])
+    return data
+
+
+def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float):
+    """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`."""
+    t1 = time.perf_counter()
+    network = importance.Network(
+        coefs=[w.copy() for w in model.coefs_],
+        intercepts=[b.copy() for b in model.intercepts_],
+        model=model,
+        X=data.X_test,
+        y=data.y_test,
+        seed=seed,
+        X_train=data.X_train,
+    )
+    values = importance.compute(plan.methods, network, options=plan.method_options)
+    t2 = time.perf_counter()
+    return RunRecord(
+        seed=int(seed),
+        train_score=float(model.score(data.X_train, data.y_train)),
+        test_score=float(model.score(data.X_test, data.y_test)),
+        n_iter=info.n_iter,
+        converged=info.converged,
+        coefs=network.coefs,
+        intercepts=network.intercepts,
+        importances=values,
+        timings={"fit": fit_seconds, "importance": t2 - t1},
+    )
+
+
 def run_one(plan: Plan, seed: int) -> RunRecord:
     """Split, fit, score and compute every importance for one seed."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        data = split(
-            plan.dataset,
-            test_size=plan.test_size,
-            seed=seed if plan.split_seed is None else plan.split_seed,
-        )
-        if plan.permute_response:
-            order = np.random.default_rng(seed).permutation(len(data.y_train))
-            data = dataclasses.replace(data, y_train=data.y_train[order])
+        data = _data(plan, seed)
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
-        t1 = time.perf_counter()
-        network = importance.Network(
-            coefs=[w.copy() for w in model.coefs_],
-            intercepts=[b.copy() for b in model.intercepts_],
-            model=model,
-            X=data.X_test,
-            y=data.y_test,
-            seed=seed,
-            X_train=data.X_train,
-        )
-        values = importance.compute(plan.methods, network, options=plan.method_options)
-        t2 = time.perf_counter()
-        return RunRecord(
-            seed=int(seed),
-            train_score=float(model.score(data.X_train, data.y_train)),
-            test_score=float(model.score(data.X_test, data.y_test)),
-            n_iter=info.n_iter,
-            converged=info.converged,
-            coefs=network.coefs,
-            intercepts=network.intercepts,
-            importances=values,
-            timings={"fit": t1 - t0, "importance": t2 - t1},
-        )
+        return _record(plan, seed, data, model, info, time.perf_counter() - t0)
+
+
+def _failed(seed: int, exc: BaseException, tb: str | None = None) -> FailedRun:
+    import traceback
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    tb = tb or "".join(traceback.format_exception(exc))
+    return FailedRun(seed=int(seed), error=error, traceback=tb)
+
+
+def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
+    """:func:`run_one` for every seed, with the networks trained together by the batched backend
+    (:mod:`study.batched`, ``model.backend: batched``); records in the order of ``seeds``.
+
+    ``keep_going``: a seed whose fit or importance raises becomes a :class:`FailedRun`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    seeds = [int(s) for s in seeds]
+    with threadpool_limits(limits=1):
+        shared = None if plan.split_seed is None else _data(
+            dataclasses.replace(plan, permute_response=False), plan.split_seed)  # fmt: skip
+        datas = [_data(plan, s, shared) for s in seeds]
+        fitted = [models.make_model(plan.dataset.task, plan.model, seed=s) for s in seeds]
+        t0 = time.perf_counter()
+        try:
+            infos = models.fit_many(fitted, [d.X_train for d in datas], [d.y_train for d in datas])
+        except Exception as exc:
+            if not keep_going:
+                raise
+            return [_failed(s, exc) for s in seeds]
+        per_seed = (time.perf_counter() - t0) / len(seeds)
+        out = []
+        for s, data, model, info in zip(seeds, datas, fitted, infos):
+            try:
+                if isinstance(info, Exception):
+                    raise info
+                out.append(_record(plan, s, data, model, info, per_seed))
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                out.append(_failed(s, exc))
+        return out
 
 
 def run_one_or_fail(plan: Plan, seed: int) -> RunRecord | FailedRun:
     """:func:`run_one`, with an exception (a diverged fit, NaN weights, a bug in a method)
     returned as a :class:`FailedRun` so that the other seeds go on. Ctrl-C still stops."""
-    import traceback
-
     try:
         return run_one(plan, seed)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        return FailedRun(seed=int(seed), error=error, traceback=traceback.format_exc())
+        return _failed(seed, exc)
 
 
 def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
@@ -127,6 +179,10 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
     stopping every seed.
     """
     seeds = [int(s) for s in seeds]
+    if models.backend(plan.model) == "batched" and models.batched_reason(
+            plan.dataset.task, plan.model) is None:  # fmt: skip
+        yield from _run_blocks(plan, seeds, n_jobs=n_jobs, keep_going=keep_going)
+        return
     one = run_one_or_fail if keep_going else run_one
     if n_jobs == 1 or len(seeds) == 1:
         for s in seeds:
@@ -136,6 +192,39 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     yield from parallel(delayed(one)(plan, s) for s in seeds)
+
+
+def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
+    """Seeds cut into blocks for the batched backend: at most what one block's memory budget
+    holds, at least two blocks per worker (so that workers share the load and progress moves),
+    and no block under 16 seeds where that can be avoided (small blocks waste the vectorisation).
+    """
+    from . import batched
+
+    seeds = list(seeds)
+    ds = plan.dataset
+    n_train = int(round(ds.n_samples * (1 - plan.test_size)))
+    sizes = models.model_params(plan.model).get("hidden_layer_sizes", (100,))
+    cap = batched.block_size(n_train, ds.n_features, [*sizes, max(len(ds.output_names), 2)])
+    want = -(-len(seeds) // max(2 * n_workers, 1))
+    size = max(1, min(cap, max(want, min(16, len(seeds)))))
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
+    import os
+
+    n_workers = 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+    parts = blocks(plan, seeds, n_workers)
+    if n_workers == 1 or len(parts) == 1:
+        for part in parts:
+            yield from run_block(plan, part, keep_going=keep_going)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    for out in parallel(delayed(run_block)(plan, part, keep_going=keep_going) for part in parts):
+        yield from out
 
 
 def nan_safe_mean(values) -> float:
