@@ -15,6 +15,11 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
    the writer's own time per child; ``study-aggregate`` of each study (with charts).
 3. Analysis steps and charts of the largest study, read back from MLflow; permutation importance
    per network, ours vs scikit-learn's.
+4. Backends (``--backends``, on by default): networks per second trained by scikit-learn one at a
+   time and by the batched backend, in one process, at each number of seeds and for the 999 null
+   networks of the randomisation preset, with the batched block's peak memory; how many of 200
+   seeds match scikit-learn exactly and whether the others agree in distribution; then
+   ``study-run`` with each backend (300 seeds, no charts) and the randomisation preset.
 """
 
 from __future__ import annotations
@@ -181,17 +186,113 @@ def bench_permutation() -> None:
           f"({t_sk / 5 / (t_ours / 20):.0f}x)")  # fmt: skip
 
 
+def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list, float]:
+    """Networks per second of one backend in this process (one BLAS thread), the fitted records'
+    weights and the peak memory the batched block allocated (MB, numpy's via tracemalloc)."""
+    import tracemalloc
+
+    from threadpoolctl import threadpool_limits
+
+    from study import config, datasets, models, runner
+    from study.randomisation import null_plan
+    from study.settings import Settings
+
+    overrides = ["+experiment=randomisation_test"] if null else []
+    s = Settings.from_config(config.compose([*overrides, f"model.backend={backend}"]))
+    ds = datasets.load_dataset(s.dataset["name"])
+    plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
+    plan = null_plan(plan) if null else plan
+    seeds = list(range(n))
+    with threadpool_limits(1):
+        datas = [runner._data(plan, seed) for seed in seeds]
+        fitted = [models.make_model(ds.task, s.model, seed=seed) for seed in seeds]
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        if backend == "batched":
+            for part in runner.blocks(plan, seeds, 1):
+                models.fit_many([fitted[i] for i in part], [datas[i].X_train for i in part],
+                                [datas[i].y_train for i in part])  # fmt: skip
+        else:
+            for m, d in zip(fitted, datas):
+                models.fit(m, d.X_train, d.y_train)
+        t = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return n / t, fitted, peak
+
+
+def _agreement(sk, ours, X, y) -> str:
+    """Seeds matching scikit-learn (same n_iter_, weights to 1e-6) and, over all seeds, the
+    two-sample tests of test score and of each variable's Olden value."""
+    import numpy as np
+    from scipy import stats
+
+    from study.importance import olden
+
+    def close(a, b):
+        return a.n_iter_ == b.n_iter_ and all(
+            np.allclose(x, z, rtol=1e-6, atol=1e-12) for x, z in
+            zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_))  # fmt: skip
+
+    same = sum(close(a, b) for a, b in zip(sk, ours))
+    score_p = stats.mannwhitneyu([m.score(X, y) for m in sk], [m.score(X, y) for m in ours]).pvalue
+    oa = np.stack([olden(m.coefs_) for m in sk])
+    ob = np.stack([olden(m.coefs_) for m in ours])
+    ps = [stats.ks_2samp(oa[:, i, c], ob[:, i, c]).pvalue
+          for i in range(oa.shape[1]) for c in range(oa.shape[2])]  # fmt: skip
+    return (f"{same}/{len(sk)} seeds match scikit-learn (n_iter_ and weights to 1e-6); "
+            f"test score Mann-Whitney p={score_p:.2f} (nan: identical), smallest KS p over "
+            f"{len(ps)} Olden values {min(ps):.2f}")  # fmt: skip
+
+
+def bench_backends(root: Path, seeds: list[int]) -> None:
+    """Section 4."""
+    from study import datasets
+
+    print("Backends, training only (one process, one BLAS thread): networks per second")
+    for n in seeds:
+        sk_rate, _, _ = _fit_rate("sklearn", min(n, 300))  # the rate does not depend on n
+        b_rate, _, peak = _fit_rate("batched", n)
+        print(f"  {n:>5} seeds: sklearn {sk_rate:6.1f}/s | batched {b_rate:6.1f}/s "
+              f"({b_rate / sk_rate:.1f}x) | batched peak memory {peak:.0f} MB", flush=True)
+    sk_rate, _, _ = _fit_rate("sklearn", 300, null=True)
+    b_rate, _, peak = _fit_rate("batched", 999, null=True)
+    print(f"  999 null networks (randomisation preset): sklearn {sk_rate:6.1f}/s | batched "
+          f"{b_rate:6.1f}/s ({b_rate / sk_rate:.1f}x) | peak memory {peak:.0f} MB", flush=True)
+    _, sk, _ = _fit_rate("sklearn", 200)
+    _, ours, _ = _fit_rate("batched", 200)
+    d = datasets.split(datasets.load_dataset("wine"), test_size=0.25, seed=0)
+    print(f"  200 seeds of the default study: {_agreement(sk, ours, d.X_test, d.y_test)}")
+    print("study-run with each backend, in fresh processes, same store:")
+    common = [f"paths.root={root}", "study.progress=false", "study.charts=false"]
+    for label, extra in (("300 seeds, no charts", ["study.n_runs=300"]),
+                         ("randomisation preset", ["+experiment=randomisation_test"])):  # fmt: skip
+        walls = {}
+        for backend in ("sklearn", "batched"):
+            walls[backend], _ = _wall([_bin("study-run"), *common, *extra,
+                                       f"model.backend={backend}"])  # fmt: skip
+        print(f"  {label}: sklearn {walls['sklearn']:.1f} s | batched {walls['batched']:.1f} s "
+              f"({walls['sklearn'] / walls['batched']:.2f}x)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
+    parser.add_argument("--only-backends", action="store_true",
+                        help="section 4 only (the two training backends)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an older checkout of this repository: time its study-run too")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    if args.only_backends:
+        with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+            bench_backends(Path(tmp), seeds)
+        return
     bench_permutation()
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
         root = Path(tmp)
+        bench_backends(root, seeds)
         print("Default study (wine, 13-8-3, six methods): bare loop vs study-run, same machine, "
               "same run")  # fmt: skip
         parents = bench_studies(root, seeds, args.before)
