@@ -5,45 +5,18 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
+from conftest import free_port, mlflow_server, wait_healthy
 from study import config, pipeline, tracking
 from study.errors import StudyError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()[-3000:]
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start in 120 s")
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    yield from mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
 
 
 @pytest.mark.slow
@@ -67,7 +40,7 @@ def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp
 
 
 def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     cfg = config.compose([f"tracking.uri=http://127.0.0.1:{port}", f"paths.root={tmp_path}",
                           "study.n_runs=2", "study.progress=false"])  # fmt: skip
     t0 = time.perf_counter()
@@ -89,22 +62,14 @@ def test_study_ui_leaves_no_server_behind_on_sigterm(mlflow_store):
     import os
     import signal
 
-    port = _free_port()
+    port = free_port()
     code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--uri", f"sqlite:///{mlflow_store / 'mlflow.db'}",
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1"},
     )  # fmt: skip
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read()[-3000:]
-            time.sleep(0.5)
-    else:
-        pytest.fail("study-ui did not serve in 120 s")
+    wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=120, what="study-ui")
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     for _ in range(40):  # the port is free again: no server was left serving it

@@ -3,24 +3,16 @@ backed by it with a served artifact store, and a 2-shard study over HTTP, aggreg
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port, mlflow_server
 
 REPO = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(*cmd):
@@ -37,7 +29,7 @@ def postgres():
     root = Path(tempfile.mkdtemp(prefix="study-pg-"))  # /tmp: reachable by the postgres user
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    port = _free_port()
+    port = free_port()
     _as_postgres(PG_BIN / "initdb", "-D", root / "data", "-U", "postgres", "-A", "trust")
     _as_postgres(PG_BIN / "pg_ctl", "-D", root / "data", "-w", "-l", root / "pg.log", "-o",
                  f"-p {port} -c listen_addresses=127.0.0.1 -k {root}", "start")  # fmt: skip
@@ -52,28 +44,8 @@ def postgres():
 @pytest.fixture(scope="module")
 def server(postgres):
     db, root = postgres
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", db, "--artifacts-destination", str(root / "artifacts"),
-         "--workers", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(360):
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()[-3000:]
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server on PostgreSQL did not start in 180 s")
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    yield from mlflow_server(db, root / "artifacts", workers=2, seconds=180,
+                             what="mlflow server on PostgreSQL")
 
 
 @pytest.mark.slow

@@ -72,7 +72,7 @@ def block_size(n_samples: int, n_features: int, layer_sizes: Sequence[int]) -> i
 # a block of networks
 
 
-def _spec(model, task: str, y_shape, lb) -> dict:
+def _spec(model, task: str, lb) -> dict:
     p = model.get_params()
     spec = {k: p[k] for k in ("activation", "alpha", "learning_rate_init", "learning_rate",
                               "momentum", "nesterovs_momentum", "power_t", "beta_1", "beta_2",
@@ -146,7 +146,7 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
     classes = {tuple(m.classes_) for m in models} if task == "classification" else {None}
     if len(n_outputs) > 1 or len(classes) > 1 or len({X.shape for X, _ in data}) > 1:
         raise ValueError("fit_block needs networks with the same data shapes and classes")
-    spec = _spec(m0, task, data[0][1].shape, getattr(m0, "_label_binarizer", None))
+    spec = _spec(m0, task, getattr(m0, "_label_binarizer", None))
     n_features = data[0][0].shape[1]
     units = [n_features, *_hidden(m0), data[0][1].shape[1]]
 
@@ -195,7 +195,8 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
     L = len(coefs)
     opt = Adam(params, spec) if spec["solver"] == "adam" else SGD(params, spec, N)
     ids = np.arange(N)  # global index of each network still training
-    order = np.tile(np.arange(n), (N, 1))  # each network's current shuffle of its rows
+    # each network's current shuffle of its rows (minibatches only)
+    order = None if full else np.tile(np.arange(n), (N, 1))
     count = np.zeros(N, dtype=int)
     best_loss = np.full(N, np.inf)
     best_score = np.full(N, -np.inf)
@@ -254,7 +255,8 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
             keep = ~done
             if not keep.any():
                 break
-            ids, count, order = ids[keep], count[keep], order[keep]
+            ids, count = ids[keep], count[keep]
+            order = None if full else order[keep]
             best_loss, best_score = best_loss[keep], best_score[keep]
             params = [p[keep] for p in params]
             if best is not None:
