@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import config_dir, to_plain
-from .errors import SeedsFailed, StudyError
+from .errors import SeedsFailed, StoreUnavailable, StudyError
 
 __all__ = ["run_main", "aggregate_main", "ui_main"]
 
@@ -68,6 +68,13 @@ def _hydra_app():
             if code == 2:
                 _fail("study-run", err)
             print(f"study-run: {err}", file=sys.stderr)
+            sys.exit(1)
+        except StoreUnavailable as err:  # nothing the user did wrong, nothing lost either
+            print(f"study-run: {err}. Go on, once it answers again, with:  {_resume_command()}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            if sweep:
+                _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] {err}", 1)
+                return
             sys.exit(1)
         except KeyboardInterrupt:
             print(f"study-run: interrupted. The seeds that finished are logged; the parent run "
@@ -201,7 +208,7 @@ def aggregate_main(argv=None) -> None:
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     args = parser.parse_args(argv)
 
-    from . import pipeline, summary, tracking
+    from . import lifecycle, summary, tracking
 
     try:
         if args.top_k is not None and args.top_k < 1:
@@ -212,29 +219,40 @@ def aggregate_main(argv=None) -> None:
         record = tracking.load_study(args.uri, run_id)
         if not record.runs:
             raise StudyError(f"study {run_id} has no finished child runs to aggregate")
-        print(tracking.seeds_report(args.uri, run_id, record), flush=True)
-        output = args.output or Path("runs") / "aggregate" / run_id
-        output.mkdir(parents=True, exist_ok=True)
-        tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
         meta = record.meta
-        analysis, _ = pipeline.analyse_and_log(
-            tracker, record, output, top_k=args.top_k or meta.top_k,
-            n_bootstrap=meta.n_bootstrap, seed=meta.seed, charts=not args.no_charts,
-        )  # fmt: skip
-        extras = []
-        null = tracking.load_null(args.uri, run_id)
-        if null is not None:  # the study ran Olden & Jackson's test: recompute it too
-            result, _ = pipeline.randomisation_and_log(tracker, record, null[0], null[1], output,
-                                                       charts=not args.no_charts)  # fmt: skip
-            extras.append(result.summary)
+        if args.top_k is not None and args.top_k > len(meta.feature_names):  # as study-run
+            raise StudyError(f"--top-k {args.top_k} is more than the {len(meta.feature_names)} "
+                             f"variables of {meta.dataset}")  # fmt: skip
+        print(tracking.seeds_report(args.uri, run_id, record), flush=True)
+        output = _writable(args.output or Path("runs") / "aggregate" / run_id)
+        tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
+        # the same analysis, checks and randomisation test as study-run: the same files
+        pub = lifecycle.publish(tracker, record, output, top_k=args.top_k or meta.top_k,
+                                n_bootstrap=meta.n_bootstrap, seed=meta.seed,
+                                charts=not args.no_charts,
+                                null=tracking.load_null(args.uri, run_id))  # fmt: skip
     except StudyError as err:
         _fail("study-aggregate", err)
+    analysis = pub.analysis
+    extras = lifecycle.report_blocks(
+        notes=[f"Note: {n}." for n in record.notes], checks=pub.check_lines,
+        randomisation=pub.randomisation.summary if pub.randomisation else None)  # fmt: skip
     print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
                          experiment_id=record.experiment_id, extras=extras))  # fmt: skip
     ws = analysis.weight_sums
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
     print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
+
+
+def _writable(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".study-write-test").write_bytes(b"")
+        (folder / ".study-write-test").unlink()
+    except OSError as err:
+        raise StudyError(f"--output: cannot write into {folder} ({err.strerror or err})") from None
+    return folder
 
 
 def ui_main(argv=None) -> None:

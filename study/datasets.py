@@ -107,7 +107,7 @@ class Split:
 
 
 def _sklearn(loader_name: str, *, task: str, target_names=None):
-    def load(**_):
+    def load():
         from sklearn import datasets
 
         bunch = getattr(datasets, loader_name)()
@@ -131,7 +131,7 @@ def _sklearn(loader_name: str, *, task: str, target_names=None):
     return load
 
 
-def _neuraldat(**_):
+def _neuraldat():
     with resources.files("study.data").joinpath("neuraldat.csv").open() as fh:
         df = pd.read_csv(fh)
     return Dataset(
@@ -158,7 +158,7 @@ def _correlated_normal(rng, n_samples, n_features, correlation):
 
 def _known_truth_regression(
     *, n_samples=1000, coefficients=(0, 1.0, 0, -0.8, 0.6, 0, -0.4, 0.2), correlation=0.3,
-    noise=0.5, seed=0, **_,
+    noise=0.5, seed=0,
 ):  # fmt: skip
     """Olden-style simulation: y = X @ beta + noise, X equicorrelated Gaussian.
 
@@ -197,7 +197,7 @@ _PATTERNS = np.array([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
 
 def _known_truth_classification(
     *, n_samples=600, n_features=14, informative=(2, 5, 8, 11), strengths=(2.0, 1.4, 0.9, 0.5),
-    seed=0, **_,
+    seed=0,
 ):  # fmt: skip
     """Three classes; informative variable i has class means ``strength_i * pattern``, noise sd 1.
 
@@ -296,7 +296,18 @@ def _infer_task(target: pd.DataFrame) -> str:
     return CLASSIFICATION if is_int and numeric.nunique() <= 10 else REGRESSION
 
 
-def _csv(*, path=None, target=None, features=None, task="auto", **_):
+def _repeated_columns(path: Path) -> list[str]:
+    """Header names that occur more than once. pandas renames the second ``y`` to ``y.1``, which
+    then becomes a feature: the target leaks into the inputs."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    names = [h.strip() for h in header]
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def _csv(*, path=None, target=None, features=None, task="auto"):
     if not path:
         raise StudyError("dataset.path is required for dataset=csv: add dataset.path=<file.csv>")
     path = Path(str(path)).expanduser()
@@ -307,6 +318,10 @@ def _csv(*, path=None, target=None, features=None, task="auto", **_):
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise StudyError(f"dataset.path: cannot read {path} as CSV ({err})".replace("\n", " "))
+    repeated = _repeated_columns(path)
+    if repeated:
+        raise StudyError(f"{fname}: column name(s) {', '.join(map(repr, repeated))} appear more "
+                         "than once in the header; give every column its own name")  # fmt: skip
     targets = _as_list(target, "dataset.target")
     if not targets:
         raise StudyError("dataset.target is required for dataset=csv: add dataset.target=<column>")
@@ -391,6 +406,7 @@ def load_dataset(name: str, *, one_hot: bool = False, **options) -> Dataset:
         raise StudyError(
             f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}"
         ) from None
+    _check_options(name, loader, options)
     ds = loader(**options)
     if ds.task == CLASSIFICATION:
         _check_classes(ds)
@@ -401,7 +417,30 @@ def load_dataset(name: str, *, one_hot: bool = False, **options) -> Dataset:
             )
     elif one_hot:
         raise StudyError(f"dataset.one_hot applies to classification; {name} is a regression")
+    else:
+        _check_target_varies(ds)
     return ds
+
+
+def _check_options(name: str, loader, options) -> None:
+    """A misspelt dataset option (``dataset.n_sample=50``) is an error, not silently ignored."""
+    import inspect
+
+    valid = [p for p in inspect.signature(loader).parameters]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        takes = f"it takes {', '.join(valid)} (and one_hot)" if valid else "it takes only one_hot"
+        raise StudyError(f"unknown dataset.{', dataset.'.join(unknown)} for dataset {name}; {takes}")
+
+
+def _check_target_varies(ds: Dataset) -> None:
+    """A constant regression target has nothing to explain: R² is 0 whatever the network learns,
+    and every ranking of it is noise."""
+    flat = [name for name, col in zip(ds.target_names, ds.y.T) if np.ptp(col) == 0]
+    if flat:
+        raise StudyError(f"regression target(s) {', '.join(map(repr, flat))} of {ds.name} are "
+                         f"constant ({ds.y[0, ds.target_names.index(flat[0])]:g} in every row); "
+                         "there is nothing to predict")  # fmt: skip
 
 
 def split(ds: Dataset, *, test_size: float, seed: int) -> Split:

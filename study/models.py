@@ -6,6 +6,8 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import StudyError
 
 __all__ = ["MODEL_KEYS", "BACKENDS", "make_model", "fit", "fit_many", "FitInfo", "backend",
@@ -117,7 +119,21 @@ def fit(model, X, y) -> FitInfo:
         else:
             kept.append(str(w.message))
     n_iter = int(model.n_iter_)
+    kept += diverged(model)
     return FitInfo(n_iter=n_iter, converged=not kept, warnings=tuple(kept))
+
+
+def diverged(model) -> list[str]:
+    """``["loss diverged ..."]`` when training ended with a loss above its first epoch's (or not
+    finite): such a network stopped, but it did not converge (sgd with a huge learning rate ends
+    "converged" by scikit-learn's rule with weights of 1e10)."""
+    curve = getattr(model, "loss_curve_", None)
+    if not curve:
+        return []
+    first, last = float(curve[0]), float(curve[-1])
+    if np.isfinite(last) and last <= first:
+        return []
+    return [f"loss diverged: {first:.3g} at the first epoch, {last:.3g} at the last"]
 
 
 def fit_many(fitted, Xs, ys) -> list:
@@ -136,5 +152,6 @@ def fit_many(fitted, Xs, ys) -> list:
         return out
     results = batched.fit_block(fitted, Xs, ys)
     return [r if isinstance(r, Exception) else
-            FitInfo(n_iter=int(m.n_iter_), converged=not r, warnings=tuple(r))
+            FitInfo(n_iter=int(m.n_iter_), converged=not (r + diverged(m)),
+                    warnings=tuple(r + diverged(m)))
             for m, r in zip(fitted, results)]  # fmt: skip

@@ -119,6 +119,8 @@ class StudyRecord:
     runs: list[RunRecord]
     run_id: str | None = None
     experiment_id: str | None = None
+    # what the reader noticed: duplicate FINISHED children of a seed it left out, a damaged bundle
+    notes: list[str] = field(default_factory=list)
 
     def values(self, method: str, measure: str | None = None) -> np.ndarray:
         """Stacked importances over runs: ``(n_runs, n_features, n_columns)``."""

@@ -13,7 +13,10 @@ from pathlib import Path
 from .errors import StudyError
 from .importance import get_method
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "MAX_RUNS", "MAX_SEED"]
+
+MAX_RUNS = 1_000_000  # seeds in one study: far above any real study, far below a typo
+MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32)
 
 
 def _int(value, key: str, *, minimum: int | None = None) -> int:
@@ -90,6 +93,12 @@ class Settings:
                 validate[key] = _int(validate.get(key, default), f"validate.{key}", minimum=1)
         randomisation = _randomisation(dict(_get(cfg, "randomisation", {}) or {}))
         n_runs = _int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1)
+        if n_runs > MAX_RUNS:  # a typo (1000000000) would create the parent, then run out of memory
+            raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
+        seed = _int(_get(cfg, "study.seed", 0), "study.seed", minimum=0)
+        if seed + n_runs - 1 > MAX_SEED:
+            raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
+                             f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
         max_failures = _get(cfg, "study.max_failures")
         max_failures = -(-n_runs // 10) if max_failures is None else _int(
             max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
@@ -103,7 +112,7 @@ class Settings:
             dataset=dataset,
             model=model,
             n_runs=n_runs,
-            seed=_int(_get(cfg, "study.seed", 0), "study.seed", minimum=0),
+            seed=seed,
             n_jobs=n_jobs,
             test_size=float(test_size),
             resplit=bool(_get(cfg, "study.resplit", False)),
@@ -170,6 +179,12 @@ def _randomisation(r: dict) -> dict:
         "alpha": r.get("alpha", 0.05),
         "seed": _int(r.get("seed", 1_000_000), "randomisation.seed", minimum=0),
     }
+    if out["n_permutations"] > MAX_RUNS:
+        raise StudyError(f"randomisation.n_permutations must be at most {MAX_RUNS:_}; got "
+                         f"{out['n_permutations']:_}")  # fmt: skip
+    if out["seed"] + out["n_permutations"] - 1 > MAX_SEED:
+        raise StudyError(f"randomisation.seed + randomisation.n_permutations - 1 must be at most "
+                         f"{MAX_SEED} (numpy's largest seed)")  # fmt: skip
     if out["alternative"] not in ALTERNATIVES:
         raise StudyError(f"randomisation.alternative must be one of {', '.join(ALTERNATIVES)}; "
                          f"got {out['alternative']!r}")  # fmt: skip

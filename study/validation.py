@@ -7,8 +7,8 @@
   an exact negation or an exact copy of another's, and are the output weights of the two outputs
   of opposite (or equal) sign on every hidden unit? The same for Olden, which does not have the
   pattern.
-- :func:`run_checks`: what ``study-run`` adds to a study (with retraining, see
-  :mod:`study.retrain`): tables, metrics, charts and lines for the summary.
+- :func:`checks`: both, as tables, metrics and lines for the report (``study-run`` and
+  ``study-aggregate``); retraining on the top-k variables is :mod:`study.retrain`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 
 from .importance import get_method
 
-__all__ = ["output_layer_sensitivity", "output_relations", "relation", "run_checks", "Checks"]
+__all__ = ["output_layer_sensitivity", "output_relations", "relation", "checks", "Checks"]
 
 _TOL = 1e-12
 
@@ -177,13 +177,14 @@ class Checks:
     summary: list = field(default_factory=list)
 
 
-def run_checks(record, settings, plan, output_dir) -> Checks:
-    """The checks ``study-run`` adds to a study; the caller writes and logs what they return."""
+def checks(record) -> Checks:
+    """The checks of a study's networks as they are (no training: ``study-run`` and
+    ``study-aggregate`` both add them); the caller writes and logs what they return."""
     out = Checks()
     weight_methods = _weight_methods(record.meta.methods)
     if weight_methods:
         sens = output_layer_sensitivity([r.coefs for r in record.runs], weight_methods,
-                                        seed=settings.seed)  # fmt: skip
+                                        seed=record.meta.seed)  # fmt: skip
         out.tables["output_layer_check.csv"] = sens
         out.summary.append(sensitivity_summary(sens))
     rel = output_relations(record)
@@ -195,13 +196,4 @@ def run_checks(record, settings, plan, output_dir) -> Checks:
             out.metrics["garson_signed.share_identical"] = float(rel.garson_signed.eq("identical").mean())
         if "olden" in rel:
             out.metrics["olden.share_negated"] = float(rel.olden.eq("negated").mean())
-    if settings.validate.get("retrain"):
-        from . import retrain
-
-        result = retrain.validate(record, plan, settings, output_dir)
-        out.tables.update(result.tables)
-        out.metrics.update(result.metrics)
-        out.series.update(result.series)
-        out.charts += result.charts
-        out.summary.append(result.summary)
     return out

@@ -27,10 +27,11 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._reader import find_resumable, find_study, load_null, load_study, seeds_report
+from ._ledger import ranges as seed_ranges
+from ._reader import Found, find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
     HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
-    metric_names, require_store, resolve_uri, study_lock, ui_command, ui_url,
+    is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -43,6 +44,9 @@ __all__ = [
     "load_study",
     "load_null",
     "find_resumable",
+    "Found",
+    "is_store_error",
+    "seed_ranges",
     "check_reachable",
     "require_store",
     "seeds_report",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,9 +12,8 @@ import numpy as np
 
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
-from ._store import (
-    NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri,
-)
+from ._ledger import study_filter
+from ._store import PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri
 from ._writer import BUNDLE, NULL_BUNDLE
 
 # ---------------------------------------------------------------------------------------------
@@ -24,16 +24,20 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
                name: str | None = None) -> str:  # fmt: skip
     """The parent run id of a study: ``run_id`` itself (or its parent, for a seed's run), the
     latest finished study of ``experiment``, or the latest study called ``name`` (any status,
-    any experiment)."""
+    any experiment) that has a finished seed (a re-run killed at once does not hide the study
+    it repeats)."""
     client = _client(uri)
     mlflow = _mlflow()
     if name:
         ids = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(ids, filter_string=f"tags.`{ROLE_TAG}` = 'study' and "
-                                  f"tags.`{NAME_TAG}` = '{name}'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+        runs = client.search_runs(ids, filter_string=study_filter(name),
+                                  order_by=["attributes.start_time DESC"], max_results=50)  # fmt: skip
         if not runs:
             raise StudyError(f"no study called {name!r} in {resolve_uri(uri)}")
+        for run in runs:
+            if client.search_runs([run.info.experiment_id], max_results=1, filter_string=(
+                    f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'FINISHED'")):
+                return run.info.run_id
         return runs[0].info.run_id
     if run_id:
         try:
@@ -61,19 +65,29 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
     return runs[0].info.run_id
 
 
-def find_resumable(uri: str, experiment: str, name: str):
-    """The latest parent run of the study called ``name`` in ``experiment`` (any status), or
-    None: what ``study.resume=true`` attaches to."""
+class Found(NamedTuple):
+    """A study's parent run as the lifecycle needs it: no MLflow object leaves this package."""
+
+    run_id: str
+    config_hash: str | None
+    params: dict
+
+
+def find_resumable(uri: str, experiment: str, name: str, ident_hash: str | None = None):
+    """The latest parent run of the study called ``name`` in ``experiment`` (any status), with
+    settings hash ``ident_hash`` when given, as :class:`Found`; or None: what
+    ``study.resume=true`` attaches to."""
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
-    runs = client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{NAME_TAG}` = '{name}'",
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )  # fmt: skip
-    return runs[0] if runs else None
+    runs = client.search_runs([exp.experiment_id], filter_string=study_filter(name, ident_hash),
+                              order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+    if not runs:
+        return None
+    from ._store import HASH_TAG
+
+    return Found(runs[0].info.run_id, runs[0].data.tags.get(HASH_TAG), dict(runs[0].data.params))
 
 
 def seeds_report(uri: str, run_id: str, record) -> str:
@@ -82,6 +96,7 @@ def seeds_report(uri: str, run_id: str, record) -> str:
     seeds = sorted(r.seed for r in record.runs)
     processes = {r.process for r in record.runs if r.process}
     line = f"Study {run_id}: {len(seeds)} finished seeds"
+    notes = "".join(f" Note: {n}." for n in getattr(record, "notes", ()))
     if processes:
         line += f", logged by {len(processes)} process{'es' * (len(processes) != 1)}"
     asked = _client(uri).get_run(run_id).data.tags.get(SEEDS_TAG)
@@ -91,7 +106,7 @@ def seeds_report(uri: str, run_id: str, record) -> str:
         shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
         line += f"; missing {len(missing)} of seeds {first}-{first + n - 1}: {shown}" if missing \
             else f"; none missing of seeds {first}-{first + n - 1}"  # fmt: skip
-    return line + "."
+    return line + "." + notes
 
 
 class _Bundled(NamedTuple):
@@ -116,15 +131,37 @@ def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
     with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
         meta_path = client.download_artifacts(run_id, "study.json", tmp)
         meta = StudyMeta.from_dict(json.loads(Path(meta_path).read_text()))
-        bundled = _read_bundle(client, run_id, meta, tmp)
+        notes = []
+        try:
+            bundled = _read_bundle(client, run_id, meta, tmp)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated
+            notes.append(f"{BUNDLE} on the parent is damaged ({type(err).__name__}: {err}); every "
+                         "seed was read from its own child run")  # fmt: skip
+            bundled = []
         ids = {b.run_id for b in bundled}
         extra = [r for r in known if r.run_id and r.run_id not in ids]  # already in memory
         others = _finished_children(client, parent.info.experiment_id, run_id,
                                     exclude=sorted(ids | {r.run_id for r in extra}))  # fmt: skip
         runs = [b.record for b in bundled] + extra + [_read_child(client, c, meta, tmp)
                                                       for c in others]  # fmt: skip
-    runs.sort(key=lambda r: r.seed)
-    return StudyRecord(meta=meta, runs=runs, run_id=run_id, experiment_id=parent.info.experiment_id)
+    runs, dropped = once_per_seed(runs)
+    if dropped:
+        notes.append(f"{dropped} more FINISHED child run(s) of seeds already counted were left "
+                     "out: each seed counts once (the child with the smallest run id)")  # fmt: skip
+    return StudyRecord(meta=meta, runs=runs, run_id=run_id,
+                       experiment_id=parent.info.experiment_id, notes=notes)  # fmt: skip
+
+
+def once_per_seed(runs) -> tuple[list[RunRecord], int]:
+    """One record per seed, sorted by seed: of several (two processes trained the same seed), the
+    one whose child run id is smallest, a rule that does not depend on who reads or when.
+    Returns the records and how many were left out."""
+    best: dict[int, RunRecord] = {}
+    for run in runs:
+        kept = best.get(run.seed)
+        if kept is None or (run.run_id or "") < (kept.run_id or ""):
+            best[run.seed] = run
+    return [best[s] for s in sorted(best)], len(runs) - len(best)
 
 
 def _finished_children(client, experiment_id: str, run_id: str, *, exclude=()) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import tempfile
@@ -30,6 +31,12 @@ def _mlflow():
     # the study's own output; users can still turn them back on through the environment.
     os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "1")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A tracking server that dies mid-study: MLflow's defaults (7 retries, backoff factor 2,
+    # 120 s timeout) keep each request retrying for minutes while training goes on; these give
+    # up in a few seconds, and the study stops with its finished seeds in the journal.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     with warnings.catch_warnings():  # tqdm.auto in a notebook without ipywidgets: harmless
         warnings.filterwarnings("ignore", message="IProgress not found")
         import mlflow
@@ -165,6 +172,52 @@ def require_store(uri: str) -> None:
     if (uri.startswith("sqlite:///") or uri.endswith(".db")) and not Path(path).is_file():
         raise StudyError(f"no study store at {Path(path).resolve()}: run study-run first, or "
                          "pass --uri")  # fmt: skip
+    _check_database(resolve_uri(uri))
+
+
+def is_store_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) says the store stopped answering: a server
+    gone, a connection refused or timed out, a database that cannot be written (locked,
+    read-only, full disk), rather than a bug of ours."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return True
+        module = type(exc).__module__ or ""
+        if module.startswith(("requests", "urllib3", "sqlalchemy", "psycopg", "sqlite3")):
+            return True
+        if type(exc).__name__ == "MlflowException" and any(s in str(exc) for s in (
+                "Max retries exceeded", "API request to", "Connection", "OperationalError",
+                "readonly database", "database or disk is full")):  # fmt: skip
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _database_file(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def _check_database(uri: str) -> None:
+    """A SQLite file that is not an MLflow store (empty, truncated, something else): one line
+    naming it; never a fresh schema written into it."""
+    path = _database_file(uri)
+    if path is None or not path.exists():
+        return
+    if path.stat().st_size == 0:
+        raise StudyError(f"tracking.uri: {path} is an empty file, not an MLflow store; remove it "
+                         "or point tracking.uri elsewhere")  # fmt: skip
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    except sqlite3.DatabaseError as err:
+        raise StudyError(f"tracking.uri: {path} is not a readable MLflow store ({err}); restore "
+                         "it from a backup or point tracking.uri elsewhere") from None
+    if "alembic_version" not in tables or "runs" not in tables:
+        raise StudyError(f"tracking.uri: {path} is a SQLite database but not an MLflow store")
 
 
 def _client(uri: str):
@@ -177,9 +230,17 @@ def _client(uri: str):
         _READY.add(uri)
     if uri in _READY or uri.startswith(("http://", "https://", "databricks")):
         return mlflow.MlflowClient(tracking_uri=uri)
+    _check_database(uri)
     with _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"):
         client = mlflow.MlflowClient(tracking_uri=uri)  # opens the store: creates a fresh schema
-        client.search_experiments(max_results=1)
+        try:
+            client.search_experiments(max_results=1)
+        except Exception as err:
+            if not is_store_error(err):
+                raise
+            path = _database_file(uri)
+            raise StudyError(f"tracking.uri: cannot open the store {path or uri} "
+                             f"({str(err).splitlines()[0][:200]})") from None
     _READY.add(uri)
     return client
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..record import RunRecord, StudyMeta
+from . import _ledger
+from ._ledger import NAME_KEY_TAG, name_key
 from ._store import (
-    ERROR_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, _client, _experiment_id, _importance_keys, _mlflow, flatten,
-    resolve_uri,
+    ERROR_TAG, HASH_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
+    _importance_keys, _mlflow, flatten, resolve_uri,
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
@@ -113,17 +115,24 @@ class Tracker:
         self._keys = list(_importance_keys(meta))
 
     def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name,
-              tags: Mapping[str, str] | None = None):  # fmt: skip
+              tags: Mapping[str, str] | None = None, converge: bool = False):  # fmt: skip
         """Create the parent run (with ``tags``) and log the config, the study layout and the
-        dataset."""
+        dataset. ``converge``: other processes may create this study at the same moment (shards
+        on several machines): after :func:`~._ledger.converge`, all of them use one parent (the
+        others' are deleted), and only its creator logs the rest."""
         mlflow = _mlflow()
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
         self.attach(meta)
-        run = self.client.create_run(
-            self.experiment_id, run_name=run_name, tags={ROLE_TAG: "study", **(tags or {})}
-        )
+        tags = {ROLE_TAG: "study", NAME_KEY_TAG: name_key(meta.name), **(tags or {})}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
+        if converge:  # shards created at the same moment on several machines: keep one parent
+            winner = _ledger.converge(self.client, self.experiment_id, self.run_id, meta.name,
+                                      tags.get(HASH_TAG, ""))  # fmt: skip
+            if winner != self.run_id:
+                self.resume(winner, meta, run_name=run_name)
+                return self.run_id
         params = [Param(k, v) for k, v in flatten(config).items()]
         tags = [RunTag("study.dataset", meta.dataset), RunTag("study.task", meta.task)]
         self.client.log_batch(self.run_id, params=params, tags=tags)
@@ -140,7 +149,14 @@ class Tracker:
             )
             entity = ds._to_mlflow_entity()
         tag = InputTag(key="mlflow.data.context", value="training")
-        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset=entity, tags=[tag])])
+        inputs = [DatasetInput(dataset=entity, tags=[tag])]
+        try:
+            self.client.log_inputs(self.run_id, datasets=inputs)
+        except mlflow.exceptions.MlflowException:
+            # two studies logging the same new dataset at the same moment: one insert of its row
+            # wins (PostgreSQL: UniqueViolation on dataset_pk); the row exists now, link to it
+            time.sleep(0.5)
+            self.client.log_inputs(self.run_id, datasets=inputs)
         return self.run_id
 
     def log_runs(self, runs) -> list[str]:
@@ -320,6 +336,10 @@ class Tracker:
         np.savez(path, **arrays)
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_artifact(self, path, artifact_path: str | None = None) -> None:
+        """One file on the parent run."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
     def log_results(self, *, metrics: Mapping[str, float], tables=(), charts=(), series=None):
         """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves in
         the UI) in one log_batch; ``tables`` (CSV files) at the top of the parent's artifacts and
@@ -348,40 +368,53 @@ class Tracker:
         self.run_id = run_id
         self.experiment_id = self.client.get_run(run_id).info.experiment_id
         self.client.update_run(run_id, status="RUNNING", name=run_name)
+        beats = {p: c["heartbeat"] for p, c in
+                 _ledger.claims(self.client.get_run(run_id).data.tags).items()}  # fmt: skip
         stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
                                                   status="RUNNING")
-                 if _gone(c.data.tags.get(PROCESS_TAG))]  # fmt: skip
+                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p))]  # fmt: skip
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
 
-    def finish(self, status: str = "FINISHED") -> None:
-        """End the parent run with ``status`` (FINISHED, FAILED or KILLED)."""
-        if self.run_id is not None:
-            self.client.set_terminated(self.run_id, status)
-        self._tmp.cleanup()
+    def claim(self, wanted, done) -> tuple[list[int], dict[str, set[int]]]:
+        """Claim the seeds of ``wanted`` not ``done`` and not claimed by a live process (see
+        :mod:`._ledger`); returns this process's seeds and the others' live claims on the rest."""
+        return _ledger.claim(self.client, self.run_id, wanted, done)
+
+    def heartbeat(self, seeds) -> _ledger.Heartbeat:
+        """Keeps this process's claim on ``seeds`` alive while it trains (a context manager)."""
+        return _ledger.Heartbeat(self.client, self.run_id, seeds)
+
+    def others_live(self) -> dict[str, set[int]]:
+        """Other processes with a live claim on this study: ``{host:pid: seeds}``."""
+        return _ledger.live_others(self.client, self.run_id)
+
+    def set_seeds_tag(self, first: int, n_runs: int) -> None:
+        """The seeds the latest process asked for (``study.seeds``: what the reader reports as
+        missing)."""
+        self.client.set_tag(self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
+
+    def finish(self, status: str = "FINISHED", *, quiet: bool = False) -> bool:
+        """Drop this process's claim and end the parent with ``status`` (FINISHED, FAILED or
+        KILLED); the parent stays RUNNING while another process still holds a live claim (the
+        last one ends it). Returns whether the parent was ended. ``quiet``: the store may be
+        gone; errors are swallowed."""
+        ended = False
+        try:
+            if self.run_id is not None:
+                _ledger.release(self.client, self.run_id)
+                if not self.others_live():  # else the last process to finish ends it
+                    self.client.set_terminated(self.run_id, status)
+                    ended = True
+        except Exception:  # noqa: BLE001
+            if not quiet:
+                raise
+        finally:
+            self._tmp.cleanup()
+        return ended
 
 
-
-
-def _gone(process: str | None) -> bool:
-    """Whether the process ``host:pid`` that logged a child is known to be dead: on this host,
-    no such pid. A child without the tag (older versions) counts as gone; one from another host
-    does not (nothing here can tell)."""
-    if not process:
-        return True
-    host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 class ChildWriter:
@@ -407,6 +440,9 @@ class ChildWriter:
         self.run_ids: dict[int, str] = {}
         self.failed_ids: dict[int, str] = {}  # seeds that raised: their FAILED child runs
         self.busy_seconds = 0.0  # time the thread spent writing
+        # set by the thread when it ends: in CPython 3.11 a join() interrupted by a signal marks
+        # the thread stopped although it still runs, so is_alive() cannot tell
+        self._ended = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="study-mlflow-writer", daemon=True)
         self._thread.start()
 
@@ -417,21 +453,28 @@ class ChildWriter:
     def close(self) -> dict[int, str]:
         """Wait until every submitted run is written; returns ``run_ids``."""
         self._queue.put(None)
-        self._thread.join()
+        self._ended.wait()
         self._raise_if_failed()
         return self.run_ids
 
-    def cancel(self) -> None:
-        """Stop after the batch being written; queued runs are not written."""
+    def cancel(self, *, timeout: float = 120.0) -> None:
+        """Stop after the batch being written (it ends FINISHED, or FAILED: never RUNNING);
+        queued runs are not written. Further signals while it waits do not cut that short."""
         self._cancelled.set()
         self._queue.put(None)
-        self._thread.join()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self._ended.wait(0.2):
+                    return
+            except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: still let the batch end
+                continue
 
     def __enter__(self) -> ChildWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._thread.is_alive():
+        if not self._ended.is_set():
             self.cancel()
 
     def _raise_if_failed(self) -> None:
@@ -440,6 +483,12 @@ class ChildWriter:
             raise WriterError(f"writing child runs to MLflow failed: {type(err).__name__}: {err}") from err
 
     def _loop(self) -> None:
+        try:
+            self._write_until_closed()
+        finally:
+            self._ended.set()
+
+    def _write_until_closed(self) -> None:
         import queue
 
         done = False

@@ -1,0 +1,591 @@
+"""A study's lifecycle, step by step: prepare -> open -> claim -> train -> train null -> analyse
+-> check -> publish -> finish.
+
+:func:`prepare` checks everything a user can get wrong before anything is written. A
+:class:`Study` then works over the tracking store (:mod:`study.tracking`, the only place that
+knows MLflow) by its rules (:mod:`study.tracking._ledger`): it finds or creates its parent run by
+name and settings hash, claims the seeds nobody else has or trains, trains them (each finished
+seed goes to a local :class:`~study.journal.Journal` before the store), and publishes what it
+computed. ``study-aggregate`` shares :func:`publish` (analysis, checks, randomisation test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import aggregate, datasets, identity, models, runner, tracking
+from .errors import SeedsFailed, StoreUnavailable, StudyError
+from .journal import Journal
+from .record import FailedRun, StudyMeta, StudyRecord, method_layouts
+from .settings import Settings
+
+__all__ = ["Prepared", "Study", "Published", "prepare", "publish", "run"]
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare: every user error before anything is written
+
+
+@dataclass
+class Prepared:
+    """A study's inputs, checked: nothing has been written anywhere yet."""
+
+    cfg: Mapping
+    config_yaml: str
+    settings: Settings
+    dataset: datasets.Dataset
+    plan: runner.Plan
+    meta: StudyMeta
+    ident: dict
+    config_hash: str
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may add to this study (a resume, shards)."""
+        return self.settings.resume or self.settings.n_shards > 1
+
+
+def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
+    """Read the settings and the data and try the model; raise StudyError for anything wrong."""
+    settings = Settings.from_config(cfg)
+    ds = datasets.load_dataset(settings.dataset["name"], **{
+        k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
+    plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
+                       method_options=settings.method_options, test_size=settings.test_size,
+                       split_seed=None if settings.resplit else settings.seed)  # fmt: skip
+    if settings.validate.get("retrain") and ds.n_features < 2:
+        raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
+    _check_model(settings, ds)
+    _check_lek(settings, ds)
+    _check_options(settings, ds)
+    if config_yaml is None:
+        import yaml
+
+        config_yaml = yaml.safe_dump(dict(cfg), sort_keys=False)
+    ident = identity.identity(cfg)
+    return Prepared(cfg, config_yaml, settings, ds, plan, _meta(settings, ds), ident,
+                    identity.config_hash(ident))  # fmt: skip
+
+
+def _check_model(settings: Settings, ds: datasets.Dataset) -> None:
+    """A one-epoch trial fit on the training split (a subset could hold a single class and fail
+    for the wrong reason)."""
+    import warnings
+
+    data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
+    models.backend(settings.model)  # an unknown backend is a user error
+    model = models.make_model(ds.task, settings.model, seed=settings.seed)
+    model.set_params(max_iter=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data.X_train, data.y_train)
+    except (ValueError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StudyError(f"model: {first}") from None
+
+
+def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
+    """Lek's options, tried on the data (a bad one would otherwise fail in every worker)."""
+    if "lek" not in settings.methods:
+        return
+    from .importance import lek_groups
+
+    opts = dict(settings.method_options.get("lek") or {})
+    unknown = sorted(set(opts) - {"steps", "group_vals", "kmeans_seed"})
+    if unknown:
+        raise StudyError(f"unknown importance.options.lek option(s) {', '.join(unknown)}; valid: "
+                         "steps, group_vals, kmeans_seed")  # fmt: skip
+    steps = opts.get("steps", 100)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise StudyError(f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}")
+    group_vals = opts.get("group_vals", (0, 0.2, 0.4, 0.6, 0.8, 1))
+    try:
+        lek_groups(ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
+                   group_vals if isinstance(group_vals, int) else list(group_vals))  # fmt: skip
+    except (ValueError, TypeError) as err:
+        raise StudyError(f"importance.options.lek.group_vals: {err}") from None
+
+
+def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
+    if settings.top_k > ds.n_features:  # equal is clipped to n - 1 with a note (the default 3)
+        raise StudyError(f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
+                         f"variables of {ds.name}")  # fmt: skip
+    n_repeats = (settings.method_options.get("permutation") or {}).get("n_repeats", 5)
+    if "permutation" in settings.methods and (isinstance(n_repeats, bool) or not isinstance(
+            n_repeats, int) or n_repeats < 1):  # fmt: skip
+        raise StudyError(f"importance.options.permutation.n_repeats must be a positive integer; "
+                         f"got {n_repeats!r}")  # fmt: skip
+
+
+def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
+    sizes = tuple(settings.model.get("hidden_layer_sizes") or (100,))
+    sizes = (sizes,) if isinstance(sizes, int) else sizes
+    outputs = ds.output_names
+    return StudyMeta(
+        name=settings.name or f"{ds.name}-{settings.model.get('name', 'mlp')}",
+        dataset=ds.name, task=ds.task, feature_names=ds.feature_names, output_names=outputs,
+        layer_sizes=(ds.n_features, *(int(s) for s in sizes), len(outputs)),
+        methods=method_layouts(settings.methods, task=ds.task, output_names=outputs),
+        score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
+        truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
+        top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
+    )  # fmt: skip
+
+
+def _output_dir(settings: Settings) -> Path:
+    if settings.output_dir is not None:
+        out = settings.output_dir
+    else:
+        out = settings.root / "studies" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".study-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:  # read-only, full disk, not a folder
+        raise StudyError(f"paths.output_dir: cannot write into {out} ({err.strerror or err})") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+
+
+@dataclass
+class Trained:
+    """What this process trained (or took from the journal), and what failed."""
+
+    runs: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    from_journal: int = 0
+    timings: dict = field(default_factory=dict)
+
+
+class Study:
+    """One study in the tracking store, as this process adds to it."""
+
+    def __init__(self, prep: Prepared, output_dir: Path):
+        self.prep, self.settings, self.meta = prep, prep.settings, prep.meta
+        self.output_dir = output_dir
+        self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment)
+        self.previous: list = []  # the seeds the store had when this process attached
+
+    @property
+    def run_id(self) -> str:
+        return self.tracker.run_id
+
+    # -- open ----------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Find this study (same name and settings) and attach, or create it. Another study of
+        this name with other settings is refused, naming the keys that differ."""
+        s, meta = self.settings, self.meta
+        lock = tracking.study_lock(self.tracker.uri, s.experiment, meta.name) if self.prep.shared \
+            else contextlib.nullcontext()  # fmt: skip
+        with lock:
+            found = tracking.find_resumable(s.tracking_uri, s.experiment, meta.name,
+                                            self.prep.config_hash) if self.prep.shared else None  # fmt: skip
+            if found is None:
+                self._refuse_other_settings()
+                self.tracker.start(meta, config=self.prep.cfg, config_yaml=self.prep.config_yaml,
+                                   dataset=self.prep.dataset, run_name=self._run_name(),
+                                   tags={tracking.NAME_TAG: meta.name,
+                                         tracking.HASH_TAG: self.prep.config_hash},
+                                   converge=s.n_shards > 1)  # fmt: skip
+            else:
+                self.tracker.resume(found.run_id, meta, run_name=self._run_name())
+        self.tracker.set_seeds_tag(s.seed, s.n_runs)
+        if found is not None:  # a new study (ours, or a shard's that won converge) has no seeds
+            self.previous = tracking.load_study(self.tracker.uri, self.run_id).runs
+
+    def _refuse_other_settings(self) -> None:
+        """A study of this name with other settings: resuming or sharding it, or naming a new one
+        the same, would mix two studies (and hide the first from study.resume)."""
+        s = self.settings
+        if not (self.prep.shared or s.name):
+            return  # a default name (<dataset>-<model>) is a label, not a promise
+        other = tracking.find_resumable(s.tracking_uri, s.experiment, self.meta.name)
+        if other is None or other.config_hash == self.prep.config_hash:
+            return
+        diff = identity.differences(self.prep.ident, other.params)
+        raise StudyError(
+            f"study {self.meta.name!r} (run {other.run_id}) was run with other settings "
+            f"({'; '.join(diff[:6]) or 'its config hash differs'}{'; ...' if len(diff) > 6 else ''})"
+            "; set them back, or choose another study.name"
+        )  # fmt: skip
+
+    def _run_name(self) -> str:
+        # presets name the study after the question; the dataset tells their sweeps apart
+        name, ds = self.meta.name, self.prep.dataset.name
+        return f"{name}{'' if ds in name else f' · {ds}'} · {self.settings.n_runs} runs"
+
+    # -- claim ---------------------------------------------------------------------------------
+
+    def claim(self) -> tuple[list[int], list]:
+        """The seeds this process trains, and the journalled runs it uploads instead of training.
+        Refuses in one line when every seed it wanted is being trained by another process."""
+        s = self.settings
+        done = {r.seed for r in self.previous}
+        wanted = [x for x in runner.seeds_for(s.seed, s.n_runs)
+                  if (x - s.seed) % s.n_shards == s.shard]  # fmt: skip
+        mine, taken = self.tracker.claim(wanted, done)
+        if taken and not mine:
+            procs = "; ".join(f"{p}: seeds {tracking.seed_ranges(v)}" for p, v in taken.items())
+            raise StudyError(
+                f"study {self.meta.name!r} is being trained by another live process ({procs}); "
+                "nothing is left for this one: let it finish (it writes the tables), or ask for "
+                "more seeds with study.n_runs"
+            )  # fmt: skip
+        journal = Journal(s.root, self.run_id).runs(besides=done)
+        journal = [r for r in journal if r.seed in set(mine)]
+        return [x for x in mine if x not in {r.seed for r in journal}], journal
+
+    # -- train ---------------------------------------------------------------------------------
+
+    def train(self, seeds: list[int], journalled: list) -> Trained:
+        """Train ``seeds`` (and hand the ``journalled`` runs to the store): each finished seed
+        goes to the journal, then to the background writer. The failure budget stops the study;
+        a store that stops answering stops it within seconds."""
+        s, out = self.settings, Trained(from_journal=len(journalled))
+        journal, t_log, kept = Journal(s.root, self.run_id), 0.0, {r.seed for r in journalled}
+        with _progress(s, self.meta, len(seeds) + len(journalled)) as bar, \
+                self.tracker.heartbeat(seeds + [r.seed for r in journalled]), \
+                self.tracker.writer() as writer:  # fmt: skip
+            for rec in _records(journalled, s, self.prep.plan, seeds):
+                runner.check_stop()  # an interrupted fit returns early: never log that seed
+                t0 = time.perf_counter()
+                if not isinstance(rec, FailedRun) and rec.seed not in kept:
+                    journal.add(rec)  # before the store: nothing trained is lost if it fails
+                writer.submit(rec)
+                t_log += time.perf_counter() - t0
+                self._count(rec, out, bar, writer)
+            t_wait = time.perf_counter()
+            run_ids = writer.close()
+            out.timings = {"log_seconds": t_log, "writer_wait_seconds": time.perf_counter() - t_wait,
+                           "writer_busy_seconds": writer.busy_seconds}  # fmt: skip
+        for rec in out.runs:
+            rec.run_id = run_ids[rec.seed]
+        if out.failed and not out.runs and not self.previous:
+            raise SeedsFailed(_failures_line(out.failed, s.n_runs))
+        return out
+
+    def _count(self, rec, out: Trained, bar, writer) -> None:
+        if isinstance(rec, FailedRun):  # logged as a FAILED child; the others go on
+            out.failed.append(rec)
+            if len(out.failed) > self.settings.max_failures:
+                writer.close()
+                raise SeedsFailed(_failures_line(out.failed, len(out.failed), stopped=True,
+                                                 limit=self.settings.max_failures))  # fmt: skip
+        else:
+            out.runs.append(rec)
+            bar.set_postfix_str(f"mean test {self.meta.score_name} "
+                                f"{runner.nan_safe_mean([r.test_score for r in out.runs]):.3f}")  # fmt: skip
+        bar.update()
+
+    def gather(self, trained: Trained) -> StudyRecord:
+        """Every seed of the study in the store (this process's, earlier ones', other shards'),
+        each once; the bundle is written anew when this process added seeds."""
+        everything = sorted(self.previous + trained.runs, key=lambda r: r.seed)
+        if self.prep.shared:  # and whatever other processes finished meanwhile
+            everything = tracking.load_study(self.tracker.uri, self.run_id, known=everything).runs
+        if trained.runs or not self.previous:
+            self.tracker.log_bundle(everything, [r.run_id for r in everything])
+        Journal(self.settings.root, self.run_id).clear()
+        return tracking.load_study(self.tracker.uri, self.run_id)
+
+    def train_null(self) -> tuple[list, dict]:
+        """The randomisation test's B null networks (none when the test is off) and its
+        settings, with the chance score; logged as the parent's null bundle."""
+        test = dict(self.settings.randomisation)
+        if not test.get("n_permutations"):
+            return [], test
+        from . import randomisation
+
+        null = _train_null(self.settings, self.prep.plan, self.meta)
+        ds, plan = self.prep.dataset, self.prep.plan
+        y_train = datasets.split(ds, test_size=plan.test_size, seed=self.settings.seed).y_train
+        test["chance"] = randomisation.chance_score(y_train, ds.task)
+        self.tracker.log_bundle(null, [""] * len(null), name=tracking.NULL_BUNDLE,
+                                extra={k: test[k] for k in ("alternative", "alpha", "chance", "seed")})
+        return null, test
+
+    def retrain(self, record: StudyRecord):
+        """Retraining on each method's top-k variables (``validate.retrain``), logged."""
+        from . import retrain
+
+        result = retrain.validate(record, self.prep.plan, self.settings, self.output_dir)
+        self.tracker.log_results(metrics=result.metrics, series=result.series,
+                                 tables=write_tables(result.tables, self.output_dir),
+                                 charts=result.charts)  # fmt: skip
+        return result
+
+    def finish(self, status: str, *, quiet: bool = False) -> None:
+        self.tracker.finish(status, quiet=quiet)
+
+
+# ---------------------------------------------------------------------------------------------
+# publish: analysis, checks, randomisation test (shared with study-aggregate)
+
+
+@dataclass
+class Published:
+    """Everything computed from a study's record: the one result the report is rendered from."""
+
+    analysis: aggregate.Analysis
+    charts: list = field(default_factory=list)
+    tables: dict = field(default_factory=dict)
+    check_lines: list = field(default_factory=list)
+    randomisation: object = None
+
+
+def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_bootstrap: int,
+            seed: int, charts: bool, null=None) -> Published:  # fmt: skip
+    """Analyse ``record``, run the checks of its networks and (with ``null``: the null networks
+    and the test's settings) Olden & Jackson's test; write every table and chart to
+    ``output_dir`` and log them to the parent (``tracker`` None: not logged)."""
+    from . import validation
+
+    analysis, paths = analyse_and_log(tracker, record, output_dir, top_k=top_k,
+                                      n_bootstrap=n_bootstrap, seed=seed, charts=charts)  # fmt: skip
+    out = Published(analysis, list(paths), dict(analysis.tables()))
+    checks = validation.checks(record)
+    _log(tracker, metrics=checks.metrics, tables=write_tables(checks.tables, output_dir))
+    out.tables.update(checks.tables)
+    out.check_lines = checks.summary
+    if null is not None and null[0]:
+        result, paths = randomisation_and_log(tracker, record, null[0], null[1], output_dir,
+                                              charts=charts)  # fmt: skip
+        out.charts += paths
+        out.tables.update(result.tables)
+        out.randomisation = result
+    return out
+
+
+def _log(tracker, **what) -> None:
+    if tracker is not None:
+        tracker.log_results(**what)
+
+
+def analyse_and_log(tracker, record: StudyRecord, output_dir: Path, *, top_k: int,
+                    n_bootstrap: int = 1000, seed: int = 0, charts: bool = True):  # fmt: skip
+    """Analyse a study and draw its charts; write both to ``output_dir`` and log them."""
+    from . import plots
+
+    analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
+    tables = write_tables(analysis.tables(), output_dir)
+    paths = plots.draw_all(analysis, output_dir) if charts else []
+    _log(tracker, metrics=analysis.metrics(), tables=tables, charts=paths)
+    return analysis, paths
+
+
+def randomisation_and_log(tracker, record: StudyRecord, null_runs, test: Mapping,
+                          output_dir: Path, *, charts: bool = True):  # fmt: skip
+    """Olden & Jackson's test of a study against its null networks (``test``: ``alternative``,
+    ``alpha``, ``chance``): tables, metrics and charts, written and logged."""
+    from . import plots, randomisation
+
+    result = randomisation.analyse(record, null_runs, alternative=str(test["alternative"]),
+                                   alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
+    tables = write_tables(result.tables, output_dir)
+    paths = plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"])) \
+        if charts else []  # fmt: skip
+    _log(tracker, metrics=result.metrics, tables=tables, charts=paths)
+    return result, paths
+
+
+def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
+    """Write ``{file name: DataFrame}`` as CSV files in ``output_dir``; return their paths."""
+    paths = []
+    for name, table in tables.items():
+        table.to_csv(output_dir / name, index=False)
+        paths.append(output_dir / name)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole study
+
+
+@dataclass
+class Outcome:
+    """What a finished study hands back: where it is, and everything it computed."""
+
+    run_id: str
+    uri: str
+    experiment: str
+    experiment_id: str
+    output_dir: Path
+    record: StudyRecord
+    analysis: aggregate.Analysis
+    charts: list[Path]
+    timings: dict[str, float] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+    failed: list = field(default_factory=list)  # FailedRun of every seed that raised
+    from_journal: int = 0  # seeds uploaded from the journal instead of trained
+
+
+def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
+    """Run a whole study from a composed config (a plain nested mapping). Raises StudyError for
+    anything the user can fix, StoreUnavailable when the store stops answering."""
+    t = {"start": time.perf_counter()}
+    prep = prepare(cfg, config_yaml=config_yaml)
+    study = Study(prep, _output_dir(prep.settings))
+    t["setup"] = time.perf_counter()
+    try:
+        study.open()
+        seeds, journalled = study.claim()
+        t["train"] = time.perf_counter()
+        trained = study.train(seeds, journalled)
+        record = study.gather(trained)
+        t_null = time.perf_counter()
+        null = study.train_null()
+        t["null"], t["analyse"] = time.perf_counter() - t_null, time.perf_counter()
+        outcome = _conclude(study, record, trained, null)
+        runner.check_stop()
+        study.finish("FINISHED")
+    except KeyboardInterrupt:
+        study.finish("KILLED", quiet=True)
+        raise
+    except BaseException as exc:
+        if tracking.is_store_error(exc):
+            study.finish("FAILED", quiet=True)
+            raise _unavailable(study, exc) from None
+        study.finish("FAILED", quiet=isinstance(exc, StudyError))
+        raise
+    outcome.timings = _timings(t, record, trained, null[0])
+    return outcome
+
+
+def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outcome:
+    s = study.settings
+    pub = publish(study.tracker, record, study.output_dir, top_k=s.top_k,
+                  n_bootstrap=s.n_bootstrap, seed=s.seed, charts=s.charts, null=null)  # fmt: skip
+    retrained = study.retrain(record) if s.validate.get("retrain") else None
+    failed = sorted(trained.failed, key=lambda f: f.seed)
+    outcome = Outcome(
+        run_id=study.run_id, uri=study.tracker.uri, experiment=s.experiment,
+        experiment_id=study.tracker.experiment_id, output_dir=study.output_dir, record=record,
+        analysis=pub.analysis, charts=pub.charts + (retrained.charts if retrained else []),
+        failed=failed, from_journal=trained.from_journal,
+    )  # fmt: skip
+    tables = dict(pub.tables)
+    if retrained:
+        tables.update(retrained.tables)
+    outcome.extras = {"tables": tables, "summary": report_blocks(
+        notes=_notes(study, record, trained), checks=pub.check_lines,
+        retrain=retrained.summary if retrained else None,
+        randomisation=pub.randomisation.summary if pub.randomisation else None)}  # fmt: skip
+    if pub.randomisation is not None:
+        outcome.extras["randomisation"] = pub.randomisation
+    return outcome
+
+
+def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
+    """Lines before the detail: failures, the fallback backend, the journal, the reader's notes."""
+    s, lines = study.settings, []
+    if trained.failed:
+        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs),
+                  "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
+                  "tables use the others."]  # fmt: skip
+    note = models.backend_note(study.prep.dataset.task, s.model)
+    if note:
+        lines.append(note)
+    if trained.from_journal:
+        lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier process "
+                     "(trained before the store stopped answering), not trained again.")  # fmt: skip
+    lines += [f"Note: {n}." for n in record.notes]
+    return lines
+
+
+def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> list[list[str]]:
+    """The report's extra blocks in their order: notes first, then the checks, retraining and
+    the randomisation test."""
+    blocks = [list(notes)] if notes else []
+    blocks += list(checks)
+    blocks += [retrain] if retrain else []
+    blocks += [randomisation] if randomisation else []
+    return blocks
+
+
+def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    text = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+    kept = len(Journal(study.settings.root, study.run_id).runs()) if study.run_id else 0
+    return StoreUnavailable(
+        f"the tracking store {study.tracker.uri} stopped answering ({type(cause).__name__}: "
+        f"{text}); training stopped. {kept} trained seed(s) are kept in the journal "
+        f"{Journal(study.settings.root, study.run_id or '-').folder} and will be uploaded, not "
+        "retrained, by the resume"
+    )  # fmt: skip
+
+
+def _timings(t: dict, record: StudyRecord, trained: Trained, null_runs) -> dict:
+    end = time.perf_counter()
+    fit = np.array([r.timings.get("fit", np.nan) for r in record.runs])
+    imp = np.array([r.timings.get("importance", np.nan) for r in record.runs])
+    return {
+        "total_seconds": end - t["start"], "setup_seconds": t["setup"] - t["start"],
+        "training_seconds": t["analyse"] - t["train"], "analysis_seconds": end - t["analyse"],
+        "fit_seconds_per_run": float(np.nanmean(fit)) if fit.size else np.nan,
+        "importance_seconds_per_run": float(np.nanmean(imp)) if imp.size else np.nan,
+        "log_seconds_per_run": trained.timings.get("log_seconds", 0.0) / max(len(record.runs), 1),
+        "writer_wait_seconds": trained.timings.get("writer_wait_seconds", 0.0),
+        "writer_busy_seconds": trained.timings.get("writer_busy_seconds", 0.0),
+        "null_seconds": t["null"] if null_runs else 0.0, "null_runs": len(null_runs),
+        "null_fit_seconds_per_run": float(np.nanmean([r.timings.get("fit", np.nan)
+                                                      for r in null_runs])) if null_runs else np.nan,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _records(journalled, settings: Settings, plan: runner.Plan, seeds):
+    """The journalled runs (already trained), then each seed's record as it is trained."""
+    yield from journalled
+    yield from runner.run_many(plan, seeds, n_jobs=settings.n_jobs, keep_going=True)
+
+
+def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:
+    first = min(failed, key=lambda f: f.seed)
+    n = f"{len(failed)} seed{'s' * (len(failed) != 1)}"
+    head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
+            else f"{len(failed)} of {n_runs} seeds failed")  # fmt: skip
+    return f"{head}; the first: seed {first.seed}: {first.error}"
+
+
+def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training"):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"{desc} {meta.name}", unit="run", disable=not settings.progress,
+                file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+
+
+def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
+    """The randomisation test's B null networks, trained like the study's seeds."""
+    from . import randomisation
+    from .importance import get_method
+
+    seeds = randomisation.null_seeds(settings.randomisation["seed"],
+                                     settings.randomisation["n_permutations"])  # fmt: skip
+    null = []
+    with _progress(settings, meta, len(seeds), "null networks") as bar:
+        for rec in runner.run_many(randomisation.null_plan(plan), seeds, n_jobs=settings.n_jobs):
+            runner.check_stop()
+            # the test uses measures and weights; curves (Lek's) would be B x 94 kB for nothing
+            rec.importances = {m: {k: v for k, v in values.items() if k in get_method(m).measures}
+                               for m, values in rec.importances.items()}  # fmt: skip
+            null.append(rec)
+            bar.update()
+    null.sort(key=lambda r: r.seed)
+    return null
