@@ -181,7 +181,7 @@ class Analysis:
 
     def metrics(self) -> dict[str, float]:
         """Study-level metrics: scores, stability per view, agreement per pair, truth recovery."""
-        from .tracking import metric_names
+        from .naming import metric_names
 
         rec, k = self.record, self.top_k
         test = np.array([r.test_score for r in rec.runs], float)

@@ -34,7 +34,12 @@ def _flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
 def identity(config: Mapping) -> dict[str, str]:
     """The settings of ``config`` that define a study's numbers, flattened (``"a.b": "1"``) as
     MLflow logs them as params."""
-    flat = _flatten(config)
+    return _normalise(_flatten(config))
+
+
+def _normalise(flat: Mapping[str, str]) -> dict[str, str]:
+    """Identity keys only, with defaults that older studies did not write left out."""
+    flat = dict(flat)
     if flat.get("model.backend") == "sklearn":  # the default: studies from before the key match
         del flat["model.backend"]
     return {k: v for k, v in sorted(flat.items())
@@ -47,8 +52,16 @@ def config_hash(ident: Mapping[str, str]) -> str:
 
 
 def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]:
-    """``key: theirs -> ours`` for every identity key whose value differs (missing = absent)."""
-    keys = sorted(set(ours) | {k for k in theirs if k in ours or not any(
-        k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)})  # fmt: skip
-    return [f"{k}: {theirs.get(k, 'absent')} -> {ours.get(k, 'absent')}"
-            for k in keys if ours.get(k) != theirs.get(k)]  # fmt: skip
+    """``key: theirs -> ours`` for every identity key whose value differs (missing = absent),
+    both sides normalised alike (``theirs``: an earlier study's params): a default one of them
+    did not write is no difference. A different dataset or model is said once, not key by key."""
+    ours, theirs = _normalise(ours), _normalise(theirs)
+    out = []
+    for group in ("dataset", "model"):
+        key = f"{group}.name"
+        if key in ours and key in theirs and ours[key] != theirs[key]:
+            out.append(f"{key}: {theirs[key]} -> {ours[key]}")
+            ours = {k: v for k, v in ours.items() if not k.startswith(group + ".")}
+            theirs = {k: v for k, v in theirs.items() if not k.startswith(group + ".")}
+    return out + [f"{k}: {theirs.get(k, 'absent')} -> {ours.get(k, 'absent')}"
+                  for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]  # fmt: skip

@@ -203,6 +203,8 @@ class Study:
                                    converge=s.n_shards > 1)  # fmt: skip
             else:
                 self.tracker.resume(found.run_id, meta, run_name=self._run_name())
+                if s.n_shards > 1:  # a parent other shards may still be converging on
+                    self.tracker.converged(meta, self.prep.config_hash)
         self.tracker.set_seeds_tag(s.seed, s.n_runs)
         if found is not None:  # a new study (ours, or a shard's that won converge) has no seeds
             self.previous = tracking.load_study(self.tracker.uri, self.run_id).runs

@@ -166,7 +166,7 @@ def analyse(record, null_runs, *, alternative: str = "two-sided", alpha: float =
     :class:`~study.record.RunRecord` list. ``chance``: the training score of a network that
     learned nothing (for the warning when null networks fit their permuted data).
     """
-    from .tracking import metric_names
+    from .naming import metric_names
 
     meta, runs = record.meta, record.runs
     if not null_runs:

@@ -131,12 +131,31 @@ def fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
 
 
 def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
+    """scikit-learn's ``fit`` -> ``_fit`` -> ``_fit_stochastic`` for a block of networks, in the
+    same steps: validate the data, initialise (weights, early stopping's split), run the epochs,
+    then set what ``fit`` sets on each model."""
     from sklearn.base import is_classifier
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
 
     m0 = models[0]
     task = "classification" if is_classifier(m0) else "regression"
+    data = _validated(models, Xs, ys, task)
+    spec = _spec(m0, task, getattr(m0, "_label_binarizer", None))
+    units = [data[0][0].shape[1], *_hidden(m0), data[0][1].shape[1]]
+    start = _initialise(models, data, units, spec, task)
+    run = _Training(start, spec, task, len(models))
+    for epoch in range(spec["max_iter"]):
+        run.epoch()
+        if run.stop(last=epoch + 1 == spec["max_iter"]):
+            break
+    state = {"n_iter": run.n_iter, "count": run.out_count, "stalled": run.stalled,
+             "n_rows": run.n}  # fmt: skip
+    return _finish(models, spec, units, run.out_params, state, run.curves, run.scores,
+                   start["streams"])  # fmt: skip
+
+
+def _validated(models, Xs, ys, task: str) -> list:
+    """Each model's ``(X, Y)`` as scikit-learn validates them (setting ``n_features_in_`` and
+    ``classes_``), Y 2-D; every network of a block must share shapes and classes."""
     data = []
     for model, X, y in zip(models, Xs, ys):
         X, Y = model._validate_input(X, y, False, reset=True)  # sets n_features_in_, classes_
@@ -146,11 +165,16 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
     classes = {tuple(m.classes_) for m in models} if task == "classification" else {None}
     if len(n_outputs) > 1 or len(classes) > 1 or len({X.shape for X, _ in data}) > 1:
         raise ValueError("fit_block needs networks with the same data shapes and classes")
-    spec = _spec(m0, task, getattr(m0, "_label_binarizer", None))
-    n_features = data[0][0].shape[1]
-    units = [n_features, *_hidden(m0), data[0][1].shape[1]]
+    return data
 
-    # scikit-learn's _initialize, then early stopping's split, from each seed's stream
+
+def _initialise(models, data, units, spec, task: str) -> dict:
+    """scikit-learn's ``_initialize``, then early stopping's split, from each seed's stream:
+    stacked initial weights, the training (and validation) rows, and the streams (which go on
+    to shuffle the rows of every epoch)."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
     N = len(models)
     coefs = [np.empty((N, a, b)) for a, b in zip(units[:-1], units[1:])]
     intercepts = [np.empty((N, b)) for b in units[1:]]
@@ -161,7 +185,7 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
             coefs[i][j], intercepts[i][j] = w, b
         if spec["early_stopping"]:
             stratify = Y if task == "classification" and Y.shape[1] == 1 else None
-            X_tr, X_va, Y_tr, Y_va = train_test_split(
+            X, X_va, Y, Y_va = train_test_split(
                 X, Y, random_state=rs, test_size=spec["validation_fraction"], stratify=stratify
             )
             if X_va.shape[0] < 2:
@@ -169,106 +193,127 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
                                  " or the size of your dataset.")  # fmt: skip
             Xval.append(X_va)
             Yval.append(Y_va)
-            X, Y = X_tr, Y_tr
         streams.append(rs)
         Xtr.append(X)
         Ytr.append(Y)
     shared = not spec["early_stopping"] and all(
         X is Xtr[0] or np.array_equal(X, Xtr[0]) for X in Xtr
     )
-    X_all = Xtr[0] if shared else np.stack(Xtr)
-    Y_all = np.stack(Ytr)
-    Xv = np.stack(Xval) if Xval else None
-    Yv = np.stack(Yval) if Yval else None
-    n = X_all.shape[-2]
+    return {"coefs": coefs, "intercepts": intercepts, "streams": streams, "shared": shared,
+            "X": Xtr[0] if shared else np.stack(Xtr), "Y": np.stack(Ytr),
+            "Xv": np.stack(Xval) if Xval else None, "Yv": np.stack(Yval) if Yval else None}  # fmt: skip
+
+
+def _batch_size(spec, n: int) -> int:
     bs = spec["batch_size"]
     if bs == "auto":
-        bs = min(200, n)
-    else:
-        if bs > n:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going"
-                          " to be clipped")  # fmt: skip
-        bs = int(np.clip(bs, 1, n))
-    full = bs >= n
+        return min(200, n)
+    if bs > n:
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going"
+                      " to be clipped")  # fmt: skip
+    return int(np.clip(bs, 1, n))
 
-    params = coefs + intercepts
-    L = len(coefs)
-    opt = Adam(params, spec) if spec["solver"] == "adam" else SGD(params, spec, N)
-    ids = np.arange(N)  # global index of each network still training
-    # each network's current shuffle of its rows (minibatches only)
-    order = None if full else np.tile(np.arange(n), (N, 1))
-    count = np.zeros(N, dtype=int)
-    best_loss = np.full(N, np.inf)
-    best_score = np.full(N, -np.inf)
-    best = [p.copy() for p in params] if spec["early_stopping"] else None
-    curves, scores = [], []  # per epoch: (ids, values)
-    out_params = [np.empty_like(p) for p in params]
-    n_iter = np.zeros(N, dtype=int)
-    out_count = np.zeros(N, dtype=int)
-    stalled = np.zeros(N, dtype=bool)
-    t_ = 0
-    for epoch in range(spec["max_iter"]):
-        if not full:
-            for k, j in enumerate(ids):
-                order[k] = order[k][streams[j].permutation(n)]
+
+class _Training:
+    """The epochs of ``_fit_stochastic`` for the networks of a block still training: one
+    :meth:`epoch` (a pass over the minibatches), then :meth:`stop` (scikit-learn's stopping rule
+    per network; the networks that stop leave the block)."""
+
+    def __init__(self, start: dict, spec, task: str, N: int):
+        self.spec, self.task, self.streams = spec, task, start["streams"]
+        self.shared, self.X, self.Y = start["shared"], start["X"], start["Y"]
+        self.Xv, self.Yv = start["Xv"], start["Yv"]
+        self.n = self.X.shape[-2]
+        self.bs = _batch_size(spec, self.n)
+        self.full = self.bs >= self.n
+        self.params = start["coefs"] + start["intercepts"]
+        self.L = len(start["coefs"])
+        self.opt = Adam(self.params, spec) if spec["solver"] == "adam" else SGD(self.params, spec, N)
+        self.ids = np.arange(N)  # global index of each network still training
+        # each network's current shuffle of its rows (minibatches only)
+        self.order = None if self.full else np.tile(np.arange(self.n), (N, 1))
+        self.count = np.zeros(N, dtype=int)
+        self.best_loss = np.full(N, np.inf)
+        self.best_score = np.full(N, -np.inf)
+        self.best = [p.copy() for p in self.params] if spec["early_stopping"] else None
+        self.curves, self.scores = [], []  # per epoch: (ids, values)
+        self.out_params = [np.empty_like(p) for p in self.params]
+        self.n_iter = np.zeros(N, dtype=int)
+        self.out_count = np.zeros(N, dtype=int)
+        self.stalled = np.zeros(N, dtype=bool)
+        self.t_ = 0
+
+    def epoch(self) -> None:
+        """One pass over the (shuffled) minibatches of every network still training."""
+        n, L = self.n, self.L
+        if not self.full:
+            for k, j in enumerate(self.ids):
+                self.order[k] = self.order[k][self.streams[j].permutation(n)]
         acc = 0.0
-        for start in range(0, n, bs):
-            stop = min(start + bs, n)
-            if full:
-                Xb, Yb = X_all, Y_all
+        for start in range(0, n, self.bs):
+            stop = min(start + self.bs, n)
+            if self.full:
+                Xb, Yb = self.X, self.Y
             else:
-                rows = order[:, start:stop]
-                Xb = (X_all[rows] if shared
-                      else X_all[np.arange(len(ids))[:, None], rows])  # fmt: skip
-                Yb = Y_all[np.arange(len(ids))[:, None], rows]
-            loss, cg, ig = backprop(params[:L], params[L:], Xb, Yb, spec)
+                rows = self.order[:, start:stop]
+                Xb = (self.X[rows] if self.shared
+                      else self.X[np.arange(len(self.ids))[:, None], rows])  # fmt: skip
+                Yb = self.Y[np.arange(len(self.ids))[:, None], rows]
+            loss, cg, ig = backprop(self.params[:L], self.params[L:], Xb, Yb, self.spec)
             acc = acc + loss * (stop - start)
-            for p, u in zip(params, opt.updates(cg + ig)):
+            for p, u in zip(self.params, self.opt.updates(cg + ig)):
                 p += u
-        loss = acc / n
-        t_ += n
-        n_iter[ids] += 1
-        curves.append((ids, loss))
+        self.loss = acc / n
+        self.t_ += n
+        self.n_iter[self.ids] += 1
+        self.curves.append((self.ids, self.loss))
+
+    def stop(self, *, last: bool) -> bool:
+        """scikit-learn's stopping rule after an epoch; True when no network is left."""
+        spec, L = self.spec, self.L
         if spec["early_stopping"]:
-            score = _validation_score(task, spec, params[:L], params[L:], Xv, Yv)
-            scores.append((ids, score))
-            count = np.where(score < best_score + spec["tol"], count + 1, 0)
-            better = score > best_score
-            best_score = np.where(better, score, best_score)
-            for b, p in zip(best, params):
+            score = _validation_score(self.task, spec, self.params[:L], self.params[L:],
+                                      self.Xv, self.Yv)  # fmt: skip
+            self.scores.append((self.ids, score))
+            self.count = np.where(score < self.best_score + spec["tol"], self.count + 1, 0)
+            better = score > self.best_score
+            self.best_score = np.where(better, score, self.best_score)
+            for b, p in zip(self.best, self.params):
                 b[better] = p[better]
         else:
-            count = np.where(loss > best_loss - spec["tol"], count + 1, 0)
-            best_loss = np.where(loss < best_loss, loss, best_loss)
-        opt.iteration_ends(t_)
-        hit = count > spec["n_iter_no_change"]
-        done = opt.stop(hit)
-        count = np.where(hit & ~done, 0, count)
-        if epoch + 1 == spec["max_iter"]:
-            stalled[ids[~done]] = True
+            self.count = np.where(self.loss > self.best_loss - spec["tol"], self.count + 1, 0)
+            self.best_loss = np.where(self.loss < self.best_loss, self.loss, self.best_loss)
+        self.opt.iteration_ends(self.t_)
+        hit = self.count > spec["n_iter_no_change"]
+        done = self.opt.stop(hit)
+        self.count = np.where(hit & ~done, 0, self.count)
+        if last:
+            self.stalled[self.ids[~done]] = True
             done = np.ones_like(done)
-        if done.any():
-            final = best if spec["early_stopping"] else params
-            for o, p in zip(out_params, final):
-                o[ids[done]] = p[done]
-            out_count[ids[done]] = count[done]
-            keep = ~done
-            if not keep.any():
-                break
-            ids, count = ids[keep], count[keep]
-            order = None if full else order[keep]
-            best_loss, best_score = best_loss[keep], best_score[keep]
-            params = [p[keep] for p in params]
-            if best is not None:
-                best = [b[keep] for b in best]
-            opt.keep(keep)
-            Y_all = Y_all[keep]
-            if not shared:
-                X_all = X_all[keep]
-            if Xv is not None:
-                Xv, Yv = Xv[keep], Yv[keep]
-    state = {"n_iter": n_iter, "count": out_count, "stalled": stalled, "n_rows": n}
-    return _finish(models, spec, units, out_params, state, curves, scores, streams)
+        return self._leave(done) if done.any() else False
+
+    def _leave(self, done: np.ndarray) -> bool:
+        """The networks that stopped keep their (best) weights and leave the block."""
+        final = self.best if self.spec["early_stopping"] else self.params
+        for o, p in zip(self.out_params, final):
+            o[self.ids[done]] = p[done]
+        self.out_count[self.ids[done]] = self.count[done]
+        keep = ~done
+        if not keep.any():
+            return True
+        self.ids, self.count = self.ids[keep], self.count[keep]
+        self.order = None if self.full else self.order[keep]
+        self.best_loss, self.best_score = self.best_loss[keep], self.best_score[keep]
+        self.params = [p[keep] for p in self.params]
+        if self.best is not None:
+            self.best = [b[keep] for b in self.best]
+        self.opt.keep(keep)
+        self.Y = self.Y[keep]
+        if not self.shared:
+            self.X = self.X[keep]
+        if self.Xv is not None:
+            self.Xv, self.Yv = self.Xv[keep], self.Yv[keep]
+        return False
 
 
 def _finish(models, spec, units, out_params, state, curves, scores, streams):

@@ -81,7 +81,7 @@ def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> li
     ``randomisation_<method>[_<output>].png`` (a method whose columns are identical, Garson or
     weight sums, gets one), then ``network_diagram_pruned.png``: the best-scoring seed's
     network with the connections its test did not find significant faded."""
-    from ..tracking import metric_names
+    from ..naming import metric_names
 
     meta = record.meta
     table = result.tables["randomisation.csv"]

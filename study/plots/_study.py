@@ -373,7 +373,7 @@ def draw_all(analysis, output_dir) -> list[Path]:
     paths = [save(draw(analysis), output_dir / name) for name, draw in CHARTS.items()]
     paths.append(save(best_network_figure(analysis), output_dir / "network_diagram.png"))
     if getattr(analysis, "lek_profile", None) is not None:
-        from ..tracking import metric_names
+        from ..naming import metric_names
         from ._olden import lek_figure
 
         columns = analysis.record.meta.methods["lek"].columns

@@ -203,17 +203,22 @@ class Heartbeat:
 # one parent
 
 
-def converge(client, experiment_id: str, run_id: str, name: str, ident_hash: str) -> str:
+def converge(client, experiment_id: str, run_id: str, name: str, ident_hash: str, *,
+             created: bool = True) -> str:
     """After creating the parent ``run_id`` of a study that other processes may be creating at
     the same moment: wait :data:`SETTLE` seconds, then keep the parent with the smallest run id
     among those created in the last minute with this name and settings (every racing process
-    sees the same set), delete ours if it lost, and return the winner's id."""
-    time.sleep(SETTLE)
+    sees the same set), delete ours if it lost, and return the winner's id. ``created`` False:
+    ``run_id`` is a parent this process found and attached to; if it is that young, it may lose
+    the same race, so the same rule is applied (nothing deleted)."""
     ours = client.get_run(run_id)
+    if not created and time.time() * 1000 - ours.info.start_time > 60_000:
+        return run_id  # an established study: no race left to lose
+    time.sleep(SETTLE)
     since = ours.info.start_time - 60_000
     runs = client.search_runs([experiment_id], filter_string=study_filter(name, ident_hash) +
                               f" and attributes.start_time >= {since}", max_results=100)  # fmt: skip
     winner = min([r.info.run_id for r in runs] + [run_id])
-    if winner != run_id:
+    if winner != run_id and created:
         client.delete_run(run_id)
     return winner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -129,8 +130,7 @@ def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
     client = _client(uri)
     parent = client.get_run(run_id)
     with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
-        meta_path = client.download_artifacts(run_id, "study.json", tmp)
-        meta = StudyMeta.from_dict(json.loads(Path(meta_path).read_text()))
+        meta = _read_meta(client, run_id, tmp, running=parent.info.status == "RUNNING")
         notes = []
         try:
             bundled = _read_bundle(client, run_id, meta, tmp)
@@ -192,13 +192,24 @@ def load_null(uri: str, run_id: str) -> tuple[list[RunRecord], dict] | None:
     if NULL_BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:
         return None
     with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
-        meta_path = client.download_artifacts(run_id, "study.json", tmp)
-        meta = StudyMeta.from_dict(json.loads(Path(meta_path).read_text()))
+        meta = _read_meta(client, run_id, tmp)
         extra = {}
         runs = [b.record for b in _read_bundle(client, run_id, meta, tmp, name=NULL_BUNDLE,
                                                extra=extra)]  # fmt: skip
     settings = {k: v.item() if v.ndim == 0 else v for k, v in extra.items()}
     return runs, settings
+
+
+def _read_meta(client, run_id: str, tmp: str, *, running: bool = False) -> StudyMeta:
+    """The parent's ``study.json``. A parent another process has just created (a shard that
+    attached to it at once) may not have it yet: wait for it a few seconds."""
+    for attempt in range(40 if running else 1):
+        if "study.json" in {a.path for a in client.list_artifacts(run_id)}:
+            path = client.download_artifacts(run_id, "study.json", tmp)
+            return StudyMeta.from_dict(json.loads(Path(path).read_text()))
+        time.sleep(0.25)
+    raise StudyError(f"run {run_id} has no study.json: it was not made by study-run, or the "
+                     "process creating it died")  # fmt: skip
 
 
 def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = BUNDLE,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StudyError
+from ..naming import importance_key, metric_names
 from ..record import StudyMeta
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -48,29 +48,6 @@ def _mlflow():
 
 # ---------------------------------------------------------------------------------------------
 # names
-
-
-def metric_names(names) -> tuple[str, ...]:
-    """MLflow-safe, unique versions of feature or output names (letters, digits, ``_``, ``-``).
-
-    Dots separate the parts of a key, so they go too: ``od280/od315_of_diluted_wines`` becomes
-    ``od280_od315_of_diluted_wines``. Names that collide after cleaning get a ``_2``, ``_3`` suffix.
-    """
-    out, seen = [], set()
-    for name in names:
-        base = re.sub(r"[^A-Za-z0-9_\-]+", "_", str(name)).strip("_")[:60] or "x"
-        key, n = base, 1
-        while key in seen:
-            n += 1
-            key = f"{base}_{n}"
-        seen.add(key)
-        out.append(key)
-    return tuple(out)
-
-
-def importance_key(method: str, column: str | None, feature: str) -> str:
-    """The metric name of one importance value (``column`` None for a single-column method)."""
-    return ".".join(["importance", method] + ([column] if column is not None else []) + [feature])
 
 
 def _importance_keys(meta: StudyMeta):
@@ -230,8 +207,8 @@ def _client(uri: str):
         _READY.add(uri)
     if uri in _READY or uri.startswith(("http://", "https://", "databricks")):
         return mlflow.MlflowClient(tracking_uri=uri)
-    _check_database(uri)
     with _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"):
+        _check_database(uri)  # under the lock: another process may be creating it right now
         client = mlflow.MlflowClient(tracking_uri=uri)  # opens the store: creates a fresh schema
         try:
             client.search_experiments(max_results=1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 import time
 import warnings
@@ -13,72 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from ..record import RunRecord, StudyMeta
-from . import _ledger
-from ._ledger import NAME_KEY_TAG, name_key
+from . import _ledger, _sql_fast
+from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
 from ._store import (
     ERROR_TAG, HASH_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
     _importance_keys, _mlflow, flatten, resolve_uri,
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
-PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # this process, on the children it logs
 NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null networks, same layout
 
 
 class WriterError(RuntimeError):
     """The background writer could not write a child run; the cause is chained."""
-
-
-# ---------------------------------------------------------------------------------------------
-# the SQL fast path
-
-
-def _sql_store(client):
-    """MLflow's SQLAlchemy store behind ``client`` (SQLite, PostgreSQL), or None for any other
-    store (an HTTP tracking server), which then gets MLflow's own ``log_batch``."""
-    try:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        store = client._tracking_client.store
-    except (ImportError, AttributeError):  # another MLflow layout: use the public API
-        return None
-    return store if isinstance(store, SqlAlchemyStore) else None
-
-
-def _insert_runs(store, runs: list, tags: list, metrics: Mapping[str, list],
-                 params: Mapping[str, list]) -> None:
-    """New runs (rows of MLflow's ``runs`` table), their tags, metrics and params, in one
-    transaction of multi-row inserts.
-
-    ``log_batch`` spends about 0.3 ms per metric in the ORM (65 ms for a child's 214 metrics);
-    this writes the same rows into MLflow's own tables (``SqlRun``, ``SqlTag``, ``SqlMetric``,
-    ``SqlLatestMetric``, ``SqlParam``) with SQLAlchemy Core. It is only right for runs this
-    process has just created and logged nothing else to: each key is logged once, at step 0, so
-    it is its own latest value. Values are sanitised as MLflow does (NaN flagged, ±inf clipped).
-    Tests read the result back through the MLflow client and compare it with the client's.
-    """
-    import sqlalchemy
-    from mlflow.store.tracking.dbmodels.models import (
-        SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag)
-
-    rows = []
-    for run_id, run_metrics in metrics.items():
-        for m in run_metrics:
-            is_nan, value = store.sanitize_metric_value(m.value)
-            rows.append({"run_uuid": run_id, "key": m.key, "value": value,
-                         "timestamp": m.timestamp, "step": m.step, "is_nan": is_nan})  # fmt: skip
-    param_rows = [{"run_uuid": run_id, "key": p.key, "value": p.value}
-                  for run_id, run_params in params.items() for p in run_params]  # fmt: skip
-    with store.ManagedSessionMaker(read_only=False) as session:
-        if runs:
-            session.execute(sqlalchemy.insert(SqlRun.__table__), runs)
-        if tags:
-            session.execute(sqlalchemy.insert(SqlTag.__table__), tags)
-        if rows:
-            session.execute(sqlalchemy.insert(SqlMetric.__table__), rows)
-            session.execute(sqlalchemy.insert(SqlLatestMetric.__table__), rows)
-        if param_rows:
-            session.execute(sqlalchemy.insert(SqlParam.__table__), param_rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +50,7 @@ class Tracker:
         self.run_id = run_id
         self.meta: StudyMeta | None = None
         self._keys = None
-        self._sql = _sql_store(self.client)
+        self._sql = _sql_fast.sql_store(self.client)
         self._tmp = tempfile.TemporaryDirectory(prefix="study-")
         self._artifact_root: str | None = None
 
@@ -164,14 +109,14 @@ class Tracker:
         ``importances.npz``, then FINISHED. Returns the child run ids, in order.
 
         On MLflow's SQL stores (SQLite, PostgreSQL) the metrics and params of all ``runs`` go in
-        with one multi-row insert (:func:`_insert_runs`); elsewhere (an HTTP server) with one
+        with one multi-row insert (:mod:`._sql_fast`); elsewhere (an HTTP server) with one
         ``log_batch`` per child. If anything fails, every child of the call is ended FAILED
         (KILLED on Ctrl-C): none is left RUNNING.
         """
         from mlflow.entities import Param
 
         if self._sql is not None:
-            return self._log_runs_sql(runs)
+            return _sql_fast.log_children(self, runs)
         created = []
         try:
             for run in runs:
@@ -201,46 +146,6 @@ class Tracker:
 
     def _child_tags(self) -> dict[str, str]:
         return {PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS}
-
-    def _log_runs_sql(self, runs) -> list[str]:
-        """:meth:`log_runs` on MLflow's SQL stores: each child's artifacts first, then every
-        child (its run row, tags, metrics and ``seed`` param, FINISHED) in one transaction.
-
-        ``create_run`` + ``log_batch`` + two ``log_artifact`` + ``set_terminated`` cost 20-40 ms
-        a child, a dozen round trips through the ORM; this writes the same rows into MLflow's own
-        tables (``SqlRun``, ``SqlTag``, as ``SqlAlchemyStore.create_run`` fills them) and the
-        same files through MLflow's artifact repository, in a few ms a child. A child never
-        exists half-written: an interrupted call leaves at most artifact folders of no run.
-        Tests compare these children field by field with ones made through the client.
-        """
-        import uuid
-
-        from mlflow.entities import Param
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
-        from mlflow.utils.uri import append_to_uri_path
-
-        if self._artifact_root is None:
-            self._artifact_root = self.client.get_experiment(self.experiment_id).artifact_location
-        now = int(time.time() * 1000)
-        rows, tags, metrics, params = [], [], {}, {}
-        for run in runs:
-            cid = uuid.uuid4().hex
-            uri = append_to_uri_path(self._artifact_root, cid, "artifacts")
-            get_artifact_repository(uri).log_artifacts(str(self._write_arrays(run)))
-            rows.append({"run_uuid": cid, "name": f"seed-{run.seed}", "artifact_uri": uri,
-                         "experiment_id": int(self.experiment_id), "source_type": "UNKNOWN",
-                         "source_name": "", "entry_point_name": "", "user_id": "unknown",
-                         "status": "FINISHED", "start_time": now, "end_time": now,
-                         "deleted_time": None, "source_version": "",
-                         "lifecycle_stage": "active"})  # fmt: skip
-            child_tags = {**self._child_tags(), MLFLOW_RUN_NAME: f"seed-{run.seed}"}
-            tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in child_tags.items()]
-            metrics[cid] = self._metrics(run, now)
-            params[cid] = [Param("seed", str(run.seed))]
-            run.process = PROCESS
-        _insert_runs(self._sql, rows, tags, metrics, params)
-        return [row["run_uuid"] for row in rows]
 
     def log_failed(self, failed) -> str:
         """A FAILED child run for a seed that raised (:class:`~study.record.FailedRun`): its
@@ -376,6 +281,15 @@ class Tracker:
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
+
+    def converged(self, meta: StudyMeta, ident_hash: str) -> str:
+        """The parent shards created at the same moment settle on, for a process that attached
+        to a young parent (see :func:`._ledger.converge`): re-attached to it if it is another."""
+        winner = _ledger.converge(self.client, self.experiment_id, self.run_id, meta.name,
+                                  ident_hash, created=False)  # fmt: skip
+        if winner != self.run_id:
+            self.resume(winner, meta)
+        return self.run_id
 
     def claim(self, wanted, done) -> tuple[list[int], dict[str, set[int]]]:
         """Claim the seeds of ``wanted`` not ``done`` and not claimed by a live process (see

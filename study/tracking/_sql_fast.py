@@ -1,0 +1,108 @@
+"""The SQL fast path: child runs written straight into MLflow's own tables, fenced here.
+
+This is the one module that uses MLflow's private API (``SqlAlchemyStore`` behind the client, its
+ORM tables, the artifact repository registry). On MLflow's SQL stores (SQLite, PostgreSQL) it
+writes a child in a few ms instead of the 20-40 ms of ``create_run`` + ``log_batch`` +
+``log_artifact`` + ``set_terminated``. Everything it writes is checked against the public client
+by a contract test (``tests/test_tracking.py``: a fast-path child and a client-made one compared
+field by field); another MLflow layout makes :func:`sql_store` return None, and the writer then
+uses the public client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ._ledger import PROCESS
+
+
+
+
+def sql_store(client):
+    """MLflow's SQLAlchemy store behind ``client`` (SQLite, PostgreSQL), or None for any other
+    store (an HTTP tracking server), which then gets MLflow's own ``log_batch``."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = client._tracking_client.store
+    except (ImportError, AttributeError):  # another MLflow layout: use the public API
+        return None
+    return store if isinstance(store, SqlAlchemyStore) else None
+
+
+def insert_runs(store, runs: list, tags: list, metrics: Mapping[str, list],
+                 params: Mapping[str, list]) -> None:
+    """New runs (rows of MLflow's ``runs`` table), their tags, metrics and params, in one
+    transaction of multi-row inserts.
+
+    ``log_batch`` spends about 0.3 ms per metric in the ORM (65 ms for a child's 214 metrics);
+    this writes the same rows into MLflow's own tables (``SqlRun``, ``SqlTag``, ``SqlMetric``,
+    ``SqlLatestMetric``, ``SqlParam``) with SQLAlchemy Core. It is only right for runs this
+    process has just created and logged nothing else to: each key is logged once, at step 0, so
+    it is its own latest value. Values are sanitised as MLflow does (NaN flagged, ±inf clipped).
+    Tests read the result back through the MLflow client and compare it with the client's.
+    """
+    import sqlalchemy
+    from mlflow.store.tracking.dbmodels.models import (
+        SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag)
+
+    rows = []
+    for run_id, run_metrics in metrics.items():
+        for m in run_metrics:
+            is_nan, value = store.sanitize_metric_value(m.value)
+            rows.append({"run_uuid": run_id, "key": m.key, "value": value,
+                         "timestamp": m.timestamp, "step": m.step, "is_nan": is_nan})  # fmt: skip
+    param_rows = [{"run_uuid": run_id, "key": p.key, "value": p.value}
+                  for run_id, run_params in params.items() for p in run_params]  # fmt: skip
+    with store.ManagedSessionMaker(read_only=False) as session:
+        if runs:
+            session.execute(sqlalchemy.insert(SqlRun.__table__), runs)
+        if tags:
+            session.execute(sqlalchemy.insert(SqlTag.__table__), tags)
+        if rows:
+            session.execute(sqlalchemy.insert(SqlMetric.__table__), rows)
+            session.execute(sqlalchemy.insert(SqlLatestMetric.__table__), rows)
+        if param_rows:
+            session.execute(sqlalchemy.insert(SqlParam.__table__), param_rows)
+
+
+def log_children(tracker, runs) -> list[str]:
+    """:meth:`Tracker.log_runs` on MLflow's SQL stores: each child's artifacts first, then every
+    child (its run row, tags, metrics and ``seed`` param, FINISHED) in one transaction.
+
+    ``create_run`` + ``log_batch`` + two ``log_artifact`` + ``set_terminated`` cost 20-40 ms
+    a child, a dozen round trips through the ORM; this writes the same rows into MLflow's own
+    tables (``SqlRun``, ``SqlTag``, as ``SqlAlchemyStore.create_run`` fills them) and the
+    same files through MLflow's artifact repository, in a few ms a child. A child never
+    exists half-written: an interrupted call leaves at most artifact folders of no run.
+    Tests compare these children field by field with ones made through the client.
+    """
+    import uuid
+
+    from mlflow.entities import Param
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+    from mlflow.utils.uri import append_to_uri_path
+
+    if tracker._artifact_root is None:
+        tracker._artifact_root = tracker.client.get_experiment(tracker.experiment_id).artifact_location
+    now = int(time.time() * 1000)
+    rows, tags, metrics, params = [], [], {}, {}
+    for run in runs:
+        cid = uuid.uuid4().hex
+        uri = append_to_uri_path(tracker._artifact_root, cid, "artifacts")
+        get_artifact_repository(uri).log_artifacts(str(tracker._write_arrays(run)))
+        rows.append({"run_uuid": cid, "name": f"seed-{run.seed}", "artifact_uri": uri,
+                     "experiment_id": int(tracker.experiment_id), "source_type": "UNKNOWN",
+                     "source_name": "", "entry_point_name": "", "user_id": "unknown",
+                     "status": "FINISHED", "start_time": now, "end_time": now,
+                     "deleted_time": None, "source_version": "",
+                     "lifecycle_stage": "active"})  # fmt: skip
+        child_tags = {**tracker._child_tags(), MLFLOW_RUN_NAME: f"seed-{run.seed}"}
+        tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in child_tags.items()]
+        metrics[cid] = tracker._metrics(run, now)
+        params[cid] = [Param("seed", str(run.seed))]
+        run.process = PROCESS
+    insert_runs(tracker._sql, rows, tags, metrics, params)
+    return [row["run_uuid"] for row in rows]
