@@ -36,6 +36,10 @@ def _hydra_app():
     import hydra
     from omegaconf import DictConfig, OmegaConf
 
+    from .config import register_schema
+
+    register_schema()  # conf/config.yaml starts from it: Hydra checks keys and types
+
     # ${uid:} in hydra.run.dir: one folder per process, even for studies started in the same
     # second (they shared a folder, and one logged the other's tables)
     if not OmegaConf.has_resolver("uid"):

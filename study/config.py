@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import StudyError
 
-__all__ = ["config_dir", "compose", "to_plain"]
+__all__ = ["config_dir", "compose", "to_plain", "register_schema"]
 
 
 def config_dir() -> Path:
@@ -39,6 +39,46 @@ def to_plain(cfg) -> dict:
     return plain
 
 
+def register_schema() -> None:
+    """Put :class:`study.spec.Config` in Hydra's ConfigStore as ``study_schema`` (the first entry
+    of ``conf/config.yaml``'s defaults list): Hydra then checks every key and type itself."""
+    from hydra.core.config_store import ConfigStore
+
+    from .spec import Config
+
+    ConfigStore.instance().store(name="study_schema", node=Config)
+
+
+def hydra_error(err: Exception) -> StudyError:
+    """Hydra's or OmegaConf's error for a bad override, as one line: an unknown key names the
+    keys its section takes (from :mod:`study.spec`), a wrong type names the key."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    from .spec import SECTIONS
+
+    cause = err
+    while cause is not None and not getattr(cause, "full_key", None):
+        cause = cause.__cause__ or cause.__context__
+    key = getattr(cause, "full_key", None)
+    if key and isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
+        parts = key.split(".")
+        if parts[:2] == ["importance", "options"] and len(parts) > 3:
+            from .importance import get_method
+
+            try:
+                takes = ", ".join(get_method(parts[2]).options) or "none"
+            except ValueError as unknown:
+                return StudyError(f"{key}: {unknown}")
+            return StudyError(f"unknown option {key}; method {parts[2]} takes: {takes}")
+        section = parts[0]
+        takes = f"; {section} takes {', '.join(sorted(SECTIONS[section]))}" \
+            if section in SECTIONS else ""  # fmt: skip
+        return StudyError(f"unknown key(s) {key}{takes}")
+    if key and isinstance(cause, ValidationError):
+        return StudyError(f"{key}: {str(cause).splitlines()[0]}")
+    return StudyError(" ".join(str(err).split()))
+
+
 def compose(overrides=(), *, config_name: str = "config") -> dict:
     """Compose ``conf/<config_name>.yaml`` with Hydra overrides; return a plain resolved dict.
 
@@ -49,9 +89,10 @@ def compose(overrides=(), *, config_name: str = "config") -> dict:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    register_schema()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise StudyError(" ".join(str(err).split())) from None
+        raise hydra_error(err) from None
     return to_plain(cfg)

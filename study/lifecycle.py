@@ -99,11 +99,7 @@ def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
         return
     from .importance import lek_groups
 
-    opts = dict(settings.method_options.get("lek") or {})
-    unknown = sorted(set(opts) - {"steps", "group_vals", "kmeans_seed"})
-    if unknown:
-        raise StudyError(f"unknown importance.options.lek option(s) {', '.join(unknown)}; valid: "
-                         "steps, group_vals, kmeans_seed")  # fmt: skip
+    opts = dict(settings.method_options.get("lek") or {})  # names checked by Settings
     steps = opts.get("steps", 100)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise StudyError(f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}")
@@ -440,7 +436,14 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     anything the user can fix, StoreUnavailable when the store stops answering."""
     t = {"start": time.perf_counter()}
     prep = prepare(cfg, config_yaml=config_yaml)
-    study = Study(prep, _output_dir(prep.settings))
+    output_dir = _output_dir(prep.settings)
+    try:
+        study = Study(prep, output_dir)
+    except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
+        if not tracking.is_store_error(exc):
+            raise
+        raise StoreUnavailable(f"cannot write to the tracking store {prep.settings.tracking_uri} "
+                               f"({_first_line(exc)}); nothing was trained") from None  # fmt: skip
     t["setup"] = time.perf_counter()
     try:
         study.open()
@@ -518,15 +521,21 @@ def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> l
     return blocks
 
 
-def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
+def _first_line(exc: BaseException) -> str:
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    text = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
-    kept = len(Journal(study.settings.root, study.run_id).runs()) if study.run_id else 0
+    text = str(cause).splitlines()[0][:200] if str(cause) else ""
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
+    if study.run_id is None:
+        return StoreUnavailable(f"cannot write to the tracking store {study.tracker.uri} "
+                                f"({_first_line(exc)}); nothing was trained")  # fmt: skip
+    journal = Journal(study.settings.root, study.run_id)
     return StoreUnavailable(
-        f"the tracking store {study.tracker.uri} stopped answering ({type(cause).__name__}: "
-        f"{text}); training stopped. {kept} trained seed(s) are kept in the journal "
-        f"{Journal(study.settings.root, study.run_id or '-').folder} and will be uploaded, not "
-        "retrained, by the resume"
+        f"the tracking store {study.tracker.uri} stopped answering ({_first_line(exc)}); "
+        f"training stopped. {len(journal.runs())} trained seed(s) are kept in the journal "
+        f"{journal.folder} and will be uploaded, not retrained, by the resume"
     )  # fmt: skip
 
 

@@ -6,10 +6,12 @@ value the user can get wrong is checked here and reported as a one-line :class:`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import spec
 from .errors import StudyError
 from .importance import get_method
 
@@ -27,13 +29,21 @@ def _int(value, key: str, *, minimum: int | None = None) -> int:
     return int(value)
 
 
-def _get(cfg: Mapping, dotted: str, default=None):
+def _get(cfg: Mapping, dotted: str):
+    """``cfg``'s value at ``"section.key"``, or its default (:mod:`study.spec`, the one place
+    defaults are stated)."""
     node = cfg
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return default
+            value = spec.default(dotted) if dotted.split(".")[0] in spec.SECTIONS else None
+            return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
         node = node[part]
     return node
+
+
+def _section(cfg: Mapping, name: str) -> dict:
+    """A whole section: its defaults, overridden by what ``cfg`` gives."""
+    return {**dataclasses.asdict(spec.default(name)), **dict(cfg.get(name) or {})}
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class Settings:
     output_dir: Path | None
     validate: dict = field(default_factory=dict)
     randomisation: dict = field(default_factory=dict)
-    max_failures: int = 1
+    max_failures: int = 0  # set by from_config: study.max_failures, or 10% of n_runs
     resume: bool = False
     shard: int = 0
     n_shards: int = 1
@@ -67,11 +77,11 @@ class Settings:
     def from_config(cls, cfg: Mapping) -> Settings:
         """Read and check every setting; raise StudyError naming the bad key."""
         _check_known_keys(cfg)
-        dataset = dict(_get(cfg, "dataset", {}) or {})
+        dataset = dict(_get(cfg, "dataset") or {})
         if not dataset.get("name"):
             raise StudyError("dataset.name is missing: choose one, e.g. dataset=wine")
-        model = dict(_get(cfg, "model", {}) or {})
-        methods = _get(cfg, "importance.methods", [])
+        model = dict(_get(cfg, "model") or {})
+        methods = _get(cfg, "importance.methods")
         if isinstance(methods, str):
             methods = [m.strip() for m in methods.split(",") if m.strip()]
         if not methods:
@@ -81,21 +91,27 @@ class Settings:
                 get_method(name)
             except ValueError as err:
                 raise StudyError(f"importance.methods: {err}") from None
-        test_size = _get(cfg, "study.test_size", 0.25)
+        options = dict(_get(cfg, "importance.options") or {})
+        for name, opts in options.items():  # a misspelt option must not be ignored
+            try:
+                get_method(name).check_options(dict(opts or {}))
+            except ValueError as err:
+                raise StudyError(f"importance.options.{name}: {err}") from None
+        test_size = _get(cfg, "study.test_size")
         if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
             raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
-        n_jobs = _int(_get(cfg, "study.n_jobs", -1), "study.n_jobs")
+        n_jobs = _int(_get(cfg, "study.n_jobs"), "study.n_jobs")
         if n_jobs == 0 or n_jobs < -1:
             raise StudyError(f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}")
-        validate = dict(_get(cfg, "validate", {}) or {})
+        validate = _section(cfg, "validate")
         if validate.get("retrain"):
-            for key, default in (("k_max", 5), ("n_seeds", 3), ("n_random", 5)):
-                validate[key] = _int(validate.get(key, default), f"validate.{key}", minimum=1)
-        randomisation = _randomisation(dict(_get(cfg, "randomisation", {}) or {}))
-        n_runs = _int(_get(cfg, "study.n_runs", 30), "study.n_runs", minimum=1)
+            for key in ("k_max", "n_seeds", "n_random"):
+                validate[key] = _int(validate[key], f"validate.{key}", minimum=1)
+        randomisation = _randomisation(_section(cfg, "randomisation"))
+        n_runs = _int(_get(cfg, "study.n_runs"), "study.n_runs", minimum=1)
         if n_runs > MAX_RUNS:  # a typo (1000000000) would create the parent, then run out of memory
             raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
-        seed = _int(_get(cfg, "study.seed", 0), "study.seed", minimum=0)
+        seed = _int(_get(cfg, "study.seed"), "study.seed", minimum=0)
         if seed + n_runs - 1 > MAX_SEED:
             raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
                              f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
@@ -103,8 +119,8 @@ class Settings:
         max_failures = -(-n_runs // 10) if max_failures is None else _int(
             max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
         output_dir = _get(cfg, "paths.output_dir")
-        n_shards = _int(_get(cfg, "study.n_shards", 1), "study.n_shards", minimum=1)
-        shard = _int(_get(cfg, "study.shard", 0), "study.shard", minimum=0)
+        n_shards = _int(_get(cfg, "study.n_shards"), "study.n_shards", minimum=1)
+        shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
         if shard >= n_shards:
             raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
         return cls(
@@ -115,41 +131,32 @@ class Settings:
             seed=seed,
             n_jobs=n_jobs,
             test_size=float(test_size),
-            resplit=bool(_get(cfg, "study.resplit", False)),
-            progress=bool(_get(cfg, "study.progress", True)),
-            charts=bool(_get(cfg, "study.charts", True)),
+            resplit=bool(_get(cfg, "study.resplit")),
+            progress=bool(_get(cfg, "study.progress")),
+            charts=bool(_get(cfg, "study.charts")),
             methods=tuple(dict.fromkeys(methods)),
-            method_options=dict(_get(cfg, "importance.options", {}) or {}),
-            top_k=_int(_get(cfg, "stability.top_k", 3), "stability.top_k", minimum=1),
+            method_options=options,
+            top_k=_int(_get(cfg, "stability.top_k"), "stability.top_k", minimum=1),
             n_bootstrap=_int(
-                _get(cfg, "stability.n_bootstrap", 1000), "stability.n_bootstrap", minimum=100
+                _get(cfg, "stability.n_bootstrap"), "stability.n_bootstrap", minimum=100
             ),
-            tracking_uri=str(_get(cfg, "tracking.uri", "sqlite:///runs/mlflow.db")),
-            experiment=str(_get(cfg, "tracking.experiment", "study")),
-            root=Path(str(_get(cfg, "paths.root", "runs"))),
+            tracking_uri=str(_get(cfg, "tracking.uri")),
+            experiment=str(_get(cfg, "tracking.experiment")),
+            root=Path(str(_get(cfg, "paths.root"))),
             output_dir=Path(str(output_dir)) if output_dir else None,
             validate=validate,
             randomisation=randomisation,
             max_failures=max_failures,
-            resume=bool(_get(cfg, "study.resume", False)),
+            resume=bool(_get(cfg, "study.resume")),
             shard=shard,
             n_shards=n_shards,
         )
 
 
-# every key a section may hold; ``+study.n_seeds=6`` (a typo, appended with +) must not run
-# with the key silently ignored. dataset.*, model.* and importance.options.* are checked where
-# they are used (the loader, the model, each method).
-KNOWN_KEYS = {
-    "study": {"name", "n_runs", "seed", "n_jobs", "test_size", "resplit", "progress", "charts",
-              "max_failures", "resume", "shard", "n_shards"},
-    "importance": {"methods", "options"},
-    "stability": {"top_k", "n_bootstrap"},
-    "validate": {"retrain", "k_max", "n_seeds", "n_random"},
-    "randomisation": {"n_permutations", "alternative", "alpha", "seed"},
-    "tracking": {"uri", "experiment"},
-    "paths": {"root", "output_dir"},
-}  # fmt: skip
+# every key a section may hold (:data:`study.spec.SECTIONS`); ``+study.n_seeds=6`` (a typo,
+# appended with +) must not run with the key silently ignored. dataset.*, model.* and
+# importance.options.* are checked where they are used (the loader, the model, each method).
+KNOWN_KEYS = {name: set(keys) for name, keys in spec.SECTIONS.items()}
 
 
 def _check_known_keys(cfg: Mapping) -> None:
@@ -168,16 +175,11 @@ def _randomisation(r: dict) -> dict:
     """The randomisation test's settings, checked; ``n_permutations`` 0 = no test."""
     from .randomisation import ALTERNATIVES
 
-    unknown = sorted(set(r) - {"n_permutations", "alternative", "alpha", "seed"})
-    if unknown:
-        raise StudyError(f"unknown randomisation option(s) {', '.join(unknown)}; valid: "
-                         "n_permutations, alternative, alpha, seed")  # fmt: skip
     out = {
-        "n_permutations": _int(r.get("n_permutations", 0), "randomisation.n_permutations",
-                               minimum=0),  # fmt: skip
-        "alternative": r.get("alternative", "two-sided"),
-        "alpha": r.get("alpha", 0.05),
-        "seed": _int(r.get("seed", 1_000_000), "randomisation.seed", minimum=0),
+        "n_permutations": _int(r["n_permutations"], "randomisation.n_permutations", minimum=0),
+        "alternative": r["alternative"],
+        "alpha": r["alpha"],
+        "seed": _int(r["seed"], "randomisation.seed", minimum=0),
     }
     if out["n_permutations"] > MAX_RUNS:
         raise StudyError(f"randomisation.n_permutations must be at most {MAX_RUNS:_}; got "

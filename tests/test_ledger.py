@@ -408,3 +408,39 @@ def test_two_shards_started_at_once_on_two_machines_end_in_one_parent(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_final_flush_leaves_nothing_running(tmp_path):
+    from conftest import free_port
+    from mlflow import MlflowClient
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = _server(tmp_path, port)
+    n = 40
+    args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=flush", f"study.n_runs={n}",
+            "study.n_jobs=1", "study.progress=false", "study.charts=false",
+            "model.backend=batched", "importance.methods=[olden,garson]"]  # fmt: skip
+    try:
+        study = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.time() + 180
+        while time.time() < deadline and study.poll() is None:  # every seed trained: flushing
+            if len(list((tmp_path / "journal").rglob("seed-*.pkl"))) == n:
+                break
+            time.sleep(0.05)
+        assert study.poll() is None, study.stderr.read()[-3000:]
+        study.send_signal(signal.SIGTERM)
+        _, err = study.communicate(timeout=180)
+        assert study.returncode == 130, err[-3000:]
+        assert "Traceback" not in err
+        client = MlflowClient(uri)
+        ids = [e.experiment_id for e in client.search_experiments()]
+        assert client.search_runs(ids, "attributes.status = 'RUNNING'") == []
+        again = _study_run(*args, "study.resume=true", cwd=tmp_path, timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert _finished_over_http(uri, "flush") == list(range(n))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

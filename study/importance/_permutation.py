@@ -76,7 +76,7 @@ def _scores(model, X: np.ndarray, y: np.ndarray, *, classifier: bool, per_target
     return r2 if per_target else r2.mean(axis=-1)
 
 
-def permutation(model, X, y, *, n_repeats=10, seed) -> PermutationImportance:
+def permutation(model, X, y, *, n_repeats=5, seed) -> PermutationImportance:
     """scikit-learn's ``permutation_importance``, arranged as ``(n_inputs, n_columns)`` arrays.
 
     Classifiers are scored by accuracy (the estimator's ``score``): one column, whatever the number

@@ -67,34 +67,50 @@ class Method:
     pooled_for_classifiers: bool = False
     extras: tuple[str, ...] = ()
 
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options this method takes (``importance.options.<name>.<option>``)."""
+        import inspect
+
+        return tuple(n for n, p in inspect.signature(self.compute).parameters.items()
+                     if p.kind is p.KEYWORD_ONLY)  # fmt: skip
+
+    def check_options(self, options: Mapping) -> None:
+        """ValueError naming an option this method does not take, and those it takes."""
+        unknown = sorted(set(options or {}) - set(self.options))
+        if unknown:
+            takes = ", ".join(self.options) or "none"
+            raise ValueError(f"unknown option(s) {', '.join(unknown)} of method {self.name!r}; "
+                             f"it takes: {takes}")
+
     def n_columns(self, task: str, n_outputs: int) -> int:
         """How many columns this method returns for a network with ``n_outputs`` output units."""
         return 1 if self.pooled_for_classifiers and task == "classification" else n_outputs
 
 
-def _garson(net, **_):
+def _garson(net):
     return {"value": garson(net.coefs)}
 
 
-def _garson_signed(net, **_):
+def _garson_signed(net):
     return {"value": garson_signed(net.coefs)}
 
 
-def _olden(net, **_):
+def _olden(net):
     return {"value": olden(net.coefs)}
 
 
-def _weight_sums(net, **_):
+def _weight_sums(net):
     ws = weight_sums(net.coefs)
     return {"abs": ws.abs, "pos": ws.pos, "neg": ws.neg, "net": ws.net}
 
 
-def _permutation(net, *, n_repeats=10, **_):
+def _permutation(net, *, n_repeats=5):
     res = permutation(net.model, net.X, net.y, n_repeats=int(n_repeats), seed=net.seed)
     return {"mean": res.mean, "std": res.std}
 
 
-def _partial_derivatives(net, **_):
+def _partial_derivatives(net):
     pd_ = partial_derivatives(
         net.coefs,
         net.intercepts,
@@ -105,7 +121,7 @@ def _partial_derivatives(net, **_):
     return {"rms": pd_.rms, "mean": pd_.mean, "std": pd_.std}
 
 
-def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0, **_):
+def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0):
     X = net.X_train if net.X_train is not None else net.X
     prof = lek_profile(
         net.coefs, net.intercepts, X, activation=net.model.activation,
@@ -168,7 +184,7 @@ def compute(
     """Compute several methods on one network: ``{method: {measure: (n_inputs, n_columns)}}``.
 
     ``options`` maps a method name to keyword options for it (e.g. ``{"permutation":
-    {"n_repeats": 10}}``).
+    {"n_repeats": 10}}``); an option the method does not take is a ValueError.
     """
     options = options or {}
     out = {}
@@ -176,6 +192,7 @@ def compute(
         method = get_method(name)
         if method.needs_data and (network.model is None or network.X is None or network.y is None):
             raise ValueError(f"method {name!r} needs the fitted model and held-out data (X and y)")
+        method.check_options(options.get(name) or {})
         values = method.compute(network, **dict(options.get(name) or {}))
         out[name] = {k: np.asarray(v) if k in method.extras else np.asarray(v, dtype=float)
                      for k, v in values.items()}  # fmt: skip
