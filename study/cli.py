@@ -74,7 +74,7 @@ def _hydra_app():
             print(f"study-run: {err}", file=sys.stderr)
             sys.exit(1)
         except StoreUnavailable as err:  # nothing the user did wrong, nothing lost either
-            print(f"study-run: {err}. Go on, once it answers again, with:  {_resume_command()}",
+            print(f"study-run: {err}. Go on, once the store works again, with:  {_resume_command()}",
                   file=sys.stderr, flush=True)  # fmt: skip
             if sweep:
                 _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] {err}", 1)

@@ -522,7 +522,10 @@ def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> l
 
 
 def _first_line(exc: BaseException) -> str:
-    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    """The root cause, in one line (``OperationalError: attempt to write a readonly database``)."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
     text = str(cause).splitlines()[0][:200] if str(cause) else ""
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 

@@ -444,3 +444,24 @@ def test_sigterm_during_the_final_flush_leaves_nothing_running(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_a_store_that_cannot_be_written_is_one_line_and_stays_unchanged(tmp_path):
+    pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=ro"))
+    db = tmp_path / "mlflow.db"
+    if os.geteuid() == 0:  # root writes through file modes: make the file immutable instead
+        if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not supported here")
+    else:
+        db.chmod(0o444)
+    before = db.read_bytes()
+    try:
+        proc = _study_run(f"tracking.uri=sqlite:///{db}", f"paths.root={tmp_path}",
+                          "study.n_runs=1", "study.progress=false", "study.charts=false",
+                          cwd=tmp_path)  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], capture_output=True)
+        db.chmod(0o644)
+    assert proc.returncode == 1, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "readonly database" in proc.stderr
+    assert db.read_bytes() == before

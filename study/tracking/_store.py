@@ -41,8 +41,10 @@ def _mlflow():
         warnings.filterwarnings("ignore", message="IProgress not found")
         import mlflow
 
-    for name in ("mlflow.store.db.utils", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # it logs every database error with its traceback before raising it; the study reports the
+    # error itself (one line for a store that cannot be written, a traceback for a bug)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return mlflow
 
 
