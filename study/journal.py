@@ -2,13 +2,15 @@
 
 When the tracking store stops answering mid-study, what was trained is not lost: ``study.resume``
 uploads the journalled seeds instead of training them again. The journal of the study whose
-parent run is ``run_id`` lives in ``<paths.root>/journal/<run_id>/``, one file per seed (written
-to a temporary name, then renamed: a file there is always whole), and is removed when the
-study's seeds are all in the store.
+parent run is ``run_id`` lives in ``<paths.root>/journal/<run_id>/<pid>/``, one folder per process
+(several processes of one machine may add to one study), one file per seed (written to a
+temporary name, then renamed: a file there is always whole). A process reads its own folder and
+those of processes that are gone; each folder is removed once its seeds are in the store.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -18,9 +20,20 @@ from .record import RunRecord
 __all__ = ["Journal"]
 
 
+def _gone(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Journal:
     def __init__(self, root: Path, run_id: str):
-        self.folder = Path(root) / "journal" / str(run_id)
+        self.study_folder = Path(root) / "journal" / str(run_id)
+        self.folder = self.study_folder / str(os.getpid())  # this process's
 
     def add(self, run: RunRecord) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -29,23 +42,33 @@ class Journal:
             pickle.dump(run, fh, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(self.folder / f"seed-{run.seed}.pkl")
 
+    def _folders(self) -> list[Path]:
+        """This process's folder and those of processes that are gone (not a live neighbour's)."""
+        if not self.study_folder.is_dir():
+            return []
+        return [f for f in sorted(self.study_folder.iterdir())
+                if f.is_dir() and (f == self.folder or _gone(f.name))]  # fmt: skip
+
     def runs(self, *, besides=()) -> list[RunRecord]:
         """The journalled runs, less the seeds in ``besides`` (those the store already has)."""
-        if not self.folder.is_dir():
-            return []
-        skip, out = set(besides), []
-        for path in sorted(self.folder.glob("seed-*.pkl")):
-            if int(path.stem.removeprefix("seed-")) in skip:
-                continue
-            with open(path, "rb") as fh:
-                run = pickle.load(fh)  # our own files, written by this project
-            run.run_id = None
-            out.append(run)
-        return sorted(out, key=lambda r: r.seed)
+        skip, out = set(besides), {}
+        for folder in self._folders():
+            for path in sorted(folder.glob("seed-*.pkl")):
+                seed = int(path.stem.removeprefix("seed-"))
+                if seed in skip or seed in out:
+                    continue
+                with open(path, "rb") as fh:
+                    run = pickle.load(fh)  # our own files, written by this project
+                run.run_id = None
+                out[seed] = run
+        return [out[s] for s in sorted(out)]
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-        try:
-            self.folder.parent.rmdir()  # journal/, when no other study has one
-        except OSError:
-            pass
+        """Remove this process's folder and the gone processes' (their seeds are in the store)."""
+        for folder in self._folders():
+            shutil.rmtree(folder, ignore_errors=True)
+        for empty in (self.study_folder, self.study_folder.parent):
+            try:
+                empty.rmdir()
+            except OSError:
+                break

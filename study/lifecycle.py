@@ -12,6 +12,7 @@ computed. ``study-aggregate`` shares :func:`publish` (analysis, checks, randomis
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 from collections.abc import Mapping
@@ -174,6 +175,7 @@ class Study:
         self.output_dir = output_dir
         self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment)
         self.previous: list = []  # the seeds the store had when this process attached
+        self.written: list[int] = []  # the seeds this process wrote FINISHED
 
     @property
     def run_id(self) -> str:
@@ -228,37 +230,55 @@ class Study:
 
     # -- claim ---------------------------------------------------------------------------------
 
-    def claim(self) -> tuple[list[int], list]:
-        """The seeds this process trains, and the journalled runs it uploads instead of training.
-        Refuses in one line when every seed it wanted is being trained by another process."""
+    def claim(self) -> list:
+        """Claim this process's first chunk of seeds, and the journalled runs of dead processes
+        it uploads instead of training them (returned). Refuses in one line when every seed it
+        wanted is being trained by other live processes."""
         s = self.settings
-        done = {r.seed for r in self.previous}
-        wanted = [x for x in runner.seeds_for(s.seed, s.n_runs)
-                  if (x - s.seed) % s.n_shards == s.shard]  # fmt: skip
-        mine, taken = self.tracker.claim(wanted, done)
-        if taken and not mine:
+        self._done = {r.seed for r in self.previous}
+        self._wanted = [x for x in runner.seeds_for(s.seed, s.n_runs)
+                        if (x - s.seed) % s.n_shards == s.shard]  # fmt: skip
+        self._claim = self.tracker.claimer()
+        self._done |= self.tracker.finished_elsewhere()
+        wanted = set(self._wanted)
+        journal = [r for r in Journal(s.root, self.run_id).runs(besides=self._done) if r.seed in wanted]
+        kept, _ = self._claim.take([r.seed for r in journal], self._done)
+        self._first, taken = self._claim.take(self._wanted, self._done, n=self._chunk())
+        if taken and not kept and not self._first:
             procs = "; ".join(f"{p}: seeds {tracking.seed_ranges(v)}" for p, v in taken.items())
             raise StudyError(
                 f"study {self.meta.name!r} is being trained by another live process ({procs}); "
                 "nothing is left for this one: let it finish (it writes the tables), or ask for "
                 "more seeds with study.n_runs"
             )  # fmt: skip
-        journal = Journal(s.root, self.run_id).runs(besides=done)
-        journal = [r for r in journal if r.seed in set(mine)]
-        return [x for x in mine if x not in {r.seed for r in journal}], journal
+        busy = set().union(*taken.values()) if taken else set()
+        self._expected = len([x for x in self._wanted if x not in self._done and x not in busy])
+        return [r for r in journal if r.seed in set(kept)]
+
+    def _chunk(self) -> int:
+        """Seeds claimed at a time: enough for full blocks of the batched backend and every
+        worker, few enough that processes started together share a study's seeds."""
+        return max(64, -(-len(self._wanted) // 8))
+
+    def _pulled(self):
+        """The records of the seeds this process claims, a chunk at a time, until none is left."""
+        seeds = self._first
+        while seeds:
+            yield from runner.run_many(self.prep.plan, seeds, n_jobs=self.settings.n_jobs,
+                                       keep_going=True)  # fmt: skip
+            seeds, _ = self._claim.take(self._wanted, self._done, n=self._chunk())
 
     # -- train ---------------------------------------------------------------------------------
 
-    def train(self, seeds: list[int], journalled: list) -> Trained:
-        """Train ``seeds`` (and hand the ``journalled`` runs to the store): each finished seed
-        goes to the journal, then to the background writer. The failure budget stops the study;
-        a store that stops answering stops it within seconds."""
+    def train(self, journalled: list) -> Trained:
+        """Train the seeds this process claims (and hand the ``journalled`` runs to the store):
+        each finished seed goes to the journal, then to the background writer. The failure
+        budget stops the study; a store that stops answering stops it within seconds."""
         s, out = self.settings, Trained(from_journal=len(journalled))
         journal, t_log, kept = Journal(s.root, self.run_id), 0.0, {r.seed for r in journalled}
-        with _progress(s, self.meta, len(seeds) + len(journalled)) as bar, \
-                self.tracker.heartbeat(seeds + [r.seed for r in journalled]), \
-                self.tracker.writer() as writer:  # fmt: skip
-            for rec in _records(journalled, s, self.prep.plan, seeds):
+        with _progress(s, self.meta, self._expected) as bar, \
+                self.tracker.heartbeat(self._claim), self.tracker.writer() as writer:  # fmt: skip
+            for rec in itertools.chain(journalled, self._pulled()):
                 runner.check_stop()  # an interrupted fit returns early: never log that seed
                 t0 = time.perf_counter()
                 if not isinstance(rec, FailedRun) and rec.seed not in kept:
@@ -272,12 +292,15 @@ class Study:
                            "writer_busy_seconds": writer.busy_seconds}  # fmt: skip
         for rec in out.runs:
             rec.run_id = run_ids[rec.seed]
+        self.written = sorted(run_ids)
         if out.failed and not out.runs and not self.previous:
             raise SeedsFailed(_failures_line(out.failed, s.n_runs))
         return out
 
     def _count(self, rec, out: Trained, bar, writer) -> None:
-        if isinstance(rec, FailedRun):  # logged as a FAILED child; the others go on
+        self._done.add(rec.seed)  # not claimed again by this process, trained or failed
+        if isinstance(rec, FailedRun):
+            self._claim.forget([rec.seed])  # logged as a FAILED child; the others go on
             out.failed.append(rec)
             if len(out.failed) > self.settings.max_failures:
                 writer.close()
@@ -327,7 +350,10 @@ class Study:
         return result
 
     def finish(self, status: str, *, quiet: bool = False) -> None:
-        self.tracker.finish(status, quiet=quiet)
+        """End this process's part: its claim keeps the seeds it wrote, the parent ends unless
+        another process still trains."""
+        self.tracker.finish(status, quiet=quiet, claim=getattr(self, "_claim", None),
+                            written=self.written)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,9 +473,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     t["setup"] = time.perf_counter()
     try:
         study.open()
-        seeds, journalled = study.claim()
+        journalled = study.claim()
         t["train"] = time.perf_counter()
-        trained = study.train(seeds, journalled)
+        trained = study.train(journalled)
         record = study.gather(trained)
         t_null = time.perf_counter()
         null = study.train_null()
@@ -562,12 +588,6 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null_runs) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def _records(journalled, settings: Settings, plan: runner.Plan, seeds):
-    """The journalled runs (already trained), then each seed's record as it is trained."""
-    yield from journalled
-    yield from runner.run_many(plan, seeds, n_jobs=settings.n_jobs, keep_going=True)
 
 
 def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:

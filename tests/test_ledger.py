@@ -129,15 +129,18 @@ def test_claims_skip_live_seeds_and_take_over_dead_ones(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", "study.name=claims"))
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
     monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:1")  # another machine
-    mine, taken = _ledger.claim(client, out.run_id, range(10), done={0, 1})
-    assert mine == list(range(2, 10)) and taken == {}
+    first = _ledger.Claim(client, out.run_id)
+    assert first.take(range(10), done={0, 1}, n=4) == ([2, 3, 4, 5], {})
+    assert first.take(range(10), done={0, 1}, n=4) == ([6, 7, 8, 9], {})  # the next chunk
+    first.forget([2, 3])  # finished: no longer claimed
     monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:2")  # a third process, same time
-    mine, taken = _ledger.claim(client, out.run_id, range(12), done={0, 1})
-    assert mine == [10, 11] and taken == {"elsewhere:1": set(range(2, 10))}
+    mine, taken = _ledger.Claim(client, out.run_id).take(range(12), done={0, 1, 2, 3})
+    assert mine == [10, 11] and taken == {"elsewhere:1": set(range(2, 10)) - {0, 1, 2, 3}}
+    assert first.seeds() == set(range(4, 10))
     # the first process's heartbeat stops: its seeds are free again
     monkeypatch.setattr(_ledger.time, "time", lambda: time.monotonic() + 1e10)
     monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:3")
-    mine, taken = _ledger.claim(client, out.run_id, range(12), done={0, 1})
+    mine, taken = _ledger.Claim(client, out.run_id).take(range(12), done={0, 1})
     assert mine == list(range(2, 12)) and taken == {}
 
 
@@ -147,7 +150,7 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     now = time.time()
     # another process claimed 0-5 a moment before this one, but after this one read the tags
     client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + "elsewhere:9",
-                   f"claimed={now - 1:.3f} heartbeat={now:.3f} seeds=0-5")  # fmt: skip
+                   f"heartbeat={now:.3f} seeds=0-5@{now - 1:.3f}")  # fmt: skip
     real_get = client.get_run
     calls = []
 
@@ -159,8 +162,31 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
         return run
 
     monkeypatch.setattr(client, "get_run", stale_first_read)
-    mine, taken = _ledger.claim(client, out.run_id, range(8), done=set())
+    claim = _ledger.Claim(client, out.run_id)
+    mine, taken = claim.take(range(8), done=set())
     assert mine == [6, 7] and taken == {"elsewhere:9": set(range(6))}
+    assert claim.seeds() == {6, 7}
+    monkeypatch.setattr(client, "get_run", real_get)
+    assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
+
+
+@pytest.mark.slow
+def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path):
+    args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=160", "study.n_jobs=1",
+            "study.progress=false", "study.charts=false", "importance.methods=[olden]"]  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", RUN, *args, "study.resume=true"],
+                              cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in results]
+    children = _children(tmp_path / "mlflow.db")
+    assert children == [(s, "FINISHED") for s in range(160)]
+    with sqlite3.connect(tmp_path / "mlflow.db") as con:
+        processes = con.execute("select count(distinct value) from tags where key = 'study.process'"
+                                ).fetchone()[0]  # fmt: skip
+        parents = con.execute("select count(*) from tags where key = 'study.role' and value = 'study'"
+                              ).fetchone()[0]  # fmt: skip
+    assert parents == 1 and processes == 2  # one study, whose seeds both workers trained
 
 
 def test_seed_ranges_round_trip():

@@ -3,11 +3,13 @@ alive, which of two parents created at the same moment is the study.
 
 The contract, for every process (a run, a resume, a shard, another machine):
 
-- **Claims.** Before training, a process claims its seeds: the parent run's tag
-  ``study.claim.<host:pid>`` holds ``claimed=<t> heartbeat=<t> seeds=<ranges>``. A seed claimed
-  by a live process, or with a FINISHED child, is not trained again. Two processes claiming the
-  same seed at once both see both claims when they read back; the earlier claim (then the
-  smaller process key) keeps it, the other drops it.
+- **Claims.** Before training, a process claims seeds, a chunk at a time as it goes: the
+  parent run's tag ``study.claim.<host:pid>`` holds ``heartbeat=<t> seeds=<ranges>@<t>;...``
+  (each chunk with the time it was claimed; seeds it has finished leave it). A seed claimed by a
+  live process, or with a FINISHED child, is not trained again, so processes started with the
+  same command share a study's seeds without fixed shards. Two processes claiming the same seed
+  at once both see both claims when they read back; the earlier claim (then the smaller process
+  key) keeps it, the other drops it.
 - **Heartbeats.** A :class:`Heartbeat` thread refreshes the claim every :data:`BEAT` seconds. A
   claim whose heartbeat is older than :data:`STALE` seconds (or whose process, on this host, is
   gone) is dead: its seeds are free and its RUNNING children are ended KILLED by the next process.
@@ -15,8 +17,10 @@ The contract, for every process (a run, a resume, a shard, another machine):
   machines (no file lock reaches across them) each wait :data:`SETTLE` seconds and look again;
   every one of them sees the same parents, keeps the one with the smallest run id and deletes
   its own if it lost (:func:`converge`).
-- **Finishing.** The parent ends FINISHED only when no other live process holds a claim; the last
-  one to finish writes the complete tables.
+- **Finishing.** A process that ends turns its claim into the list of the seeds it wrote
+  FINISHED (``finished=<t> seeds=...``): nobody trains those again, whoever reads when. The
+  parent ends FINISHED only when no other live process holds a claim; the last one to finish
+  writes the complete tables.
 
 The reader counts every seed once whatever this ledger holds (see ``_reader``).
 """
@@ -95,26 +99,40 @@ def parse_ranges(text: str) -> set[int]:
 # claims
 
 
-def _claim_value(claimed: float, seeds) -> str:
-    return f"claimed={claimed:.3f} heartbeat={time.time():.3f} seeds={ranges(seeds)}"
+def _claim_value(groups) -> str:
+    """``heartbeat=<now> seeds=0-15@<t1>;16-31@<t2>``: each chunk of seeds with the time it was
+    claimed (two processes that claim a seed at once keep the earlier claim)."""
+    parts = ";".join(f"{ranges(seeds)}@{t:.3f}" for seeds, t in groups if seeds)
+    return f"heartbeat={time.time():.3f} seeds={parts}"
 
 
 def claims(tags) -> dict[str, dict]:
-    """Every claim on a parent, from its tags: ``{process: {claimed, heartbeat, seeds, live}}``."""
+    """Every claim on a parent, from its tags: ``{process: {heartbeat, seeds: {seed: claimed at},
+    live}}``."""
     out = {}
     for key, value in tags.items():
         if not key.startswith(CLAIM_PREFIX):
             continue
         fields = dict(f.split("=", 1) for f in value.split() if "=" in f)
         try:
-            claim = {"claimed": float(fields["claimed"]), "heartbeat": float(fields["heartbeat"]),
-                     "seeds": parse_ranges(fields.get("seeds", ""))}  # fmt: skip
-        except (KeyError, ValueError):
+            seeds = {}
+            for group in filter(None, fields.get("seeds", "").split(";")):
+                text, _, t = group.partition("@")
+                seeds.update(dict.fromkeys(parse_ranges(text), float(t or 0)))
+            finished = "finished" in fields
+            claim = {"heartbeat": float(fields.get("heartbeat", fields.get("finished"))),
+                     "seeds": seeds, "finished": finished}  # fmt: skip
+        except (KeyError, TypeError, ValueError):
             continue
         process = key.removeprefix(CLAIM_PREFIX)
-        claim["live"] = alive(process, claim["heartbeat"])
+        claim["live"] = not finished and alive(process, claim["heartbeat"])
         out[process] = claim
     return out
+
+
+def finished_elsewhere(tags) -> set[int]:
+    """Seeds that processes which ended wrote FINISHED (their claims say so)."""
+    return set().union(*(set(c["seeds"]) for c in claims(tags).values() if c["finished"]))
 
 
 def alive(process: str | None, heartbeat: float | None = None) -> bool:
@@ -137,47 +155,105 @@ def alive(process: str | None, heartbeat: float | None = None) -> bool:
     return time.time() - heartbeat < STALE
 
 
-def claim(client, run_id: str, wanted, done) -> tuple[list[int], dict[str, set[int]]]:
-    """Claim the seeds of ``wanted`` that are not ``done`` and not claimed by another live
-    process. Returns the seeds this process now owns, sorted, and the live claims of the others
-    on the rest (``{process: seeds}``)."""
-    key, t0 = CLAIM_PREFIX + PROCESS, time.time()
-    wanted = set(int(s) for s in wanted) - set(done)
-    others = {p: c for p, c in claims(client.get_run(run_id).data.tags).items()
-              if p != PROCESS and c["live"]}  # fmt: skip
-    mine = wanted - set().union(*(c["seeds"] for c in others.values()))
-    client.set_tag(run_id, key, _claim_value(t0, mine))
-    # read back: a claim made at the same moment by another process wins if it came first
-    for p, c in claims(client.get_run(run_id).data.tags).items():
-        if p != PROCESS and c["live"] and (c["claimed"], p) < (t0, PROCESS):
-            mine -= c["seeds"]
-            others[p] = c
-    client.set_tag(run_id, key, _claim_value(t0, mine))
-    taken = {p: c["seeds"] & wanted for p, c in others.items() if c["seeds"] & wanted}
-    return sorted(mine), taken
+class Claim:
+    """This process's claim on a study's seeds: what it took, chunk by chunk, less what it has
+    finished. :meth:`take` is the claiming protocol; a :class:`Heartbeat` keeps it alive."""
 
+    def __init__(self, client, run_id: str):
+        self._client, self._run_id = client, run_id
+        self._groups: list[tuple[set[int], float]] = []
+        self._lock = threading.Lock()
 
-def release(client, run_id: str) -> None:
-    """Drop this process's claim (its seeds are finished, or it stops)."""
-    try:
-        client.delete_tag(run_id, CLAIM_PREFIX + PROCESS)
-    except Exception:  # noqa: BLE001 - no claim, or the store is gone: nothing to release
-        pass
+    @property
+    def key(self) -> str:
+        return CLAIM_PREFIX + PROCESS
+
+    def seeds(self) -> set[int]:
+        with self._lock:
+            return set().union(*(s for s, _ in self._groups))
+
+    def value(self) -> str:
+        with self._lock:
+            return _claim_value(self._groups)
+
+    def others(self) -> dict[str, dict[int, float]]:
+        """The claims of other processes that are live or finished (their seeds are taken):
+        ``{process: {seed: claimed at}}``."""
+        return {p: c["seeds"] for p, c in claims(self._client.get_run(self._run_id).data.tags).items()
+                if p != PROCESS and (c["live"] or c["finished"])}  # fmt: skip
+
+    def take(self, wanted, done, *, n: int | None = None) -> tuple[list[int], dict[str, set[int]]]:
+        """Claim up to ``n`` (None: all) seeds of ``wanted`` (in its order) that are not
+        ``done``, not already ours and not claimed by another live process. Read back, a seed
+        another process claimed at the same moment goes to the earlier claim. Returns the seeds
+        taken now and the others' live claims on ``wanted`` (``{process: seeds}``)."""
+        t0, mine = time.time(), self.seeds()
+        others = self.others()
+        busy = set().union(*others.values()) if others else set()
+        free = [s for s in wanted if s not in done and s not in mine and s not in busy]
+        new = set(free if n is None else free[:n])
+        if new:
+            self._write(new, t0)
+            for p, seeds in self.others().items():  # what was claimed at the same moment
+                lost = {s for s in new if s in seeds and (seeds[s], p) < (t0, PROCESS)}
+                if lost:
+                    new -= lost
+                    others[p] = seeds
+            self._replace(t0, new)
+        want = set(wanted)
+        taken = {p: set(s) & want - set(done) for p, s in others.items()}
+        return sorted(new), {p: s for p, s in taken.items() if s}
+
+    def forget(self, seeds) -> None:
+        """Seeds this process gave up (they failed): no longer claimed, a resume may retry them.
+        Finished seeds stay claimed: others must not take them while their children are being
+        written, nor after (see :meth:`settle`)."""
+        gone = set(seeds)
+        with self._lock:
+            self._groups = [(s - gone, t) for s, t in self._groups if s - gone]
+
+    def refresh(self) -> None:
+        self._client.set_tag(self._run_id, self.key, self.value())
+
+    def settle(self, written) -> None:
+        """The process ends: its claim becomes the record of the seeds it wrote FINISHED
+        (``finished=<t> seeds=...``), which nobody trains again; the others are free."""
+        value = f"finished={time.time():.3f} seeds={ranges(written)}"
+        try:
+            if written:
+                self._client.set_tag(self._run_id, self.key, value)
+            else:
+                self._client.delete_tag(self._run_id, self.key)
+        except Exception:  # noqa: BLE001 - no claim, or the store is gone: the heartbeat stops
+            pass
+
+    def _write(self, seeds: set[int], t0: float) -> None:
+        with self._lock:
+            self._groups.append((set(seeds), t0))
+        self.refresh()
+
+    def _replace(self, t0: float, seeds: set[int]) -> None:
+        with self._lock:
+            before = [s for s, t in self._groups if t == t0]
+            self._groups = [(s, t) for s, t in self._groups if t != t0] + [(seeds, t0)]
+        if before and before[0] != seeds:
+            self.refresh()
 
 
 def live_others(client, run_id: str) -> dict[str, set[int]]:
     """The live claims of other processes on ``run_id``."""
-    return {p: c["seeds"] for p, c in claims(client.get_run(run_id).data.tags).items()
+    return {p: set(c["seeds"]) for p, c in claims(client.get_run(run_id).data.tags).items()
             if p != PROCESS and c["live"]}  # fmt: skip
 
 
-class Heartbeat:
-    """Refreshes this process's claim on ``run_id`` every :data:`BEAT` seconds, in a thread.
-    Errors (the store stopped answering) are kept, not raised: the writer reports those."""
 
-    def __init__(self, client, run_id: str, seeds, *, claimed: float | None = None):
-        self._client, self._run_id, self._seeds = client, run_id, sorted(seeds)
-        self._claimed = time.time() if claimed is None else claimed
+
+class Heartbeat:
+    """Refreshes a :class:`Claim` every :data:`BEAT` seconds, in a thread. Errors (the store
+    stopped answering) are kept, not raised: the writer reports those."""
+
+    def __init__(self, claim: Claim):
+        self._claim = claim
         self._stop = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="study-heartbeat", daemon=True)
@@ -193,8 +269,7 @@ class Heartbeat:
     def _loop(self) -> None:
         while not self._stop.wait(BEAT):
             try:
-                self._client.set_tag(self._run_id, CLAIM_PREFIX + PROCESS,
-                                     _claim_value(self._claimed, self._seeds))  # fmt: skip
+                self._claim.refresh()
             except Exception as exc:  # noqa: BLE001 - reported by the writer, which fails too
                 self.error = exc
 

@@ -170,7 +170,7 @@ def is_store_error(exc: BaseException | None) -> bool:
                 "Max retries exceeded", "API request to", "Connection", "OperationalError",
                 "readonly database", "database or disk is full")):  # fmt: skip
             return True
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return False
 
 

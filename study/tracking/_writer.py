@@ -291,14 +291,17 @@ class Tracker:
             self.resume(winner, meta)
         return self.run_id
 
-    def claim(self, wanted, done) -> tuple[list[int], dict[str, set[int]]]:
-        """Claim the seeds of ``wanted`` not ``done`` and not claimed by a live process (see
-        :mod:`._ledger`); returns this process's seeds and the others' live claims on the rest."""
-        return _ledger.claim(self.client, self.run_id, wanted, done)
+    def claimer(self) -> _ledger.Claim:
+        """This process's :class:`~._ledger.Claim` on the study's seeds."""
+        return _ledger.Claim(self.client, self.run_id)
 
-    def heartbeat(self, seeds) -> _ledger.Heartbeat:
-        """Keeps this process's claim on ``seeds`` alive while it trains (a context manager)."""
-        return _ledger.Heartbeat(self.client, self.run_id, seeds)
+    def heartbeat(self, claim: _ledger.Claim) -> _ledger.Heartbeat:
+        """Keeps ``claim`` alive while this process trains (a context manager)."""
+        return _ledger.Heartbeat(claim)
+
+    def finished_elsewhere(self) -> set[int]:
+        """Seeds that processes which ended wrote FINISHED, by their settled claims."""
+        return _ledger.finished_elsewhere(self.client.get_run(self.run_id).data.tags)
 
     def others_live(self) -> dict[str, set[int]]:
         """Other processes with a live claim on this study: ``{host:pid: seeds}``."""
@@ -309,15 +312,17 @@ class Tracker:
         missing)."""
         self.client.set_tag(self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
 
-    def finish(self, status: str = "FINISHED", *, quiet: bool = False) -> bool:
-        """Drop this process's claim and end the parent with ``status`` (FINISHED, FAILED or
-        KILLED); the parent stays RUNNING while another process still holds a live claim (the
-        last one ends it). Returns whether the parent was ended. ``quiet``: the store may be
+    def finish(self, status: str = "FINISHED", *, quiet: bool = False, claim=None,
+               written=()) -> bool:
+        """Settle this process's ``claim`` (the seeds it ``written`` FINISHED stay taken) and end
+        the parent with ``status`` (FINISHED, FAILED or KILLED); the parent stays RUNNING while
+        another process still holds a live claim (the last one ends it). Returns whether the parent was ended. ``quiet``: the store may be
         gone; errors are swallowed."""
         ended = False
         try:
             if self.run_id is not None:
-                _ledger.release(self.client, self.run_id)
+                if claim is not None:
+                    claim.settle(written)
                 if not self.others_live():  # else the last process to finish ends it
                     self.client.set_terminated(self.run_id, status)
                     ended = True
