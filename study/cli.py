@@ -7,6 +7,7 @@ some of whose seeds raised exits with status 1 (the others are trained, logged a
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
 import sys
@@ -73,6 +74,13 @@ def _hydra_app():
                 _fail("study-run", err)
             print(f"study-run: {err}", file=sys.stderr)
             sys.exit(1)
+        except OSError as err:  # a full disk or a folder that turned read-only mid-study
+            if err.errno not in _DISK_ERRORS:
+                raise
+            print(f"study-run: cannot write {err.filename or 'a file'} ({err.strerror}); the seeds "
+                  f"written so far are in the store. Go on, once it can be written, with:  "
+                  f"{_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
+            sys.exit(1)
         except StoreUnavailable as err:  # nothing the user did wrong, nothing lost either
             print(f"study-run: {err}. Go on, once the store works again, with:  {_resume_command()}",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -105,6 +113,9 @@ def _hydra_app():
             sys.exit(1)
 
     return study_run
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def _drop_if_empty(folder) -> None:
@@ -237,6 +248,10 @@ def aggregate_main(argv=None) -> None:
                                 null=tracking.load_null(args.uri, run_id))  # fmt: skip
     except StudyError as err:
         _fail("study-aggregate", err)
+    except OSError as err:
+        if err.errno not in _DISK_ERRORS:
+            raise
+        _fail("study-aggregate", f"cannot write {err.filename or 'a file'} ({err.strerror})")
     analysis = pub.analysis
     extras = lifecycle.report_blocks(
         notes=[f"Note: {n}." for n in record.notes], checks=pub.check_lines,

@@ -186,26 +186,21 @@ class Study:
     def open(self) -> None:
         """Find this study (same name and settings) and attach, or create it. Another study of
         this name with other settings is refused, naming the keys that differ."""
-        s, meta = self.settings, self.meta
-        lock = tracking.study_lock(self.tracker.uri, s.experiment, meta.name) if self.prep.shared \
-            else contextlib.nullcontext()  # fmt: skip
-        with lock:
-            found = tracking.find_resumable(s.tracking_uri, s.experiment, meta.name,
-                                            self.prep.config_hash) if self.prep.shared else None  # fmt: skip
+        s, meta, store = self.settings, self.meta, self.tracker
+        with store.lock(meta.name) if self.prep.shared else contextlib.nullcontext():
+            found = store.find(meta.name, self.prep.config_hash) if self.prep.shared else None
             if found is None:
                 self._refuse_other_settings()
-                self.tracker.start(meta, config=self.prep.cfg, config_yaml=self.prep.config_yaml,
-                                   dataset=self.prep.dataset, run_name=self._run_name(),
-                                   tags={tracking.NAME_TAG: meta.name,
-                                         tracking.HASH_TAG: self.prep.config_hash},
-                                   converge=s.n_shards > 1)  # fmt: skip
+                store.start(meta, config=self.prep.cfg, config_yaml=self.prep.config_yaml,
+                            dataset=self.prep.dataset, run_name=self._run_name(),
+                            config_hash=self.prep.config_hash, converge=s.n_shards > 1)  # fmt: skip
             else:
                 self.tracker.resume(found.run_id, meta, run_name=self._run_name())
                 if s.n_shards > 1:  # a parent other shards may still be converging on
                     self.tracker.converged(meta, self.prep.config_hash)
         self.tracker.set_seeds_tag(s.seed, s.n_runs)
         if found is not None:  # a new study (ours, or a shard's that won converge) has no seeds
-            self.previous = tracking.load_study(self.tracker.uri, self.run_id).runs
+            self.previous = store.load().runs
 
     def _refuse_other_settings(self) -> None:
         """A study of this name with other settings: resuming or sharding it, or naming a new one
@@ -213,7 +208,7 @@ class Study:
         s = self.settings
         if not (self.prep.shared or s.name):
             return  # a default name (<dataset>-<model>) is a label, not a promise
-        other = tracking.find_resumable(s.tracking_uri, s.experiment, self.meta.name)
+        other = self.tracker.find(self.meta.name)
         if other is None or other.config_hash == self.prep.config_hash:
             return
         diff = identity.differences(self.prep.ident, other.params)
@@ -317,11 +312,11 @@ class Study:
         each once; the bundle is written anew when this process added seeds."""
         everything = sorted(self.previous + trained.runs, key=lambda r: r.seed)
         if self.prep.shared:  # and whatever other processes finished meanwhile
-            everything = tracking.load_study(self.tracker.uri, self.run_id, known=everything).runs
+            everything = self.tracker.load(known=everything).runs
         if trained.runs or not self.previous:
             self.tracker.log_bundle(everything, [r.run_id for r in everything])
         Journal(self.settings.root, self.run_id).clear()
-        return tracking.load_study(self.tracker.uri, self.run_id)
+        return self.tracker.load()
 
     def train_null(self) -> tuple[list, dict]:
         """The randomisation test's B null networks (none when the test is off) and its

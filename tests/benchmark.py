@@ -3,6 +3,7 @@
     python tests/benchmark.py                        # 30, 300 and 1000 seeds: about 10 minutes on 2 cores
     python tests/benchmark.py --seeds 30,300         # shorter
     python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
+    python tests/benchmark.py --no-backends          # sections 1-3 only
 
 Every study is the default one (wine, 13-8-3, six methods), run as a user runs it: the real
 ``study-run`` and ``study-aggregate`` commands in fresh processes, into a SQLite store created
@@ -287,6 +288,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
     parser.add_argument("--only-backends", action="store_true",
                         help="section 4 only (the two training backends)")
+    parser.add_argument("--no-backends", action="store_true",
+                        help="skip section 4 (the two training backends)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an older checkout of this repository: time its study-run too")
     args = parser.parse_args()
@@ -299,7 +302,8 @@ def main() -> None:
     bench_permutation()
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
         root = Path(tmp)
-        bench_backends(root, seeds)
+        if not args.no_backends:
+            bench_backends(root, seeds)
         print("Default study (wine, 13-8-3, six methods): bare loop vs study-run, same machine, "
               "same run")  # fmt: skip
         parents = bench_studies(root, seeds, args.before)

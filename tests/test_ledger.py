@@ -172,7 +172,7 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path):
-    args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=160", "study.n_jobs=1",
+    args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=100", "study.n_jobs=1",
             "study.progress=false", "study.charts=false", "importance.methods=[olden]"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", RUN, *args, "study.resume=true"],
                               cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
@@ -180,7 +180,7 @@ def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path)
     results = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in results]
     children = _children(tmp_path / "mlflow.db")
-    assert children == [(s, "FINISHED") for s in range(160)]
+    assert children == [(s, "FINISHED") for s in range(100)]
     with sqlite3.connect(tmp_path / "mlflow.db") as con:
         processes = con.execute("select count(distinct value) from tags where key = 'study.process'"
                                 ).fetchone()[0]  # fmt: skip

@@ -187,8 +187,9 @@ def test_presets_run_end_to_end(preset, mlflow_store, tmp_path):
 @pytest.fixture(scope="module")
 def known_truth_small(mlflow_store):
     """known_truth with 12 networks and 600 rows (the full preset: 50 networks, 1000 rows)."""
+    # another study than the end-to-end run of the preset (other settings: another name)
     return pipeline.run(_compose(mlflow_store, "known_truth", "study.n_runs=12",
-                                 "dataset.n_samples=600"))  # fmt: skip
+                                 "dataset.n_samples=600", "study.name=known_truth_600"))  # fmt: skip
 
 
 def test_known_truth_olden_recovers_the_true_order(known_truth_small, tmp_path):
@@ -206,7 +207,7 @@ def test_known_truth_olden_recovers_the_true_order(known_truth_small, tmp_path):
 def multioutput_onehot(mlflow_store):
     """multioutput_garson on breast_cancer_onehot (two complementary outputs), 8 networks."""
     return pipeline.run(_compose(mlflow_store, "multioutput_garson", "dataset=breast_cancer_onehot",
-                                 "study.n_runs=8"))  # fmt: skip
+                                 "study.n_runs=8", "study.name=multioutput_onehot"))  # fmt: skip
 
 
 def test_multioutput_garson_opposite_output_weights_negate_signed_garson_only(multioutput_onehot,

@@ -14,7 +14,7 @@ from ..record import RunRecord, StudyMeta
 from . import _ledger, _sql_fast
 from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
 from ._store import (
-    ERROR_TAG, HASH_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
+    ERROR_TAG, HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
     _importance_keys, _mlflow, flatten, resolve_uri,
 )
 
@@ -31,17 +31,33 @@ class WriterError(RuntimeError):
 
 
 class Tracker:
-    """Writes one study to MLflow: a parent run and one child run per seed.
+    """The storage a study's lifecycle talks to (:mod:`study.lifecycle`): MLflow behind one object.
 
-    Use as ``start`` ... ``log_runs`` (or a :meth:`writer` in the background) ... ``log_bundle``
-    ... ``log_results`` ... ``finish``; ``finish(status)`` with FAILED or KILLED when the study
-    breaks, so that no run is left RUNNING.
+    The contract, as the lifecycle uses it:
+
+    - **find or create** a study: :meth:`lock` (this machine's processes wait), :meth:`find` (by
+      name and settings hash), :meth:`start` (a new parent; ``converge`` settles a race between
+      machines on one parent) or :meth:`resume` (attach; children left RUNNING by dead processes
+      end KILLED), :meth:`converged`;
+    - **claim** seeds: :meth:`claimer` and :meth:`heartbeat` (see :mod:`._ledger`: claims are
+      atomic per tag write, races between processes are settled on read-back), and
+      :meth:`finished_elsewhere`, :meth:`others_live`;
+    - **add runs**: :meth:`writer` (a background thread; FINISHED or FAILED children, never left
+      RUNNING), :meth:`log_runs`, :meth:`log_failed`, :meth:`log_bundle`;
+    - **read back**: :meth:`load` (each seed once), and ``load_null`` for the null networks;
+    - **results and status**: :meth:`log_results`, :meth:`log_artifact`, :meth:`finish` (the
+      parent ends only when no other live process holds a claim).
+
+    Nothing MLflow leaves this package: what the lifecycle gets back are run ids, records and
+    plain values. Errors of a store that stopped answering are recognised by
+    :func:`~._store.is_store_error`.
     """
 
     def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None):
         """Open ``experiment`` (created if new) for a new study, or attach to the existing parent
         run ``run_id`` (``study-aggregate`` logs its results there)."""
         self.uri = resolve_uri(uri)
+        self.experiment = experiment
         self.client = _client(self.uri)
         if run_id is None:
             self.experiment_id = _experiment_id(self.client, experiment, self.uri)
@@ -59,8 +75,33 @@ class Tracker:
         self.meta = meta
         self._keys = list(_importance_keys(meta))
 
+    # -- finding a study ------------------------------------------------------------------
+
+    def find(self, name: str, config_hash: str | None = None):
+        """The latest parent of study ``name`` in this experiment (with these settings when
+        ``config_hash`` is given) as :class:`~._reader.Found`, or None."""
+        from ._reader import find_resumable
+
+        return find_resumable(self.uri, self.experiment, name, config_hash)
+
+    def lock(self, name: str):
+        """Held while this process finds or creates study ``name`` (other processes of this
+        machine wait; across machines, :func:`~._ledger.converge` settles races)."""
+        from ._store import study_lock
+
+        return study_lock(self.uri, self.experiment, name)
+
+    def load(self, *, known=()):
+        """The attached study's record from the store: every seed once (see ``_reader``)."""
+        from ._reader import load_study
+
+        return load_study(self.uri, self.run_id, known=known)
+
+    # -- writing the parent ---------------------------------------------------------------
+
     def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name,
-              tags: Mapping[str, str] | None = None, converge: bool = False):  # fmt: skip
+              tags: Mapping[str, str] | None = None, config_hash: str | None = None,
+              converge: bool = False):  # fmt: skip
         """Create the parent run (with ``tags``) and log the config, the study layout and the
         dataset. ``converge``: other processes may create this study at the same moment (shards
         on several machines): after :func:`~._ledger.converge`, all of them use one parent (the
@@ -69,7 +110,8 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
         self.attach(meta)
-        tags = {ROLE_TAG: "study", NAME_KEY_TAG: name_key(meta.name), **(tags or {})}
+        tags = {ROLE_TAG: "study", NAME_TAG: meta.name, NAME_KEY_TAG: name_key(meta.name),
+                **({HASH_TAG: config_hash} if config_hash else {}), **(tags or {})}  # fmt: skip
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         if converge:  # shards created at the same moment on several machines: keep one parent
