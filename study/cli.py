@@ -223,7 +223,7 @@ def aggregate_main(argv=None) -> None:
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     args = parser.parse_args(argv)
 
-    from . import lifecycle, summary, tracking
+    from . import prepare, publish, summary, tracking
 
     try:
         if args.top_k is not None and args.top_k < 1:
@@ -239,10 +239,11 @@ def aggregate_main(argv=None) -> None:
             raise StudyError(f"--top-k {args.top_k} is more than the {len(meta.feature_names)} "
                              f"variables of {meta.dataset}")  # fmt: skip
         print(tracking.seeds_report(args.uri, run_id, record), flush=True)
-        output = _writable(args.output or Path("runs") / "aggregate" / run_id)
+        output = prepare.writable_folder(args.output or Path("runs") / "aggregate" / run_id,
+                                           "--output")  # fmt: skip
         tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
         # the same analysis, checks and randomisation test as study-run: the same files
-        pub = lifecycle.publish(tracker, record, output, top_k=args.top_k or meta.top_k,
+        pub = publish.publish(tracker, record, output, top_k=args.top_k or meta.top_k,
                                 n_bootstrap=meta.n_bootstrap, seed=meta.seed,
                                 charts=not args.no_charts,
                                 null=tracking.load_null(args.uri, run_id))  # fmt: skip
@@ -253,7 +254,7 @@ def aggregate_main(argv=None) -> None:
             raise
         _fail("study-aggregate", f"cannot write {err.filename or 'a file'} ({err.strerror})")
     analysis = pub.analysis
-    extras = lifecycle.report_blocks(
+    extras = publish.report_blocks(
         notes=[f"Note: {n}." for n in record.notes], checks=pub.check_lines,
         randomisation=pub.randomisation.summary if pub.randomisation else None)  # fmt: skip
     print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
@@ -262,16 +263,6 @@ def aggregate_main(argv=None) -> None:
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
     print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
-
-
-def _writable(folder: Path) -> Path:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / ".study-write-test").write_bytes(b"")
-        (folder / ".study-write-test").unlink()
-    except OSError as err:
-        raise StudyError(f"--output: cannot write into {folder} ({err.strerror or err})") from None
-    return folder
 
 
 def ui_main(argv=None) -> None:

@@ -1,12 +1,13 @@
 """A study's lifecycle, step by step: prepare -> open -> claim -> train -> train null -> analyse
 -> check -> publish -> finish.
 
-:func:`prepare` checks everything a user can get wrong before anything is written. A
-:class:`Study` then works over the tracking store (:mod:`study.tracking`, the only place that
+:func:`~study.prepare.prepare` checks everything a user can get wrong before anything is
+written. A :class:`Study` then works over the tracking store (:mod:`study.tracking`, the only place that
 knows MLflow) by its rules (:mod:`study.tracking._ledger`): it finds or creates its parent run by
 name and settings hash, claims the seeds nobody else has or trains, trains them (each finished
 seed goes to a local :class:`~study.journal.Journal` before the store), and publishes what it
-computed. ``study-aggregate`` shares :func:`publish` (analysis, checks, randomisation test).
+computed. ``study-aggregate`` shares :func:`~study.publish.publish` (analysis, checks,
+randomisation test).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,132 +25,12 @@ import numpy as np
 from . import aggregate, datasets, identity, models, runner, tracking
 from .errors import SeedsFailed, StoreUnavailable, StudyError
 from .journal import Journal
-from .record import FailedRun, StudyMeta, StudyRecord, method_layouts
+from .prepare import Prepared, output_dir, prepare
+from .publish import publish, report_blocks, write_tables
+from .record import FailedRun, StudyMeta, StudyRecord
 from .settings import Settings
 
-__all__ = ["Prepared", "Study", "Published", "prepare", "publish", "run"]
-
-
-# ---------------------------------------------------------------------------------------------
-# prepare: every user error before anything is written
-
-
-@dataclass
-class Prepared:
-    """A study's inputs, checked: nothing has been written anywhere yet."""
-
-    cfg: Mapping
-    config_yaml: str
-    settings: Settings
-    dataset: datasets.Dataset
-    plan: runner.Plan
-    meta: StudyMeta
-    ident: dict
-    config_hash: str
-
-    @property
-    def shared(self) -> bool:
-        """Whether other processes may add to this study (a resume, shards)."""
-        return self.settings.resume or self.settings.n_shards > 1
-
-
-def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
-    """Read the settings and the data and try the model; raise StudyError for anything wrong."""
-    settings = Settings.from_config(cfg)
-    ds = datasets.load_dataset(settings.dataset["name"], **{
-        k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
-    plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
-                       method_options=settings.method_options, test_size=settings.test_size,
-                       split_seed=None if settings.resplit else settings.seed)  # fmt: skip
-    if settings.validate.get("retrain") and ds.n_features < 2:
-        raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
-    _check_model(settings, ds)
-    _check_lek(settings, ds)
-    _check_options(settings, ds)
-    if config_yaml is None:
-        import yaml
-
-        config_yaml = yaml.safe_dump(dict(cfg), sort_keys=False)
-    ident = identity.identity(cfg)
-    return Prepared(cfg, config_yaml, settings, ds, plan, _meta(settings, ds), ident,
-                    identity.config_hash(ident))  # fmt: skip
-
-
-def _check_model(settings: Settings, ds: datasets.Dataset) -> None:
-    """A one-epoch trial fit on the training split (a subset could hold a single class and fail
-    for the wrong reason)."""
-    import warnings
-
-    data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
-    models.backend(settings.model)  # an unknown backend is a user error
-    model = models.make_model(ds.task, settings.model, seed=settings.seed)
-    model.set_params(max_iter=1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(data.X_train, data.y_train)
-    except (ValueError, TypeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise StudyError(f"model: {first}") from None
-
-
-def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
-    """Lek's options, tried on the data (a bad one would otherwise fail in every worker)."""
-    if "lek" not in settings.methods:
-        return
-    from .importance import lek_groups
-
-    opts = dict(settings.method_options.get("lek") or {})  # names checked by Settings
-    steps = opts.get("steps", 100)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise StudyError(f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}")
-    group_vals = opts.get("group_vals", (0, 0.2, 0.4, 0.6, 0.8, 1))
-    try:
-        lek_groups(ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
-                   group_vals if isinstance(group_vals, int) else list(group_vals))  # fmt: skip
-    except (ValueError, TypeError) as err:
-        raise StudyError(f"importance.options.lek.group_vals: {err}") from None
-
-
-def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
-    if settings.top_k > ds.n_features:  # equal is clipped to n - 1 with a note (the default 3)
-        raise StudyError(f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
-                         f"variables of {ds.name}")  # fmt: skip
-    n_repeats = (settings.method_options.get("permutation") or {}).get("n_repeats", 5)
-    if "permutation" in settings.methods and (isinstance(n_repeats, bool) or not isinstance(
-            n_repeats, int) or n_repeats < 1):  # fmt: skip
-        raise StudyError(f"importance.options.permutation.n_repeats must be a positive integer; "
-                         f"got {n_repeats!r}")  # fmt: skip
-
-
-def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
-    sizes = tuple(settings.model.get("hidden_layer_sizes") or (100,))
-    sizes = (sizes,) if isinstance(sizes, int) else sizes
-    outputs = ds.output_names
-    return StudyMeta(
-        name=settings.name or f"{ds.name}-{settings.model.get('name', 'mlp')}",
-        dataset=ds.name, task=ds.task, feature_names=ds.feature_names, output_names=outputs,
-        layer_sizes=(ds.n_features, *(int(s) for s in sizes), len(outputs)),
-        methods=method_layouts(settings.methods, task=ds.task, output_names=outputs),
-        score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
-        truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
-        top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
-    )  # fmt: skip
-
-
-def _output_dir(settings: Settings) -> Path:
-    if settings.output_dir is not None:
-        out = settings.output_dir
-    else:
-        out = settings.root / "studies" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".study-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:  # read-only, full disk, not a folder
-        raise StudyError(f"paths.output_dir: cannot write into {out} ({err.strerror or err})") from None
-    return out
+__all__ = ["Study", "Outcome", "run"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,85 +232,6 @@ class Study:
 
 
 # ---------------------------------------------------------------------------------------------
-# publish: analysis, checks, randomisation test (shared with study-aggregate)
-
-
-@dataclass
-class Published:
-    """Everything computed from a study's record: the one result the report is rendered from."""
-
-    analysis: aggregate.Analysis
-    charts: list = field(default_factory=list)
-    tables: dict = field(default_factory=dict)
-    check_lines: list = field(default_factory=list)
-    randomisation: object = None
-
-
-def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_bootstrap: int,
-            seed: int, charts: bool, null=None) -> Published:  # fmt: skip
-    """Analyse ``record``, run the checks of its networks and (with ``null``: the null networks
-    and the test's settings) Olden & Jackson's test; write every table and chart to
-    ``output_dir`` and log them to the parent (``tracker`` None: not logged)."""
-    from . import validation
-
-    analysis, paths = analyse_and_log(tracker, record, output_dir, top_k=top_k,
-                                      n_bootstrap=n_bootstrap, seed=seed, charts=charts)  # fmt: skip
-    out = Published(analysis, list(paths), dict(analysis.tables()))
-    checks = validation.checks(record)
-    _log(tracker, metrics=checks.metrics, tables=write_tables(checks.tables, output_dir))
-    out.tables.update(checks.tables)
-    out.check_lines = checks.summary
-    if null is not None and null[0]:
-        result, paths = randomisation_and_log(tracker, record, null[0], null[1], output_dir,
-                                              charts=charts)  # fmt: skip
-        out.charts += paths
-        out.tables.update(result.tables)
-        out.randomisation = result
-    return out
-
-
-def _log(tracker, **what) -> None:
-    if tracker is not None:
-        tracker.log_results(**what)
-
-
-def analyse_and_log(tracker, record: StudyRecord, output_dir: Path, *, top_k: int,
-                    n_bootstrap: int = 1000, seed: int = 0, charts: bool = True):  # fmt: skip
-    """Analyse a study and draw its charts; write both to ``output_dir`` and log them."""
-    from . import plots
-
-    analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
-    tables = write_tables(analysis.tables(), output_dir)
-    paths = plots.draw_all(analysis, output_dir) if charts else []
-    _log(tracker, metrics=analysis.metrics(), tables=tables, charts=paths)
-    return analysis, paths
-
-
-def randomisation_and_log(tracker, record: StudyRecord, null_runs, test: Mapping,
-                          output_dir: Path, *, charts: bool = True):  # fmt: skip
-    """Olden & Jackson's test of a study against its null networks (``test``: ``alternative``,
-    ``alpha``, ``chance``): tables, metrics and charts, written and logged."""
-    from . import plots, randomisation
-
-    result = randomisation.analyse(record, null_runs, alternative=str(test["alternative"]),
-                                   alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
-    tables = write_tables(result.tables, output_dir)
-    paths = plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"])) \
-        if charts else []  # fmt: skip
-    _log(tracker, metrics=result.metrics, tables=tables, charts=paths)
-    return result, paths
-
-
-def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
-    """Write ``{file name: DataFrame}`` as CSV files in ``output_dir``; return their paths."""
-    paths = []
-    for name, table in tables.items():
-        table.to_csv(output_dir / name, index=False)
-        paths.append(output_dir / name)
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------
 # the whole study
 
 
@@ -457,9 +258,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     anything the user can fix, StoreUnavailable when the store stops answering."""
     t = {"start": time.perf_counter()}
     prep = prepare(cfg, config_yaml=config_yaml)
-    output_dir = _output_dir(prep.settings)
+    folder = output_dir(prep.settings)
     try:
-        study = Study(prep, output_dir)
+        study = Study(prep, folder)
     except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
         if not tracking.is_store_error(exc):
             raise
@@ -530,16 +331,6 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
                      "(trained before the store stopped answering), not trained again.")  # fmt: skip
     lines += [f"Note: {n}." for n in record.notes]
     return lines
-
-
-def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> list[list[str]]:
-    """The report's extra blocks in their order: notes first, then the checks, retraining and
-    the randomisation test."""
-    blocks = [list(notes)] if notes else []
-    blocks += list(checks)
-    blocks += [retrain] if retrain else []
-    blocks += [randomisation] if randomisation else []
-    return blocks
 
 
 def _first_line(exc: BaseException) -> str:

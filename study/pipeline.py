@@ -1,6 +1,6 @@
 """One study from a config: dataset -> runs -> MLflow -> analysis -> charts. Called by ``study-run``.
 
-The steps live in :mod:`study.lifecycle`; this module keeps the names notebooks and tests use.
+The steps live in :mod:`study.prepare`, :mod:`study.lifecycle` and :mod:`study.publish`; this module keeps the names notebooks and tests use.
 :func:`run` takes the composed config as a plain mapping (see :func:`study.config.compose`).
 Everything the user can get wrong is checked before the parent MLflow run is created; if anything
 fails after that, the parent run ends FAILED (or KILLED on Ctrl-C) rather than being left RUNNING.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import tracking
-from .lifecycle import (
-    Outcome, analyse_and_log, prepare, publish, randomisation_and_log, run, write_tables,
-)
+from .lifecycle import Outcome, run
+from .prepare import prepare
+from .publish import analyse_and_log, publish, randomisation_and_log, write_tables
 from .settings import Settings
 
 __all__ = ["run", "Outcome", "prepare", "publish", "analyse_and_log", "randomisation_and_log",

@@ -11,7 +11,7 @@ import pytest
 
 from study import aggregate, plots
 from study.datasets import load_dataset
-from study.lifecycle import _meta
+from study.prepare import _meta
 from study.record import StudyRecord
 from study.runner import Plan, run_one
 from study.settings import Settings

@@ -7,7 +7,7 @@ import pytest
 
 from study import config, pipeline, tracking
 from study.datasets import load_dataset
-from study.lifecycle import _meta
+from study.prepare import _meta
 from study.runner import Plan, run_many, seeds_for
 from study.settings import Settings
 
