@@ -247,6 +247,8 @@ def aggregate_main(argv=None) -> None:
                                 n_bootstrap=meta.n_bootstrap, seed=meta.seed,
                                 charts=not args.no_charts,
                                 null=tracking.load_null(args.uri, run_id))  # fmt: skip
+        # what only training makes (validate.retrain's tables): copied from the parent
+        tracking.copy_tables(args.uri, run_id, output, besides=pub.tables)
     except StudyError as err:
         _fail("study-aggregate", err)
     except OSError as err:

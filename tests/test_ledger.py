@@ -270,12 +270,13 @@ def test_a_truncated_bundle_is_read_from_the_children(tmp_path, capsys):
 
 def test_study_aggregate_writes_every_csv_study_run_wrote(tmp_path):
     cfg = _cfg(tmp_path, "study.n_runs=3", "study.name=files", "dataset=breast_cancer_onehot",
-               "importance.methods=[garson,garson_signed,olden]")  # fmt: skip
+               "importance.methods=[garson,garson_signed,olden]", "validate.retrain=true",
+               "validate.k_max=1", "validate.n_seeds=1", "validate.n_random=1")  # fmt: skip
     pipeline.run(cfg)
     aggregate_main(["--study", "files", "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
                     "--output", str(tmp_path / "agg"), "--no-log", "--no-charts"])  # fmt: skip
     wrote = sorted(p.name for p in (tmp_path / "out").glob("*.csv"))
-    assert {"output_layer_check.csv", "output_relations.csv"} <= set(wrote)
+    assert {"output_layer_check.csv", "output_relations.csv", "retrain_areas.csv"} <= set(wrote)
     assert sorted(p.name for p in (tmp_path / "agg").glob("*.csv")) == wrote
     for name in wrote:
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "agg" / name),

@@ -28,7 +28,7 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 """
 
 from ._ledger import ranges as seed_ranges
-from ._reader import Found, find_resumable, find_study, load_null, load_study, seeds_report
+from ._reader import Found, copy_tables, find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
     HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
     is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_url,
@@ -44,6 +44,7 @@ __all__ = [
     "load_study",
     "load_null",
     "find_resumable",
+    "copy_tables",
     "Found",
     "is_store_error",
     "seed_ranges",

@@ -184,6 +184,16 @@ def _children(client, experiment_id: str, run_id: str, *, status: str, exclude=(
             return children
 
 
+def copy_tables(uri: str, run_id: str, folder: Path, *, besides=()) -> list[Path]:
+    """The CSV tables on a study's parent run that are not in ``besides`` (those a reader
+    recomputes), downloaded into ``folder``: what only training could make again, such as the
+    retraining tables of ``validate.retrain``."""
+    client = _client(uri)
+    names = [a.path for a in client.list_artifacts(run_id)
+             if a.path.endswith(".csv") and not a.is_dir and a.path not in set(besides)]  # fmt: skip
+    return [Path(client.download_artifacts(run_id, name, str(folder))) for name in names]
+
+
 def load_null(uri: str, run_id: str) -> tuple[list[RunRecord], dict] | None:
     """The randomisation test's null networks of a study (:data:`NULL_BUNDLE` on its parent run)
     and the test's settings stored with them (``alternative``, ``alpha``, ``chance``, ``seed``);
