@@ -292,7 +292,11 @@ def _experiment_id(client, name: str, uri: str) -> str:
             "the UI or choose another name"
         )
     if _KIND_TAG not in exp.tags:
-        client.set_experiment_tag(exp.experiment_id, _KIND_TAG, _KIND)
+        try:
+            client.set_experiment_tag(exp.experiment_id, _KIND_TAG, _KIND)
+        except _mlflow().exceptions.MlflowException:  # another process set it at this moment
+            if _KIND_TAG not in client.get_experiment(exp.experiment_id).tags:
+                raise
     return exp.experiment_id
 
 

@@ -352,7 +352,7 @@ class Tracker:
     def set_seeds_tag(self, first: int, n_runs: int) -> None:
         """The seeds the latest process asked for (``study.seeds``: what the reader reports as
         missing)."""
-        self.client.set_tag(self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
+        _set_shared_tag(self.client, self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
 
     def finish(self, status: str = "FINISHED", *, quiet: bool = False, claim=None,
                written=()) -> bool:
@@ -376,6 +376,20 @@ class Tracker:
         return ended
 
 
+
+
+def _set_shared_tag(client, run_id: str, key: str, value: str) -> None:
+    """A tag that several processes of one study may set at the same moment. MLflow's SQL store
+    inserts a new tag after looking for it, so the second of two simultaneous first writes fails
+    (UNIQUE constraint on tags); the tag exists then, and writing again updates it."""
+    for attempt in range(3):
+        try:
+            client.set_tag(run_id, key, value)
+            return
+        except _mlflow().exceptions.MlflowException:
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 class ChildWriter:
