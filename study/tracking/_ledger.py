@@ -179,8 +179,7 @@ class Claim:
     def others(self) -> dict[str, dict[int, float]]:
         """The claims of other processes that are live or finished (their seeds are taken):
         ``{process: {seed: claimed at}}``."""
-        return {p: c["seeds"] for p, c in claims(self._client.get_run(self._run_id).data.tags).items()
-                if p != PROCESS and (c["live"] or c["finished"])}  # fmt: skip
+        return _others(self._client, self._run_id, finished=True)
 
     def take(self, wanted, done, *, n: int | None = None) -> tuple[list[int], dict[str, set[int]]]:
         """Claim up to ``n`` (None: all) seeds of ``wanted`` (in its order) that are not
@@ -240,10 +239,16 @@ class Claim:
             self.refresh()
 
 
+def _others(client, run_id: str, *, finished: bool) -> dict[str, dict[int, float]]:
+    """Other processes' claims on ``run_id`` that are live (and, with ``finished``, those of
+    processes that ended): ``{process: {seed: claimed at}}``."""
+    return {p: c["seeds"] for p, c in claims(client.get_run(run_id).data.tags).items()
+            if p != PROCESS and (c["live"] or finished and c["finished"])}  # fmt: skip
+
+
 def live_others(client, run_id: str) -> dict[str, set[int]]:
     """The live claims of other processes on ``run_id``."""
-    return {p: set(c["seeds"]) for p, c in claims(client.get_run(run_id).data.tags).items()
-            if p != PROCESS and c["live"]}  # fmt: skip
+    return {p: set(seeds) for p, seeds in _others(client, run_id, finished=False).items()}
 
 
 

@@ -97,7 +97,6 @@ def seeds_report(uri: str, run_id: str, record) -> str:
     seeds = sorted(r.seed for r in record.runs)
     processes = {r.process for r in record.runs if r.process}
     line = f"Study {run_id}: {len(seeds)} finished seeds"
-    notes = "".join(f" Note: {n}." for n in getattr(record, "notes", ()))
     if processes:
         line += f", logged by {len(processes)} process{'es' * (len(processes) != 1)}"
     asked = _client(uri).get_run(run_id).data.tags.get(SEEDS_TAG)
@@ -107,7 +106,7 @@ def seeds_report(uri: str, run_id: str, record) -> str:
         shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
         line += f"; missing {len(missing)} of seeds {first}-{first + n - 1}: {shown}" if missing \
             else f"; none missing of seeds {first}-{first + n - 1}"  # fmt: skip
-    return line + "." + notes
+    return line + "."
 
 
 class _Bundled(NamedTuple):
