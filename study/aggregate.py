@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 from . import agreement as agr
+from . import answer as ans
 from . import stability as stab
 from .record import StudyRecord
 
@@ -160,6 +162,7 @@ class Analysis:
     truth: pd.DataFrame | None = None
     lek_profile: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    answer: ans.Answer | None = None  # the study's answer (study.answer): first wherever shown
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """``{file name: table}`` for every CSV artifact."""
@@ -177,12 +180,17 @@ class Analysis:
             out["truth_recovery.csv"] = self.truth
         if self.lek_profile is not None:
             out["lek_profile.csv"] = self.lek_profile
+        if self.answer is not None:
+            out["answer.csv"] = self.answer.frame()
+            out["answer_methods.csv"] = self.answer.methods
         return out
 
     def metrics(self) -> dict[str, float]:
-        """Study-level metrics: scores, stability per view, agreement per pair, truth recovery."""
-        from .naming import metric_names
-
+        """Study-level metrics that mean something as a chart: the scores, and per view (one for
+        a method whose outputs all rank alike) the final top-k stability and the half-width of
+        its 95% interval; the known-truth accuracy on simulated data. Kendall's W and top-k
+        stability over the number of seeds are :meth:`series`. Agreement stays in
+        ``agreement.csv``."""
         rec, k = self.record, self.top_k
         test = np.array([r.test_score for r in rec.runs], float)
         out = {
@@ -190,26 +198,54 @@ class Analysis:
             "runs_converged": float(sum(r.converged for r in rec.runs)),
             "test_score_mean": float(np.nanmean(test)) if test.size else np.nan,
             "test_score_sd": float(np.nanstd(test, ddof=1)) if test.size > 1 else np.nan,
-            "train_score_mean": float(np.nanmean([r.train_score for r in rec.runs])),
         }
-
-        def part(output):
-            return "" if output == "all" else "." + metric_names([output])[0]
-
-        for row in self.stability.itertuples():
-            base = f"stability.{row.method}{part(row.output)}"
-            out[f"{base}.kendall_w"] = row.kendall_w
-            out[f"{base}.spearman_mean"] = row.spearman_mean
-            out[f"{base}.top{k}_stability"] = row.topk_stability
-            out[f"{base}.top{k}_stability_low"] = row.topk_stability_low
-            out[f"{base}.top{k}_stability_high"] = row.topk_stability_high
-        for row in self.agreement.itertuples():
-            out[f"agreement.{row.method_a}.{row.method_b}{part(row.output)}.{row.measure}"] = row.value
+        for base, row in self._stability_rows():
+            out[f"{base}.top{k}_stability_ci"] = (row.topk_stability_high - row.topk_stability) \
+                if np.isfinite(row.topk_stability_high) else np.nan  # fmt: skip
         if self.truth is not None:
             for row in self.truth.itertuples():
                 out[f"truth.{row.method}.accuracy"] = row.accuracy
-                out[f"truth.{row.method}.spearman_mean"] = row.spearman_mean
         return {key: float(v) for key, v in out.items() if v is not None and np.isfinite(v)}
+
+    def series(self, *, max_points: int = 200) -> dict[str, list[tuple[int, float]]]:
+        """Kendall's W and top-k stability of each view on the first m seeds, ``[(m, value)]``
+        (step = number of seeds; at most ``max_points`` steps, the last one all seeds): the UI
+        draws them as convergence curves, and their last point is the study's value."""
+        k, out = self.top_k, {}
+        ranks = primary_ranks(self.record)
+        for base, row in self._stability_rows():
+            r = ranks[(row.method, row.column)]
+            r = r[~np.isnan(r).any(axis=1)]
+            m_values, w = stab.stability_curve(r)
+            if not len(m_values):
+                continue
+            keep = np.unique(np.linspace(0, len(m_values) - 1, min(max_points, len(m_values)))
+                             .round().astype(int))  # fmt: skip
+            members = stab.topk_membership(r, k)
+            out[f"{base}.kendall_w"] = [(int(m_values[i]), float(w[i])) for i in keep
+                                        if np.isfinite(w[i])]  # fmt: skip
+            nog = [(int(m_values[i]), stab.nogueira_stability(members[: m_values[i]]).statistic)
+                   for i in keep]  # fmt: skip
+            out[f"{base}.top{k}_stability"] = [(m, float(v)) for m, v in nog if np.isfinite(v)]
+        return {key: pts for key, pts in out.items() if pts}
+
+    def _stability_rows(self):
+        """``(metric base name, stability row)`` per view; one view for a method whose outputs
+        all rank alike. The row carries ``column`` (its index among the method's columns)."""
+        from .naming import metric_names
+
+        seen = set()
+        for row in self.stability.itertuples():
+            layout = self.record.meta.methods[row.method]
+            if row.method in self.same_ranking:
+                if row.method in seen:
+                    continue
+                seen.add(row.method)
+                part = ""
+            else:
+                part = "" if row.output == "all" else "." + metric_names([row.output])[0]
+            yield f"stability.{row.method}{part}", SimpleNamespace(
+                **row._asdict(), column=layout.columns.index(row.output))
 
 
 def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
@@ -394,4 +430,5 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
         truth=truth_table(record),
         lek_profile=lek_table(record),
         notes=notes,
+        answer=ans.answer(record, k=k, n_bootstrap=n_bootstrap, seed=seed),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import config_dir, to_plain
 from .errors import SeedsFailed, StoreUnavailable, StudyError
 
-__all__ = ["run_main", "aggregate_main", "ui_main"]
+__all__ = ["run_main", "aggregate_main", "compare_main", "ui_main"]
 
 # the environment's tracking URI if it names one, as MLflow itself does
 DEFAULT_URI = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///runs/mlflow.db"
@@ -256,8 +256,10 @@ def aggregate_main(argv=None) -> None:
             raise
         _fail("study-aggregate", f"cannot write {err.filename or 'a file'} ({err.strerror})")
     analysis = pub.analysis
+    notes = [f"Note: {n}." for n in record.notes]
+    publish.present(tracker, pub, output, notes=notes)
     extras = publish.report_blocks(
-        notes=[f"Note: {n}." for n in record.notes], checks=pub.check_lines,
+        notes=notes, checks=pub.check_lines,
         randomisation=pub.randomisation.summary if pub.randomisation else None)  # fmt: skip
     print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
                          experiment_id=record.experiment_id, extras=extras))  # fmt: skip
@@ -265,6 +267,64 @@ def aggregate_main(argv=None) -> None:
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
     print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
+
+
+def compare_main(argv=None) -> None:
+    """``study-compare``: several studies side by side, read from the store."""
+    parser = argparse.ArgumentParser(
+        prog="study-compare",
+        description=(
+            "Compare the answers of several studies (a sweep's, or any): per study its differing "
+            "settings, score, Kendall's W and top variables; across studies, Kendall's tau "
+            "between their mean-rank vectors, top-k overlap and the variables on top in all. "
+            "Writes compare.csv, compare_pairs.csv, compare_ranks.csv, compare.png and logs them "
+            "as a comparison run."
+        ),
+    )
+    parser.add_argument("--study", action="append", default=[], metavar="NAME",
+                        help="a study's name (study.name) or parent run id; give two or more")
+    parser.add_argument("--experiment", action="append", default=[], metavar="E",
+                        help="every finished study of experiment E")
+    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the studies')")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="folder for the tables and the chart (default runs/compare/<time>)")
+    parser.add_argument("--no-log", action="store_true", help="do not log a comparison run")
+    args = parser.parse_args(argv)
+    from . import prepare, publish, tracking
+
+    try:
+        tracking.require_store(args.uri)
+        run_ids = [_study_id(args.uri, s) for s in args.study]
+        for e in args.experiment:
+            run_ids += tracking.studies_in(args.uri, e)
+        if len(set(run_ids)) < 2:
+            raise StudyError("give at least two studies (--study A --study B, or --experiment E "
+                             f"with two or more); got {len(set(run_ids))}")  # fmt: skip
+        import time
+
+        output = prepare.writable_folder(args.output or Path("runs") / "compare" / time.strftime(
+            "%Y-%m-%d_%H-%M-%S"), "--output")  # fmt: skip
+        compared, lines, run_id = publish.compare_studies(args.uri, run_ids, output,
+                                                          log=not args.no_log, top_k=args.top_k)  # fmt: skip
+    except StudyError as err:
+        _fail("study-compare", err)
+    print("\n".join(lines))
+    print(f"Tables and chart: {output}")
+    if run_id:
+        print(f"Comparison run: {run_id}")
+
+
+def _study_id(uri: str, study: str) -> str:
+    """A study given by name, or by its parent (or a seed's) run id."""
+    from . import tracking
+
+    try:
+        return tracking.find_study(uri, name=study)
+    except StudyError:
+        if len(study) == 32 and all(c in "0123456789abcdef" for c in study):
+            return tracking.find_study(uri, run_id=study)
+        raise
 
 
 def ui_main(argv=None) -> None:

@@ -26,7 +26,7 @@ from . import aggregate, datasets, identity, models, runner, tracking
 from .errors import SeedsFailed, StoreUnavailable, StudyError
 from .journal import Journal
 from .prepare import Prepared, output_dir, prepare
-from .publish import publish, report_blocks, write_tables
+from .publish import present, publish, report_blocks, write_tables
 from .record import FailedRun, StudyMeta, StudyRecord
 from .settings import Settings
 
@@ -307,8 +307,10 @@ def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outc
     tables = dict(pub.tables)
     if retrained:
         tables.update(retrained.tables)
+    notes = _notes(study, record, trained)
+    present(study.tracker, pub, study.output_dir, notes=notes)
     outcome.extras = {"tables": tables, "summary": report_blocks(
-        notes=_notes(study, record, trained), checks=pub.check_lines,
+        notes=notes, checks=pub.check_lines,
         retrain=retrained.summary if retrained else None,
         randomisation=pub.randomisation.summary if pub.randomisation else None)}  # fmt: skip
     if pub.randomisation is not None:

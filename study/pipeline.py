@@ -22,7 +22,14 @@ __all__ = ["run", "Outcome", "prepare", "publish", "analyse_and_log", "randomisa
 
 def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
     """The printed report as ``report.txt`` in the study's folder and on its parent run."""
+    import json
+
     path = Path(output_dir) / "report.txt"
     path.write_text(text + "\n")
     tracking.Tracker(uri, run_id=run_id).log_artifact(path)
+    # which study this folder holds: a sweep's callback compares its jobs' studies from these
+    (Path(output_dir) / STUDY_RUN_FILE).write_text(json.dumps({"run_id": run_id, "uri": uri}))
     return path
+
+
+STUDY_RUN_FILE = "study_run.json"

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import aggregate
+from .errors import StudyError
 from .record import StudyRecord
 
-__all__ = ["Published", "publish", "analyse_and_log", "randomisation_and_log", "write_tables",
-           "report_blocks"]  # fmt: skip
+__all__ = ["Published", "publish", "present", "analyse_and_log", "randomisation_and_log",
+           "write_tables", "report_blocks"]  # fmt: skip
 
 
 
@@ -50,6 +51,26 @@ def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_boo
     return out
 
 
+def present(tracker, pub: Published, output_dir: Path, *, notes=()) -> Path:
+    """The study's page: ``overview.html`` in ``output_dir`` and on the parent, and the parent's
+    description (the answer, with links to the page, the report and the study's runs).
+    ``notes``: the report's notes and warnings (the analysis's own are added)."""
+    from . import overview
+
+    analysis = pub.analysis
+    warnings = [*notes, *analysis.notes]
+    settings = tracker.params() if tracker is not None else {}
+    page = overview.overview_html(analysis, charts=pub.charts, warnings=warnings,
+                                  randomisation=pub.randomisation.summary if pub.randomisation else (),
+                                  settings=settings)  # fmt: skip
+    path = Path(output_dir) / "overview.html"
+    path.write_text(page, encoding="utf-8")
+    if tracker is not None:
+        tracker.log_artifact(path)
+        tracker.set_description(overview.description(analysis, links=tracker.page_links()))
+    return path
+
+
 def _log(tracker, **what) -> None:
     if tracker is not None:
         tracker.log_results(**what)
@@ -63,7 +84,7 @@ def analyse_and_log(tracker, record: StudyRecord, output_dir: Path, *, top_k: in
     analysis = aggregate.analyse(record, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed)
     tables = write_tables(analysis.tables(), output_dir)
     paths = plots.draw_all(analysis, output_dir) if charts else []
-    _log(tracker, metrics=analysis.metrics(), tables=tables, charts=paths)
+    _log(tracker, metrics=analysis.metrics(), series=analysis.series(), tables=tables, charts=paths)
     return analysis, paths
 
 
@@ -99,3 +120,43 @@ def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> l
     blocks += [retrain] if retrain else []
     blocks += [randomisation] if randomisation else []
     return blocks
+
+
+def compare_studies(uri: str, run_ids, output_dir: Path, *, log: bool = True,
+                    top_k: int | None = None, charts: bool = True):  # fmt: skip
+    """Read the studies ``run_ids`` from the store, compare their answers
+    (:func:`study.compare.compare`), write ``compare*.csv``, ``compare.png`` and
+    ``compare.txt`` to ``output_dir`` and (``log``) log them as a comparison run in the first
+    study's experiment. Returns ``(compared, lines, comparison run id or None)``."""
+    from . import compare, plots, tracking
+
+    run_ids = list(dict.fromkeys(run_ids))
+    records = [tracking.load_study(uri, rid) for rid in run_ids]
+    empty = [rid for rid, rec in zip(run_ids, records) if not rec.runs]
+    if empty:
+        raise StudyError(f"study {empty[0]} has no finished seeds to compare")
+    names = [rec.meta.name for rec in records]
+    labels = [n if names.count(n) == 1 else f"{n} ({rid[:8]})" for n, rid in zip(names, run_ids)]
+    params = [tracking.study_params(uri, rid) for rid in run_ids]
+    try:
+        compared = compare.compare(records, params, labels=labels, k=top_k)
+    except ValueError as err:
+        raise StudyError(str(err)) from None
+    lines = compared.lines()
+    files = write_tables(compared.tables(), output_dir)
+    text = Path(output_dir) / "compare.txt"
+    text.write_text("\n".join(lines) + "\n")
+    files.append(text)
+    if charts:
+        files.append(plots.save(compare.figure(compared), Path(output_dir) / "compare.png"))
+    run_id = None
+    if log:
+        pairs = compared.pairs
+        metrics = {"studies": len(records), "tau_mean": float(pairs.tau.mean()),
+                   "tau_min": float(pairs.tau.min()), "overlap_min": float(pairs.overlap.min()),
+                   "common_top": float(len(compared.common_top))}  # fmt: skip
+        run_id = tracking.log_comparison(
+            uri, records[0].experiment_id, name="compare · " + " vs ".join(labels)[:200],
+            run_ids=run_ids, description=compared.markdown(tracking.study_links(records)),
+            metrics={k: v for k, v in metrics.items() if v == v}, files=files)  # fmt: skip
+    return compared, lines, run_id

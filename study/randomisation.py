@@ -177,7 +177,6 @@ def analyse(record, null_runs, *, alternative: str = "two-sided", alpha: float =
     best = int(np.nanargmax(test)) if np.isfinite(test).any() else 0
     rows, views = [], {}
     metrics: dict[str, float] = {"randomisation.n_permutations": float(B)}
-    safe_feats = metric_names(feats)
     for name, layout in meta.methods.items():
         obs_all, null_all = _stack(runs, name, layout.primary), _stack(null_runs, name, layout.primary)
         safe_cols, medians = metric_names(layout.columns), {}
@@ -201,14 +200,13 @@ def analyse(record, null_runs, *, alternative: str = "two-sided", alpha: float =
                         "n_permutations": int(np.isfinite(nul[:, i]).sum()),
                     })  # fmt: skip
             medians[col] = np.nanmedian(p, axis=0)
-        # one key per variable where every output column gives the same test (Garson and weight
-        # sums ignore the output layer), else one per output and variable
+        # per view, how many variables the test finds (their p-values are in randomisation.csv);
+        # one key where every output column gives the same test (Garson, weight sums)
         cols = list(medians)
         same = all(np.array_equal(medians[c], medians[cols[0]], equal_nan=True) for c in cols)
         for c, col in enumerate(cols[:1] if same else cols):
             part = "" if same or col == "all" else f".{safe_cols[c]}"
-            for i, value in enumerate(medians[col]):
-                metrics[f"pvalue.{name}{part}.{safe_feats[i]}"] = float(value)
+            metrics[f"randomisation.{name}{part}.significant"] = float(np.sum(medians[col] <= alpha))
     table = pd.DataFrame(rows)
     conn, best_connections = _connection_table(record, null_runs, alternative, alpha, best)
     null_train = np.array([r.train_score for r in null_runs], float)

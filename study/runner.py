@@ -79,8 +79,10 @@ def _data(plan: Plan, seed: int, shared=None):
     return data
 
 
-def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float):
-    """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`."""
+def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
+            started: float):  # fmt: skip
+    """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`
+    (``started``: when its work began, epoch seconds)."""
     t1 = time.perf_counter()
     network = importance.Network(
         coefs=[w.copy() for w in model.coefs_],
@@ -102,7 +104,9 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
         coefs=network.coefs,
         intercepts=network.intercepts,
         importances=values,
-        timings={"fit": fit_seconds, "importance": t2 - t1},
+        # epoch seconds: the child run's start and end times
+        timings={"fit": fit_seconds, "importance": t2 - t1, "started_at": started,
+                 "finished_at": time.time()},
     )
 
 
@@ -110,12 +114,13 @@ def run_one(plan: Plan, seed: int) -> RunRecord:
     """Split, fit, score and compute every importance for one seed."""
     from threadpoolctl import threadpool_limits
 
+    started = time.time()
     with threadpool_limits(limits=1):
         data = _data(plan, seed)
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
-        return _record(plan, seed, data, model, info, time.perf_counter() - t0)
+        return _record(plan, seed, data, model, info, time.perf_counter() - t0, started)
 
 
 def _failed(seed: int, exc: BaseException, tb: str | None = None) -> FailedRun:
@@ -136,6 +141,7 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
     from threadpoolctl import threadpool_limits
 
     seeds = [int(s) for s in seeds]
+    started = time.time()
     with threadpool_limits(limits=1):
         shared = None if plan.split_seed is None else _data(
             dataclasses.replace(plan, permute_response=False), plan.split_seed)  # fmt: skip
@@ -154,7 +160,7 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
             try:
                 if isinstance(info, Exception):
                     raise info
-                out.append(_record(plan, s, data, model, info, per_seed))
+                out.append(_record(plan, s, data, model, info, per_seed, started))
             except Exception as exc:
                 if not keep_going:
                     raise
@@ -172,7 +178,8 @@ def run_one_or_fail(plan: Plan, seed: int) -> RunRecord | FailedRun:
 
 
 def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
-    """Yield one :class:`RunRecord` per seed, in order of completion (not of seed).
+    """Yield one :class:`RunRecord` per seed, in seed order (each as soon as it and the seeds
+    before it are done: the store then lists seeds in order).
 
     ``n_jobs`` > 1 (or -1 for every core) runs seeds in parallel worker processes.
     ``keep_going``: a seed that raises yields a :class:`~study.record.FailedRun` instead of
@@ -190,7 +197,7 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
         return
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     yield from parallel(delayed(one)(plan, s) for s in seeds)
 
 
@@ -222,7 +229,7 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
         return
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     for out in parallel(delayed(run_block)(plan, part, keep_going=keep_going) for part in parts):
         yield from out
 

@@ -65,6 +65,7 @@ def render(
         f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",
+        *(analysis.answer.lines() if analysis.answer is not None else []),
         "",
         f"Rank stability. W = Kendall's concordance of the rankings across runs (0 random, "
         f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
@@ -120,4 +121,5 @@ def render(
 
         lines.append(f"Open the MLflow UI: {ui_command(uri)}")
         lines.append(f"  then this study: {ui_url(experiment_id, run_id, uri=uri)}")
+        lines.append(f"  and all its runs: {ui_url(experiment_id, uri=uri, study=meta.name)}")
     return "\n".join(lines)

@@ -191,9 +191,4 @@ def checks(record) -> Checks:
     if rel is not None:
         out.tables["output_relations.csv"] = rel
         out.summary.append(relations_summary(rel))
-        if "garson_signed" in rel:
-            out.metrics["garson_signed.share_negated"] = float(rel.garson_signed.eq("negated").mean())
-            out.metrics["garson_signed.share_identical"] = float(rel.garson_signed.eq("identical").mean())
-        if "olden" in rel:
-            out.metrics["olden.share_negated"] = float(rel.olden.eq("negated").mean())
     return out

@@ -76,14 +76,38 @@ def test_child_metrics_cover_every_method_output_and_feature(wine_study):
     for key in ("train_score", "test_score", "n_iter", "converged"):
         assert key in metrics
     assert 0 <= metrics["test_score"] <= 1
+    blind = {"garson", "weight_sums"}  # one vector for every output: logged once
     for method in METHODS:
-        outputs = ds.output_names if method != "permutation" else [None]
+        outputs = ds.output_names if method not in blind | {"permutation"} else [None]
         for out in outputs:
             for feat in feats:
                 assert tracking.importance_key(method, out, feat) in metrics
-    # 13 variables x (5 methods x 3 classes + permutation's one column)
-    assert sum(k.startswith("importance.") for k in metrics) == 13 * (5 * 3 + 1)
-    assert "importance.garson.class_0.od280_od315_of_diluted_wines" in metrics
+    # 13 variables x (3 methods x 3 classes + permutation's, garson's and weight_sums' one column)
+    assert sum(k.startswith("importance.") for k in metrics) == 13 * (3 * 3 + 3)
+    assert "importance.garson.od280_od315_of_diluted_wines" in metrics
+    assert not any(k.startswith("importance.garson.class_") for k in metrics)
+
+
+def test_children_have_their_own_duration_the_study_tags_and_no_copied_values(wine_study):
+    """Every child: a start and end of its own fit, the study's name and settings hash (the UI
+    groups by them), the parent's dataset as input, and no key that repeats another's vector."""
+    client = _client(wine_study)
+    parent = client.get_run(wine_study.run_id)
+    children = sorted(_children(wine_study), key=lambda c: c.info.start_time)
+    assert [int(c.data.params["seed"]) for c in children] == [0, 1, 2]  # created in seed order
+    for c in children:
+        assert c.info.end_time - c.info.start_time > 0
+        assert parent.info.start_time <= c.info.start_time <= parent.info.end_time
+        assert c.data.tags["study.name"] == parent.data.tags["study.name"]
+        assert c.data.tags["study.config_hash"] == parent.data.tags["study.config_hash"]
+        assert [d.dataset.digest for d in c.inputs.dataset_inputs] == \
+            [d.dataset.digest for d in parent.inputs.dataset_inputs]  # fmt: skip
+        vectors = {}
+        for key, value in c.data.metrics.items():
+            if key.startswith("importance."):
+                vectors.setdefault(key.rsplit(".", 1)[0], []).append((key.rsplit(".", 1)[1], value))
+        seen = [tuple(v for _, v in sorted(vec)) for vec in vectors.values()]
+        assert len(seen) == len(set(seen)), "two keys hold the same importance vector"
 
 
 def test_weights_artifact_recomputes_the_logged_importances(wine_study, tmp_path):
@@ -95,11 +119,14 @@ def test_weights_artifact_recomputes_the_logged_importances(wine_study, tmp_path
         with np.load(path) as w:
             coefs = [w["coef_0"], w["coef_1"]]
         assert coefs[0].shape == (13, 8) and coefs[1].shape == (8, 3)
-        for name, fn in (("garson", importance.garson), ("olden", importance.olden)):
-            values = fn(coefs)
-            logged = [[child.data.metrics[tracking.importance_key(name, c, f)] for c in ds.output_names]
-                      for f in feats]  # fmt: skip
-            np.testing.assert_allclose(logged, values, rtol=1e-12)
+        logged = [[child.data.metrics[tracking.importance_key("olden", c, f)] for c in ds.output_names]
+                  for f in feats]  # fmt: skip
+        np.testing.assert_allclose(logged, importance.olden(coefs), rtol=1e-12)
+        # garson: one column, the same for every output
+        garson = importance.garson(coefs)
+        np.testing.assert_allclose(garson, garson[:, :1].repeat(3, axis=1))
+        logged = [child.data.metrics[tracking.importance_key("garson", None, f)] for f in feats]
+        np.testing.assert_allclose(logged, garson[:, 0], rtol=1e-12)
 
 
 def test_parent_gets_importance_table_and_study_layout(wine_study, tmp_path):
@@ -119,14 +146,29 @@ def test_parent_gets_importance_table_and_study_layout(wine_study, tmp_path):
             "charts"} <= artifacts  # fmt: skip
 
 
-def test_parent_gets_stability_and_agreement_metrics(wine_study):
-    metrics = _client(wine_study).get_run(wine_study.run_id).data.metrics
+def test_parent_gets_few_metrics_stability_with_history_and_a_description(wine_study):
+    """At most 40 keys: scores, then per view the top-k stability's interval; Kendall's W and
+    top-k stability as histories over the number of seeds (the UI draws curves); agreement stays
+    in agreement.csv; the description holds the answer."""
+    client = _client(wine_study)
+    run = client.get_run(wine_study.run_id)
+    metrics = run.data.metrics
+    assert len(metrics) <= 40
+    assert not any(k.startswith("agreement.") for k in metrics)
+    st = pd.DataFrame(wine_study.analysis.stability).set_index(["method", "output"])
     for method in METHODS:
-        base = f"stability.{method}" + ("" if method == "permutation" else ".class_1")
-        assert 0 <= metrics[f"{base}.kendall_w"] <= 1
-        assert f"{base}.top3_stability" in metrics
-        assert metrics[f"{base}.top3_stability_low"] <= metrics[f"{base}.top3_stability"]
-    assert "agreement.garson.olden.class_0.feature_agreement" in metrics
+        out = {"permutation": "all", "garson": "class_0", "weight_sums": "class_0"}.get(method, "class_1")
+        base = f"stability.{method}" + ("" if out in ("all", "class_0") else ".class_1")
+        w = metrics[f"{base}.kendall_w"]
+        assert w == pytest.approx(st.loc[(method, out), "kendall_w"])
+        history = client.get_metric_history(wine_study.run_id, f"{base}.kendall_w")
+        assert sorted(h.step for h in history) == [2, 3]  # once per step: no copies
+        assert f"{base}.top3_stability" in metrics and f"{base}.top3_stability_ci" in metrics
+    note = run.data.tags["mlflow.note.content"]
+    first = wine_study.analysis.answer.table.iloc[0]
+    assert f"| 1 | {first.feature} | {first.mean_rank:.1f} [" in note
+    assert "artifacts/overview.html" in note
+    assert "overview.html" in {a.path for a in client.list_artifacts(wine_study.run_id)}
 
 
 def test_read_back_equals_what_was_trained(wine_study):

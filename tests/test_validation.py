@@ -573,7 +573,6 @@ def test_run_checks_logs_retrain_metrics_and_step_series(checked_study):
             want = curves[(curves.method == m) & (curves["mode"] == mode)].sort_values("k")
             assert [s for s, _ in got] == [1, 2]
             np.testing.assert_allclose([v for _, v in got], want.score_mean)
-    assert "olden.share_negated" in metrics  # iris: 3 outputs, Olden recorded
 
 
 def test_run_checks_adds_the_summary_lines(checked_study):

@@ -55,6 +55,9 @@ class Method:
         (permutation importance scores accuracy, not a class); otherwise one column per output.
     extras : arrays ``compute`` also returns that are stored with the run but are not
         ``(n_inputs, n_columns)`` measures and are never ranked (Lek's response curves).
+    output_layer : what the formula takes from the hidden->output weights: ``"used"``,
+        ``"signs"`` (only their signs: signed Garson) or ``"ignored"`` (classic Garson, input-weight
+        sums: every output column is the same vector).
     """
 
     name: str
@@ -66,6 +69,7 @@ class Method:
     measures: tuple[str, ...]
     pooled_for_classifiers: bool = False
     extras: tuple[str, ...] = ()
+    output_layer: str = "used"
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -138,16 +142,16 @@ def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0
 _REGISTRY = (
     Method("garson", _garson, "value", False, False,
            "Garson/Goh: share of |input weight| x |output weight|; the output layer cancels",
-           ("value",)),
+           ("value",), output_layer="ignored"),
     Method("garson_signed", _garson_signed, "value", True, False,
            "Garson with signs kept: only the signs of the output weights survive",
-           ("value",)),
+           ("value",), output_layer="signs"),
     Method("olden", _olden, "value", True, False,
            "Olden connection weights W1 @ ... @ WL: uses every layer, output included",
            ("value",)),
     Method("weight_sums", _weight_sums, "abs", False, False,
            "sums of positive, negative, net and absolute first-layer weights (ranked by abs)",
-           ("abs", "pos", "neg", "net")),
+           ("abs", "pos", "neg", "net"), output_layer="ignored"),
     Method("permutation", _permutation, "mean", False, True,
            "scikit-learn permutation_importance on the test split (score drop)",
            ("mean", "std"), pooled_for_classifiers=True),

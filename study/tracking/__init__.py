@@ -27,11 +27,13 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
+from ._comparison import COMPARED_TAG, log_comparison, studies_in, study_links, study_params
 from ._ledger import ranges as seed_ranges
 from ._reader import Found, copy_tables, find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
     HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
-    is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_url,
+    is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_path,
+    ui_url,
 )
 from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
 
@@ -58,4 +60,10 @@ __all__ = [
     "resolve_uri",
     "ui_command",
     "ui_url",
+    "ui_path",
+    "COMPARED_TAG",
+    "log_comparison",
+    "studies_in",
+    "study_links",
+    "study_params",
 ]

@@ -54,9 +54,13 @@ def _mlflow():
 
 def _importance_keys(meta: StudyMeta):
     """Yield ``(method, column_index, feature_index, key)`` for every primary importance value."""
+    from ..importance import get_method
+
     feats = metric_names(meta.feature_names)
     for name, layout in meta.methods.items():
-        cols = metric_names(layout.columns) if len(layout.columns) > 1 else (None,)
+        # one key per value: a method blind to the output layer has the same column per output
+        blind = get_method(name).output_layer == "ignored"
+        cols = metric_names(layout.columns) if len(layout.columns) > 1 and not blind else (None,)
         for c, col in enumerate(cols):
             for i, feat in enumerate(feats):
                 yield name, c, i, importance_key(name, col, feat)
@@ -122,19 +126,35 @@ def ui_command(uri: str) -> str:
     return f"study-ui --uri {uri}"
 
 
-def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000,
-           uri: str | None = None) -> str:  # fmt: skip
-    """The UI page of an experiment's runs, or of one run, in the classic model-training view:
-    on the tracking server ``uri`` if it is one, else on ``study-ui`` (127.0.0.1:``port``).
+def ui_path(experiment_id: str | None = None, run_id: str | None = None, *,
+            study: str | None = None) -> str:  # fmt: skip
+    """The UI route (after ``#``) of an experiment's runs, of one run, or (``study``) of the runs
+    view filtered to one study's parent and children, in the classic model-training view.
 
     MLflow 3's UI otherwise opens on its GenAI (traces) view, which shows none of our runs.
     """
-    page = "experiments"
+    from urllib.parse import quote
+
+    page = "/experiments"
     if experiment_id is not None:
-        page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+        page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "/runs")
+    query = "workflowType=machine_learning"
+    if study is not None:  # children carry the study's name tags too (a quote-proof key)
+        from ._ledger import NAME_KEY_TAG, name_key, quoted
+
+        q = quoted(study)
+        where = f"tags.`{NAME_TAG}` = {q}" if q else f"tags.`{NAME_KEY_TAG}` = '{name_key(study)}'"
+        query += "&searchFilter=" + quote(where, safe="")
+    return f"{page}?{query}"
+
+
+def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000,
+           uri: str | None = None, *, study: str | None = None) -> str:  # fmt: skip
+    """:func:`ui_path` as a full address: on the tracking server ``uri`` if it is one, else on
+    ``study-ui`` (127.0.0.1:``port``)."""
     base = uri.rstrip("/") if uri and uri.startswith(("http://", "https://")) else \
         f"http://127.0.0.1:{port}"  # fmt: skip
-    return f"{base}/#/{page}?workflowType=machine_learning"
+    return f"{base}/#{ui_path(experiment_id, run_id, study=study)}"
 
 
 _READY: set[str] = set()  # database stores this process has opened (their schema exists)

@@ -69,6 +69,10 @@ class Tracker:
         self._sql = _sql_fast.sql_store(self.client)
         self._tmp = tempfile.TemporaryDirectory(prefix="study-")
         self._artifact_root: str | None = None
+        self._hash: str | None = None  # the study's settings hash, tagged on every child
+        self._dataset = None  # the parent's dataset (an MLflow Dataset), an input of every child
+        self._dataset_uuid = None  # the dataset's row in the SQL store (the fast path)
+        self._last_start = 0  # ms: the latest child's start (see child_times)
 
     def attach(self, meta: StudyMeta) -> None:
         """Use ``meta``'s layout for the child runs written from now on."""
@@ -113,7 +117,7 @@ class Tracker:
         tags = {ROLE_TAG: "study", NAME_TAG: meta.name, NAME_KEY_TAG: name_key(meta.name),
                 **({HASH_TAG: config_hash} if config_hash else {}), **(tags or {})}  # fmt: skip
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
-        self.run_id = run.info.run_id
+        self.run_id, self._hash = run.info.run_id, config_hash
         if converge:  # shards created at the same moment on several machines: keep one parent
             winner = _ledger.converge(self.client, self.experiment_id, self.run_id, meta.name,
                                       tags.get(HASH_TAG, ""))  # fmt: skip
@@ -135,6 +139,7 @@ class Tracker:
                 targets=dataset.target_names[0] if len(dataset.target_names) == 1 else None,
             )
             entity = ds._to_mlflow_entity()
+        self._dataset = entity
         tag = InputTag(key="mlflow.data.context", value="training")
         inputs = [DatasetInput(dataset=entity, tags=[tag])]
         try:
@@ -159,20 +164,23 @@ class Tracker:
 
         if self._sql is not None:
             return _sql_fast.log_children(self, runs)
-        created = []
+        created, times = [], self.child_times(runs)
         try:
-            for run in runs:
+            for run, (start, _) in zip(runs, times):
                 child = self.client.create_run(
                     self.experiment_id,
                     run_name=f"seed-{run.seed}",
                     tags=self._child_tags(),
+                    start_time=start,
                 )
                 run.process = PROCESS
                 created.append(child.info.run_id)
-            now = int(time.time() * 1000)
-            for cid, run in zip(created, runs):
-                self.client.log_batch(cid, metrics=self._metrics(run, now),
+            inputs = self._dataset_inputs()
+            for cid, run, (start, _) in zip(created, runs, times):
+                self.client.log_batch(cid, metrics=self._metrics(run, start),
                                       params=[Param("seed", str(run.seed))])  # fmt: skip
+                if inputs:
+                    self.client.log_inputs(cid, datasets=inputs)
                 self._log_arrays(cid, run)
         except BaseException as exc:  # never leave a child RUNNING
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
@@ -182,12 +190,42 @@ class Tracker:
                 except Exception:  # the store itself is failing: report the first error
                     pass
             raise
-        for cid in created:
-            self.client.set_terminated(cid, "FINISHED")
+        for cid, (_, end) in zip(created, times):
+            self.client.set_terminated(cid, "FINISHED", end_time=end)
         return created
 
     def _child_tags(self) -> dict[str, str]:
-        return {PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS}
+        """A child's tags: its parent, role and process, and the study's name and settings hash
+        (the runs list groups and filters children by study with them)."""
+        return {PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS,
+                NAME_TAG: self.meta.name, NAME_KEY_TAG: name_key(self.meta.name),
+                **({HASH_TAG: self._hash} if self._hash else {})}  # fmt: skip
+
+    def child_times(self, runs) -> list[tuple[int, int]]:
+        """``(start, end)`` in ms of each child, in the order given (seed order: the runner
+        yields seeds in order and the writer sorts each batch): from when its split began to
+        when its record was made (``timings`` ``started_at``, ``finished_at``, epoch seconds; a
+        seed of the batched backend starts with its block). Starts are made strictly increasing
+        (seeds that parallel workers started in the same ms move 1 ms apart), so the UI, which
+        lists runs by start time, lists the children by seed."""
+        now, out = time.time(), []
+        for run in runs:
+            t = run.timings
+            end = int(1000 * t.get("finished_at", now))
+            start = int(1000 * t["started_at"]) if "started_at" in t else \
+                end - int(1000 * (t.get("fit", 0.0) + t.get("importance", 0.0)))  # fmt: skip
+            start = self._last_start = max(start, self._last_start + 1)
+            out.append((start, max(end, start + 1)))
+        return out
+
+    def _dataset_inputs(self) -> list:
+        """The parent's dataset as a child's input (``mlflow.data.context`` = training)."""
+        from mlflow.entities import DatasetInput, InputTag
+
+        if self._dataset is None:
+            return []
+        return [DatasetInput(dataset=self._dataset,
+                             tags=[InputTag(key="mlflow.data.context", value="training")])]  # fmt: skip
 
     def log_failed(self, failed) -> str:
         """A FAILED child run for a seed that raised (:class:`~study.record.FailedRun`): its
@@ -283,6 +321,26 @@ class Tracker:
         np.savez(path, **arrays)
         self.client.log_artifact(self.run_id, str(path))
 
+    def params(self) -> dict[str, str]:
+        """The parent's params: the study's flattened config."""
+        return dict(self.client.get_run(self.run_id).data.params)
+
+    def set_description(self, markdown: str) -> None:
+        """The parent's description in the UI (MLflow's ``mlflow.note.content`` tag, markdown)."""
+        self.client.set_tag(self.run_id, "mlflow.note.content", markdown)
+
+    def page_links(self) -> dict[str, str]:
+        """Links for the parent's description, relative to the UI's address (they work on
+        ``study-ui`` and on a tracking server alike): the study page, the report, its runs."""
+        from ._store import ui_path
+
+        name = self.meta.name if self.meta is not None else \
+            self.client.get_run(self.run_id).data.tags.get(NAME_TAG, "")  # fmt: skip
+        run = f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return {"Overview page (overview.html)": f"{run}/artifacts/overview.html",
+                "Full report (report.txt)": f"{run}/artifacts/report.txt",
+                "Every run of this study": "#" + ui_path(self.experiment_id, study=name)}
+
     def log_artifact(self, path, artifact_path: str | None = None) -> None:
         """One file on the parent run."""
         self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
@@ -297,8 +355,8 @@ class Tracker:
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
         for name, points in (series or {}).items():
             batch += [Metric(name, float(v), now, int(step)) for step, v in points]
-        if batch:
-            self.client.log_batch(self.run_id, metrics=batch)
+        for i in range(0, len(batch), 1000):  # MLflow's limit per log_batch
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
         for path in tables:
             self.client.log_artifact(self.run_id, str(path))
         for path in charts:
@@ -313,10 +371,13 @@ class Tracker:
 
         self.attach(meta)
         self.run_id = run_id
-        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+        parent = self.client.get_run(run_id)
+        self.experiment_id = parent.info.experiment_id
+        self._hash = parent.data.tags.get(HASH_TAG)
+        self._dataset = next((d.dataset for d in parent.inputs.dataset_inputs), None) \
+            if parent.inputs else None  # fmt: skip
         self.client.update_run(run_id, status="RUNNING", name=run_name)
-        beats = {p: c["heartbeat"] for p, c in
-                 _ledger.claims(self.client.get_run(run_id).data.tags).items()}  # fmt: skip
+        beats = {p: c["heartbeat"] for p, c in _ledger.claims(parent.data.tags).items()}
         stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
                                                   status="RUNNING")
                  if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p))]  # fmt: skip
@@ -479,7 +540,7 @@ class ChildWriter:
             if not batch or self._cancelled.is_set() or self._error is not None:
                 continue
             t0 = time.perf_counter()
-            good = [run for run in batch if isinstance(run, RunRecord)]
+            good = sorted((run for run in batch if isinstance(run, RunRecord)), key=lambda r: r.seed)
             try:
                 ids = self._tracker.log_runs(good) if good else []
                 for failed in (run for run in batch if not isinstance(run, RunRecord)):

@@ -1,0 +1,158 @@
+"""Several studies side by side: does the answer depend on the settings that differ between them?
+
+Each study's answer is :mod:`study.answer`'s (the reference method's mean rank per variable over
+seeds). Across studies:
+
+- **Kendall's tau** between the mean-rank vectors of every pair of studies (over the variables
+  they share), and the **top-k overlap**: how many of the k variables on top are the same;
+- the variables in the **top k of every study**.
+
+Pure: records and their settings in, tables and text out; ``study-compare`` and the sweep's
+callback read the studies from the store and log what this returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import answer as ans
+from .identity import NOT_IDENTITY
+
+__all__ = ["Compared", "compare", "differing_settings"]
+
+_SHOWN_SETTINGS = 4  # differing settings printed per study (all are in compare.csv)
+
+
+def differing_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
+    """The identity keys (:mod:`study.identity`) whose values are not the same in every study."""
+    keys = sorted(set().union(*map(set, params)))
+    keys = [k for k in keys if not any(k == n or (n.endswith(".") and k.startswith(n))
+                                       for n in NOT_IDENTITY)]  # fmt: skip
+    return [k for k in keys if len({p.get(k, "absent") for p in params}) > 1]
+
+
+@dataclass
+class Compared:
+    """``studies``: one row per study (label, run id, differing settings, score, W, top k);
+    ``ranks``: one row per study and variable (the answer's table); ``pairs``: one row per pair
+    of studies (``tau``, ``overlap``); ``common_top``: the variables in every study's top k."""
+
+    method: str
+    k: int
+    studies: pd.DataFrame
+    ranks: pd.DataFrame
+    pairs: pd.DataFrame
+    common_top: list[str]
+    settings: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"compare.csv": self.studies, "compare_ranks.csv": self.ranks,
+                "compare_pairs.csv": self.pairs}  # fmt: skip
+
+    def lines(self) -> list[str]:
+        """The comparison in a few lines, for the terminal and ``compare.txt``."""
+        out = [f"Comparison of {len(self.studies)} studies: top {self.k} by {self.method} "
+               f"(mean rank over seeds), Kendall's W of each study's ranking over its seeds."]  # fmt: skip
+        for r in self.studies.itertuples():
+            diff = r.settings if r.settings else "same settings"
+            out.append(f"  {r.study} ({diff}): {r.score_name} {r.score:.3f}, "
+                       f"{r.n_seeds} seeds, W {r.kendall_w:.2f}; top {self.k}: {r.top}")  # fmt: skip
+        out.append("Agreement of their rankings (Kendall's tau between mean-rank vectors; top-"
+                   f"{self.k} overlap):")  # fmt: skip
+        for r in self.pairs.itertuples():
+            out.append(f"  {r.study_a} vs {r.study_b}: tau {_f(r.tau)}, {r.overlap} of {self.k} "
+                       f"on top in both ({r.n_common} variables in common)")  # fmt: skip
+        top = ", ".join(self.common_top) if self.common_top else "none"
+        out.append(f"On top in every study: {top}.")
+        return out
+
+    def markdown(self, links: Mapping[str, str] = ()) -> str:
+        """The comparison run's description: a table of the studies, their agreement, links."""
+        links = dict(links)
+        rows = [f"| [{r.study}]({links[r.run_id]}) |" if r.run_id in links else f"| {r.study} |"
+                for r in self.studies.itertuples()]  # fmt: skip
+        rows = [f"{head} {r.settings or '—'} | {r.score:.3f} | {r.kendall_w:.2f} | {r.top} |"
+                for head, r in zip(rows, self.studies.itertuples())]  # fmt: skip
+        pairs = [f"- {r.study_a} vs {r.study_b}: Kendall's tau {_f(r.tau)}, {r.overlap} of "
+                 f"{self.k} on top in both" for r in self.pairs.itertuples()]  # fmt: skip
+        return "\n".join([
+            f"**Comparison of {len(self.studies)} studies** (top {self.k} by {self.method}, "
+            "mean rank over seeds)", "",
+            f"| study | differing settings | score | W | top {self.k} |", "|---|---|---|---|---|",
+            *rows, "", *pairs, "",
+            f"On top in every study: {', '.join(self.common_top) or 'none'}.",
+        ])  # fmt: skip
+
+
+def _f(x) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:.2f}"
+
+
+def compare(records: Sequence, params: Sequence[Mapping[str, str]], *, labels: Sequence[str],
+            k: int | None = None, n_bootstrap: int = 1000) -> Compared:  # fmt: skip
+    """Compare studies (``records``: :class:`~study.record.StudyRecord`, ``params``: their
+    flattened settings, ``labels``: their names as printed) on their answers."""
+    if len(records) < 2:
+        raise ValueError("a comparison needs at least two studies")
+    shared = set.intersection(*(set(r.meta.methods) for r in records))
+    if not shared:
+        raise ValueError("the studies have no importance method in common")
+    method = ans.reference_method([m for m in records[0].meta.methods if m in shared])
+    k = int(k or min(r.meta.top_k for r in records))
+    keys = differing_settings(params)
+    answers = [ans.answer(r, k=k, n_bootstrap=n_bootstrap, seed=r.meta.seed, method=method)
+               for r in records]  # fmt: skip
+    studies, ranks = [], []
+    for label, rec, p, a in zip(labels, records, params, answers):
+        test = np.array([x.test_score for x in rec.runs], float)
+        shown = [f"{key}={p.get(key, 'absent')}" for key in keys]
+        studies.append({
+            "study": label, "run_id": rec.run_id or "", "settings": ", ".join(shown[:_SHOWN_SETTINGS])
+            + (", ..." if len(shown) > _SHOWN_SETTINGS else ""), "all_settings": "; ".join(shown),
+            "score_name": rec.meta.score_name, "score": float(np.nanmean(test)),
+            "n_seeds": a.n_seeds, "kendall_w": a.kendall_w, "topk_stability": a.topk_stability,
+            "method": method, "k": k, "top": ", ".join(a.top),
+        })  # fmt: skip
+        ranks.append(a.table.assign(study=label, run_id=rec.run_id or ""))
+    pairs = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(answers), 2):
+        common = [f for f in a.table.feature if f in set(b.table.feature)]
+        ra = a.table.set_index("feature").mean_rank.reindex(common)
+        rb = b.table.set_index("feature").mean_rank.reindex(common)
+        pairs.append({"study_a": labels[i], "study_b": labels[j],
+                      "tau": ans.kendall_tau(ra, rb) if len(common) > 1 else np.nan,
+                      "overlap": len(set(a.top) & set(b.top)), "k": k, "n_common": len(common)})  # fmt: skip
+    common_top = [f for f in answers[0].top if all(f in a.top for a in answers[1:])]
+    return Compared(method, k, pd.DataFrame(studies), pd.concat(ranks, ignore_index=True),
+                    pd.DataFrame(pairs), common_top, keys)  # fmt: skip
+
+
+def figure(compared: Compared):
+    """Mean rank [95% CI] of each variable in each study, variables by their average mean rank:
+    lines that cross are rankings that disagree."""
+    import matplotlib.pyplot as plt
+
+    ranks = compared.ranks
+    order = ranks.groupby("feature").mean_rank.mean().sort_values().index.tolist()
+    studies = list(dict.fromkeys(ranks.study))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(order) + 2), 4.2), layout="constrained")
+    width = 0.7 / max(len(studies), 1)
+    for s, name in enumerate(studies):
+        t = ranks[ranks.study == name].set_index("feature").reindex(order)
+        x = np.arange(len(order)) + (s - (len(studies) - 1) / 2) * width
+        err = np.vstack([t.mean_rank - t.ci_low, t.ci_high - t.mean_rank])
+        ax.errorbar(x, t.mean_rank, yerr=np.nan_to_num(err), fmt="o-", ms=4, lw=1, capsize=2,
+                    label=name)  # fmt: skip
+    ax.set_xticks(np.arange(len(order)), order, rotation=45, ha="right", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_ylabel(f"mean rank by {compared.method} (1 = most important)")
+    ax.set_title(f"{len(studies)} studies: the variables' mean rank over seeds [95% CI]", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    plt.close(fig)
+    return fig
