@@ -33,7 +33,8 @@ def differing_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
     keys = sorted(set().union(*map(set, params)))
     keys = [k for k in keys if not any(k == n or (n.endswith(".") and k.startswith(n))
                                        for n in NOT_IDENTITY)]  # fmt: skip
-    return [k for k in keys if len({p.get(k, "absent") for p in params}) > 1]
+    # the name labels the study already; what differs is what decides its numbers
+    return [k for k in keys if k != "study.name" and len({p.get(k, "absent") for p in params}) > 1]
 
 
 @dataclass

@@ -35,7 +35,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;
 border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #d0d0d0;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.top td{background:#eef5ff;font-weight:600}
 .context{color:#444}.warn{background:#fff7e0;border-left:4px solid #e0a800;padding:6px 10px}
 figure{margin:1em 0}figcaption{color:#555;font-size:.9em}img{max-width:100%;height:auto}
@@ -62,17 +62,22 @@ def _context(analysis) -> str:
 
 
 def description(analysis, *, links: Mapping[str, str] = ()) -> str:
-    """The parent run's description (markdown, MLflow's ``mlflow.note.content``): the answer as a
-    small table, two lines of context, and ``links`` (``{text: url}``)."""
+    """The parent run's description (markdown, MLflow's ``mlflow.note.content``): the answer in
+    one line and the links first (the UI shows only the first lines until "Show more"), then the
+    answer as a small table and two lines of context."""
     a = analysis.answer
     meta = analysis.record.meta
-    lines = [f"**{meta.name}**: {_context(analysis)}.", ""]
+    lines = []
     if a is not None:
-        lines += [f"**Answer**: the top {a.k} by {a.method} (mean rank over {a.n_seeds} seeds, "
-                  f"95% CI; share of seeds with the variable in the top {a.k}).", "",
-                  a.markdown(), "", a.stability_sentence() + " " + a.agreement_sentence(), ""]  # fmt: skip
+        top = " · ".join(f"**{r.feature}** {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}] "
+                         f"{r.top_share:.0%}" for r in a.table.head(a.k).itertuples())  # fmt: skip
+        lines += [f"**Answer**, the top {a.k} by {a.method} (mean rank over {a.n_seeds} seeds "
+                  f"[95% CI], share of seeds with it in the top {a.k}): {top}", ""]  # fmt: skip
     if links:
-        lines.append(" · ".join(f"[{_md(text)}]({url})" for text, url in dict(links).items()))
+        lines += [" · ".join(f"[{_md(text)}]({url})" for text, url in dict(links).items()), ""]
+    lines += [f"**{meta.name}**: {_context(analysis)}.", ""]
+    if a is not None:
+        lines += [a.markdown(), "", a.stability_sentence() + " " + a.agreement_sentence()]
     return "\n".join(lines)
 
 

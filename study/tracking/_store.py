@@ -31,6 +31,8 @@ def _mlflow():
     # the study's own output; users can still turn them back on through the environment.
     os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "1")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # on a tracking server, two "View run ... at" lines for every child run that ends
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # A tracking server that dies mid-study: MLflow's defaults (7 retries, backoff factor 2,
     # 120 s timeout) keep each request retrying for minutes while training goes on; these give
     # up in a few seconds, and the study stops with its finished seeds in the journal.

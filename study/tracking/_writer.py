@@ -337,8 +337,9 @@ class Tracker:
         name = self.meta.name if self.meta is not None else \
             self.client.get_run(self.run_id).data.tags.get(NAME_TAG, "")  # fmt: skip
         run = f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
-        return {"Overview page (overview.html)": f"{run}/artifacts/overview.html",
-                "Full report (report.txt)": f"{run}/artifacts/report.txt",
+        q = "?workflowType=machine_learning"  # else the UI switches to its GenAI view
+        return {"Overview page (overview.html)": f"{run}/artifacts/overview.html{q}",
+                "Full report (report.txt)": f"{run}/artifacts/report.txt{q}",
                 "Every run of this study": "#" + ui_path(self.experiment_id, study=name)}
 
     def log_artifact(self, path, artifact_path: str | None = None) -> None:
