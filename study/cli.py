@@ -337,13 +337,19 @@ def ui_main(argv=None) -> None:
     parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     args = parser.parse_args(argv)
-    from .tracking import check_reachable, resolve_uri, ui_url
+    from .tracking import check_reachable, latest_study, resolve_uri, ui_url
+
+    def latest(**where) -> str:  # the runs view of the store's latest study, if it has one
+        found = latest_study(uri)
+        return f"\n  latest study ({found[1]}): {ui_url(found[0], study=found[1], **where)}" \
+            if found else ""  # fmt: skip
 
     try:
         uri = resolve_uri(args.uri)
         if uri.startswith(("http://", "https://")):
             check_reachable(uri)
-            print(f"The tracking server at {uri} serves its own UI; studies: {ui_url(uri=uri)}")
+            print(f"The tracking server at {uri} serves its own UI; studies: {ui_url(uri=uri)}"
+                  f"{latest(uri=uri)}")  # fmt: skip
             return
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
             raise StudyError(
@@ -357,5 +363,6 @@ def ui_main(argv=None) -> None:
     if uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.as_uri()]
-    print(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}\n  (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}{latest(port=args.port)}\n"
+          "  (Ctrl-C stops it)", flush=True)  # fmt: skip
     os.execv(sys.executable, cmd)

@@ -55,6 +55,10 @@ def test_study_ui_on_a_server_prints_its_address(server):
                           text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"The tracking server at {server} serves its own UI" in proc.stdout
+    # the study the first test of this module logged: its runs view, in the classic UI view
+    links = [w for w in proc.stdout.split() if w.startswith("http") and "#" in w]
+    assert links and all("workflowType=machine_learning" in u for u in links)
+    assert "latest study (" in proc.stdout and any("searchFilter=" in u for u in links)
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._comparison import COMPARED_TAG, log_comparison, studies_in, study_links, study_params
+from ._comparison import COMPARED_TAG, latest_study, log_comparison, studies_in, study_links, study_params
 from ._ledger import ranges as seed_ranges
 from ._reader import Found, copy_tables, find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
@@ -66,4 +66,5 @@ __all__ = [
     "studies_in",
     "study_links",
     "study_params",
+    "latest_study",
 ]

@@ -23,6 +23,17 @@ def studies_in(uri: str, experiment: str) -> list[str]:
     return [r.info.run_id for r in runs]
 
 
+def latest_study(uri: str) -> tuple[str, str] | None:
+    """``(experiment id, study name)`` of the store's latest study, or None."""
+    client = _client(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+                              order_by=["attributes.start_time DESC"], max_results=1) if ids else []  # fmt: skip
+    if not runs:
+        return None
+    return runs[0].info.experiment_id, runs[0].data.tags.get("study.name", "")
+
+
 def study_params(uri: str, run_id: str) -> dict[str, str]:
     """A study's settings: its parent's params (the flattened config)."""
     return dict(_client(uri).get_run(run_id).data.params)
