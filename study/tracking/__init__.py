@@ -35,7 +35,8 @@ from ._store import (
     is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_path,
     ui_url,
 )
-from ._writer import BUNDLE, NULL_BUNDLE, ChildWriter, Tracker, WriterError
+from ._background import ChildWriter, WriterError
+from ._writer import BUNDLE, NULL_BUNDLE, Tracker
 
 __all__ = [
     "Tracker",
