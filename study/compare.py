@@ -66,6 +66,10 @@ class Compared:
         out.append("Agreement of their rankings (Kendall's tau between mean-rank vectors; top-"
                    f"{self.k} overlap):")  # fmt: skip
         for r in self.pairs.itertuples():
+            if r.n_common < 2:
+                out.append(f"  {r.study_a} vs {r.study_b}: not comparable ({r.n_common} variables "
+                           "in common)")  # fmt: skip
+                continue
             out.append(f"  {r.study_a} vs {r.study_b}: tau {_f(r.tau)}, {r.overlap} of {self.k} "
                        f"on top in both ({r.n_common} variables in common)")  # fmt: skip
         top = ", ".join(self.common_top) if self.common_top else "none"

@@ -150,9 +150,11 @@ def test_planted_signal_is_found_and_noise_is_not():
                       coefficients=[0.9, 0.0, 0.6, 0.0, 0.4, 0.0, 0.0], correlation=0.3, noise=0.5)
     _, obs, null = _study_and_null(ds, n_seeds=5, B=99)
     median_p = np.median(_p_olden(obs, null), axis=0)
-    # every informative variable beats all 99 null networks (p = 1/100) in most seeds; the noise
+    # every informative variable beats all but a few of the 99 null networks in most seeds (the
+    # median p was 1/100 for all three until 2026-12-01; a fresh install on 2026-12-02 (numpy
+    # 2.4.6, scikit-learn 1.9.1) gives 0.01-0.03, on the commit that passed then too); the noise
     # variables stay far above
-    assert (median_p[[0, 2, 4]] <= 0.01).all(), median_p
+    assert (median_p[[0, 2, 4]] <= 0.05).all(), median_p
     assert (median_p[[1, 3, 5, 6]] > 0.1).all(), median_p
 
 
@@ -220,6 +222,7 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     assert set(null[0].importances["lek"]) == {"sensitivity"}
     assert rec.runs[0].importances["lek"]["response"].shape == (13, 6, 5, 3)
     obs = np.stack([r.importances["olden"]["value"][:, 1] for r in rec.runs])
+    row = olden1[olden1.feature == "proline"]
     assert row.observed.iloc[0] == pytest.approx(obs[:, -1].mean())
     # study-aggregate recomputes the same tables from MLflow alone
     from study.cli import aggregate_main

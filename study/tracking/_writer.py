@@ -324,7 +324,7 @@ class Tracker:
 
     def set_description(self, markdown: str) -> None:
         """The parent's description in the UI (MLflow's ``mlflow.note.content`` tag, markdown)."""
-        self.client.set_tag(self.run_id, "mlflow.note.content", markdown)
+        _set_shared_tag(self.client, self.run_id, "mlflow.note.content", markdown)  # shards at once
 
     def page_links(self) -> dict[str, str]:
         """Links for the parent's description, relative to the UI's address (they work on
