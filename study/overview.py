@@ -171,7 +171,8 @@ def overview_html(analysis, *, charts: Sequence[Path] = (), warnings: Sequence[s
     elif not charts:
         parts.append("<p>Charts were not drawn (<code>study.charts=false</code>).</p>")
     if randomisation:
-        rand = [p for n, p in sorted(by_name.items()) if n.startswith("randomisation_")]
+        rand = [p for n, p in sorted(by_name.items())
+                if n.startswith("randomisation_") or n == "network_diagram_pruned.png"]  # fmt: skip
         parts.append("<h2>Randomisation test</h2><pre>" + _e("\n".join(randomisation)) + "</pre>"
                      + "".join(_figure(p, p.stem.replace("_", " ")) for p in rand))  # fmt: skip
     if settings:

@@ -344,7 +344,8 @@ def _finished_over_http(uri: str, name: str) -> list[int]:
 
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
-    parents = client.search_runs(ids, f"tags.`study.name` = '{name}'")
+    # children carry study.name too: the parents are the runs of role study
+    parents = client.search_runs(ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
     seeds = []
     for p in parents:
         seeds += [int(c.data.params["seed"]) for c in client.search_runs(
@@ -428,7 +429,8 @@ def test_two_shards_started_at_once_on_two_machines_end_in_one_parent(tmp_path):
 
             client = MlflowClient(uri)
             ids = [e.experiment_id for e in client.search_experiments()]
-            parents = client.search_runs(ids, f"tags.`study.name` = '{name}'")
+            parents = client.search_runs(  # children carry study.name too: role study only
+                ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
             assert len(parents) == 1, f"trial {trial}: {len(parents)} parents"
             assert parents[0].info.status == "FINISHED"
             assert _finished_over_http(uri, name) == [0, 1, 2, 3]
