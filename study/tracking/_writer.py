@@ -203,8 +203,10 @@ class Tracker:
         yields seeds in order and the writer sorts each batch): from when its split began to
         when its record was made (``timings`` ``started_at``, ``finished_at``, epoch seconds; a
         seed of the batched backend starts with its block). Starts are made strictly increasing
-        (seeds that parallel workers started in the same ms move 1 ms apart), so the UI, which
-        lists runs by start time, lists the children by seed."""
+        (a seed that started in the same ms as the one before it, or earlier, is moved 1 ms
+        after it: a few ms with parallel workers, up to a block's size in ms for two blocks of
+        the batched backend that started together), so the UI, which lists runs by start time,
+        lists the children by seed."""
         now, out = time.time(), []
         for run in runs:
             t = run.timings
