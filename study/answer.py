@@ -133,10 +133,11 @@ class Answer:
                 f"{row.top_share:.0%}")  # fmt: skip
 
     def stability_sentence(self) -> str:
-        return (f"The ranking is {strength(self.kendall_w)}ly stable over {self.n_seeds} seeds: "
-                f"Kendall's W = {_f(self.kendall_w)}; top-{self.k} stability "
-                f"{_f(self.topk_stability)} [{_f(self.topk_low)}, {_f(self.topk_high)}]."
-                ).replace("undefinedly stable", "of undefined stability")  # fmt: skip
+        word = strength(self.kendall_w)
+        how = "of undefined stability" if word == "undefined" else f"{word}ly stable"
+        return (f"The ranking is {how} over {self.n_seeds} seeds: Kendall's W = "
+                f"{_f(self.kendall_w)}; top-{self.k} stability {_f(self.topk_stability)} "
+                f"[{_f(self.topk_low)}, {_f(self.topk_high)}].")  # fmt: skip
 
     def agreement_sentence(self) -> str:
         """Which methods have the same top k, and how many of it the others share."""

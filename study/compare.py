@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import answer as ans
-from .identity import NOT_IDENTITY
+from .identity import identity_keys
 
 __all__ = ["Compared", "compare", "differing_settings"]
 
@@ -30,9 +30,8 @@ _SHOWN_SETTINGS = 4  # differing settings printed per study (all are in compare.
 
 def differing_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
     """The identity keys (:mod:`study.identity`) whose values are not the same in every study."""
+    params = [identity_keys(p) for p in params]
     keys = sorted(set().union(*map(set, params)))
-    keys = [k for k in keys if not any(k == n or (n.endswith(".") and k.startswith(n))
-                                       for n in NOT_IDENTITY)]  # fmt: skip
     # the name labels the study already; what differs is what decides its numbers
     return [k for k in keys if k != "study.name" and len({p.get(k, "absent") for p in params}) > 1]
 

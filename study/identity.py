@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-__all__ = ["NOT_IDENTITY", "identity", "config_hash", "differences"]
+__all__ = ["NOT_IDENTITY", "identity", "identity_keys", "config_hash", "differences"]
 
 # keys (or prefixes ending in ".") that may differ between the processes of one study
 NOT_IDENTITY = (
@@ -34,11 +34,12 @@ def _flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
 def identity(config: Mapping) -> dict[str, str]:
     """The settings of ``config`` that define a study's numbers, flattened (``"a.b": "1"``) as
     MLflow logs them as params."""
-    return _normalise(_flatten(config))
+    return identity_keys(_flatten(config))
 
 
-def _normalise(flat: Mapping[str, str]) -> dict[str, str]:
-    """Identity keys only, with defaults that older studies did not write left out."""
+def identity_keys(flat: Mapping[str, str]) -> dict[str, str]:
+    """Identity keys only of flattened settings (a study's params), with defaults that older
+    studies did not write left out."""
     flat = dict(flat)
     if flat.get("model.backend") == "sklearn":  # the default: studies from before the key match
         del flat["model.backend"]
@@ -55,7 +56,7 @@ def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]
     """``key: theirs -> ours`` for every identity key whose value differs (missing = absent),
     both sides normalised alike (``theirs``: an earlier study's params): a default one of them
     did not write is no difference. A different dataset or model is said once, not key by key."""
-    ours, theirs = _normalise(ours), _normalise(theirs)
+    ours, theirs = identity_keys(ours), identity_keys(theirs)
     out = []
     for group in ("dataset", "model"):
         key = f"{group}.name"

@@ -114,7 +114,7 @@ def test_description_and_overview_show_the_same_numbers_as_the_report():
     page = overview.overview_html(analysis, warnings=["a <warning>"], settings={"model.alpha": "1"})
     assert cell.split(" ")[0] in page and "[" + cell.split("[")[1] in page
     assert "a &lt;warning&gt;" in page and "model.alpha" in page
-    assert "<script" not in page and "http" not in page.replace("charset", "")  # nothing external
+    assert "<script" not in page and "http" not in page  # nothing external
 
 
 def test_compare_agreeing_and_reversed_studies():
@@ -160,7 +160,7 @@ def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
     rec = _record({"olden": np.concatenate([vals, vals * 2], axis=2), "garson": np.repeat(np.abs(vals), 2, axis=2)},
                   n_out=2)  # fmt: skip
     analysis = aggregate.analyse(rec, top_k=2, n_bootstrap=100)
-    assert analysis.same_ranking == ("olden", "garson") or "garson" in analysis.same_ranking
+    assert set(analysis.same_ranking) == {"olden", "garson"}  # outputs x and 2x rank alike
     metrics, series = analysis.metrics(), analysis.series()
     # garson (identical outputs) logs one view, not one per output
     assert not any(k.startswith("stability.garson.y") for k in list(metrics) + list(series))
