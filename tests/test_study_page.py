@@ -163,9 +163,14 @@ def test_study_page_in_chromium(served_study, tmp_path):
             page = _page(browser, run_page, wait_text="Answer")
             assert page.get_by_text(top.feature).count() >= 1
             page.screenshot(path=str(shots / "parent.png"), full_page=True)
-            more = page.get_by_text("Show more")
-            if more.count():
-                more.first.click()
+            # the UI folds a long description under "Show more" once it has rendered it; its
+            # fade covers the link until then (a count() at once raced the fold in CI)
+            more = page.get_by_text("Show more").first
+            try:
+                more.wait_for(timeout=15_000)
+                more.click()
+            except Exception:  # playwright's TimeoutError: a description short enough to show whole
+                pass
             # the UI opens description links in a new tab: the overview, inside the UI
             with page.context.expect_page() as tab:
                 page.get_by_role("link", name="Overview page (overview.html)").click()
