@@ -358,6 +358,8 @@ def truth_table(record: StudyRecord) -> pd.DataFrame | None:
         return None
     truth = np.asarray(truth, float)
     informative = truth > 0
+    if not informative.any():  # pure noise: no true order to recover (analyse says so)
+        return None
     true_rank = stab.rank_matrix(truth)[0]
     rows = []
     for name, layout in record.meta.methods.items():
@@ -415,6 +417,10 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
         record, ranks, k, n_bootstrap, seed
     )
     notes = clip_note + notes
+    truth = record.meta.truth
+    if truth is not None and not np.any(np.asarray(truth, float) > 0):
+        notes.append("the dataset's known truth has no informative variable (pure noise: every "
+                     "coefficient is zero), so there is no true order and truth recovery is skipped")
     return Analysis(
         record=record,
         top_k=k,

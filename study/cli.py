@@ -199,6 +199,18 @@ def run_main() -> None:
         sys.exit(max(int(line.split(chr(9), 1)[0]) for line in failures))
 
 
+def _null(uri: str, run_id: str, meta):
+    """The study's null values and the test's settings as study-run used them (None: no test)."""
+    from . import randomisation, tracking
+
+    stored = tracking.load_null(uri, run_id)
+    if stored is None:
+        return None
+
+    arrays, test = stored
+    return randomisation.NullSet.from_arrays(arrays, test, meta), test
+
+
 def aggregate_main(argv=None) -> None:
     """``study-aggregate``: recompute a study's aggregates from what MLflow holds, and log them."""
     parser = argparse.ArgumentParser(
@@ -245,8 +257,7 @@ def aggregate_main(argv=None) -> None:
         # the same analysis, checks and randomisation test as study-run: the same files
         pub = publish.publish(tracker, record, output, top_k=args.top_k or meta.top_k,
                                 n_bootstrap=meta.n_bootstrap, seed=meta.seed,
-                                charts=not args.no_charts,
-                                null=tracking.load_null(args.uri, run_id))  # fmt: skip
+                                charts=not args.no_charts, null=_null(args.uri, run_id, meta))  # fmt: skip
         # what only training makes (validate.retrain's tables): copied from the parent
         tracking.copy_tables(args.uri, run_id, output, besides=pub.tables)
     except StudyError as err:

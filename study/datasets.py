@@ -163,12 +163,13 @@ def _known_truth_regression(
     """Olden-style simulation: y = X @ beta + noise, X equicorrelated Gaussian.
 
     The true importance of variable i is |beta_i|; the sizes must be distinct among the non-zero
-    ones so that the true order is unambiguous. Zero coefficients are pure noise variables.
+    ones so that the true order is unambiguous. Zero coefficients are pure noise variables; all
+    zero, the response is pure noise (the randomisation test's global null: no truth order).
     """
     beta = np.asarray(coefficients, dtype=float)
     nonzero = np.abs(beta[beta != 0])
-    if beta.ndim != 1 or nonzero.size == 0:
-        raise StudyError("dataset.coefficients must be a non-empty list with a non-zero value")
+    if beta.ndim != 1 or beta.size == 0:
+        raise StudyError("dataset.coefficients must be a non-empty list of numbers")
     if np.unique(nonzero).size != nonzero.size:
         raise StudyError(
             f"dataset.coefficients must have distinct non-zero sizes (|beta|) so that the true "

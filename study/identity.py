@@ -43,6 +43,12 @@ def identity_keys(flat: Mapping[str, str]) -> dict[str, str]:
     flat = dict(flat)
     if flat.get("model.backend") == "sklearn":  # the default: studies from before the key match
         del flat["model.backend"]
+    # the test's design: no test, or the design every study had before the keys, is no key
+    design = {k: flat.get(f"randomisation.{k}") for k in ("permute", "init", "tested")}
+    if flat.get("randomisation.n_permutations", "0") == "0" or design == {
+            "permute": "response", "init": "fresh", "tested": "all"}:  # fmt: skip
+        for k in design:
+            flat.pop(f"randomisation.{k}", None)
     return {k: v for k, v in sorted(flat.items())
             if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)}  # fmt: skip
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import aggregate, datasets, identity, models, runner, tracking
+from . import aggregate, datasets, identity, models, nullnets, runner, tracking
 from .errors import SeedsFailed, StoreUnavailable, StudyError
 from .journal import Journal
 from .prepare import Prepared, output_dir, prepare
@@ -198,20 +198,22 @@ class Study:
         Journal(self.settings.root, self.run_id).clear()
         return self.tracker.load()
 
-    def train_null(self) -> tuple[list, dict]:
-        """The randomisation test's B null networks (none when the test is off) and its
-        settings, with the chance score; logged as the parent's null bundle."""
+    def train_null(self, record: StudyRecord) -> tuple:
+        """The randomisation test's null networks (a :class:`~study.randomisation.NullSet`;
+        None when the test is off) for the seeds of ``record`` its design tests, and its
+        settings with the chance score; logged as the parent's null bundle."""
         test = dict(self.settings.randomisation)
         if not test.get("n_permutations"):
-            return [], test
+            return None, test
         from . import randomisation
 
-        null = _train_null(self.settings, self.prep.plan, self.meta)
+        null = _train_null(self.settings, self.prep.plan, self.meta, record)
         ds, plan = self.prep.dataset, self.prep.plan
         y_train = datasets.split(ds, test_size=plan.test_size, seed=self.settings.seed).y_train
         test["chance"] = randomisation.chance_score(y_train, ds.task)
-        self.tracker.log_bundle(null, [""] * len(null), name=tracking.NULL_BUNDLE,
-                                extra={k: test[k] for k in ("alternative", "alpha", "chance", "seed")})
+        keep = ("permute", "init", "tested", "alternative", "alpha", "chance", "seed")
+        self.tracker.log_arrays(tracking.NULL_BUNDLE, {
+            **null.arrays(), **{f"extra/{k}": np.asarray(test[k]) for k in keep}})  # fmt: skip
         return null, test
 
     def retrain(self, record: StudyRecord):
@@ -274,7 +276,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         trained = study.train(journalled)
         record = study.gather(trained)
         t_null = time.perf_counter()
-        null = study.train_null()
+        null = study.train_null(record)
         t["null"], t["analyse"] = time.perf_counter() - t_null, time.perf_counter()
         outcome = _conclude(study, record, trained, null)
         runner.check_stop()
@@ -356,7 +358,7 @@ def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
     )  # fmt: skip
 
 
-def _timings(t: dict, record: StudyRecord, trained: Trained, null_runs) -> dict:
+def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
     end = time.perf_counter()
     fit = np.array([r.timings.get("fit", np.nan) for r in record.runs])
     imp = np.array([r.timings.get("importance", np.nan) for r in record.runs])
@@ -368,9 +370,8 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null_runs) -> dict:
         "log_seconds_per_run": trained.timings.get("log_seconds", 0.0) / max(len(record.runs), 1),
         "writer_wait_seconds": trained.timings.get("writer_wait_seconds", 0.0),
         "writer_busy_seconds": trained.timings.get("writer_busy_seconds", 0.0),
-        "null_seconds": t["null"] if null_runs else 0.0, "null_runs": len(null_runs),
-        "null_fit_seconds_per_run": float(np.nanmean([r.timings.get("fit", np.nan)
-                                                      for r in null_runs])) if null_runs else np.nan,
+        "null_seconds": t["null"] if null is not None else 0.0,
+        "null_runs": null.n_networks if null is not None else 0,
     }  # fmt: skip
 
 
@@ -386,28 +387,29 @@ def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0
     return f"{head}; the first: seed {first.seed}: {first.error}"
 
 
-def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training"):
+def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training", **kw):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"{desc} {meta.name}", unit="run", disable=not settings.progress,
-                file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+    desc = desc if kw.get("position") else f"{desc} {meta.name}"
+    disable = kw.pop("disable", None) or not settings.progress
+    return tqdm(total=total, desc=desc, unit="run", disable=disable, file=sys.stderr,
+                dynamic_ncols=True, **kw)  # fmt: skip
 
 
-def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta) -> list:
-    """The randomisation test's B null networks, trained like the study's seeds."""
+def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: StudyRecord):
+    """The randomisation test's null networks of a study, with progress bars."""
     from . import randomisation
-    from .importance import get_method
 
-    seeds = randomisation.null_seeds(settings.randomisation["seed"],
-                                     settings.randomisation["n_permutations"])  # fmt: skip
-    null = []
-    with _progress(settings, meta, len(seeds), "null networks") as bar:
-        for rec in runner.run_many(randomisation.null_plan(plan), seeds, n_jobs=settings.n_jobs):
-            runner.check_stop()
-            # the test uses measures and weights; curves (Lek's) would be B x 94 kB for nothing
-            rec.importances = {m: {k: v for k, v in values.items() if k in get_method(m).measures}
-                               for m, values in rec.importances.items()}  # fmt: skip
-            null.append(rec)
-            bar.update()
-    null.sort(key=lambda r: r.seed)
-    return null
+    test = settings.randomisation
+    design = randomisation.Design.of(test)
+    groups, B, p = design.groups(record.runs), test["n_permutations"], len(meta.feature_names)
+    total = design.n_networks(len(groups), p, B)
+    if settings.progress:
+        print(f"null networks of the randomisation test: {design.describe(B)}: {total:,} "
+              f"networks ({len(groups)} group(s) x {total // len(groups):,})", file=sys.stderr)  # fmt: skip
+
+    def bars(n, desc, **kw):
+        return _progress(settings, meta, n, desc, **kw)
+
+    return nullnets.train(plan, design, record.runs, n_permutations=B, first=test["seed"],
+                         methods=meta.methods, n_jobs=settings.n_jobs, bars=bars)  # fmt: skip

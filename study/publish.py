@@ -30,8 +30,8 @@ class Published:
 
 def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_bootstrap: int,
             seed: int, charts: bool, null=None) -> Published:  # fmt: skip
-    """Analyse ``record``, run the checks of its networks and (with ``null``: the null networks
-    and the test's settings) Olden & Jackson's test; write every table and chart to
+    """Analyse ``record``, run the checks of its networks and (with ``null``: the null values,
+    a :class:`~study.randomisation.NullSet`, and the test's settings) Olden & Jackson's test; write every table and chart to
     ``output_dir`` and log them to the parent (``tracker`` None: not logged)."""
     from . import validation
 
@@ -42,7 +42,7 @@ def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_boo
     _log(tracker, metrics=checks.metrics, tables=write_tables(checks.tables, output_dir))
     out.tables.update(checks.tables)
     out.check_lines = checks.summary
-    if null is not None and null[0]:
+    if null is not None and null[0] is not None:
         result, paths = randomisation_and_log(tracker, record, null[0], null[1], output_dir,
                                               charts=charts)  # fmt: skip
         out.charts += paths
@@ -88,13 +88,14 @@ def analyse_and_log(tracker, record: StudyRecord, output_dir: Path, *, top_k: in
     return analysis, paths
 
 
-def randomisation_and_log(tracker, record: StudyRecord, null_runs, test: Mapping,
+def randomisation_and_log(tracker, record: StudyRecord, null, test: Mapping,
                           output_dir: Path, *, charts: bool = True):  # fmt: skip
-    """Olden & Jackson's test of a study against its null networks (``test``: ``alternative``,
-    ``alpha``, ``chance``): tables, metrics and charts, written and logged."""
+    """Olden & Jackson's test of a study against its null networks (``null``: a
+    :class:`~study.randomisation.NullSet`; ``test``: ``alternative``, ``alpha``, ``chance``):
+    tables, metrics and charts, written and logged."""
     from . import plots, randomisation
 
-    result = randomisation.analyse(record, null_runs, alternative=str(test["alternative"]),
+    result = randomisation.analyse(record, null, alternative=str(test["alternative"]),
                                    alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
     tables = write_tables(result.tables, output_dir)
     paths = plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"])) \

@@ -20,7 +20,7 @@ from . import importance, models
 from .datasets import Dataset, split
 from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "run_one", "run_one_or_fail", "run_block", "run_many", "blocks", "seeds_for", "request_stop",
+__all__ = ["Plan", "Null", "run_one", "run_one_or_fail", "run_block", "run_many", "blocks", "seeds_for", "request_stop",
            "check_stop"]
 
 # scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
@@ -46,9 +46,7 @@ class Plan:
     """Everything one run needs (picklable, sent to each worker).
 
     ``split_seed``: the seed of the train/test split, the same for every run; None draws a new
-    split per run from the run's own seed (``study.resplit``). ``permute_response``: train on the
-    training response permuted by the run's seed (the null networks of the randomisation test;
-    the held-out data keep their real response).
+    split per run from the run's own seed (``study.resplit``).
     """
 
     dataset: Dataset
@@ -57,7 +55,38 @@ class Plan:
     method_options: Mapping = field(default_factory=dict)
     test_size: float = 0.25
     split_seed: int | None = 0
-    permute_response: bool = False
+
+
+@dataclass(frozen=True)
+class Null:
+    """A null network of the randomisation test, run where a seed would be: the training data
+    with the response (``variable`` None) or input column ``variable`` permuted by the seed
+    ``permutation``, and the network (initial weights, early-stopping split, minibatch order) and
+    split of seed ``init``, or of ``permutation`` itself when ``init`` is None (fresh weights).
+    The held-out data keep their real values."""
+
+    permutation: int
+    variable: int | None = None
+    init: int | None = None
+
+    @property
+    def seed(self) -> int:
+        """The seed of the network and of its split."""
+        return int(self.permutation if self.init is None else self.init)
+
+    def order(self, n: int) -> np.ndarray:
+        """The permutation of the n training rows. The response permuted with fresh weights uses
+        the seed alone (as before the designs); otherwise the variable and the tested seed join
+        it, so that every null network has its own permutation."""
+        if self.variable is None and self.init is None:
+            return np.random.default_rng(self.permutation).permutation(n)
+        key = [self.permutation, -1 if self.variable is None else self.variable,
+               -1 if self.init is None else self.init]  # fmt: skip
+        return np.random.default_rng([k + 1 for k in key]).permutation(n)
+
+
+def _seed(job) -> int:
+    return job.seed if isinstance(job, Null) else int(job)
 
 
 def seeds_for(first: int, n_runs: int) -> list[int]:
@@ -65,17 +94,22 @@ def seeds_for(first: int, n_runs: int) -> list[int]:
     return list(range(int(first), int(first) + int(n_runs)))
 
 
-def _data(plan: Plan, seed: int, shared=None):
-    """The seed's train/test split (``shared``: the study's fixed split, already made), with the
-    training response permuted by the seed for a null network."""
+def _data(plan: Plan, job, shared=None):
+    """The train/test split of a seed or :class:`Null` (``shared``: the study's fixed split,
+    already made), with a null network's column of the training data permuted."""
     if shared is not None:
         data = shared
     else:
         data = split(plan.dataset, test_size=plan.test_size,
-                     seed=seed if plan.split_seed is None else plan.split_seed)  # fmt: skip
-    if plan.permute_response:
-        order = np.random.default_rng(seed).permutation(len(data.y_train))
-        data = dataclasses.replace(data, y_train=data.y_train[order])
+                     seed=_seed(job) if plan.split_seed is None else plan.split_seed)  # fmt: skip
+    if isinstance(job, Null):
+        order = job.order(len(data.y_train))
+        if job.variable is None:
+            data = dataclasses.replace(data, y_train=data.y_train[order])
+        else:
+            X = data.X_train.copy()
+            X[:, job.variable] = X[order, job.variable]
+            data = dataclasses.replace(data, X_train=X)
     return data
 
 
@@ -110,13 +144,14 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
     )
 
 
-def run_one(plan: Plan, seed: int) -> RunRecord:
-    """Split, fit, score and compute every importance for one seed."""
+def run_one(plan: Plan, seed) -> RunRecord:
+    """Split, fit, score and compute every importance for one seed (or :class:`Null`)."""
     from threadpoolctl import threadpool_limits
 
     started = time.time()
+    job, seed = seed, _seed(seed)
     with threadpool_limits(limits=1):
-        data = _data(plan, seed)
+        data = _data(plan, job)
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
@@ -140,12 +175,12 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
     """
     from threadpoolctl import threadpool_limits
 
-    seeds = [int(s) for s in seeds]
+    jobs = [s if isinstance(s, Null) else int(s) for s in seeds]
+    seeds = [_seed(j) for j in jobs]
     started = time.time()
     with threadpool_limits(limits=1):
-        shared = None if plan.split_seed is None else _data(
-            dataclasses.replace(plan, permute_response=False), plan.split_seed)  # fmt: skip
-        datas = [_data(plan, s, shared) for s in seeds]
+        shared = None if plan.split_seed is None else _data(plan, plan.split_seed)
+        datas = [_data(plan, j, shared) for j in jobs]
         fitted = [models.make_model(plan.dataset.task, plan.model, seed=s) for s in seeds]
         t0 = time.perf_counter()
         try:
@@ -168,24 +203,24 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         return out
 
 
-def run_one_or_fail(plan: Plan, seed: int) -> RunRecord | FailedRun:
+def run_one_or_fail(plan: Plan, seed) -> RunRecord | FailedRun:
     """:func:`run_one`, with an exception (a diverged fit, NaN weights, a bug in a method)
     returned as a :class:`FailedRun` so that the other seeds go on. Ctrl-C still stops."""
     try:
         return run_one(plan, seed)
     except Exception as exc:
-        return _failed(seed, exc)
+        return _failed(_seed(seed), exc)
 
 
 def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
-    """Yield one :class:`RunRecord` per seed, in seed order (each as soon as it and the seeds
-    before it are done: the store then lists seeds in order).
+    """Yield one :class:`RunRecord` per seed (an integer, or a :class:`Null`), in their order
+    (each as soon as it and the seeds before it are done: the store then lists seeds in order).
 
     ``n_jobs`` > 1 (or -1 for every core) runs seeds in parallel worker processes.
     ``keep_going``: a seed that raises yields a :class:`~study.record.FailedRun` instead of
     stopping every seed.
     """
-    seeds = [int(s) for s in seeds]
+    seeds = [s if isinstance(s, Null) else int(s) for s in seeds]
     if models.backend(plan.model) == "batched" and models.batched_reason(
             plan.dataset.task, plan.model) is None:  # fmt: skip
         yield from _run_blocks(plan, seeds, n_jobs=n_jobs, keep_going=keep_going)

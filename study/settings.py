@@ -173,14 +173,28 @@ def _check_known_keys(cfg: Mapping) -> None:
 
 def _randomisation(r: dict) -> dict:
     """The randomisation test's settings, checked; ``n_permutations`` 0 = no test."""
-    from .randomisation import ALTERNATIVES
+    from .randomisation import ALTERNATIVES, INIT, PERMUTE
 
     out = {
         "n_permutations": _int(r["n_permutations"], "randomisation.n_permutations", minimum=0),
+        "permute": r["permute"],
+        "init": r["init"],
+        "tested": r["tested"],
         "alternative": r["alternative"],
         "alpha": r["alpha"],
         "seed": _int(r["seed"], "randomisation.seed", minimum=0),
     }
+    for key, allowed in (("permute", PERMUTE), ("init", INIT)):
+        if out[key] not in allowed:
+            raise StudyError(f"randomisation.{key} must be one of {', '.join(allowed)}; got "
+                             f"{out[key]!r}")  # fmt: skip
+    if out["tested"] not in ("all", "best"):
+        if isinstance(out["tested"], str) and out["tested"].isdigit():
+            out["tested"] = int(out["tested"])
+        if isinstance(out["tested"], str):
+            raise StudyError("randomisation.tested must be all, best or a number of seeds; got "
+                             f"{out['tested']!r}")  # fmt: skip
+        out["tested"] = _int(out["tested"], "randomisation.tested", minimum=1)
     if out["n_permutations"] > MAX_RUNS:
         raise StudyError(f"randomisation.n_permutations must be at most {MAX_RUNS:_}; got "
                          f"{out['n_permutations']:_}")  # fmt: skip

@@ -61,11 +61,19 @@ class ValidateConf:
 
 
 @dataclass
-class RandomisationConf:  # Olden & Jackson's randomisation test (2002)
-    n_permutations: int = 0  # B null networks on the permuted response; 0 = off
+class RandomisationConf:  # Olden & Jackson's randomisation test (2002); README: null designs
+    n_permutations: int = 0  # B null networks (per variable and tested seed, see below); 0 = off
+    # what null networks train on: the response permuted (the paper's global null: "no variable
+    # matters"), or each variable permuted in turn (the null "x_i adds nothing": valid
+    # per-variable p-values when other variables carry signal)
+    permute: str = "variable"  # response | variable
+    # where null networks start: their own fresh initial weights, or the initial weights (same
+    # random_state: Glorot draw, early-stopping split, minibatch order) of the seed they test
+    init: str = "tested"  # fresh | tested
+    tested: Any = "all"  # the seeds tested: all, best (the best-scoring: the paper's) or k (first k)
     alternative: str = "two-sided"  # two-sided (on |value|), greater, less, observed-sign
     alpha: float = 0.05  # p <= alpha counts a seed as significant
-    seed: int = 1_000_000  # null network b permutes the response and draws weights with seed + b
+    seed: int = 1_000_000  # null network b permutes with seed + b (and, init=fresh, draws weights)
 
 
 @dataclass

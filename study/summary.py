@@ -110,7 +110,8 @@ def render(
         if timings.get("null_seconds"):
             lines.append(
                 f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s for "
-                f"{timings['null_runs']}; per network: fit {timings['null_fit_seconds_per_run']:.2f} s."
+                f"{timings['null_runs']:,} ({timings['null_runs'] / timings['null_seconds']:.0f} "
+                "networks per second)."
             )
     if run_id:
         lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))

@@ -16,7 +16,6 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from study import batched, config, models, runner
 from study.datasets import load_dataset, split
 from study.errors import StudyError
-from study.randomisation import null_plan
 from study.settings import Settings
 
 DEFAULT = dict(hidden_layer_sizes=(8,), activation="tanh", solver="adam", alpha=1e-4,
@@ -172,9 +171,11 @@ def test_runner_records_match_scikit_learns_for_every_method():
 
 
 def test_the_null_networks_of_the_randomisation_test_match_too():
-    plan = null_plan(_plan("batched", methods=("olden",)))
-    ours = runner.run_block(plan, [5, 6, 7])
-    theirs = [runner.run_one(null_plan(_plan("sklearn", methods=("olden",))), s) for s in (5, 6, 7)]
+    # every design: the response or a variable permuted, fresh or the tested seed's weights
+    jobs = [runner.Null(5), runner.Null(6), runner.Null(7, variable=2), runner.Null(8, init=3),
+            runner.Null(9, variable=0, init=3), runner.Null(10, variable=4, init=3)]
+    ours = runner.run_block(_plan("batched", methods=("olden",)), jobs)
+    theirs = [runner.run_one(_plan("sklearn", methods=("olden",)), j) for j in jobs]
     for a, b in zip(ours, theirs):
         assert a.n_iter == b.n_iter
         np.testing.assert_allclose(a.importances["olden"]["value"],

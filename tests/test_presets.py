@@ -106,8 +106,12 @@ def _promises_randomisation_test(cfg):
     assert cfg["dataset"]["name"] == "wine"
     assert cfg["model"]["hidden_layer_sizes"] == [8]
     assert cfg["study"]["n_runs"] == 30
-    assert cfg["randomisation"]["n_permutations"] == 999
+    assert cfg["randomisation"]["n_permutations"] == 99
     assert cfg["randomisation"]["alternative"] == "two-sided"
+    # the recommended design: valid per-variable p-values (README: "Null designs"), every seed
+    assert (cfg["randomisation"]["permute"], cfg["randomisation"]["init"],
+            cfg["randomisation"]["tested"]) == ("variable", "tested", "all")  # fmt: skip
+    assert cfg["model"]["backend"] == "batched"  # a seed's null networks train as blocks
     # early stopping with a patience of 50: the null networks must not memorise the noise
     assert cfg["model"]["early_stopping"] is True and cfg["model"]["n_iter_no_change"] == 50
     assert {"olden", "garson"} <= set(cfg["importance"]["methods"])

@@ -46,10 +46,31 @@ def lek_figure(analysis, output: str):
     return fig
 
 
-def randomisation_figure(observed, null, meta, method: str, output: str, *, p_values=None):
+def _standardised(observed, null, groups):
+    """Observed and null values in units of each tested seed's own null (its group's mean and
+    sd): one picture for many groups of null networks centred in different places."""
+    with np.errstate(all="ignore"):
+        mu, sd = np.nanmean(null, axis=1), np.nanstd(null, axis=1, ddof=1)  # (G, p)
+        sd = np.where(sd > 0, sd, np.nan)
+        return (observed - mu[groups]) / sd[groups], ((null - mu[:, None]) / sd[:, None]).reshape(
+            -1, null.shape[-1])  # fmt: skip
+
+
+def randomisation_figure(observed, null, meta, method: str, output: str, *, p_values=None,
+                         groups=None, design=None):  # fmt: skip
     """Olden & Jackson's picture for one method and output: per variable, the histogram of the
-    null networks' values, every seed's observed value as a tick under it and their median as a
-    red line; ``p_values`` (median p per variable) go in the panel titles."""
+    null networks' values, every tested seed's observed value as a tick under it and their median
+    as a red line; ``p_values`` (median p per variable) go in the panel titles.
+
+    ``null`` (B, p), or (G, B, p) with ``groups`` (each observation's group): with one group the
+    values as they are, with several (null networks from each tested seed's initial weights) in
+    units of the tested seed's own null (its mean and sd), every group's null pooled."""
+    null = np.asarray(null, float)
+    if null.ndim == 3 and null.shape[0] == 1:
+        null = null[0]
+    scaled = null.ndim == 3
+    if scaled:
+        observed, null = _standardised(np.asarray(observed, float), null, np.asarray(groups))
     feats = list(meta.feature_names)
     ncols = min(5, len(feats))
     nrows = -(-len(feats) // ncols)
@@ -69,21 +90,29 @@ def randomisation_figure(observed, null, meta, method: str, output: str, *, p_va
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     where = "" if output == "all" else f" · {output}"
-    fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\ngrey: "
-                 f"{null.shape[0]} null "
-                 f"networks (permuted response); red: {observed.shape[0]} seeds (ticks) and their "
-                 "median (line); p: median over seeds", fontsize=10)  # fmt: skip
+    what = "variable permuted" if design is not None and design.permute == "variable" \
+        else "permuted response"  # fmt: skip
+    units = (f"grey: {null.shape[0]} null networks ({what}) of the {len(set(groups.tolist()))} "
+             "tested seeds, each in sd of its seed's null" if scaled else
+             f"grey: {null.shape[0]} null networks ({what})")  # fmt: skip
+    fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\n{units};"
+                 f" red: {observed.shape[0]} seeds (ticks) and their median (line); p: median "
+                 "over seeds", fontsize=10)  # fmt: skip
+    if scaled:
+        fig.supxlabel("(value - its seed's null mean) / its seed's null sd", fontsize=9)
     return fig
 
 
 def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> list[Path]:
     """One :func:`randomisation_figure` per method and output column, as
     ``randomisation_<method>[_<output>].png`` (a method whose columns are identical, Garson or
-    weight sums, gets one), then ``network_diagram_pruned.png``: the best-scoring seed's
-    network with the connections its test did not find significant faded."""
+    weight sums, gets one), then ``network_diagram_pruned.png``: the best-scoring tested seed's
+    network with the connections its test did not find significant faded (with a per-variable
+    design, each input's connections are tested against the networks with that input permuted:
+    valid per-variable p-values)."""
     from ..naming import metric_names
 
-    meta = record.meta
+    meta, design = record.meta, result.design
     table = result.tables["randomisation.csv"]
     paths = []
     for method, layout in meta.methods.items():
@@ -92,17 +121,20 @@ def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> li
         if all(np.array_equal(result.views[(method, c)][0], obs0, equal_nan=True) for c in cols):
             cols = cols[:1]
         for col, safe in zip(cols, metric_names(cols)):
-            observed, null = result.views[(method, col)]
+            observed, null, groups = result.views[(method, col)]
             rows = table[(table["method"] == method) & (table["output"] == col)]
             p = rows.set_index("feature").reindex(meta.feature_names)["p_value"].to_numpy()
             name = f"randomisation_{method}" + ("" if len(cols) == 1 else f"_{safe}") + ".png"
-            fig = randomisation_figure(observed, null, meta, method, col, p_values=p)
+            fig = randomisation_figure(observed, null, meta, method, col, p_values=p,
+                                       groups=groups, design=design)  # fmt: skip
             paths.append(save(fig, Path(output_dir) / name))
     if result.best_connections is not None:
         run = record.runs[result.best]
         mask = connection_mask(result.best_connections, alpha, len(run.coefs))
+        which = ("each input's against the networks with it permuted" if design is not None
+                 and design.valid_per_variable else "against the permuted response")  # fmt: skip
         title = (f"{meta.name}: seed {run.seed} (best test {meta.score_name} "
-                 f"{run.test_score:.3f}), connections with p > {alpha} faded")  # fmt: skip
+                 f"{run.test_score:.3f}), connections with p > {alpha} faded ({which})")  # fmt: skip
         fig = network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
                               output_names=meta.output_names, mask=mask, title=title)  # fmt: skip
         paths.append(save(fig, Path(output_dir) / "network_diagram_pruned.png"))

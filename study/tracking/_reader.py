@@ -193,20 +193,20 @@ def copy_tables(uri: str, run_id: str, folder: Path, *, besides=()) -> list[Path
     return [Path(client.download_artifacts(run_id, name, str(folder))) for name in names]
 
 
-def load_null(uri: str, run_id: str) -> tuple[list[RunRecord], dict] | None:
-    """The randomisation test's null networks of a study (:data:`NULL_BUNDLE` on its parent run)
-    and the test's settings stored with them (``alternative``, ``alpha``, ``chance``, ``seed``);
-    None when the study ran no randomisation test."""
+def load_null(uri: str, run_id: str) -> tuple[dict, dict] | None:
+    """The randomisation test's null values of a study (:data:`NULL_BUNDLE` on its parent run)
+    as the arrays stored (see :meth:`study.randomisation.NullSet.from_arrays`), and the test's
+    settings stored with them (``permute``, ``init``, ``tested``, ``alternative``, ``alpha``,
+    ``chance``, ``seed``); None when the study ran no randomisation test."""
     client = _client(uri)
     if NULL_BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:
         return None
     with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
-        meta = _read_meta(client, run_id, tmp)
-        extra = {}
-        runs = [b.record for b in _read_bundle(client, run_id, meta, tmp, name=NULL_BUNDLE,
-                                               extra=extra)]  # fmt: skip
-    settings = {k: v.item() if v.ndim == 0 else v for k, v in extra.items()}
-    return runs, settings
+        with np.load(client.download_artifacts(run_id, NULL_BUNDLE, tmp)) as z:
+            arrays = {key: z[key] for key in z.files}
+    settings = {k.removeprefix("extra/"): v.item() if v.ndim == 0 else v
+                for k, v in arrays.items() if k.startswith("extra/")}  # fmt: skip
+    return {k: v for k, v in arrays.items() if not k.startswith("extra/")}, settings
 
 
 def _read_meta(client, run_id: str, tmp: str, *, running: bool = False) -> StudyMeta:

@@ -20,7 +20,7 @@ from ._store import (
 )
 
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
-NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null networks, same layout
+NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null values (Tracker.log_arrays)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,8 +316,13 @@ class Tracker:
                 arrays[f"{method}/{measure}"] = np.stack([r.importances[method][measure]
                                                           for r in runs])  # fmt: skip
         arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
+        self.log_arrays(name, arrays)
+
+    def log_arrays(self, name: str, arrays) -> None:
+        """Named arrays as one ``.npz`` artifact ``name`` of the parent (the bundles; the
+        randomisation test's null values, :data:`NULL_BUNDLE`)."""
         path = Path(self._tmp.name) / name
-        np.savez(path, **arrays)
+        np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
         self.client.log_artifact(self.run_id, str(path))
 
     def params(self) -> dict[str, str]:
