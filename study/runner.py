@@ -114,9 +114,10 @@ def _data(plan: Plan, job, shared=None):
 
 
 def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
-            started: float):  # fmt: skip
+            started: float, *, null: bool = False, train_score: float | None = None):  # fmt: skip
     """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`
-    (``started``: when its work began, epoch seconds)."""
+    (``started``: when its work began, epoch seconds). A ``null`` network is not scored on the
+    held-out data (the test never reads it); ``train_score``: already computed."""
     t1 = time.perf_counter()
     network = importance.Network(
         coefs=[w.copy() for w in model.coefs_],
@@ -131,8 +132,9 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
     t2 = time.perf_counter()
     return RunRecord(
         seed=int(seed),
-        train_score=float(model.score(data.X_train, data.y_train)),
-        test_score=float(model.score(data.X_test, data.y_test)),
+        train_score=float(model.score(data.X_train, data.y_train) if train_score is None
+                          else train_score),
+        test_score=np.nan if null else float(model.score(data.X_test, data.y_test)),
         n_iter=info.n_iter,
         converged=info.converged,
         coefs=network.coefs,
@@ -155,7 +157,8 @@ def run_one(plan: Plan, seed) -> RunRecord:
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
-        return _record(plan, seed, data, model, info, time.perf_counter() - t0, started)
+        return _record(plan, seed, data, model, info, time.perf_counter() - t0, started,
+                       null=isinstance(job, Null))  # fmt: skip
 
 
 def _failed(seed: int, exc: BaseException, tb: str | None = None) -> FailedRun:
@@ -190,17 +193,37 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
                 raise
             return [_failed(s, exc) for s in seeds]
         per_seed = (time.perf_counter() - t0) / len(seeds)
+        null = all(isinstance(j, Null) for j in jobs)
+        # null networks: their training scores from one forward pass of the block
+        train = _block_scores(fitted, datas, infos) if null else [None] * len(jobs)
         out = []
-        for s, data, model, info in zip(seeds, datas, fitted, infos):
+        for s, data, model, info, score in zip(seeds, datas, fitted, infos, train):
             try:
                 if isinstance(info, Exception):
                     raise info
-                out.append(_record(plan, s, data, model, info, per_seed, started))
+                out.append(_record(plan, s, data, model, info, per_seed, started, null=null,
+                                   train_score=score))  # fmt: skip
             except Exception as exc:
                 if not keep_going:
                     raise
                 out.append(_failed(s, exc))
         return out
+
+
+def _block_scores(fitted, datas, infos) -> list:
+    """Training scores of a block's fitted networks at once (None where a fit failed or the
+    batched backend did not train them)."""
+    from . import batched
+
+    ok = [j for j, info in enumerate(infos) if not isinstance(info, Exception)]
+    out = [None] * len(fitted)
+    if not ok or batched.unsupported(fitted[0]) is not None:
+        return out
+    values = batched.scores([fitted[j] for j in ok], [datas[j].X_train for j in ok],
+                            [datas[j].y_train for j in ok])  # fmt: skip
+    for j, v in zip(ok, values):
+        out[j] = float(v)
+    return out
 
 
 def run_one_or_fail(plan: Plan, seed) -> RunRecord | FailedRun:

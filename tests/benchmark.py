@@ -20,7 +20,12 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
    time and by the batched backend, in one process, at each number of seeds and for the 999 null
    networks of the randomisation preset, with the batched block's peak memory; how many of 200
    seeds match scikit-learn exactly and whether the others agree in distribution; then
-   ``study-run`` with each backend (300 seeds, no charts) and the randomisation preset.
+   ``study-run`` with each backend (300 seeds, no charts; the randomisation preset at 2 seeds),
+   then the whole randomisation preset (batched) with its null networks per second.
+5. Calibration of the randomisation test's null designs (``--only-calibration``: this alone,
+   about 5 minutes): for each design, the rate of p <= 0.05 under the global null (pure noise)
+   and for noise variables alongside informative ones (the partial null), and the power for
+   planted variables by strength, over two datasets of each kind and three seeds.
 """
 
 from __future__ import annotations
@@ -195,20 +200,21 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
     from threadpoolctl import threadpool_limits
 
     from study import config, datasets, models, runner
-    from study.randomisation import null_plan
     from study.settings import Settings
 
     overrides = ["experiment=randomisation_test"] if null else []
     s = Settings.from_config(config.compose([*overrides, f"model.backend={backend}"]))
     ds = datasets.load_dataset(s.dataset["name"])
     plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
-    plan = null_plan(plan) if null else plan
-    seeds = list(range(n))
+    # the preset's null networks of one tested seed: each variable permuted, seed 0's start
+    p = len(ds.feature_names)
+    seeds = [runner.Null(1000 + b, variable=b % p, init=0) for b in range(n)] if null \
+        else list(range(n))  # fmt: skip
     with threadpool_limits(1):
         datas = [runner._data(plan, seed) for seed in seeds]
 
         def train(trace: bool):
-            fitted = [models.make_model(ds.task, s.model, seed=seed) for seed in seeds]
+            fitted = [models.make_model(ds.task, s.model, seed=runner._seed(seed)) for seed in seeds]
             if trace:  # numpy's allocations; slows Python code, so never while timing
                 tracemalloc.start()
             t0 = time.perf_counter()
@@ -264,8 +270,8 @@ def bench_backends(root: Path, seeds: list[int]) -> None:
         print(f"  {n:>5} seeds: sklearn {sk_rate:6.1f}/s | batched {b_rate:6.1f}/s "
               f"({b_rate / sk_rate:.1f}x) | batched peak memory {peak:.0f} MB", flush=True)
     sk_rate, _, _ = _fit_rate("sklearn", 100, null=True)
-    b_rate, _, peak = _fit_rate("batched", 999, null=True)
-    print(f"  999 null networks (randomisation preset): sklearn {sk_rate:6.1f}/s | batched "
+    b_rate, _, peak = _fit_rate("batched", 1287, null=True)
+    print(f"  1287 null networks of one tested seed (randomisation preset): sklearn {sk_rate:6.1f}/s | batched "
           f"{b_rate:6.1f}/s ({b_rate / sk_rate:.1f}x) | peak memory {peak:.0f} MB", flush=True)
     _, sk, _ = _fit_rate("sklearn", 200)
     _, ours, _ = _fit_rate("batched", 200)
@@ -274,13 +280,118 @@ def bench_backends(root: Path, seeds: list[int]) -> None:
     print("study-run with each backend, in fresh processes, same store:")
     common = [f"paths.root={root}", "study.progress=false", "study.charts=false"]
     for label, extra in (("300 seeds, no charts", ["study.n_runs=300"]),
-                         ("randomisation preset", ["experiment=randomisation_test"])):  # fmt: skip
+                         ("randomisation preset at 2 seeds", ["experiment=randomisation_test",
+                                                              "study.n_runs=2"])):  # fmt: skip
         walls = {}
         for backend in ("sklearn", "batched"):
             walls[backend], _ = _wall([_bin("study-run"), *common, *extra,
                                        f"model.backend={backend}"])  # fmt: skip
         print(f"  {label}: sklearn {walls['sklearn']:.1f} s | batched {walls['batched']:.1f} s "
               f"({walls['sklearn'] / walls['batched']:.2f}x)", flush=True)
+    wall, out = _wall([_bin("study-run"), *common, "experiment=randomisation_test"])
+    line = next((ln for ln in out.splitlines() if ln.startswith("Null networks of")), "")
+    print(f"  randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
+          flush=True)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# section 5: calibration of the randomisation test's null designs
+
+# the randomisation preset's network (8 relu units, early stopping with a patience of 50), with
+# the learning rate of 0.01 the preset uses: at scikit-learn's 0.001 a regression network stops
+# at max_iter with R² 0.1-0.5 on these data (0.83 at 0.01)
+CALIBRATION_MODEL = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
+                     "learning_rate_init": 0.01, "backend": "batched"}  # fmt: skip
+
+
+def _calibration_data(data_seeds):
+    """(kind, dataset) pairs: pure noise (the global null), and known truth (the partial null
+    and power) for classification and regression, one per data seed."""
+    from study.datasets import load_dataset
+
+    out = []
+    for seed in data_seeds:
+        out += [
+            ("global", load_dataset("known_truth_regression", n_samples=300, seed=seed,
+                                    coefficients=[0] * 7)),
+            ("global", load_dataset("known_truth_classification", n_samples=300, n_features=7,
+                                    informative=[0], strengths=[1e-9], seed=seed)),
+            ("partial", load_dataset("known_truth_classification", seed=seed)),
+            ("partial", load_dataset("known_truth_regression", n_samples=300, seed=seed)),
+        ]  # fmt: skip
+    return out
+
+
+def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, alpha: float = 0.05):
+    """Per design: the rate of p <= alpha under the global null (every (variable, output) pair of
+    pure-noise data), under the partial null (the noise pairs of known-truth data) and the power
+    per planted strength (an informative variable found when its smallest p over the outputs is
+    at most alpha), over datasets and seeds; networks per second."""
+    import numpy as np
+
+    from study import nullnets, randomisation
+    from study.record import method_layouts
+    from study.runner import Plan, run_many
+
+    rows = []
+    data = _calibration_data(data_seeds)
+    for permute in randomisation.PERMUTE:
+        for init in randomisation.INIT:
+            design = randomisation.Design(permute, init, "all")
+            hits = {"global": [], "partial": []}
+            power: dict[str, list] = {}
+            t0, n_nets = time.perf_counter(), 0
+            for d, (kind, ds) in enumerate(data):
+                plan = Plan(ds, CALIBRATION_MODEL, ("olden",), {}, 0.25, 0)
+                # other seeds for every dataset: with fresh weights a network that learns
+                # little stays near its initial weights, so the same seeds on every dataset would
+                # repeat the same few draws of the null instead of sampling it
+                obs = list(run_many(plan, range(100 * d, 100 * d + n_seeds), n_jobs=-1))
+                layouts = method_layouts(("olden",), task=ds.task, output_names=ds.output_names)
+                null = nullnets.train(plan, design, obs, n_permutations=B, first=10_000,
+                                      methods=layouts, n_jobs=-1)  # fmt: skip
+                n_nets += null.n_networks
+                values = np.stack([r.importances["olden"]["value"] for r in obs])  # (m, p, K)
+                groups = [null.group_of(r.seed) for r in obs]
+                p = randomisation.grouped_p_values(values, null.values["olden"], groups)
+                sig = p <= alpha
+                truth = np.asarray(ds.truth, float)
+                if kind == "global":
+                    hits["global"].append(sig.ravel())
+                    continue
+                hits["partial"].append(sig[:, truth == 0].ravel())
+                for i in np.flatnonzero(truth > 0):
+                    key = f"{'cls' if ds.task == 'classification' else 'reg'} {truth[i]:g}"
+                    power.setdefault(key, []).append(sig[:, i].any(axis=-1))
+            rate = lambda v: float(np.mean(np.concatenate(v)))  # noqa: E731
+            rows.append({"design": f"{permute} / {init}", "global": rate(hits["global"]),
+                         "partial": rate(hits["partial"]),
+                         "n": (np.concatenate(hits["global"]).size,
+                               np.concatenate(hits["partial"]).size),
+                         "power": {k: rate(v) for k, v in power.items()},
+                         "networks": n_nets, "rate": n_nets / (time.perf_counter() - t0)})  # fmt: skip
+            _print_calibration_row(rows[-1])
+    return rows
+
+
+def _print_calibration_row(row) -> None:
+    power = ", ".join(f"{k} {v:.0%}" for k, v in sorted(row["power"].items(),
+                                                        key=lambda kv: (kv[0][:3], -float(kv[0][4:]))))
+    print(f"  {row['design']:<18} level: global null {row['global']:5.1%} (of {row['n'][0]}), "
+          f"partial null {row['partial']:5.1%} (of {row['n'][1]}) | power: {power} | "
+          f"{row['networks']:,} networks, "
+          f"{row['rate']:.0f}/s", flush=True)  # fmt: skip
+
+
+def bench_calibration() -> None:
+    """Section 5."""
+    print("Randomisation test, calibration of the null designs (permute / init; Olden, B = 39, "
+          "3 seeds per dataset, data seeds 0-5; rate of p <= 0.05): global null = every (variable, "
+          "output) of pure-noise data (7 variables; regression and 3 classes); partial null = "
+          "the noise (variable, output) pairs of known-truth data (classification 14 variables, "
+          "4 informative; regression 8 variables, 5 informative); power = informative variables "
+          "found (smallest p over the outputs), by planted strength", flush=True)  # fmt: skip
+    calibration()
 
 
 def main() -> None:
@@ -290,11 +401,18 @@ def main() -> None:
                         help="section 4 only (the two training backends)")
     parser.add_argument("--no-backends", action="store_true",
                         help="skip section 4 (the two training backends)")
+    parser.add_argument("--only-calibration", action="store_true",
+                        help="section 5 only (the randomisation test's null designs)")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="skip section 5 (the randomisation test's null designs)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an older checkout of this repository: time its study-run too")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
+    if args.only_calibration:
+        bench_calibration()
+        return
     if args.only_backends:
         with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
             bench_backends(Path(tmp), seeds)
@@ -308,6 +426,8 @@ def main() -> None:
               "same run")  # fmt: skip
         parents = bench_studies(root, seeds, args.before)
         bench_analysis(f"sqlite:///{root / 'mlflow.db'}", parents[max(parents)])
+    if not args.no_calibration:
+        bench_calibration()
 
 
 if __name__ == "__main__":

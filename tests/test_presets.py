@@ -114,6 +114,7 @@ def _promises_randomisation_test(cfg):
     assert cfg["model"]["backend"] == "batched"  # a seed's null networks train as blocks
     # early stopping with a patience of 50: the null networks must not memorise the noise
     assert cfg["model"]["early_stopping"] is True and cfg["model"]["n_iter_no_change"] == 50
+    assert cfg["model"]["learning_rate_init"] == 0.01  # at 0.001 they stop before learning
     assert {"olden", "garson"} <= set(cfg["importance"]["methods"])
 
 

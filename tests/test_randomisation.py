@@ -114,10 +114,11 @@ MODEL = {"hidden_layer_sizes": [8], "activation": "tanh", "early_stopping": True
          "learning_rate_init": 0.01, "max_iter": 500, "n_iter_no_change": 50, "backend": "batched"}
 
 
-def _study_and_null(dataset, design, *, n_seeds, B, model=None, methods=("olden", "garson")):
+def _study_and_null(dataset, design, *, n_seeds, B, model=None, methods=("olden", "garson"),
+                    first_seed=0):  # fmt: skip
     """The study's runs and the null values of ``design`` (trained as study-run trains them)."""
     plan = Plan(dataset, model or MODEL, methods, {}, 0.25, 0)
-    obs = list(run_many(plan, range(n_seeds), n_jobs=-1))
+    obs = list(run_many(plan, range(first_seed, first_seed + n_seeds), n_jobs=-1))
     layouts = method_layouts(methods, task=dataset.task, output_names=dataset.output_names)
     null = nullnets.train(plan, design, obs, n_permutations=B, first=10_000, methods=layouts,
                           n_jobs=-1)  # fmt: skip
@@ -216,7 +217,10 @@ def test_every_design_holds_its_level_on_pure_noise(design):
     for seed in (30, 31):  # 2 datasets x 6 variables x 3 seeds = 36 p-values per design
         ds = load_dataset("known_truth_regression", n_samples=150, seed=seed,
                           coefficients=[0] * 6, correlation=0.2, noise=1.0)
-        obs, null = _study_and_null(ds, design, n_seeds=3, B=19, methods=("olden",))
+        # other seeds per dataset: with fresh weights a network that learns nothing stays near
+        # its start, so the same seeds would repeat the same draws of the null
+        obs, null = _study_and_null(ds, design, n_seeds=3, B=19, methods=("olden",),
+                                    first_seed=100 * seed)  # fmt: skip
         p.append(_p_olden(obs, null).ravel())
     p = np.concatenate(p)
     # binomial sd of the rate over 36 at 0.1: 0.05; a broken null (the issue's 27-47%) fails
@@ -231,7 +235,7 @@ def test_the_per_variable_design_is_valid_and_powerful_on_known_truth_classifica
     # at most 0.05; at most 10% of the noise (variable, class) pairs at p <= 0.05
     ds = load_dataset("known_truth_classification")
     model = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
-             "backend": "batched"}  # fmt: skip
+             "learning_rate_init": 0.01, "backend": "batched"}  # the preset's network
     design = randomisation.Design("variable", "tested", "all")
     obs, null = _study_and_null(ds, design, n_seeds=3, B=39, model=model, methods=("olden",))
     p = np.stack([_p_olden(obs, null, column=k) for k in range(3)], axis=-1)  # (seeds, p, K)
@@ -242,13 +246,14 @@ def test_the_per_variable_design_is_valid_and_powerful_on_known_truth_classifica
 
 @pytest.mark.slow
 def test_the_response_design_from_the_tested_start_is_invalid_under_the_partial_null():
-    # what the report's warning says: the same data and budget, the response permuted from the
-    # tested seed's start flags far more than 5% of the noise pairs (the issue: 27-47%)
+    # what the report's warning says: the response permuted from the tested seed's start flags
+    # far more than 5% of the noise pairs. As the issue measured it (scikit-learn's learning rate
+    # of 0.001, 99 permutations: 27-47%); with the preset's 0.01 and B = 39, 11% (the README)
     ds = load_dataset("known_truth_classification")
     model = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
              "backend": "batched"}  # fmt: skip
     design = randomisation.Design("response", "tested", "all")
-    obs, null = _study_and_null(ds, design, n_seeds=3, B=39, model=model, methods=("olden",))
+    obs, null = _study_and_null(ds, design, n_seeds=3, B=99, model=model, methods=("olden",))
     p = np.stack([_p_olden(obs, null, column=k) for k in range(3)], axis=-1)
     assert np.mean(p[:, ds.truth == 0] <= 0.05) >= 0.15
     assert randomisation.validity_warning(design) and not randomisation.validity_warning(
@@ -370,3 +375,24 @@ def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_
     for a, b in ((old.values["olden"], fresh.values["olden"]), (old.connections, fresh.connections),
                  (old.train_score, fresh.train_score)):  # fmt: skip
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store, tmp_path):
+    # the issue's "Done when": all coefficients zero is a pure-noise known-truth dataset; the
+    # preset's design flags at most one of the seven variables by median p
+    cfg = config.compose([
+        "experiment=randomisation_test", "dataset=known_truth_regression",
+        "dataset.coefficients=[0,0,0,0,0,0,0]", "dataset.n_samples=300",
+        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
+        f"paths.output_dir={tmp_path / 'run'}", "study.progress=false", "study.n_runs=5",
+        "randomisation.n_permutations=19", "study.charts=false",
+    ])  # fmt: skip
+    out = pipeline.run(cfg)
+    table = out.extras["tables"]["randomisation.csv"]
+    olden_p = table[table.method == "olden"].p_value
+    assert len(olden_p) == 7 and (olden_p <= 0.05).sum() <= 1, olden_p.tolist()
+    assert "truth_recovery.csv" not in out.extras["tables"]
+    assert any("no true order" in n for n in out.analysis.notes)
+    # the known truth is all zeros, so no method's accuracy is claimed
+    assert not any(k.startswith("truth.") for k in out.analysis.metrics())

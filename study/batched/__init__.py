@@ -35,7 +35,7 @@ import numpy as np
 
 from ._numerics import SGD, Adam, backprop, forward
 
-__all__ = ["unsupported", "fit_block", "block_size", "initial_weights"]
+__all__ = ["unsupported", "fit_block", "block_size", "initial_weights", "scores"]
 
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 # Bytes the arrays of one block may take (weights, optimiser state, activations, stacked data).
@@ -155,17 +155,58 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
 
 def _validated(models, Xs, ys, task: str) -> list:
     """Each model's ``(X, Y)`` as scikit-learn validates them (setting ``n_features_in_`` and
-    ``classes_``), Y 2-D; every network of a block must share shapes and classes."""
-    data = []
+    ``classes_``), Y 2-D; every network of a block must share shapes and classes.
+
+    A network whose targets equal the first network's (every seed of a fixed split; the null
+    networks that permute a variable) and whose X is a finite float64 array of the same shape
+    (what the first one's validation returned) takes the first one's validation as it is, so
+    scikit-learn's checks run once per block: they cost as much as training these networks."""
+    data, first = [], None
     for model, X, y in zip(models, Xs, ys):
+        if first is not None and _same_validation(first, X, y):
+            m0, y0, Y = first
+            model.n_features_in_ = m0.n_features_in_
+            if task == "classification":
+                model._label_binarizer, model.classes_ = m0._label_binarizer, m0.classes_
+            data.append((X, Y))
+            continue
         X, Y = model._validate_input(X, y, False, reset=True)  # sets n_features_in_, classes_
         Y = (Y.reshape(len(Y), -1)).astype(X.dtype)
         data.append((np.asarray(X), Y))
+        if first is None and isinstance(y, np.ndarray) and not hasattr(model, "feature_names_in_"):
+            first = (model, y, Y)
     n_outputs = {Y.shape[1] for _, Y in data}
     classes = {tuple(m.classes_) for m in models} if task == "classification" else {None}
     if len(n_outputs) > 1 or len(classes) > 1 or len({X.shape for X, _ in data}) > 1:
         raise ValueError("fit_block needs networks with the same data shapes and classes")
     return data
+
+
+def _same_validation(first, X, y) -> bool:
+    m0, y0, Y0 = first
+    return (isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2
+            and X.shape == (len(Y0), m0.n_features_in_) and X.flags.c_contiguous
+            and isinstance(y, np.ndarray) and (y is y0 or np.array_equal(y, y0))
+            and bool(np.isfinite(X).all()))  # fmt: skip
+
+
+def scores(models, Xs, ys) -> np.ndarray:
+    """Each fitted model's score on its ``(X, y)`` (accuracy or R², as ``model.score``
+    computes them from its predictions), from one forward pass of the block."""
+    from sklearn.base import is_classifier
+
+    m0 = models[0]
+    task = "classification" if is_classifier(m0) else "regression"
+    spec = _spec(m0, task, getattr(m0, "_label_binarizer", None))
+    L = len(m0.coefs_)
+    coefs = [np.stack([m.coefs_[i] for m in models]) for i in range(L)]
+    intercepts = [np.stack([m.intercepts_[i] for m in models]) for i in range(L)]
+    if task == "classification":
+        Y = np.stack([m._label_binarizer.transform(y) for m, y in zip(models, ys)]).astype(float)
+    else:
+        Y = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _validation_score(task, spec, coefs, intercepts, np.stack(Xs), Y)
 
 
 def _initialise(models, data, units, spec, task: str) -> dict:

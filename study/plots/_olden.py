@@ -92,8 +92,9 @@ def randomisation_figure(observed, null, meta, method: str, output: str, *, p_va
     where = "" if output == "all" else f" · {output}"
     what = "variable permuted" if design is not None and design.permute == "variable" \
         else "permuted response"  # fmt: skip
-    units = (f"grey: {null.shape[0]} null networks ({what}) of the {len(set(groups.tolist()))} "
-             "tested seeds, each in sd of its seed's null" if scaled else
+    n_groups = len(set(np.asarray(groups).tolist())) if scaled else 1
+    units = (f"grey: the {null.shape[0] // n_groups} null networks ({what}) of each of the "
+             f"{n_groups} tested seeds, in sd of that seed's null" if scaled else
              f"grey: {null.shape[0]} null networks ({what})")  # fmt: skip
     fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\n{units};"
                  f" red: {observed.shape[0]} seeds (ticks) and their median (line); p: median "
@@ -131,8 +132,8 @@ def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> li
     if result.best_connections is not None:
         run = record.runs[result.best]
         mask = connection_mask(result.best_connections, alpha, len(run.coefs))
-        which = ("each input's against the networks with it permuted" if design is not None
-                 and design.valid_per_variable else "against the permuted response")  # fmt: skip
+        which = ("each input tested with it permuted" if design is not None
+                 and design.valid_per_variable else "tested with the response permuted")  # fmt: skip
         title = (f"{meta.name}: seed {run.seed} (best test {meta.score_name} "
                  f"{run.test_score:.3f}), connections with p > {alpha} faded ({which})")  # fmt: skip
         fig = network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
