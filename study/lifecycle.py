@@ -404,9 +404,12 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: 
     design = randomisation.Design.of(test)
     groups, B, p = design.groups(record.runs), test["n_permutations"], len(meta.feature_names)
     total = design.n_networks(len(groups), p, B)
-    if settings.progress:
+    if settings.progress or total > 100_000:
+        many = ("; that is many: randomisation.tested=best (or a number of seeds) or fewer "
+                "randomisation.n_permutations cut it" if total > 100_000 else "")  # fmt: skip
         print(f"null networks of the randomisation test: {design.describe(B)}: {total:,} "
-              f"networks ({len(groups)} group(s) x {total // len(groups):,})", file=sys.stderr)  # fmt: skip
+              f"networks ({len(groups)} group(s) x {total // len(groups):,}){many}",
+              file=sys.stderr)  # fmt: skip
 
     def bars(n, desc, **kw):
         return _progress(settings, meta, n, desc, **kw)

@@ -49,6 +49,7 @@ def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
     assert time.perf_counter() - t0 < 15
 
 
+@pytest.mark.slow  # reads the study the first (slow) test of this module logged
 def test_study_ui_on_a_server_prints_its_address(server):
     code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
     proc = subprocess.run([sys.executable, "-c", code, "--uri", server], capture_output=True,

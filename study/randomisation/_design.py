@@ -45,9 +45,9 @@ class Design:
         """The design of a study's ``randomisation`` settings (older studies: today's names
         missing mean the paper's response permutation with fresh initial weights)."""
         tested = settings.get("tested", "all")
-        tested = tested if str(tested) in ("all", "best") else int(tested)
+        tested = str(tested) if str(tested) in ("all", "best") else int(tested)
         return cls(str(settings.get("permute", "response")), str(settings.get("init", "fresh")),
-                   str(tested) if not isinstance(tested, int) else tested)  # fmt: skip
+                   tested)  # fmt: skip
 
     def settings(self) -> dict:
         return {"permute": self.permute, "init": self.init, "tested": self.tested}
