@@ -31,8 +31,9 @@ class Published:
 def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_bootstrap: int,
             seed: int, charts: bool, null=None) -> Published:  # fmt: skip
     """Analyse ``record``, run the checks of its networks and (with ``null``: the null values,
-    a :class:`~study.randomisation.NullSet`, and the test's settings) Olden & Jackson's test; write every table and chart to
-    ``output_dir`` and log them to the parent (``tracker`` None: not logged)."""
+    a :class:`~study.randomisation.NullSet`, and the test's settings) Olden & Jackson's test;
+    write every table and chart to ``output_dir`` and log them to the parent (``tracker`` None:
+    not logged)."""
     from . import validation
 
     analysis, paths = analyse_and_log(tracker, record, output_dir, top_k=top_k,

@@ -347,7 +347,7 @@ def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_
     table = out.extras["tables"]["randomisation.csv"]
     assert set(table["n_runs"]) == {2}  # the first two seeds tested
     assert out.timings["null_runs"] == 2 * 13 * 5
-    summary = "\n".join(out.extras["summary"][-1])
+    summary = " ".join(" ".join(out.extras["summary"][-1]).split())  # lines wrap at 100
     assert "randomisation.permute=variable randomisation.init=tested randomisation.tested=2" in summary
     assert "Warning: permuting the response" not in summary
     from study.cli import aggregate_main

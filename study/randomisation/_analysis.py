@@ -145,14 +145,13 @@ def _summary(table, record, runs, best, null, alternative, alpha, chance) -> lis
     meta, design, B, m = record.meta, null.design, null.n_permutations, len(runs)
     views = _views(table)
     which = {"all": f"all {m} seeds", "best": "the best-scoring seed (the paper's one network)"}
-    lines = [
-        f"Randomisation test (Olden & Jackson 2002): null networks with {design.describe(B)}; "
-        f"{null.n_networks:,} null networks; {which.get(str(design.tested), f'the first {m} seeds')}"
-        f" tested, {alternative} p.",
+    head = (f"Randomisation test (Olden & Jackson 2002), {alternative} p: null networks with "
+            f"{design.describe(B)}; {null.n_networks:,} null networks; "
+            f"{which.get(str(design.tested), f'the first {m} seeds')} tested.")
+    lines = _wrapped(head, indent="  ") + _wrapped(
         f"  Design: randomisation.permute={design.permute} randomisation.init={design.init} "
         f"randomisation.tested={design.tested}. Median p over the {m} tested seed(s), the share of "
-        f"seeds with p <= {alpha} in brackets, * where that share is at least half:",
-    ]  # fmt: skip
+        f"seeds with p <= {alpha} in brackets, * where that share is at least half:")  # fmt: skip
     feats = list(meta.feature_names)
     width = max(len(f) for f in feats) + 2
     cells = {}
@@ -184,7 +183,7 @@ def _summary(table, record, runs, best, null, alternative, alpha, chance) -> lis
     # variable permuted the null networks keep the others' signal, so there is no such check
     if (design.permute == "response" and chance is not None and np.isfinite(null_score)
             and null_score - chance > 0.25 * (real - chance)):  # fmt: skip
-        lines.append(
+        lines += _wrapped(
             f"  Warning: the null networks fit their permuted training data well ({null_score:.3f}, "
             f"chance {chance:.3f}): they memorise noise, which widens the null and costs power. "
             "Train with early stopping or fewer units (see the randomisation_test preset)."
@@ -202,7 +201,18 @@ def validity_warning(design) -> list[str]:
            "so every weight that moved looks significant"
            if design.init == "tested" else
            "the null keeps nothing the network learns from the informative variables")  # fmt: skip
-    return [f"  Warning: permuting the response tests the global null (no variable matters); its "
-            f"per-variable p-values are not valid when other variables carry signal ({why}; the "
-            "README's calibration table measures it). For a claim about one variable use "
-            "randomisation.permute=variable randomisation.init=tested."]  # fmt: skip
+    return _wrapped(f"  Warning: permuting the response tests the global null (no variable "
+                    f"matters); its per-variable p-values are not valid when other variables carry "
+                    f"signal ({why}; the README's calibration table measures it). For a claim "
+                    "about one variable use randomisation.permute=variable "
+                    "randomisation.init=tested.")  # fmt: skip
+
+
+def _wrapped(text: str, indent: str | None = None) -> list[str]:
+    """A long report line as lines of at most 100 characters (the study page shows them as
+    preformatted text), continued with ``indent`` (default: the line's own, two more)."""
+    import textwrap
+
+    own = text[: len(text) - len(text.lstrip())]
+    return textwrap.wrap(text, width=100, initial_indent="", subsequent_indent=indent or own + "  ",
+                         break_on_hyphens=False, drop_whitespace=True) if text.strip() else [text]
