@@ -214,5 +214,5 @@ def _wrapped(text: str, indent: str | None = None) -> list[str]:
     import textwrap
 
     own = text[: len(text) - len(text.lstrip())]
-    return textwrap.wrap(text, width=100, initial_indent="", subsequent_indent=indent or own + "  ",
-                         break_on_hyphens=False, drop_whitespace=True) if text.strip() else [text]
+    return textwrap.wrap(text, width=100, subsequent_indent=indent or own + "  ",
+                         break_on_hyphens=False)

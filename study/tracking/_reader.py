@@ -221,17 +221,14 @@ def _read_meta(client, run_id: str, tmp: str, *, running: bool = False) -> Study
                      "process creating it died")  # fmt: skip
 
 
-def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = BUNDLE,
-                 extra: dict | None = None) -> list[_Bundled]:  # fmt: skip
-    """The runs in the parent's bundle ``name``, each with its child's run id; none if it has no
-    such bundle. ``extra``, if given, receives the bundle's ``extra/<key>`` arrays."""
-    if name not in {a.path for a in client.list_artifacts(run_id)}:
+def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str) -> list[_Bundled]:
+    """The runs in the parent's :data:`BUNDLE`, each with its child's run id; none if it has no
+    bundle."""
+    if BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:
         return []
     n_layers = len(meta.layer_sizes) - 1
-    with np.load(client.download_artifacts(run_id, name, tmp)) as z:
+    with np.load(client.download_artifacts(run_id, BUNDLE, tmp)) as z:
         b = {key: z[key] for key in z.files}
-    if extra is not None:
-        extra.update({k.removeprefix("extra/"): v for k, v in b.items() if k.startswith("extra/")})
     out = []
     for i, cid in enumerate(b["run_id"]):
         out.append(_Bundled(str(cid), RunRecord(
@@ -246,7 +243,7 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str, *, name: str = 
             intercepts=[b[f"intercept_{layer}"][i] for layer in range(n_layers)],
             importances={
                 name: {k: b[f"{name}/{k}"][i] for k in layout.measures + layout.extras
-                       if f"{name}/{k}" in b}  # the null networks' bundle has no extras
+                       if f"{name}/{k}" in b}  # an array the bundle lacks is left out
                 for name, layout in meta.methods.items()
             },
             timings={"fit": float(b["fit_seconds"][i]),

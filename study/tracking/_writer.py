@@ -282,15 +282,15 @@ class Tracker:
         """A :class:`ChildWriter` that writes this study's child runs in the background."""
         return ChildWriter(self, max_batch=max_batch)
 
-    def log_bundle(self, runs, run_ids, *, name: str = BUNDLE, extra=None) -> None:
+    def log_bundle(self, runs, run_ids, *, name: str = BUNDLE) -> None:
         """Every seed's numbers in one parent artifact, :data:`BUNDLE`, so that a reader downloads
         one file instead of two per child (see :func:`study.tracking.load_study`).
 
         ``runs`` and ``run_ids`` (their child runs) in the same order. Arrays are stacked over
         runs: ``seed``, ``run_id``, the scalars of :data:`SCALARS`, ``coef_<l>`` and
         ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
-        ``name``: the artifact's file name (the randomisation test's null networks go to
-        :data:`NULL_BUNDLE`, with no child runs); ``extra``: more arrays to store as they are.
+        ``name``: the artifact's file name (the randomisation test's null networks had this
+        layout, with no child runs, before its designs; ``NullSet.from_arrays`` still reads it).
         """
         runs = list(runs)
         if not runs:
@@ -315,7 +315,6 @@ class Tracker:
             for measure in measures:
                 arrays[f"{method}/{measure}"] = np.stack([r.importances[method][measure]
                                                           for r in runs])  # fmt: skip
-        arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
         self.log_arrays(name, arrays)
 
     def log_arrays(self, name: str, arrays) -> None:
