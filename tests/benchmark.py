@@ -219,7 +219,7 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
                 tracemalloc.start()
             t0 = time.perf_counter()
             if backend == "batched":
-                for part in runner.blocks(plan, seeds, 1):
+                for part in runner.blocks(plan, list(range(len(seeds))), 1):  # positions
                     models.fit_many([fitted[i] for i in part], [datas[i].X_train for i in part],
                                     [datas[i].y_train for i in part])  # fmt: skip
             else:
@@ -283,12 +283,14 @@ def bench_backends(root: Path, seeds: list[int]) -> None:
                          ("randomisation preset at 2 seeds", ["experiment=randomisation_test",
                                                               "study.n_runs=2"])):  # fmt: skip
         walls = {}
-        for backend in ("sklearn", "batched"):
+        for backend in ("sklearn", "batched"):  # a study name each: other settings, same store
             walls[backend], _ = _wall([_bin("study-run"), *common, *extra,
-                                       f"model.backend={backend}"])  # fmt: skip
+                                       f"model.backend={backend}",
+                                       f"study.name=bench-{backend}-{len(label)}"])  # fmt: skip
         print(f"  {label}: sklearn {walls['sklearn']:.1f} s | batched {walls['batched']:.1f} s "
               f"({walls['sklearn'] / walls['batched']:.2f}x)", flush=True)
-    wall, out = _wall([_bin("study-run"), *common, "experiment=randomisation_test"])
+    wall, out = _wall([_bin("study-run"), *common, "experiment=randomisation_test",
+                       "study.name=bench-randomisation-preset"])  # fmt: skip
     line = next((ln for ln in out.splitlines() if ln.startswith("Null networks of")), "")
     print(f"  randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
           flush=True)  # fmt: skip
