@@ -45,6 +45,8 @@ class Trained:
     failed: list = field(default_factory=list)
     from_journal: int = 0
     timings: dict = field(default_factory=dict)
+    score_sum: float = 0.0  # of the finite test scores of ``runs`` (the progress bar's mean)
+    score_n: int = 0
 
 
 class Study:
@@ -183,8 +185,10 @@ class Study:
                                                  limit=self.settings.max_failures))  # fmt: skip
         else:
             out.runs.append(rec)
-            bar.set_postfix_str(f"mean test {self.meta.score_name} "
-                                f"{runner.nan_safe_mean([r.test_score for r in out.runs]):.3f}")  # fmt: skip
+            if np.isfinite(rec.test_score):  # a running mean: the bar's cost stays per seed
+                out.score_sum, out.score_n = out.score_sum + rec.test_score, out.score_n + 1
+            mean = out.score_sum / out.score_n if out.score_n else float("nan")
+            bar.set_postfix_str(f"mean test {self.meta.score_name} {mean:.3f}", refresh=False)
         bar.update()
 
     def gather(self, trained: Trained) -> StudyRecord:

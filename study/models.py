@@ -11,12 +11,14 @@ import numpy as np
 from .errors import StudyError
 
 __all__ = ["MODEL_KEYS", "BACKENDS", "make_model", "fit", "fit_many", "FitInfo", "backend",
-           "batched_reason", "backend_note"]
+           "batched_reason", "backend_note", "trained_by", "DEFAULT_BACKEND"]
 
-# How the networks are trained: ``sklearn`` fits one estimator at a time; ``batched`` trains a
-# block of seeds together (:mod:`study.batched`), the same algorithm, and returns the same kind of
-# fitted estimators.
+# How the networks are trained: ``batched`` (the default) trains a block of seeds together
+# (:mod:`study.batched`), scikit-learn's algorithm step for step, and returns the same kind of
+# fitted estimators; ``sklearn`` fits one estimator at a time (and trains whatever ``batched``
+# does not reproduce).
 BACKENDS = ("sklearn", "batched")
+DEFAULT_BACKEND = "batched"
 
 # Every architecture knob a model config may set; anything else in the config is a typo.
 MODEL_KEYS = (
@@ -53,8 +55,9 @@ def model_params(config: Mapping) -> dict:
 
 
 def backend(config: Mapping) -> str:
-    """The training backend a model config asks for (``sklearn`` when it does not say)."""
-    name = config.get("backend") or "sklearn"
+    """The training backend a model config asks for (:data:`DEFAULT_BACKEND` when it does not
+    say)."""
+    name = config.get("backend") or DEFAULT_BACKEND
     if name not in BACKENDS:
         raise StudyError(f"unknown model.backend {name!r}; valid: {', '.join(BACKENDS)}")
     return name
@@ -66,6 +69,13 @@ def batched_reason(task: str, config: Mapping) -> str | None:
     from . import batched
 
     return batched.unsupported(make_model(task, config, seed=0))
+
+
+def trained_by(task: str, config: Mapping) -> str:
+    """The backend that trains this configuration: the one asked for, or ``sklearn`` where the
+    batched backend does not reproduce it."""
+    name = backend(config)
+    return "sklearn" if name == "batched" and batched_reason(task, config) else name
 
 
 def backend_note(task: str, config: Mapping) -> str | None:

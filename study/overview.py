@@ -57,7 +57,8 @@ def _context(analysis) -> str:
     test = np.array([r.test_score for r in rec.runs], float)
     sd = np.nanstd(test, ddof=1) if len(test) > 1 else float("nan")
     net = " → ".join(str(s) for s in meta.layer_sizes)
-    return (f"{meta.dataset}, {net} ({meta.task}), {len(rec.runs)} seeds; test "
+    by = {"batched": " (batched backend)", "sklearn": " (scikit-learn)"}.get(meta.backend or "", "")
+    return (f"{meta.dataset}, {net} ({meta.task}), {len(rec.runs)} seeds{by}; test "
             f"{meta.score_name} {np.nanmean(test):.3f} ± {_n(sd, '.3f')}")  # fmt: skip
 
 

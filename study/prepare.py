@@ -42,6 +42,8 @@ class Prepared:
 
 def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
     """Read the settings and the data and try the model; raise StudyError for anything wrong."""
+    if "backend" not in (cfg.get("model") or {}):  # logged and hashed as what trains it
+        cfg = {**cfg, "model": {**cfg.get("model", {}), "backend": models.DEFAULT_BACKEND}}
     settings = Settings.from_config(cfg)
     ds = datasets.load_dataset(settings.dataset["name"], **{
         k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
@@ -121,6 +123,7 @@ def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
         score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
         truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
         top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
+        backend=models.trained_by(ds.task, settings.model),
     )  # fmt: skip
 
 

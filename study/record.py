@@ -61,6 +61,7 @@ class StudyMeta:
     top_k: int = 3
     n_bootstrap: int = 1000
     seed: int = 0
+    backend: str | None = None  # what trained the networks (None: a study from before the key)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -290,10 +290,3 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     for out in parallel(delayed(run_block)(plan, part, keep_going=keep_going) for part in parts):
         yield from out
-
-
-def nan_safe_mean(values) -> float:
-    """Mean of the finite values (NaN if none): a diverged run must not blank the progress bar."""
-    arr = np.asarray(list(values), dtype=float)
-    arr = arr[np.isfinite(arr)]
-    return float(arr.mean()) if arr.size else float("nan")

@@ -46,6 +46,11 @@ def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
     return lines
 
 
+def _trained_by(meta) -> str:
+    return {"batched": ", trained by the batched backend",
+            "sklearn": ", trained one at a time by scikit-learn"}.get(meta.backend or "", "")
+
+
 def render(
     analysis: Analysis, *, run_id=None, uri=None, experiment=None, experiment_id=None,
     output_dir=None, timings=None, extras=(),
@@ -61,7 +66,7 @@ def render(
     sd = np.nanstd(test, ddof=1) if n > 1 else float("nan")
     lines = [
         f"Study {meta.name}: {meta.dataset}, {_architecture(meta)} ({meta.task}), {n} runs "
-        f"(seeds {seeds[0]}–{seeds[-1]})",
+        f"(seeds {seeds[0]}–{seeds[-1]}){_trained_by(meta)}",
         f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",
