@@ -23,7 +23,7 @@ class ChildWriter:
     of the failed batch are ended FAILED. ``run_ids`` maps each written seed to its child run.
     """
 
-    def __init__(self, tracker, *, max_batch: int = 16):
+    def __init__(self, tracker, *, max_batch: int = 64):
         import queue
         import threading
 

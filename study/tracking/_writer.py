@@ -263,10 +263,13 @@ class Tracker:
     def _log_arrays(self, cid: str, run: RunRecord) -> None:
         self.client.log_artifacts(cid, str(self._write_arrays(run)))
 
-    def _write_arrays(self, run: RunRecord) -> Path:
-        """A child's ``weights.npz`` and ``importances.npz``, in a scratch folder."""
-        folder = Path(self._tmp.name) / "run"
-        folder.mkdir(exist_ok=True)
+    def _write_arrays(self, run: RunRecord, folder=None) -> Path:
+        """A child's ``weights.npz`` and ``importances.npz``, in ``folder`` (a scratch folder
+        by default)."""
+        if folder is None:
+            folder = Path(self._tmp.name) / "run"
+            folder.mkdir(exist_ok=True)
+        folder = Path(folder)
         np.savez(
             folder / "weights.npz",
             **{f"coef_{i}": w for i, w in enumerate(run.coefs)},
@@ -278,7 +281,7 @@ class Tracker:
         )
         return folder
 
-    def writer(self, *, max_batch: int = 16) -> ChildWriter:
+    def writer(self, *, max_batch: int = 64) -> ChildWriter:
         """A :class:`ChildWriter` that writes this study's child runs in the background."""
         return ChildWriter(self, max_batch=max_batch)
 
