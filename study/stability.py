@@ -359,6 +359,28 @@ def nogueira_stability(Z, *, alpha: float = 0.05) -> NogueiraStability:
                              float(variance), m)
 
 
+def nogueira_curve(Z, m_values) -> np.ndarray:
+    """:func:`nogueira_stability`'s statistic on the first ``m`` rows of ``Z``, for each ``m``
+    of ``m_values``, from running counts (one pass instead of one call per prefix: the
+    convergence curves of a 1000-seed study took 0.6 s)."""
+    Z = _as_matrix(Z, "Z")
+    n = Z.shape[1]
+    m = np.asarray(m_values, dtype=int)
+    out = np.full(len(m), np.nan)
+    if n < 2 or not len(m):
+        return out
+    counts = np.cumsum(Z, axis=0, dtype=float)[np.maximum(m, 1) - 1]  # (len(m), n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = counts / m[:, None]
+        kbar = p.sum(axis=1)
+        denom = (kbar / n) * (1 - kbar / n)
+        s2 = (m / (m - 1))[:, None] * p * (1 - p)
+        phi = 1 - s2.mean(axis=1) / denom
+    ok = (m >= 2) & (denom > 0)
+    out[ok] = phi[ok]
+    return out
+
+
 def bootstrap_mean_ci(values, *, confidence: float = 0.95, n_resamples: int = 1000,
                       seed: int) -> BootstrapCI:
     """Each variable's mean importance over runs with a percentile bootstrap interval.

@@ -10,6 +10,7 @@ from scipy import stats
 from study.stability import (
     bootstrap_mean_ci,
     kendall_w,
+    nogueira_curve,
     nogueira_stability,
     rank_distribution,
     rank_matrix,
@@ -472,3 +473,16 @@ def test_spearman_rows_equals_scipy_per_row():
             one = [stats.spearmanr(a, B[0]).statistic for a in A]
     np.testing.assert_allclose(spearman_rows(A, B), slow, rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(spearman_rows(A, B[0]), one, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("n, k", [(13, 3), (30, 5), (2, 1), (5, 5)])
+def test_nogueira_curve_is_the_statistic_of_every_prefix(n, k):
+    # the fast formula (running counts) against one nogueira_stability call per prefix, bit for
+    # bit; k = n selects everything: undefined (NaN) at every m, as the slow one says
+    rng = np.random.default_rng(n)
+    ranks = np.array([rng.permutation(n) + 1 for _ in range(200)], float)
+    Z = topk_membership(ranks, k)
+    m = np.array([1, 2, 3, 10, 57, 200])
+    slow = np.array([nogueira_stability(Z[:i]).statistic for i in m])
+    np.testing.assert_array_equal(nogueira_curve(Z, m), slow)
+    assert np.isfinite(slow[1:]).all() == (k < n)

@@ -359,24 +359,46 @@ def best_network_figure(analysis):
                                  f"({run.test_score:.3f}) of {len(rec.runs)} runs")  # fmt: skip
 
 
-def draw_all(analysis, output_dir) -> list[Path]:
-    """Write every chart of :data:`CHARTS` into ``output_dir``, the best seed's network diagram
-    (``network_diagram.png``), then Lek's profile per output when the study has the ``lek``
-    method; returns the paths in that order."""
+# rough drawing time of each chart, to split them between two processes (measured at 13 and 30
+# variables: the many-panel charts cost most)
+_COST = {"importance_boxplots.png": 3.0, "rank_heatmap.png": 3.0, "rank_bump.png": 2.0,
+         "weight_sums.png": 2.0, "agreement_matrix.png": 1.0, "stability_curve.png": 1.0,
+         "network_diagram.png": 0.5}  # fmt: skip
+
+
+def start_all(analysis, output_dir, *, fork: bool | None = None):
+    """Start drawing what :func:`draw_all` draws: a :class:`~._parallel.Drawing`, whose
+    ``finish()`` returns the paths once every chart is written (part of them drawn by a forked
+    process meanwhile; see :mod:`._parallel`)."""
     import matplotlib
+
+    from ._parallel import start
 
     # Headless by default, but never switch a backend someone already chose (a notebook, or a
     # script that imported pyplot): switching would close their open figures.
     if "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:
         matplotlib.use("Agg")
     output_dir = Path(output_dir)
-    paths = [save(draw(analysis), output_dir / name) for name, draw in CHARTS.items()]
-    paths.append(save(best_network_figure(analysis), output_dir / "network_diagram.png"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(output_dir / name, (lambda draw=draw: draw(analysis)), _COST.get(name, 1.0))
+            for name, draw in CHARTS.items()]  # fmt: skip
+    jobs.append((output_dir / "network_diagram.png", lambda: best_network_figure(analysis), 0.5))
     if getattr(analysis, "lek_profile", None) is not None:
         from ..naming import metric_names
         from ._olden import lek_figure
 
         columns = analysis.record.meta.methods["lek"].columns
         for output, safe in zip(columns, metric_names(columns)):
-            paths.append(save(lek_figure(analysis, output), output_dir / f"lek_profile_{safe}.png"))
-    return paths
+            jobs.append((output_dir / f"lek_profile_{safe}.png",
+                         (lambda o=output: lek_figure(analysis, o)), 1.0))  # fmt: skip
+    if "ipykernel" in sys.modules:  # a notebook's kernel: no fork under its threads
+        fork = False
+    return start(jobs, fork=fork)
+
+
+def draw_all(analysis, output_dir, *, fork: bool | None = None) -> list[Path]:
+    """Write every chart of :data:`CHARTS` into ``output_dir``, the best seed's network diagram
+    (``network_diagram.png``), then Lek's profile per output when the study has the ``lek``
+    method; returns the paths in that order. ``fork``: draw part of them in a forked process
+    (None: where the machine has fork and more than one core)."""
+    return start_all(analysis, output_dir, fork=fork).finish()
