@@ -161,6 +161,10 @@ def run_main() -> None:
     """``study-run [overrides]``: run a repeated-training study (a Hydra app)."""
     import signal
 
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the writer, the analysis and the charts reuse freed memory
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job ignores SIGINT
             signal.signal(sig, _interrupt)
@@ -213,6 +217,9 @@ def _null(uri: str, run_id: str, meta):
 
 def aggregate_main(argv=None) -> None:
     """``study-aggregate``: recompute a study's aggregates from what MLflow holds, and log them."""
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()
     parser = argparse.ArgumentParser(
         prog="study-aggregate",
         description=(

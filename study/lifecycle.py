@@ -57,6 +57,7 @@ class Study:
         self.output_dir = output_dir
         self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment)
         self.previous: list = []  # the seeds the store had when this process attached
+        self.warm = None  # the thread starting the worker processes (runner.warm_up)
         self.written: list[int] = []  # the seeds this process wrote FINISHED
 
     @property
@@ -138,12 +139,22 @@ class Study:
         return max(64, -(-len(self._wanted) // 8))
 
     def _pulled(self):
-        """The records of the seeds this process claims, a chunk at a time, until none is left."""
+        """The records of the seeds this process claims, a chunk at a time, until none is left.
+        The next chunk is claimed while this one trains: a claim is a tag write and a read-back
+        that wait for the store, which the background writer keeps busy (the workers waited
+        0.3 s a chunk for it, 2.7 s of a 1000-seed study)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         seeds = self._first
-        while seeds:
-            yield from runner.run_many(self.prep.plan, seeds, n_jobs=self.settings.n_jobs,
-                                       keep_going=True)  # fmt: skip
-            seeds, _ = self._claim.take(self._wanted, self._done, n=self._chunk())
+        if self.warm is not None:
+            self.warm.join()
+        with ThreadPoolExecutor(1, thread_name_prefix="study-claim") as pool:
+            while seeds:
+                ahead = pool.submit(self._claim.take, self._wanted, set(self._done) | set(seeds),
+                                    n=self._chunk())  # fmt: skip
+                yield from runner.run_many(self.prep.plan, seeds, n_jobs=self.settings.n_jobs,
+                                           keep_going=True)  # fmt: skip
+                seeds, _ = ahead.result()
 
     # -- train ---------------------------------------------------------------------------------
 
@@ -265,8 +276,11 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     t = {"start": time.perf_counter()}
     prep = prepare(cfg, config_yaml=config_yaml)
     folder = output_dir(prep.settings)
+    # the workers start (1-2 s) while MLflow loads and the store opens
+    warm = runner.warm_up(prep.settings.n_jobs) if prep.settings.n_runs >= 32 else None
     try:
         study = Study(prep, folder)
+        study.warm = warm
     except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
         if not tracking.is_store_error(exc):
             raise

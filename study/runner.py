@@ -21,7 +21,7 @@ from .datasets import Dataset, split
 from .record import FailedRun, RunRecord
 
 __all__ = ["Plan", "Null", "run_one", "run_one_or_fail", "run_block", "run_many", "blocks", "seeds_for", "request_stop",
-           "check_stop"]
+           "check_stop", "warm_up"]
 
 # scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
 # so a Ctrl-C or SIGTERM also sets this flag (the console script's signal handler), and the
@@ -114,10 +114,12 @@ def _data(plan: Plan, job, shared=None):
 
 
 def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
-            started: float, *, null: bool = False, train_score: float | None = None):  # fmt: skip
+            started: float, *, null: bool = False, train_score: float | None = None,
+            test_score: float | None = None):  # fmt: skip
     """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`
     (``started``: when its work began, epoch seconds). A ``null`` network is not scored on the
-    held-out data (the test never reads it); ``train_score``: already computed."""
+    held-out data (the test never reads it); ``train_score``, ``test_score``: already computed
+    (for a block, :func:`study.batched.scores`)."""
     t1 = time.perf_counter()
     network = importance.Network(
         coefs=[w.copy() for w in model.coefs_],
@@ -134,7 +136,8 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
         seed=int(seed),
         train_score=float(model.score(data.X_train, data.y_train) if train_score is None
                           else train_score),
-        test_score=np.nan if null else float(model.score(data.X_test, data.y_test)),
+        test_score=np.nan if null else float(model.score(data.X_test, data.y_test)
+                                             if test_score is None else test_score),
         n_iter=info.n_iter,
         converged=info.converged,
         coefs=network.coefs,
@@ -194,15 +197,21 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
             return [_failed(s, exc) for s in seeds]
         per_seed = (time.perf_counter() - t0) / len(seeds)
         null = all(isinstance(j, Null) for j in jobs)
-        # null networks: their training scores from one forward pass of the block
-        train = _block_scores(fitted, datas, infos) if null else [None] * len(jobs)
+        # the scores from one forward pass of the block (model.score costs 2.5 ms a call in
+        # scikit-learn's input checks, more than training a network here); null networks are
+        # not scored on the held-out data
+        train = _block_scores(fitted, [d.X_train for d in datas], [d.y_train for d in datas],
+                              infos)  # fmt: skip
+        test = [None] * len(jobs) if null else _block_scores(
+            fitted, [d.X_test for d in datas], [d.y_test for d in datas], infos)  # fmt: skip
         out = []
-        for s, data, model, info, score in zip(seeds, datas, fitted, infos, train):
+        for s, data, model, info, score, held_out in zip(seeds, datas, fitted, infos, train,
+                                                          test):  # fmt: skip
             try:
                 if isinstance(info, Exception):
                     raise info
                 out.append(_record(plan, s, data, model, info, per_seed, started, null=null,
-                                   train_score=score))  # fmt: skip
+                                   train_score=score, test_score=held_out))  # fmt: skip
             except Exception as exc:
                 if not keep_going:
                     raise
@@ -210,17 +219,17 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         return out
 
 
-def _block_scores(fitted, datas, infos) -> list:
-    """Training scores of a block's fitted networks at once (None where a fit failed or the
-    batched backend did not train them)."""
+def _block_scores(fitted, Xs, ys, infos) -> list:
+    """Scores of a block's fitted networks on their ``(X, y)`` at once (None where a fit failed
+    or the batched backend did not train them: ``model.score`` then)."""
     from . import batched
 
     ok = [j for j, info in enumerate(infos) if not isinstance(info, Exception)]
     out = [None] * len(fitted)
     if not ok or batched.unsupported(fitted[0]) is not None:
         return out
-    values = batched.scores([fitted[j] for j in ok], [datas[j].X_train for j in ok],
-                            [datas[j].y_train for j in ok])  # fmt: skip
+    values = batched.scores([fitted[j] for j in ok], [Xs[j] for j in ok],
+                            [ys[j] for j in ok])  # fmt: skip
     for j, v in zip(ok, values):
         out[j] = float(v)
     return out
@@ -276,10 +285,43 @@ def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
     return [seeds[i:i + size] for i in range(0, len(seeds), size)]
 
 
-def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
+def _n_workers(n_jobs: int) -> int:
     import os
 
-    n_workers = 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+    return 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+
+
+def warm_up(n_jobs: int):
+    """Start the worker processes of ``n_jobs`` (joblib's reusable executor, the one
+    :func:`run_many` uses) on a thread, with what a block imports: a worker's start and imports
+    take 1-2 s, which then overlap what the study does first (importing MLflow, opening its
+    store). Returns the thread (None with one worker); join it before training."""
+    import threading
+
+    if _n_workers(n_jobs) < 2:
+        return None
+    from joblib import Parallel, delayed
+
+    def start():
+        try:
+            Parallel(n_jobs=n_jobs)(delayed(_imports)() for _ in range(_n_workers(n_jobs)))
+        except Exception:  # noqa: BLE001 - training starts them anyway, and says what fails
+            pass
+
+    thread = threading.Thread(target=start, name="study-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _imports() -> None:
+    import sklearn.model_selection  # noqa: F401
+    import sklearn.neural_network  # noqa: F401
+
+    from . import batched, importance  # noqa: F401
+
+
+def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
+    n_workers = _n_workers(n_jobs)
     parts = blocks(plan, seeds, n_workers)
     if n_workers == 1 or len(parts) == 1:
         for part in parts:

@@ -170,6 +170,24 @@ def test_runner_records_match_scikit_learns_for_every_method():
     assert matched >= 11
 
 
+@pytest.mark.parametrize("name", ["wine", "breast_cancer", "linnerud"])
+def test_block_scores_are_model_score_bit_for_bit(name):
+    # a block's train and test scores come from one forward pass (batched.scores), not from
+    # model.score: the same numbers for a multi-class, a binary and a multi-target network
+    ds = load_dataset(name)
+    model = {"hidden_layer_sizes": [8], "max_iter": 200, "learning_rate_init": 0.01}
+    plan = runner.Plan(ds, model, (), {}, 0.25, 0)
+    records = runner.run_block(plan, list(range(16)))
+    d = split(ds, test_size=0.25, seed=0)
+    fitted = [models.make_model(ds.task, model, seed=rec.seed) for rec in records]
+    models.fit_many(fitted, [d.X_train] * 16, [d.y_train] * 16)  # the same block, by hand
+    for rec, net in zip(records, fitted):
+        for a, b in zip(rec.coefs, net.coefs_):
+            np.testing.assert_array_equal(a, b)
+        assert rec.test_score == net.score(d.X_test, d.y_test)
+        assert rec.train_score == net.score(d.X_train, d.y_train)
+
+
 def test_the_null_networks_of_the_randomisation_test_match_too():
     # every design: the response or a variable permuted, fresh or the tested seed's weights
     jobs = [runner.Null(5), runner.Null(6), runner.Null(7, variable=2), runner.Null(8, init=3),

@@ -10,6 +10,7 @@ from study.datasets import load_dataset
 from study.prepare import _meta
 from study.runner import Plan, run_many, seeds_for
 from study.settings import Settings
+from study.tracking._sql_fast import new_run_id
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,12 @@ def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
     assert fast._sql is not None
     slow._sql = None  # MLflow's own log_batch, as for an HTTP server
     fast_ids, slow_ids = fast.log_runs(runs), slow.log_runs(runs)
+    # the fast path's ids increase (so its rows append to MLflow's run_uuid indexes), and are
+    # MLflow-shaped: 32 hex digits, unique
+    more = [new_run_id() for _ in range(5000)]
+    for ids in (fast_ids, more):
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     for a, b in zip(fast_ids, slow_ids):
         seen_a, seen_b = _seen(fast.client, a), _seen(slow.client, b)
         assert seen_a[0].keys() == seen_b[0].keys() and len(seen_a[0]) == 6 + len(fast._keys)

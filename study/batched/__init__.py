@@ -126,6 +126,9 @@ def fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
     the list of ConvergenceWarning messages its fit raised, or the exception it raised (NaN
     weights), in order. The models are fitted in place. A diverging network's overflows are not
     printed (one per block would drown the others): it comes back as its ValueError."""
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()  # a step's temporaries reuse freed memory instead of new pages
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _fit_block(models, Xs, ys)
 

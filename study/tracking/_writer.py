@@ -19,6 +19,8 @@ from ._store import (
     _importance_keys, _mlflow, flatten, resolve_uri,
 )
 
+_SCALARS = ("train_score", "test_score", "n_iter", "converged", "fit_seconds",
+            "importance_seconds")  # a child's first metrics (Tracker.metric_values)
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
 NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null values (Tracker.log_arrays)
 
@@ -244,21 +246,25 @@ class Tracker:
         return cid
 
     def _metrics(self, run: RunRecord, now: int) -> list:
+        """A child's metrics (MLflow ``Metric`` entities, at step 0)."""
         from mlflow.entities import Metric
 
-        scalars = {
-            "train_score": run.train_score,
-            "test_score": run.test_score,
-            "n_iter": run.n_iter,
-            "converged": float(run.converged),
-            "fit_seconds": run.timings.get("fit", np.nan),
-            "importance_seconds": run.timings.get("importance", np.nan),
-        }
-        metrics = [Metric(k, float(v), now, 0) for k, v in scalars.items()]
-        for method, c, i, key in self._keys:
-            primary = self.meta.methods[method].primary
-            metrics.append(Metric(key, float(run.importances[method][primary][i, c]), now, 0))
-        return metrics
+        return [Metric(k, v, now, 0) for k, v in zip(self.metric_keys(), self.metric_values(run))]
+
+    def metric_keys(self) -> list[str]:
+        """The names of a child's metrics, in the order of :meth:`metric_values`."""
+        return list(_SCALARS) + [key for _, _, _, key in self._keys]
+
+    def metric_values(self, run: RunRecord) -> list[float]:
+        """A child's metric values: its scores, iterations and timings, then the primary measure
+        of each method per variable and output (the importance keys of the study's layout)."""
+        t = run.timings
+        values = [float(run.train_score), float(run.test_score), float(run.n_iter),
+                  float(run.converged), float(t.get("fit", np.nan)),
+                  float(t.get("importance", np.nan))]  # fmt: skip
+        primary = {m: run.importances[m][lay.primary] for m, lay in self.meta.methods.items()}
+        values += [float(primary[method][i, c]) for method, c, i, _ in self._keys]
+        return values
 
     def _log_arrays(self, cid: str, run: RunRecord) -> None:
         self.client.log_artifacts(cid, str(self._write_arrays(run)))
