@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import StudyError
 
@@ -80,6 +79,7 @@ class Dataset:
 
     def frame(self) -> pd.DataFrame:
         """The whole table as a DataFrame (features, then targets), e.g. for MLflow's log_input."""
+        import pandas as pd
         df = pd.DataFrame(self.X, columns=list(self.feature_names))
         if self.task == REGRESSION:
             y = self.y
@@ -132,6 +132,7 @@ def _sklearn(loader_name: str, *, task: str, target_names=None):
 
 
 def _neuraldat():
+    import pandas as pd
     with resources.files("study.data").joinpath("neuraldat.csv").open() as fh:
         df = pd.read_csv(fh)
     return Dataset(
@@ -273,6 +274,7 @@ def _check_complete(df: pd.DataFrame, fname: str) -> None:
 
 
 def _numeric(df: pd.DataFrame, fname: str, role: str) -> np.ndarray:
+    import pandas as pd
     for col in df.columns:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=0))
@@ -287,6 +289,7 @@ def _numeric(df: pd.DataFrame, fname: str, role: str) -> np.ndarray:
 
 def _infer_task(target: pd.DataFrame) -> str:
     """Classification for text labels or few integer values (<= 10 distinct); else regression."""
+    import pandas as pd
     if target.shape[1] > 1:
         return REGRESSION
     col = target.iloc[:, 0]
@@ -309,6 +312,7 @@ def _repeated_columns(path: Path) -> list[str]:
 
 
 def _csv(*, path=None, target=None, features=None, task="auto"):
+    import pandas as pd
     if not path:
         raise StudyError("dataset.path is required for dataset=csv: add dataset.path=<file.csv>")
     path = Path(str(path)).expanduser()

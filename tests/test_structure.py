@@ -1,6 +1,9 @@
 """The architecture, checked: small functions, a one-way import graph, MLflow behind tracking/."""
 
 import ast
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "study"
@@ -64,3 +67,28 @@ def test_only_the_tracking_package_imports_mlflow():
             if any(n.split(".")[0] == "mlflow" for n in names) and not name.startswith("study.tracking"):
                 found.append(name)
     assert found == []
+
+
+def test_a_training_worker_imports_no_mlflow_or_matplotlib():
+    # what a worker process loads to train a block and compute every method: unpickling the
+    # plan (study.runner, study.datasets) and running it; MLflow, matplotlib and Hydra are the
+    # study's process's, and each would cost a worker a second of imports (pandas comes with
+    # scikit-learn itself: sklearn.utils.fixes imports it where it is installed)
+    code = (
+        "import pickle, sys\n"
+        "plan = pickle.loads(sys.stdin.buffer.read())\n"
+        "from study import runner\n"
+        "records = runner.run_block(plan, [0, 1])\n"
+        "assert len(records) == 2 and records[1].importances\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'mlflow', 'matplotlib', 'hydra', 'omegaconf', 'sqlalchemy'}))\n"
+    )
+    from study import config, runner
+    from study.datasets import load_dataset
+    from study.settings import Settings
+
+    s = Settings.from_config(config.compose(["model.max_iter=20"]))
+    plan = runner.Plan(load_dataset("wine"), s.model, s.methods, s.method_options, 0.25, 0)
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(plan),
+                         capture_output=True, check=True)  # fmt: skip
+    assert out.stdout.decode().strip() == "[]", out.stderr.decode()[-2000:]

@@ -204,8 +204,11 @@ def scores(models, Xs, ys) -> np.ndarray:
     L = len(m0.coefs_)
     coefs = [np.stack([m.coefs_[i] for m in models]) for i in range(L)]
     intercepts = [np.stack([m.intercepts_[i] for m in models]) for i in range(L)]
-    if task == "classification":
-        Y = np.stack([m._label_binarizer.transform(y) for m, y in zip(models, ys)]).astype(float)
+    if task == "classification":  # binarised once for the networks sharing targets and classes
+        first = m0._label_binarizer.transform(ys[0]).astype(float)
+        Y = np.stack([first if y is ys[0] or (np.array_equal(y, ys[0]) and np.array_equal(
+            m.classes_, m0.classes_)) else m._label_binarizer.transform(y).astype(float)
+            for m, y in zip(models, ys)])  # fmt: skip
     else:
         Y = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
