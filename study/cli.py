@@ -105,6 +105,10 @@ def _hydra_app():
         )
         print(report, flush=True)
         pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)
+        if not sweep:  # a sweep's next study reuses them
+            from .runner import release_workers
+
+            release_workers()
         if outcome.failed:  # the study finished without them: say so in the exit status too
             if sweep:
                 _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] "

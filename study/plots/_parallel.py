@@ -61,11 +61,18 @@ def start(jobs, *, fork: bool | None = None) -> Drawing:
     return Drawing(jobs, fork=fork)
 
 
+# the child's share of the drawing: this process also writes the tables and runs the checks
+# meanwhile (about 40% of the charts' time at 1000 seeds)
+CHILD_SHARE = 0.62
+
+
 def _split(jobs):
-    """Two shares of about equal cost, the costliest first (greedy)."""
+    """This process's share and the child's (:data:`CHILD_SHARE` of the cost), the costliest
+    charts first (greedy)."""
     mine, theirs, a, b = [], [], 0.0, 0.0
+    ratio = CHILD_SHARE / (1 - CHILD_SHARE)
     for job in sorted(jobs, key=lambda j: -j[2]):
-        if b < a:
+        if b < a * ratio:
             theirs.append(job)
             b += job[2]
         else:
