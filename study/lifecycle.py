@@ -292,6 +292,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
         journalled = study.claim()
         t["train"] = time.perf_counter()
         trained = study.train(journalled)
+        t["trained"] = time.perf_counter()
         record = study.gather(trained)
         t_null = time.perf_counter()
         null = study.train_null(record)
@@ -382,7 +383,8 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
     imp = np.array([r.timings.get("importance", np.nan) for r in record.runs])
     return {
         "total_seconds": end - t["start"], "setup_seconds": t["setup"] - t["start"],
-        "training_seconds": t["analyse"] - t["train"], "analysis_seconds": end - t["analyse"],
+        "training_seconds": t["trained"] - t["train"], "analysis_seconds": end - t["analyse"],
+        "trained_runs": len(trained.runs),
         "fit_seconds_per_run": float(np.nanmean(fit)) if fit.size else np.nan,
         "importance_seconds_per_run": float(np.nanmean(imp)) if imp.size else np.nan,
         "log_seconds_per_run": trained.timings.get("log_seconds", 0.0) / max(len(record.runs), 1),

@@ -46,6 +46,13 @@ def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
     return lines
 
 
+def _training(timings) -> str:
+    n, seconds = timings.get("trained_runs", 0), timings.get("training_seconds", 0.0)
+    if not n or not seconds:
+        return ""
+    return f", training {seconds:.1f} s ({n / seconds:.0f} networks per second)"
+
+
 def _trained_by(meta) -> str:
     return {"batched": ", trained by the batched backend",
             "sklearn": ", trained one at a time by scikit-learn"}.get(meta.backend or "", "")
@@ -105,7 +112,7 @@ def render(
     lines.append("")
     if timings:
         lines.append(
-            f"Time: {timings['total_seconds']:.1f} s in all; per run: fit "
+            f"Time: {timings['total_seconds']:.1f} s in all{_training(timings)}; per run: fit "
             f"{timings['fit_seconds_per_run']:.2f} s, importance "
             f"{timings['importance_seconds_per_run']:.3f} s. MLflow: "
             f"{timings['log_seconds_per_run'] * 1000:.2f} ms per run on the training path; "

@@ -3,12 +3,17 @@
     python tests/benchmark.py                        # 30, 300 and 1000 seeds: about 10 minutes on 2 cores
     python tests/benchmark.py --seeds 30,300         # shorter
     python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
-    python tests/benchmark.py --no-backends          # sections 1-3 only
+    python tests/benchmark.py --no-backends          # sections 0-3 only
+    python tests/benchmark.py --only-end-to-end      # section 0: the speed targets, about 6 minutes
 
 Every study is the default one (wine, 13-8-3, six methods), run as a user runs it: the real
 ``study-run`` and ``study-aggregate`` commands in fresh processes, into a SQLite store created
 beforehand (creating a store costs a few seconds once; it is timed on its own line).
 
+0. End to end: the import floor, the bare loop of 100 seeds, the default study, 300 (no charts)
+   and 1000 seeds (charts) with each backend (wall, training time and networks per second from
+   the study's report, the writer's time after training, peak memory), ``study-aggregate`` of
+   the 300- and 1000-seed studies, the randomisation preset; then the ratios of the speed targets.
 1. The bare loop (one process: scikit-learn fits and scores, ``permutation_importance`` and the
    five other methods, no framework) against ``study-run`` at each number of seeds: wall times
    and their ratio. The 30-seed study runs without charts, the others with.
@@ -169,6 +174,98 @@ def bench_analysis(uri: str, run_id: str) -> None:
             total += t
             print(f"  chart {name:<24} {t:6.2f} s")
     print(f"  all {len(plots.CHARTS)} charts {total:.2f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# section 0: end to end, as a user runs it (the targets of the speed issue, measured in one run)
+
+IMPORT_FLOOR = "import mlflow, sklearn.neural_network, matplotlib.pyplot"
+
+
+def _measured(cmd) -> tuple[float, str, float]:
+    """Wall seconds, stdout and peak memory (MB: the largest resident set of the process and
+    of the children it waited for, its worker processes) of one command in a fresh process."""
+    import threading
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    streams = {}
+    readers = [threading.Thread(target=lambda k=k: streams.__setitem__(k, getattr(proc, k).read()))
+               for k in ("stdout", "stderr")]  # fmt: skip
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage, unlike RUSAGE_CHILDREN
+    wall = time.perf_counter() - t0
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed:\n{streams['stderr'][-3000:]}")
+    return wall, streams["stdout"], usage.ru_maxrss / 1024
+
+
+def _time_line(out: str) -> dict:
+    """What a study's report says of its time: training seconds and networks per second, the
+    writer's time after training."""
+    m = re.search(r"training ([\d.]+) s \((\d+) networks per second\)", out)
+    w = re.search(r"the background writer took ([\d.]+) s, ([\d.]+) s of it after training", out)
+    return {"training": float(m.group(1)) if m else float("nan"),
+            "rate": int(m.group(2)) if m else 0,
+            "writer_after": float(w.group(2)) if w else float("nan")}  # fmt: skip
+
+
+def bench_end_to_end(root: Path) -> None:
+    """Section 0: the import floor, the default study, 300 and 1000 seeds with each backend,
+    study-aggregate of the 1000-seed study, the bare scikit-learn loop of 100 seeds and the
+    randomisation preset, each a fresh process into one SQLite store made beforehand; then the
+    three ratios the speed targets are stated in."""
+    from study.tracking import Tracker
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    Tracker(uri, "study")
+    rows = {}
+    floor, _, _ = _measured([sys.executable, "-c", IMPORT_FLOOR])
+    print(f"Import floor ({IMPORT_FLOOR}): {floor:.1f} s", flush=True)
+    bare, _, _ = _measured([sys.executable, "-c", BARE_LOOP, "100"])
+    print(f"Bare scikit-learn loop, 100 seeds, six methods: {bare:.1f} s", flush=True)
+    common = [f"paths.root={root}", "study.progress=false"]
+    wall, out, peak = _measured([_bin("study-run"), *common, "study.name=e2e-default"])
+    t = _time_line(out)
+    print(f"Default study (30 seeds, charts): {wall:.1f} s wall, training {t['training']:.1f} s "
+          f"({t['rate']} networks/s), writer after training {t['writer_after']:.1f} s, peak "
+          f"{peak:.0f} MB", flush=True)  # fmt: skip
+    print("  seeds | charts | backend |  wall | training | networks/s | writer after | peak memory")
+    for n, charts in ((300, False), (1000, True)):
+        for backend in ("sklearn", "batched"):
+            name = f"e2e-{backend}-{n}"
+            wall, out, peak = _measured([_bin("study-run"), *common, f"study.n_runs={n}",
+                                         f"study.charts={str(charts).lower()}",
+                                         f"model.backend={backend}", f"study.name={name}"])  # fmt: skip
+            t = _time_line(out)
+            rows[(n, backend)] = (wall, _parent_id(out))
+            print(f"  {n:>5} | {'on' if charts else 'off':>6} | {backend:>7} | {wall:5.1f} | "
+                  f"{t['training']:6.1f} s | {t['rate']:>10} | {t['writer_after']:10.1f} s | "
+                  f"{peak:.0f} MB", flush=True)  # fmt: skip
+    aggregate = {}
+    for n in (300, 1000):
+        wall, _, _ = _measured([_bin("study-aggregate"), "--run-id", rows[(n, "batched")][1],
+                                "--uri", uri, "--output", str(root / f"agg{n}")])  # fmt: skip
+        aggregate[n] = wall
+        print(f"study-aggregate of the {n}-seed study (charts on): {wall:.1f} s", flush=True)
+    wall, out, _ = _measured([_bin("study-run"), *common, "experiment=randomisation_test",
+                              "study.name=e2e-randomisation"])  # fmt: skip
+    line = next((ln for ln in out.splitlines() if ln.startswith("Null networks of")), "")
+    print(f"Randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
+          flush=True)  # fmt: skip
+    default_1000 = rows[(1000, "batched")][0]
+    print("Targets, this run:")
+    print(f"  study-run study.n_runs=1000 (default, batched, charts) / bare loop of 100: "
+          f"{default_1000:.1f} / {bare:.1f} s = {default_1000 / bare:.2f}x (target <= 1.5)")
+    print(f"  300 seeds, no charts, sklearn / batched: {rows[(300, 'sklearn')][0]:.1f} / "
+          f"{rows[(300, 'batched')][0]:.1f} s = "
+          f"{rows[(300, 'sklearn')][0] / rows[(300, 'batched')][0]:.2f}x (target >= 3)")
+    print(f"  study-aggregate of 1000 seeds - import floor: {aggregate[1000]:.1f} - {floor:.1f} = "
+          f"{aggregate[1000] - floor:.1f} s (target <= 3)", flush=True)  # fmt: skip
 
 
 def bench_permutation() -> None:
@@ -399,6 +496,8 @@ def bench_calibration() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
+    parser.add_argument("--only-end-to-end", action="store_true",
+                        help="section 0 only (the study as a user runs it, about 6 minutes)")
     parser.add_argument("--only-backends", action="store_true",
                         help="section 4 only (the two training backends)")
     parser.add_argument("--no-backends", action="store_true",
@@ -415,10 +514,16 @@ def main() -> None:
     if args.only_calibration:
         bench_calibration()
         return
+    if args.only_end_to_end:
+        with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+            bench_end_to_end(Path(tmp))
+        return
     if args.only_backends:
         with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
             bench_backends(Path(tmp), seeds)
         return
+    with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+        bench_end_to_end(Path(tmp))
     bench_permutation()
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
         root = Path(tmp)
