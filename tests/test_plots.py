@@ -230,3 +230,47 @@ def test_retrain_figure_keep_and_remove_panels():
 def test_draw_all_survives_degenerate_studies(case, tmp_path):
     analysis = _analysis(**case)
     _assert_charts_written(plots.draw_all(analysis, tmp_path), tmp_path)
+
+
+def test_charts_drawn_in_a_forked_process_are_the_same_files(iris, tmp_path):
+    # part of the charts drawn by a forked child (plots._parallel) or all of them here: the
+    # same files, byte for byte, in the same order
+    forked = plots.draw_all(iris, tmp_path / "forked", fork=True)
+    here = plots.draw_all(iris, tmp_path / "here", fork=False)
+    assert [p.name for p in forked] == [p.name for p in here]
+    for a, b in zip(forked, here):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def _figure(title):
+    from study.plots._base import _new_figure
+
+    fig = _new_figure(2, 2)
+    fig.suptitle(title)
+    return fig
+
+
+def test_a_chart_that_fails_in_the_child_is_drawn_again_here(tmp_path):
+    # the child's failure is not the study's: its charts are drawn again by this process, and
+    # a chart that fails here too raises here, with its traceback
+    import os
+
+    from study.plots._parallel import start
+
+    parent = os.getpid()
+
+    def only_here():
+        if os.getpid() != parent:
+            raise RuntimeError("a failure of the forked child")
+        return _figure("drawn here")
+
+    jobs = [(tmp_path / f"{i}.png", only_here, 1.0) for i in range(4)]
+    paths = start(jobs, fork=True).finish()
+    assert paths == [p for p, _, _ in jobs] and all(p.stat().st_size > 0 for p in paths)
+
+    def broken():
+        raise ValueError("a bug in a chart")
+
+    with pytest.raises(ValueError, match="a bug in a chart"):
+        start([(tmp_path / "a.png", broken, 1.0), (tmp_path / "b.png", broken, 1.0)],
+              fork=True).finish()

@@ -202,3 +202,14 @@ def test_children_added_after_the_bundle_are_read_too(mlflow_store, trained):
     fresh.log_runs(runs)
     fresh.finish()
     _same_runs(record, tracking.load_study(t.uri, fresh.run_id))
+
+
+def test_the_sql_store_is_opened_once_per_process(mlflow_store):
+    # every Tracker, reader and writer of one store URI gets MLflow's one SqlAlchemyStore (its
+    # engine, schema check and ORM set up once): opening it costs about a second
+    from study.tracking._store import _client
+
+    uri = f"sqlite:///{mlflow_store / 'mlflow.db'}"
+    first = _client(uri)._tracking_client.store
+    assert _client(uri)._tracking_client.store is first
+    assert tracking.Tracker(uri, "store-once").client._tracking_client.store is first

@@ -41,7 +41,7 @@ class Drawing:
         for path, draw, _ in self._mine:
             save(draw(), path)
         if self._pid is not None:
-            _, status = os.waitpid(self._pid, 0)
+            status = _wait(self._pid, TIMEOUT)
             self._pid = None
             if status != 0 or not all(p.is_file() for p, _, _ in self._theirs):
                 for path, draw, _ in self._theirs:  # again here: a bug shows its traceback
@@ -54,6 +54,27 @@ class Drawing:
                 os.waitpid(self._pid, 0)
             except OSError:
                 pass
+
+
+TIMEOUT = 600.0  # seconds the child may take before it is killed and its charts drawn here
+
+
+def _wait(pid: int, timeout: float) -> int:
+    """The child's exit status; a child still drawing after ``timeout`` (a lock a thread of this
+    process held when it forked, say) is killed: status -1."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return -1
+        time.sleep(0.01)
 
 
 def start(jobs, *, fork: bool | None = None) -> Drawing:
