@@ -165,9 +165,10 @@ def run_main() -> None:
     """``study-run [overrides]``: run a repeated-training study (a Hydra app)."""
     import signal
 
-    from .allocator import keep_freed_memory
+    from .allocator import keep_freed_memory, skip_final_collection
 
     keep_freed_memory()  # the writer, the analysis and the charts reuse freed memory
+    skip_final_collection()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job ignores SIGINT
@@ -221,9 +222,10 @@ def _null(uri: str, run_id: str, meta):
 
 def aggregate_main(argv=None) -> None:
     """``study-aggregate``: recompute a study's aggregates from what MLflow holds, and log them."""
-    from .allocator import keep_freed_memory
+    from .allocator import keep_freed_memory, skip_final_collection
 
     keep_freed_memory()
+    skip_final_collection()
     parser = argparse.ArgumentParser(
         prog="study-aggregate",
         description=(
