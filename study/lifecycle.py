@@ -384,7 +384,7 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
     return {
         "total_seconds": end - t["start"], "setup_seconds": t["setup"] - t["start"],
         "training_seconds": t["trained"] - t["train"], "analysis_seconds": end - t["analyse"],
-        "trained_runs": len(trained.runs),
+        "trained_runs": len(trained.runs) - trained.from_journal,
         "fit_seconds_per_run": float(np.nanmean(fit)) if fit.size else np.nan,
         "importance_seconds_per_run": float(np.nanmean(imp)) if imp.size else np.nan,
         "log_seconds_per_run": trained.timings.get("log_seconds", 0.0) / max(len(record.runs), 1),
