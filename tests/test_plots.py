@@ -274,3 +274,17 @@ def test_a_chart_that_fails_in_the_child_is_drawn_again_here(tmp_path):
     with pytest.raises(ValueError, match="a bug in a chart"):
         start([(tmp_path / "a.png", broken, 1.0), (tmp_path / "b.png", broken, 1.0)],
               fork=True).finish()
+
+
+@pytest.mark.parametrize("share", [0.5, 0.62, 0.7])
+def test_the_drawing_is_split_by_cost(share):
+    # every chart once, in one share or the other, the child's near its share of the cost
+    from study.plots._parallel import _split, child_share
+
+    jobs = [(f"{i}.png", None, c) for i, c in enumerate([3, 3, 2, 2, 1, 1, 0.5, 1, 1])]
+    mine, theirs = _split(jobs, share)
+    assert sorted(mine + theirs) == sorted(jobs)
+    total = sum(c for *_, c in jobs)
+    assert abs(sum(c for *_, c in theirs) / total - share) <= 3 / total
+    assert child_share(30) < child_share(300) < child_share(1000) == child_share(5000)
+    assert child_share(1000) == pytest.approx(0.7)
