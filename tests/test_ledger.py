@@ -172,8 +172,11 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path):
+    # scikit-learn's backend, a seed at a time: the batched one trains a chunk of 64 seeds in
+    # less time than the second process takes to start
     args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=100", "study.n_jobs=1",
-            "study.progress=false", "study.charts=false", "importance.methods=[olden]"]  # fmt: skip
+            "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+            "model.backend=sklearn"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", RUN, *args, "study.resume=true"],
                               cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
@@ -200,7 +203,8 @@ def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tm
     args = [f"paths.root={tmp_path}", "study.name=live", "study.n_runs=12", "study.n_jobs=1",
             "study.progress=false", "study.charts=false", "importance.methods=[olden]",
             "dataset=known_truth_classification", "model=mlp_16_8", "model.max_iter=1000",
-            "model.tol=0", "model.n_iter_no_change=100000"]  # about 1 s a seed  # fmt: skip
+            "model.tol=0", "model.n_iter_no_change=100000",
+            "model.backend=sklearn"]  # about 1 s a seed: the resume starts while it trains  # fmt: skip
     first = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     db = tmp_path / "mlflow.db"
@@ -363,7 +367,8 @@ def test_a_server_killed_mid_study_stops_it_and_the_resume_uploads_the_journal(t
     args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=dies", "study.n_runs=16",
             "study.n_jobs=1", "study.progress=false", "study.charts=false",
             "importance.methods=[olden]", "dataset=known_truth_classification", "model=mlp_16_8",
-            "model.max_iter=1000", "model.tol=0", "model.n_iter_no_change=100000"]  # fmt: skip
+            "model.max_iter=1000", "model.tol=0", "model.n_iter_no_change=100000",
+            "model.backend=sklearn"]  # a seed at a time, about 1 s each: killed mid-study  # fmt: skip
     study = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:

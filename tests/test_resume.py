@@ -67,7 +67,11 @@ def _wait_for_finished(db: Path, name: str, n: int, proc, timeout: float = 120) 
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path):
     db = tmp_path / "mlflow.db"
-    proc = _start(tmp_path, "study.n_runs=16", "study.name=K", f"paths.output_dir={tmp_path / 'a'}")
+    # scikit-learn's backend: one seed at a time, so that the kill lands mid-study (the batched
+    # backend's block of 16 would finish at once)
+    one = "model.backend=sklearn"
+    proc = _start(tmp_path, "study.n_runs=16", "study.name=K", one,
+                  f"paths.output_dir={tmp_path / 'a'}")  # fmt: skip
     _wait_for_finished(db, "K", 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -75,7 +79,7 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     done_before = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
     assert 3 <= len(done_before) < 16
 
-    again = _start(tmp_path, "study.n_runs=16", "study.name=K", "study.resume=true",
+    again = _start(tmp_path, "study.n_runs=16", "study.name=K", "study.resume=true", one,
                    f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
@@ -84,7 +88,7 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     assert "RUNNING" not in _statuses(db)
 
     # the same tables as one uninterrupted run of the same seeds
-    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=16", "study.name=W",
+    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=16", "study.name=W", one,
                               f"paths.output_dir={tmp_path / 'c'}"))  # fmt: skip
     assert whole.record.seeds == list(range(16))
     for table in ("importances.csv", "stability.csv", "aggregate.csv", "weight_sums.csv"):
