@@ -262,7 +262,8 @@ class Tracker:
         values = [float(run.train_score), float(run.test_score), float(run.n_iter),
                   float(run.converged), float(t.get("fit", np.nan)),
                   float(t.get("importance", np.nan))]  # fmt: skip
-        primary = {m: run.importances[m][lay.primary] for m, lay in self.meta.methods.items()}
+        primary = {m: run.importances[m][self.meta.methods[m].primary]
+                   for m in dict.fromkeys(method for method, _, _, _ in self._keys)}  # fmt: skip
         values += [float(primary[method][i, c]) for method, c, i, _ in self._keys]
         return values
 
