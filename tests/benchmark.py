@@ -1,6 +1,6 @@
 """Benchmarks: timings and ratios measured in one run. Not collected by pytest.
 
-    python tests/benchmark.py                        # 30, 300 and 1000 seeds: about 10 minutes on 2 cores
+    python tests/benchmark.py                        # every section: about 25 minutes on 2 cores
     python tests/benchmark.py --seeds 30,300         # shorter
     python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
     python tests/benchmark.py --no-backends          # sections 0-3 only
