@@ -13,10 +13,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import StudyError
+
+if TYPE_CHECKING:  # pandas loads where a CSV is read: a training worker needs none of it
+    import pandas as pd
 
 __all__ = ["Dataset", "Split", "DATASETS", "load_dataset", "split"]
 
@@ -80,6 +84,7 @@ class Dataset:
     def frame(self) -> pd.DataFrame:
         """The whole table as a DataFrame (features, then targets), e.g. for MLflow's log_input."""
         import pandas as pd
+
         df = pd.DataFrame(self.X, columns=list(self.feature_names))
         if self.task == REGRESSION:
             y = self.y
@@ -133,6 +138,7 @@ def _sklearn(loader_name: str, *, task: str, target_names=None):
 
 def _neuraldat():
     import pandas as pd
+
     with resources.files("study.data").joinpath("neuraldat.csv").open() as fh:
         df = pd.read_csv(fh)
     return Dataset(
@@ -275,6 +281,7 @@ def _check_complete(df: pd.DataFrame, fname: str) -> None:
 
 def _numeric(df: pd.DataFrame, fname: str, role: str) -> np.ndarray:
     import pandas as pd
+
     for col in df.columns:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=0))
@@ -290,6 +297,7 @@ def _numeric(df: pd.DataFrame, fname: str, role: str) -> np.ndarray:
 def _infer_task(target: pd.DataFrame) -> str:
     """Classification for text labels or few integer values (<= 10 distinct); else regression."""
     import pandas as pd
+
     if target.shape[1] > 1:
         return REGRESSION
     col = target.iloc[:, 0]
@@ -313,6 +321,7 @@ def _repeated_columns(path: Path) -> list[str]:
 
 def _csv(*, path=None, target=None, features=None, task="auto"):
     import pandas as pd
+
     if not path:
         raise StudyError("dataset.path is required for dataset=csv: add dataset.path=<file.csv>")
     path = Path(str(path)).expanduser()

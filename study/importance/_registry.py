@@ -8,7 +8,6 @@ weights, and the model and held-out data for the methods that need them) and ret
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any

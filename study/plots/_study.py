@@ -382,7 +382,8 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
     output_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(output_dir / name, (lambda draw=draw: draw(analysis)), _COST.get(name, 1.0))
             for name, draw in CHARTS.items()]  # fmt: skip
-    jobs.append((output_dir / "network_diagram.png", lambda: best_network_figure(analysis), 0.5))
+    jobs.append((output_dir / "network_diagram.png", lambda: best_network_figure(analysis),
+                 _COST["network_diagram.png"]))
     if getattr(analysis, "lek_profile", None) is not None:
         from ..naming import metric_names
         from ._olden import lek_figure

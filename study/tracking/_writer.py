@@ -297,7 +297,7 @@ class Tracker:
         one file instead of two per child (see :func:`study.tracking.load_study`).
 
         ``runs`` and ``run_ids`` (their child runs) in the same order. Arrays are stacked over
-        runs: ``seed``, ``run_id``, the scalars of :data:`SCALARS`, ``coef_<l>`` and
+        runs: ``seed``, ``run_id``, the scalars of :data:`_SCALARS` and ``process``, ``coef_<l>`` and
         ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
         ``name``: the artifact's file name (the randomisation test's null networks had this
         layout, with no child runs, before its designs; ``NullSet.from_arrays`` still reads it).
