@@ -11,6 +11,7 @@ import pytest
 
 from study import aggregate, plots
 from study.datasets import load_dataset
+from study.plots._parallel import start
 from study.prepare import _meta
 from study.record import StudyRecord
 from study.runner import Plan, run_one
@@ -255,8 +256,6 @@ def test_a_chart_that_fails_in_the_child_is_drawn_again_here(tmp_path):
     # a chart that fails here too raises here, with its traceback
     import os
 
-    from study.plots._parallel import start
-
     parent = os.getpid()
 
     def only_here():
@@ -276,15 +275,54 @@ def test_a_chart_that_fails_in_the_child_is_drawn_again_here(tmp_path):
               fork=True).finish()
 
 
-@pytest.mark.parametrize("share", [0.5, 0.62, 0.7])
-def test_the_drawing_is_split_by_cost(share):
-    # every chart once, in one share or the other, the child's near its share of the cost
-    from study.plots._parallel import _split, child_share
+def _logged_jobs(tmp_path, n, seconds):
+    # jobs that write down which process drew them (appends of one short line are atomic)
+    import os
+    import time
 
-    jobs = [(f"{i}.png", None, c) for i, c in enumerate([3, 3, 2, 2, 1, 1, 0.5, 1, 1])]
-    mine, theirs = _split(jobs, share)
-    assert sorted(mine + theirs) == sorted(jobs)
-    total = sum(c for *_, c in jobs)
-    assert abs(sum(c for *_, c in theirs) / total - share) <= 3 / total
-    assert child_share(30) < child_share(300) < child_share(1000) == child_share(5000)
-    assert child_share(1000) == pytest.approx(0.7)
+    log = tmp_path / "drawn.txt"
+
+    def job(i):
+        def draw():
+            time.sleep(seconds)
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()} {i}\n")
+            return _figure(str(i))
+        return draw
+
+    jobs = [(tmp_path / f"{i}.png", job(i), float(n - i)) for i in range(n)]
+    return jobs, log
+
+
+def _drawn_by(log):
+    rows = [line.split() for line in log.read_text().splitlines()]
+    return {int(i): int(pid) for pid, i in rows}, len(rows)
+
+
+def test_charts_are_handed_out_one_at_a_time_each_drawn_once(tmp_path):
+    # both processes take charts from one queue until it is empty: every chart is drawn once,
+    # by one of them, and both draw when both are free
+    import os
+
+    jobs, log = _logged_jobs(tmp_path, 8, 0.15)
+    paths = start(jobs, fork=True).finish()
+    by, n_drawn = _drawn_by(log)
+    assert paths == [p for p, _, _ in jobs] and all(p.stat().st_size > 0 for p in paths)
+    assert sorted(by) == list(range(8)) and n_drawn == 8
+    assert os.getpid() in by.values() and len(set(by.values())) == 2
+
+
+def test_the_child_takes_every_chart_while_this_process_is_busy(tmp_path):
+    # this process's own work (tables, checks) takes longer than the charts: the child draws
+    # them all, costliest first, and finish() only waits (a fixed split would leave some here)
+    import os
+    import time
+
+    jobs, log = _logged_jobs(tmp_path, 5, 0.02)
+    drawing = start(jobs, fork=True)
+    time.sleep(3.0)
+    drawing.finish()
+    by, n_drawn = _drawn_by(log)
+    assert n_drawn == 5 and os.getpid() not in by.values()
+    order = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    assert order == [0, 1, 2, 3, 4]  # the costs given fall with the index

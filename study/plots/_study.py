@@ -372,7 +372,7 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
     process meanwhile; see :mod:`._parallel`)."""
     import matplotlib
 
-    from ._parallel import child_share, start
+    from ._parallel import start
 
     # Headless by default, but never switch a backend someone already chose (a notebook, or a
     # script that imported pyplot): switching would close their open figures.
@@ -394,7 +394,7 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
                          (lambda o=output: lek_figure(analysis, o)), 1.0))  # fmt: skip
     if "ipykernel" in sys.modules:  # a notebook's kernel: no fork under its threads
         fork = False
-    return start(jobs, fork=fork, share=child_share(len(analysis.record.runs)))
+    return start(jobs, fork=fork)
 
 
 def draw_all(analysis, output_dir, *, fork: bool | None = None) -> list[Path]:
