@@ -143,6 +143,27 @@ def test_output_layer_sensitivity_olden_verdict_does_not_depend_on_weight_scale(
 # relation
 
 
+def test_checks_change_the_first_networks_only_and_say_so(monkeypatch):
+    # the output-layer check is of each formula: past SENSITIVITY_RUNS networks it changes the
+    # first ones only (its table is then that of those networks) and its summary says so
+    rng = np.random.default_rng(5)
+    nets, methods = [_net((5, 4, 3), rng) for _ in range(4)], ["garson", "garson_signed", "olden"]
+    record = _record(nets, ["a", "b", "c"], methods=tuple(methods))
+
+    def sensitivity(networks):
+        return validation.output_layer_sensitivity(networks, methods, seed=record.meta.seed)
+
+    monkeypatch.setattr(validation, "SENSITIVITY_RUNS", 3)
+    out = validation.checks(record)
+    pd.testing.assert_frame_equal(out.tables["output_layer_check.csv"], sensitivity(nets[:3]))
+    assert not out.tables["output_layer_check.csv"].equals(sensitivity(nets))
+    assert "on the first 3 networks" in out.summary[0][0]
+    monkeypatch.setattr(validation, "SENSITIVITY_RUNS", 4)
+    every = validation.checks(record)
+    pd.testing.assert_frame_equal(every.tables["output_layer_check.csv"], sensitivity(nets))
+    assert "first" not in every.summary[0][0]
+
+
 def test_relation_negated_identical_different():
     a = np.array([0.5, -0.25, 0.0, 0.125])
     assert validation.relation(a, -a) == "negated"
