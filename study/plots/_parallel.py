@@ -14,6 +14,7 @@ here, so that a bug raises with its traceback in the study's own process.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ class Drawing:
         finally:
             os.close(self._queue)
             status, self._pid = _wait(self._pid, TIMEOUT), None
+            gc.unfreeze()  # frozen at the fork: collectable again once the child is gone
         theirs = [job for i, job in enumerate(self._jobs) if i not in mine]
         if status != 0 or not all(p.is_file() for p, _, _ in theirs):
             for path, draw, _ in theirs:  # again here: a bug shows its traceback
@@ -115,7 +117,6 @@ def start(jobs, *, fork: bool | None = None) -> Drawing:
 
 
 def _fork(jobs, queue: int) -> int | None:
-    import gc
     import signal
     import sys
 
