@@ -126,6 +126,7 @@ def _fork(jobs, queue: int) -> int | None:
     try:
         pid = os.fork()
     except OSError:
+        gc.unfreeze()
         return None
     if pid:
         return pid
