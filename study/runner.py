@@ -292,13 +292,19 @@ def _n_workers(n_jobs: int) -> int:
 
 
 def warm_up(n_jobs: int):
-    """Start the worker processes of ``n_jobs`` (joblib's reusable executor, the one
-    :func:`run_many` uses) on a thread, with what a block imports: a worker's start and imports
-    take 1-2 s, which then overlap what the study does first (importing MLflow, opening its
-    store). Returns the thread (None with one worker); join it before training."""
+    """Start the worker processes of ``n_jobs`` for the batched backend: forked from this
+    process where that is safe (:mod:`study._pool`: nothing to import), else joblib's reusable
+    executor (the one :func:`run_many` uses) on a thread, with what a block imports: a worker's
+    start and imports take 1-2 s, which then overlap what the study does first (importing
+    MLflow, opening its store). Returns that thread (None with one worker or forked workers);
+    join it before training."""
     import threading
 
     if _n_workers(n_jobs) < 2:
+        return None
+    from . import _pool
+
+    if _pool.start(_n_workers(n_jobs), before=_imports) is not None:
         return None
     from joblib import Parallel, delayed
 
@@ -318,6 +324,9 @@ def release_workers() -> None:
     joblib's executor otherwise joins them (a second at the end of a 1000-seed study)."""
     import sys
 
+    from . import _pool
+
+    _pool.release()
     loky = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(loky, "_executor", None) if loky is not None else None
     if executor is not None:
@@ -338,8 +347,41 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
         for part in parts:
             yield from run_block(plan, part, keep_going=keep_going)
         return
+    pool = _pool_of(n_workers)
+    if pool is not None:
+        parts = yield from _forked(pool, plan, parts, keep_going)
+    if not parts:
+        return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     for out in parallel(delayed(run_block)(plan, part, keep_going=keep_going) for part in parts):
         yield from out
+
+
+def _pool_of(n_workers: int):
+    from . import _pool
+
+    return _pool.current(n_workers)
+
+
+def _forked(pool, plan: Plan, parts, keep_going: bool):
+    """Yield the records of ``parts`` trained by the forked workers, in order; returns the
+    parts left untrained when a worker died (which breaks that pool: joblib's workers go on)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from . import _pool
+
+    futures, done = [], 0
+    try:
+        futures = [pool.submit(run_block, plan, part, keep_going=keep_going) for part in parts]
+        for future in futures:
+            yield from future.result()
+            done += 1
+    except BrokenProcessPool:
+        _pool.forget()
+        return parts[done:]
+    finally:
+        for future in futures[done:]:  # a consumer that stopped early (the failure budget)
+            future.cancel()
+    return []

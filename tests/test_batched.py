@@ -259,3 +259,89 @@ def test_a_network_that_diverges_fails_alone():
         assert (err is None) == (not isinstance(res, Exception))
         if err:
             assert str(res) == err
+
+
+# ---------------------------------------------------------------------------------------------
+# forked workers (study._pool): what study-run uses where forking is safe
+
+_FORKED = """
+import os, signal, sys
+import numpy as np
+from study import _pool, config, runner
+from study.datasets import load_dataset
+from study.settings import Settings
+
+s = Settings.from_config(config.compose(["model.max_iter=30", "model.backend=batched"]))
+plan = runner.Plan(load_dataset("wine"), s.model, ("olden", "garson"), {}, 0.25, 0)
+seeds = list(range(40))
+here = runner.run_block(plan, seeds)
+_pool._MARK = "set here before the fork"
+assert runner.warm_up(2) is None  # forked: no thread to wait for
+pool = _pool.current(2)
+assert pool is not None
+mark = pool.submit(eval, "__import__('study._pool')._pool._MARK").result()
+assert mark == "set here before the fork"
+assert pool.submit(os.getppid).result() == os.getpid()
+{body}
+"""
+
+
+def _in_a_fresh_process(body: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FORKED.replace("{body}", body)], capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_forked_workers_train_the_same_networks_in_order():
+    # the workers are forked from this process (they see what it set before the fork, and it is
+    # their parent) and give, block by block and in order, the networks trained here
+    out = _in_a_fresh_process(
+        "there = list(runner.run_many(plan, seeds, n_jobs=2))\n"
+        "assert [r.seed for r in there] == seeds\n"
+        "for a, b in zip(here, there):\n"
+        "    for x, y in zip(a.coefs, b.coefs):\n"
+        "        np.testing.assert_array_equal(x, y)\n"
+        "    np.testing.assert_array_equal(a.importances['olden']['value'],\n"
+        "                                  b.importances['olden']['value'])\n"
+        "runner.release_workers()\n"
+        "assert _pool.current(2) is None\n"
+        "print('ok')\n"
+    )
+    assert out.strip() == "ok"
+
+
+def test_a_dead_worker_hands_the_rest_to_joblib_workers():
+    # a worker killed (the OOM killer, say) breaks the forked pool: the blocks not yet handed
+    # back are trained by joblib's workers, and every seed comes back once, with its numbers
+    out = _in_a_fresh_process(
+        "os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)\n"
+        "there = list(runner.run_many(plan, seeds, n_jobs=2))\n"
+        "assert [r.seed for r in there] == seeds\n"
+        "for a, b in zip(here, there):\n"
+        "    np.testing.assert_array_equal(a.coefs[0], b.coefs[0])\n"
+        "assert _pool.current(2) is None\n"
+        "print('ok')\n"
+    )
+    assert out.strip() == "ok"
+
+
+def test_no_fork_while_another_thread_runs():
+    # a thread of this process (a notebook's kernel, a store's client) could hold a lock the
+    # forked copy would wait on forever: no forked pool then, joblib's workers instead
+    import threading
+
+    from study import _pool
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not _pool._fork_safe()
+        assert _pool.start(2) is None or _pool.current(2) is not None  # one made before stays
+    finally:
+        stop.set()
+        thread.join()
