@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import importance, models
+from . import _pool, importance, models
 from .datasets import Dataset, split
 from .record import FailedRun, RunRecord
 
@@ -302,8 +302,6 @@ def warm_up(n_jobs: int):
 
     if _n_workers(n_jobs) < 2:
         return None
-    from . import _pool
-
     if _pool.start(_n_workers(n_jobs), before=_imports) is not None:
         return None
     from joblib import Parallel, delayed
@@ -323,8 +321,6 @@ def release_workers() -> None:
     """End the worker processes now, without waiting for them: at the interpreter's exit,
     joblib's executor otherwise joins them (a second at the end of a 1000-seed study)."""
     import sys
-
-    from . import _pool
 
     _pool.release()
     loky = sys.modules.get("joblib.externals.loky.reusable_executor")
@@ -347,7 +343,7 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
         for part in parts:
             yield from run_block(plan, part, keep_going=keep_going)
         return
-    pool = _pool_of(n_workers)
+    pool = _pool.current(n_workers)
     if pool is not None:
         parts = yield from _forked(pool, plan, parts, keep_going)
     if not parts:
@@ -359,18 +355,10 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
         yield from out
 
 
-def _pool_of(n_workers: int):
-    from . import _pool
-
-    return _pool.current(n_workers)
-
-
 def _forked(pool, plan: Plan, parts, keep_going: bool):
     """Yield the records of ``parts`` trained by the forked workers, in order; returns the
     parts left untrained when a worker died (which breaks that pool: joblib's workers go on)."""
     from concurrent.futures.process import BrokenProcessPool
-
-    from . import _pool
 
     futures, done = [], 0
     try:
@@ -379,7 +367,7 @@ def _forked(pool, plan: Plan, parts, keep_going: bool):
             yield from future.result()
             done += 1
     except BrokenProcessPool:
-        _pool.forget()
+        _pool.release()
         return parts[done:]
     finally:
         for future in futures[done:]:  # a consumer that stopped early (the failure budget)

@@ -70,6 +70,7 @@ class Drawing:
                 os.waitpid(self._pid, 0)
             except OSError:
                 pass
+            gc.unfreeze()
 
 
 TIMEOUT = 600.0  # seconds the child may take before it is killed and its charts drawn here
