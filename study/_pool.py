@@ -4,9 +4,10 @@ joblib's (loky's) workers are fresh interpreters: each imports numpy, scikit-lea
 study's modules, 1-2 s of CPU a worker, while the study's own process imports MLflow and opens
 its store on the same cores. Forked from the study's process before MLflow loads, a worker has
 all of it already, shared copy-on-write: a 300-seed study on 2 cores took 8.0 s instead of 9.7 s
-(three alternating runs), with 2.5 s less CPU in all. :func:`start` forks them only where that is safe: on Linux, with no other
-thread running (a notebook's kernel has some; so has a process that already opened a store);
-elsewhere it returns None and the study uses joblib's workers, as the scikit-learn backend does.
+(three alternating runs), with 2.5 s less CPU in all. :func:`start` forks them only where that
+is safe: on Linux, with no other thread running (a notebook's kernel has some; so has a process
+that already opened a store); elsewhere it returns None and the study uses joblib's workers, as
+the scikit-learn backend does.
 
 The pool is kept for the process, as joblib keeps its workers: a sweep's studies, the null
 networks and the retraining all use it. :func:`release` ends it.

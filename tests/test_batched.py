@@ -290,8 +290,8 @@ def _in_a_fresh_process(body: str) -> str:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", _FORKED.replace("{body}", body)], capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    code = _FORKED.replace("{body}", body)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 

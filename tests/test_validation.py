@@ -139,10 +139,6 @@ def test_output_layer_sensitivity_olden_verdict_does_not_depend_on_weight_scale(
     assert t.verdict.iloc[0] == "uses the output weights"
 
 
-# ---------------------------------------------------------------------------------------------
-# relation
-
-
 def test_checks_change_the_first_networks_only_and_say_so(monkeypatch):
     # the output-layer check is of each formula: past SENSITIVITY_RUNS networks it changes the
     # first ones only (its table is then that of those networks) and its summary says so
@@ -162,6 +158,10 @@ def test_checks_change_the_first_networks_only_and_say_so(monkeypatch):
     every = validation.checks(record)
     pd.testing.assert_frame_equal(every.tables["output_layer_check.csv"], sensitivity(nets))
     assert "first" not in every.summary[0][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# relation
 
 
 def test_relation_negated_identical_different():
