@@ -283,7 +283,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     prep = prepare(cfg, config_yaml=config_yaml)
     folder = output_dir(prep.settings)
     # the workers start (1-2 s) while MLflow loads and the store opens
-    warm = runner.warm_up(prep.settings.n_jobs) if prep.settings.n_runs >= 32 else None
+    warm = runner.warm_up(prep.settings.n_jobs, prep.plan) if prep.settings.n_runs >= 32 else None
     try:
         study = Study(prep, folder)
         study.warm = warm

@@ -253,8 +253,7 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
     stopping every seed.
     """
     seeds = [s if isinstance(s, Null) else int(s) for s in seeds]
-    if models.backend(plan.model) == "batched" and models.batched_reason(
-            plan.dataset.task, plan.model) is None:  # fmt: skip
+    if _in_blocks(plan):
         yield from _run_blocks(plan, seeds, n_jobs=n_jobs, keep_going=keep_going)
         return
     one = run_one_or_fail if keep_going else run_one
@@ -266,6 +265,12 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     yield from parallel(delayed(one)(plan, s) for s in seeds)
+
+
+def _in_blocks(plan: Plan) -> bool:
+    """Whether ``plan``'s seeds train in blocks of the batched backend."""
+    return models.backend(plan.model) == "batched" and models.batched_reason(
+        plan.dataset.task, plan.model) is None  # fmt: skip
 
 
 def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
@@ -291,18 +296,18 @@ def _n_workers(n_jobs: int) -> int:
     return 1 if n_jobs == 1 else (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
 
 
-def warm_up(n_jobs: int):
-    """Start the worker processes of ``n_jobs`` for the batched backend: forked from this
-    process where that is safe (:mod:`study._pool`: nothing to import), else joblib's reusable
-    executor (the one :func:`run_many` uses) on a thread, with what a block imports: a worker's
-    start and imports take 1-2 s, which then overlap what the study does first (importing
-    MLflow, opening its store). Returns that thread (None with one worker or forked workers);
-    join it before training."""
+def warm_up(n_jobs: int, plan: Plan):
+    """Start the worker processes of ``n_jobs`` that :func:`run_many` will use for ``plan``:
+    for the batched backend's blocks, forked from this process where that is safe
+    (:mod:`study._pool`: nothing to import); else joblib's reusable executor on a thread, with
+    what a block imports: a worker's start and imports take 1-2 s, which then overlap what the
+    study does first (importing MLflow, opening its store). Returns that thread (None with one
+    worker or forked workers); join it before training."""
     import threading
 
     if _n_workers(n_jobs) < 2:
         return None
-    if _pool.start(_n_workers(n_jobs), before=_imports) is not None:
+    if _in_blocks(plan) and _pool.start(_n_workers(n_jobs), before=_imports) is not None:
         return None
     from joblib import Parallel, delayed
 

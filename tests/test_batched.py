@@ -276,7 +276,7 @@ plan = runner.Plan(load_dataset("wine"), s.model, ("olden", "garson"), {}, 0.25,
 seeds = list(range(40))
 here = runner.run_block(plan, seeds)
 _pool._MARK = "set here before the fork"
-assert runner.warm_up(2) is None  # forked: no thread to wait for
+assert runner.warm_up(2, plan) is None  # forked: no thread to wait for
 pool = _pool.current(2)
 assert pool is not None
 mark = pool.submit(eval, "__import__('study._pool')._pool._MARK").result()
@@ -345,3 +345,24 @@ def test_no_fork_while_another_thread_runs():
     finally:
         stop.set()
         thread.join()
+
+
+def test_no_forked_pool_for_a_study_scikit_learn_trains():
+    # the scikit-learn backend trains through joblib's workers: warm_up starts those (a thread
+    # to join), and forks no pool that nothing would use
+    import subprocess
+    import sys
+
+    code = (
+        "from study import _pool, config, runner\n"
+        "from study.datasets import load_dataset\n"
+        "from study.settings import Settings\n"
+        "s = Settings.from_config(config.compose(['model.backend=sklearn']))\n"
+        "plan = runner.Plan(load_dataset('wine'), s.model, ('olden',), {}, 0.25, 0)\n"
+        "warm = runner.warm_up(2, plan)\n"
+        "assert warm is not None and _pool.current(2) is None\n"
+        "warm.join()\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

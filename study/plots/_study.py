@@ -359,7 +359,7 @@ def best_network_figure(analysis):
                                  f"({run.test_score:.3f}) of {len(rec.runs)} runs")  # fmt: skip
 
 
-# rough drawing time of each chart, to split them between two processes (measured at 13 and 30
+# rough drawing time of each chart: the costliest are handed out first (measured at 13 and 30
 # variables: the many-panel charts cost most)
 _COST = {"importance_boxplots.png": 3.0, "rank_heatmap.png": 3.0, "rank_bump.png": 2.0,
          "weight_sums.png": 2.0, "agreement_matrix.png": 1.0, "stability_curve.png": 1.0,
