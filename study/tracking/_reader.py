@@ -192,7 +192,7 @@ def _children(client, experiment_id: str, run_id: str, *, status: str, exclude=(
     return list(children.values())
 
 
-_IDS_PER_QUERY = 500  # run ids one filter leaves out (MLflow refuses a filter past ~3,300)
+_IDS_PER_QUERY = 2000  # ids one filter leaves out: 6,000 of the 10,000 tokens MLflow parses
 _HEX = "0123456789abcdef"
 
 
