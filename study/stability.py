@@ -420,6 +420,7 @@ def bootstrap_mean_ci(values, *, confidence: float = 0.95, n_resamples: int = 10
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         ci = stats.bootstrap((X,), np.mean, axis=0, vectorized=True, paired=False,
                              confidence_level=confidence, n_resamples=n_resamples,
+                             batch=max(1, _RESAMPLED_VALUES // X.size),
                              method="percentile", rng=np.random.default_rng(seed))
     low = np.asarray(ci.confidence_interval.low, dtype=float).copy()
     high = np.asarray(ci.confidence_interval.high, dtype=float).copy()
@@ -428,6 +429,12 @@ def bootstrap_mean_ci(values, *, confidence: float = 0.95, n_resamples: int = 10
     constant = np.ptp(X, axis=0) == 0
     mean[constant] = low[constant] = high[constant] = X[0, constant]
     return BootstrapCI(mean, low, high)
+
+
+# Values resampled at once by one bootstrap (16 MB): SciPy otherwise holds all n_resamples
+# resamples (1000 x 3,400 seeds x 13 variables: 350 MB per interval, two intervals at a time).
+# Resamples are drawn in the same order whatever the batch: the same interval to the last bit.
+_RESAMPLED_VALUES = 2_000_000
 
 
 def stability_curve(ranks) -> tuple[np.ndarray, np.ndarray]:
