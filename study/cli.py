@@ -179,9 +179,12 @@ def run_main() -> None:
         # reported in one line; Hydra's own report spans several. Flags (-m, --help, --cfg)
         # and sweeps go straight to Hydra.
         from .config import compose
+        from .prepare import writable_folder
 
         try:
-            compose(overrides)
+            cfg = compose(overrides)
+            # Hydra creates its run folder there before the study can say anything
+            writable_folder(Path(str(cfg["paths"]["root"])), "paths.root")
         except StudyError as err:
             _fail("study-run", err)
     import tempfile

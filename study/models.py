@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,13 +46,36 @@ def model_params(config: Mapping) -> dict:
             f"unknown model option(s) {', '.join(unknown)}; valid: backend, {', '.join(MODEL_KEYS)}"
         )
     params = {k: config[k] for k in MODEL_KEYS if k in config and config[k] is not None}
-    if "hidden_layer_sizes" in params:
-        sizes = params["hidden_layer_sizes"]
-        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
-        if not sizes or any(int(s) < 1 for s in sizes):
-            raise StudyError(f"model.hidden_layer_sizes must be positive sizes; got {sizes}")
-        params["hidden_layer_sizes"] = tuple(int(s) for s in sizes)
+    if "hidden_layer_sizes" in config:
+        params["hidden_layer_sizes"] = _layer_sizes(config["hidden_layer_sizes"])
     return params
+
+
+def _layer_sizes(sizes) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as scikit-learn documents it (array-like), each a positive integer.
+
+    scikit-learn casts what it gets: ``[1.5]`` and ``[true]`` train one unit; null would train
+    its default of 100. None of them is what the user meant, so each is refused, and so is a bare
+    ``8``, which scikit-learn's documentation does not promise to read as one layer."""
+    ok = isinstance(sizes, (list, tuple)) and len(sizes) > 0 and all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
+    if not ok:
+        hint = f"; write [{sizes}] for one layer of {sizes}" if isinstance(sizes, int) \
+            and not isinstance(sizes, bool) and sizes >= 1 else ""  # fmt: skip
+        raise StudyError("model.hidden_layer_sizes must be a list of positive integers, one per "
+                         f"hidden layer (e.g. [8] or [16,8]); got {_shown(sizes)}{hint}")  # fmt: skip
+    return tuple(int(s) for s in sizes)
+
+
+def _shown(value) -> str:
+    """A config value as the user wrote it on the command line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return f"[{','.join(map(_shown, value))}]"
+    return str(value)
 
 
 def backend(config: Mapping) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import datasets, identity, models, runner
+from . import datasets, identity, models, runner, tracking
 from .errors import StudyError
 from .record import StudyMeta, method_layouts
 from .settings import Settings
@@ -55,6 +55,9 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
     _check_model(settings, ds)
     _check_lek(settings, ds)
     _check_options(settings, ds)
+    # last: they create folders, which a config refused above should not leave behind
+    writable_folder(settings.root, "paths.root")  # the journal and the study folders go there
+    tracking.resolve_uri(settings.tracking_uri)  # a scheme or driver MLflow cannot open
     if config_yaml is None:
         import yaml
 
@@ -72,6 +75,7 @@ def _check_model(settings: Settings, ds: datasets.Dataset) -> None:
     data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
     models.backend(settings.model)  # an unknown backend is a user error
     model = models.make_model(ds.task, settings.model, seed=settings.seed)
+    _check_params(model)  # before max_iter=1 hides a bad max_iter
     model.set_params(max_iter=1)
     try:
         with warnings.catch_warnings():
@@ -80,6 +84,24 @@ def _check_model(settings: Settings, ds: datasets.Dataset) -> None:
     except (ValueError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise StudyError(f"model: {first}") from None
+
+
+def _check_params(model) -> None:
+    """scikit-learn's own limits on every option (``max_iter=0`` would fail in every seed),
+    worded with the config key."""
+    import re
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        model._validate_params()
+    except InvalidParameterError as err:
+        said = re.fullmatch(r"The '(\w+)' parameter of \w+ (must be .*)\. Got (.*) instead\.",
+                            str(err).strip(), re.DOTALL)  # fmt: skip
+        if said is None:
+            raise StudyError(f"model: {err}") from None
+        key, rule, got = said.groups()
+        raise StudyError(f"model.{key} {rule}; got {got}") from None
 
 
 def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
@@ -112,8 +134,7 @@ def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
 
 
 def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
-    sizes = tuple(settings.model.get("hidden_layer_sizes") or (100,))
-    sizes = (sizes,) if isinstance(sizes, int) else sizes
+    sizes = models.make_model(ds.task, settings.model, seed=0).hidden_layer_sizes
     outputs = ds.output_names
     return StudyMeta(
         name=settings.name or f"{ds.name}-{settings.model.get('name', 'mlp')}",

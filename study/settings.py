@@ -119,6 +119,9 @@ class Settings:
         max_failures = -(-n_runs // 10) if max_failures is None else _int(
             max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
         output_dir = _get(cfg, "paths.output_dir")
+        experiment = _get(cfg, "tracking.experiment")
+        if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
+            raise StudyError(f"tracking.experiment must be a name; got {experiment!r}")
         n_shards = _int(_get(cfg, "study.n_shards"), "study.n_shards", minimum=1)
         shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
         if shard >= n_shards:
@@ -141,7 +144,7 @@ class Settings:
                 _get(cfg, "stability.n_bootstrap"), "stability.n_bootstrap", minimum=100
             ),
             tracking_uri=str(_get(cfg, "tracking.uri")),
-            experiment=str(_get(cfg, "tracking.experiment")),
+            experiment=experiment,
             root=Path(str(_get(cfg, "paths.root"))),
             output_dir=Path(str(output_dir)) if output_dir else None,
             validate=validate,

@@ -95,7 +95,11 @@ def resolve_uri(uri: str) -> str:
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         path = path if uri.startswith("sqlite:////") or path.is_absolute() else path.resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # /proc/nope, a read-only disk, a file where a folder should be
+            raise StudyError(f"tracking.uri: cannot create the folder {path.parent} for the "
+                             f"store ({err.strerror or err})") from None  # fmt: skip
         return f"sqlite:///{path}"
     if "://" in uri:
         if uri.startswith("file:"):
@@ -103,6 +107,9 @@ def resolve_uri(uri: str) -> str:
                 "tracking.uri: the MLflow file store is not supported (MLflow 3.13+ refuses "
                 "it); use sqlite:///runs/mlflow.db or an http(s):// tracking server"
             )
+        scheme = uri.partition("://")[0].lower()
+        if scheme not in ("http", "https"):
+            _check_driver(scheme, uri)
         return uri
     if uri.endswith(".db"):
         return resolve_uri(f"sqlite:///{uri}")
@@ -110,6 +117,44 @@ def resolve_uri(uri: str) -> str:
         f"tracking.uri: {uri!r} is not a tracking URI; use sqlite:///path/to/mlflow.db or "
         "http(s)://host:port"
     )
+
+
+# the databases MLflow 3 keeps a tracking store in (mlflow.store.db.db_types.DATABASE_ENGINES,
+# not imported here: prepare checks the URI before MLflow loads; a test keeps the two equal)
+DATABASES = ("postgresql", "mysql", "sqlite", "mssql")
+# the package that installs each driver module SQLAlchemy imports, where its name differs
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
+                    "MySQLdb": "mysqlclient", "pymysql": "PyMySQL"}  # fmt: skip
+_STORES = ("sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://host:port (an "
+           "mlflow server), or a database: postgresql[+driver]://, mysql[+driver]:// or "
+           "mssql+pyodbc://")  # fmt: skip
+
+
+def _check_driver(scheme: str, uri: str) -> None:
+    """A database URI names a database MLflow keeps stores in and a driver that is installed
+    (SQLAlchemy knows which module each dialect imports)."""
+    if scheme.partition("+")[0] not in DATABASES:
+        raise StudyError(f"tracking.uri: {scheme}:// is not a tracking store; use {_STORES}")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        dialect = make_url(uri).get_dialect()
+    except NoSuchModuleError:
+        database, _, driver = scheme.partition("+")
+        raise StudyError(f"tracking.uri: SQLAlchemy has no driver {driver!r} for {database}"
+                         ) from None  # fmt: skip
+    except (ArgumentError, ValueError):  # their messages repeat the URI, password included
+        raise StudyError(f"tracking.uri: not a database URL of the form "
+                         f"{scheme}://user@host:port/database") from None  # fmt: skip
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        module = err.name or dialect.driver
+        package = _DRIVER_PACKAGES.get(module, module)
+        package = f"'{package}'" if "[" in package else package  # a shell would expand [...]
+        raise StudyError(f"tracking.uri: {scheme}:// needs the Python driver {module}, which is "
+                         f"not installed: pip install {package}") from None  # fmt: skip
 
 
 def _artifact_root(uri: str) -> str | None:
