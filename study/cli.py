@@ -115,6 +115,12 @@ def _hydra_app():
                               f"{len(outcome.failed)} seeds failed", 1)  # fmt: skip
                 return
             sys.exit(1)
+        if summary.not_learned(outcome.record):  # kept in the store, but it answers nothing
+            if sweep:
+                _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] no network "
+                              "learned", 1)  # fmt: skip
+                return
+            sys.exit(1)
 
     return study_run
 
@@ -294,6 +300,8 @@ def aggregate_main(argv=None) -> None:
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
     print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
+    if summary.not_learned(record):  # as study-run: a study that answers nothing is no success
+        sys.exit(1)
 
 
 def compare_main(argv=None) -> None:

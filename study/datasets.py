@@ -319,6 +319,21 @@ def _repeated_columns(path: Path) -> list[str]:
     return sorted({n for n in names if names.count(n) > 1})
 
 
+def _saved_index(df: pd.DataFrame) -> str | None:
+    """The name of the first column if it is a row index pandas saved with the table: no name in
+    the header (pandas reads it as ``Unnamed: 0``) and the row numbers 0..n-1, in any order (a
+    shuffled frame keeps its index). As a feature it would rank the row order."""
+    import re
+
+    import pandas as pd
+
+    if df.shape[1] == 0 or not re.fullmatch(r"Unnamed: \d+", str(df.columns[0])):
+        return None
+    values = pd.to_numeric(df.iloc[:, 0], errors="coerce").to_numpy(dtype=float, na_value=-1)
+    rows = np.arange(len(df))
+    return str(df.columns[0]) if np.array_equal(np.sort(values), rows) else None
+
+
 def _csv(*, path=None, target=None, features=None, task="auto"):
     import pandas as pd
 
@@ -340,6 +355,13 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
     if not targets:
         raise StudyError("dataset.target is required for dataset=csv: add dataset.target=<column>")
     _check_columns(df, targets, "dataset.target", fname)
+    notes = []
+    index = _saved_index(df)
+    if index is not None and not features and index not in targets:
+        df = df.drop(columns=index)
+        notes.append(f"{fname}: its first column has no name and holds the row numbers 0 to "
+                     f"{len(df) - 1}, a row index saved by pandas (to_csv without index=False): "
+                     "left out of the features")  # fmt: skip
     feats = _as_list(features, "dataset.features") or [c for c in df.columns if c not in targets]
     _check_columns(df, feats, "dataset.features", fname)
     overlap = sorted(set(feats) & set(targets))
@@ -356,7 +378,8 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
         task = _infer_task(df[targets])
     if task not in (CLASSIFICATION, REGRESSION):
         raise StudyError(f"dataset.task must be auto, classification or regression; got {task!r}")
-    common = dict(source=str(path.resolve()), description=f"{fname}: {len(df)} rows")
+    common = dict(source=str(path.resolve()), description=f"{fname}: {len(df)} rows",
+                  extra={"notes": notes})  # fmt: skip
     if task == REGRESSION:
         y = _numeric(df[targets], fname, "target")
         return Dataset("csv", X, y, tuple(feats), tuple(targets), REGRESSION, **common)

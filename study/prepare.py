@@ -7,12 +7,13 @@ options of the methods that need data; what it returns (:class:`Prepared`) is al
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import datasets, identity, models, runner, tracking
+from . import datasets, identity, models, randomisation, runner, tracking
 from .errors import StudyError
 from .record import StudyMeta, method_layouts
 from .settings import Settings
@@ -47,12 +48,15 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
     settings = Settings.from_config(cfg)
     ds = datasets.load_dataset(settings.dataset["name"], **{
         k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
+    for note in ds.extra.get("notes", ()):  # what the loader changed, said before training
+        print(f"Note: {note}.", file=sys.stderr)
     plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
                        method_options=settings.method_options, test_size=settings.test_size,
                        split_seed=None if settings.resplit else settings.seed)  # fmt: skip
     if settings.validate.get("retrain") and ds.n_features < 2:
         raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
-    _check_model(settings, ds)
+    data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
+    _check_model(settings, ds, data)
     _check_lek(settings, ds)
     _check_options(settings, ds)
     # last: they create folders, which a config refused above should not leave behind
@@ -63,16 +67,16 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
 
         config_yaml = yaml.safe_dump(dict(cfg), sort_keys=False)
     ident = identity.identity(cfg)
-    return Prepared(cfg, config_yaml, settings, ds, plan, _meta(settings, ds), ident,
+    meta = _meta(settings, ds, chance=randomisation.chance_score(data.y_test, ds.task))
+    return Prepared(cfg, config_yaml, settings, ds, plan, meta, ident,
                     identity.config_hash(ident))  # fmt: skip
 
 
-def _check_model(settings: Settings, ds: datasets.Dataset) -> None:
+def _check_model(settings: Settings, ds: datasets.Dataset, data: datasets.Split) -> None:
     """A one-epoch trial fit on the training split (a subset could hold a single class and fail
     for the wrong reason)."""
     import warnings
 
-    data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
     models.backend(settings.model)  # an unknown backend is a user error
     model = models.make_model(ds.task, settings.model, seed=settings.seed)
     _check_params(model)  # before max_iter=1 hides a bad max_iter
@@ -133,7 +137,8 @@ def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
                          f"got {n_repeats!r}")  # fmt: skip
 
 
-def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
+def _meta(settings: Settings, ds: datasets.Dataset, *,
+          chance: float | None = None) -> StudyMeta:
     sizes = models.make_model(ds.task, settings.model, seed=0).hidden_layer_sizes
     outputs = ds.output_names
     return StudyMeta(
@@ -144,7 +149,7 @@ def _meta(settings: Settings, ds: datasets.Dataset) -> StudyMeta:
         score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
         truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
         top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
-        backend=models.trained_by(ds.task, settings.model),
+        backend=models.trained_by(ds.task, settings.model), chance_score=chance,
     )  # fmt: skip
 
 

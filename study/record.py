@@ -62,6 +62,9 @@ class StudyMeta:
     n_bootstrap: int = 1000
     seed: int = 0
     backend: str | None = None  # what trained the networks (None: a study from before the key)
+    # the test score of a network that learned nothing (None: a study from before the key):
+    # the most frequent class's share of the test rows (accuracy), 0 for R²
+    chance_score: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

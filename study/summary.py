@@ -6,7 +6,7 @@ import numpy as np
 
 from .aggregate import Analysis
 
-__all__ = ["render", "stability_lines"]
+__all__ = ["render", "stability_lines", "not_learned"]
 
 
 def _fmt(x, spec=".2f") -> str:
@@ -58,6 +58,37 @@ def _trained_by(meta) -> str:
             "sklearn": ", trained one at a time by scikit-learn"}.get(meta.backend or "", "")
 
 
+def not_learned(record) -> str | None:
+    """Why the study gives no answer, in one line, when its networks learned nothing; else None.
+
+    A network that learned nothing scores chance on the test rows (``meta.chance_score``: the
+    most frequent class's share of them, or R² 0), some seeds a little above it by luck, some
+    below. So the criterion is the mean test score over seeds, not above chance: the rankings
+    of such networks order noise. Convergence alone does not decide: a network stopped by
+    ``max_iter`` may have learned well, and a diverged one can end "converged" at chance."""
+    meta = record.meta
+    chance = meta.chance_score if meta.chance_score is not None else \
+        (0.0 if meta.task == "regression" else None)  # fmt: skip
+    test = np.array([r.test_score for r in record.runs], float)
+    if chance is None or not len(test):
+        return None
+    mean = np.nanmean(test) if np.isfinite(test).any() else float("nan")
+    if mean > chance:
+        return None
+    what = "R² of predicting the mean" if meta.task == "regression" else \
+        "always the most frequent class"  # fmt: skip
+    return (f"No network learned: the mean test {meta.score_name} {mean:.3f} is not above chance "
+            f"({chance:.3f}, {what}). Their rankings order noise, so there is no answer: look at "
+            "the model's options (learning_rate_init, max_iter, solver) and the data.")  # fmt: skip
+
+
+def _answer_lines(analysis: Analysis) -> list[str]:
+    why = not_learned(analysis.record)
+    if why is not None:
+        return [why]
+    return analysis.answer.lines() if analysis.answer is not None else []
+
+
 def render(
     analysis: Analysis, *, run_id=None, uri=None, experiment=None, experiment_id=None,
     output_dir=None, timings=None, extras=(),
@@ -77,7 +108,7 @@ def render(
         f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",
-        *(analysis.answer.lines() if analysis.answer is not None else []),
+        *_answer_lines(analysis),
         "",
         f"Rank stability. W = Kendall's concordance of the rankings across runs (0 random, "
         f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
