@@ -60,10 +60,10 @@ def _layer_sizes(sizes) -> tuple[int, ...]:
     ok = isinstance(sizes, (list, tuple)) and len(sizes) > 0 and all(
         isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
     if not ok:
-        hint = f"; write [{sizes}] for one layer of {sizes}" if isinstance(sizes, int) \
-            and not isinstance(sizes, bool) and sizes >= 1 else ""  # fmt: skip
+        one = isinstance(sizes, int) and not isinstance(sizes, bool) and sizes >= 1
+        hint = f"; write [{sizes}] for one layer of {sizes}" if one else ""
         raise StudyError("model.hidden_layer_sizes must be a list of positive integers, one per "
-                         f"hidden layer (e.g. [8] or [16,8]); got {_shown(sizes)}{hint}")  # fmt: skip
+                         f"hidden layer (e.g. [8] or [16,8]); got {_shown(sizes)}{hint}")
     return tuple(int(s) for s in sizes)
 
 
