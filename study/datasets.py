@@ -10,6 +10,7 @@ networks train far better; every importance is then in standard-deviation units.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -152,6 +153,29 @@ def _neuraldat():
 # simulations with a known answer
 
 
+MIN_ROWS = 10  # rows a study needs: a test split of a few rows, a training split of the rest
+
+
+def _number(value, key: str, *, integer: bool = False, minimum: float | None = None):
+    """A dataset option's number, checked: YAML gives strings, floats and booleans as readily."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or (integer and not float(value).is_integer()):
+        raise StudyError(f"dataset.{key} must be {'an integer' if integer else 'a number'}; "
+                         f"got {value!r}")  # fmt: skip
+    if minimum is not None and value < minimum:
+        raise StudyError(f"dataset.{key} must be at least {minimum}; got {value}")
+    return int(value) if integer else float(value)
+
+
+def _numbers(values, key: str, *, integer: bool = False) -> list:
+    kind = "integers" if integer else "numbers"
+    if not isinstance(values, (list, tuple, np.ndarray)) or len(values) == 0 or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+            and (not integer or float(v).is_integer()) for v in values):  # fmt: skip
+        raise StudyError(f"dataset.{key} must be a non-empty list of {kind}; got {values!r}")
+    return [int(v) if integer else float(v) for v in values]
+
+
 def _correlated_normal(rng, n_samples, n_features, correlation):
     if not -1 / max(n_features - 1, 1) < correlation < 1:
         raise StudyError(
@@ -173,10 +197,11 @@ def _known_truth_regression(
     ones so that the true order is unambiguous. Zero coefficients are pure noise variables; all
     zero, the response is pure noise (the randomisation test's global null: no truth order).
     """
-    beta = np.asarray(coefficients, dtype=float)
+    beta = np.asarray(_numbers(coefficients, "coefficients"), dtype=float)
+    n_samples = _number(n_samples, "n_samples", integer=True, minimum=MIN_ROWS)
+    correlation, noise = _number(correlation, "correlation"), _number(noise, "noise", minimum=0)
+    seed = _number(seed, "seed", integer=True, minimum=0)
     nonzero = np.abs(beta[beta != 0])
-    if beta.ndim != 1 or beta.size == 0:
-        raise StudyError("dataset.coefficients must be a non-empty list of numbers")
     if np.unique(nonzero).size != nonzero.size:
         raise StudyError(
             f"dataset.coefficients must have distinct non-zero sizes (|beta|) so that the true "
@@ -212,11 +237,11 @@ def _known_truth_classification(
     ``informative`` are 0-based column positions, ``strengths`` their (distinct) separations: the
     true importance order is the order of the strengths. Every other variable is N(0, 1) noise.
     """
-    informative = [int(i) for i in informative]
-    strengths = np.asarray(strengths, dtype=float)
-    n_features = int(n_features)
-    if not informative:
-        raise StudyError("dataset.informative is empty: give at least one informative position")
+    informative = _numbers(informative, "informative", integer=True)
+    strengths = np.asarray(_numbers(strengths, "strengths"), dtype=float)
+    n_features = _number(n_features, "n_features", integer=True, minimum=1)
+    n_samples = _number(n_samples, "n_samples", integer=True, minimum=MIN_ROWS)
+    seed = _number(seed, "seed", integer=True, minimum=0)
     if len(informative) != strengths.size or len(set(informative)) != len(informative):
         raise StudyError("dataset.informative and dataset.strengths must be equally long, unique")
     if min(informative) < 0 or max(informative) >= n_features:
@@ -369,8 +394,8 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
         raise StudyError(f"column(s) {', '.join(map(repr, overlap))} are both feature and target")
     if not feats:
         raise StudyError(f"{fname}: no feature columns left besides the target")
-    if len(df) < 10:
-        raise StudyError(f"{fname}: {len(df)} data rows; a study needs at least 10")
+    if len(df) < MIN_ROWS:
+        raise StudyError(f"{fname}: {len(df)} data rows; a study needs at least {MIN_ROWS}")
     _check_complete(df[feats + targets], fname)
     X = _numeric(df[feats], fname, "feature")
     task = str(task or "auto").lower()
@@ -444,6 +469,8 @@ def load_dataset(name: str, *, one_hot: bool = False, **options) -> Dataset:
             f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}"
         ) from None
     _check_options(name, loader, options)
+    if not isinstance(one_hot, bool):  # "maybe" would be true
+        raise StudyError(f"dataset.one_hot must be true or false; got {one_hot!r}")
     ds = loader(**options)
     if ds.task == CLASSIFICATION:
         _check_classes(ds)

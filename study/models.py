@@ -45,7 +45,11 @@ def model_params(config: Mapping) -> dict:
         raise StudyError(
             f"unknown model option(s) {', '.join(unknown)}; valid: backend, {', '.join(MODEL_KEYS)}"
         )
-    params = {k: config[k] for k in MODEL_KEYS if k in config and config[k] is not None}
+    nulls = [k for k in MODEL_KEYS if config.get(k, "") is None and k != "hidden_layer_sizes"]
+    if nulls:  # scikit-learn's default would train instead, unannounced
+        raise StudyError(f"model.{nulls[0]} is null: give it a value, or drop the key "
+                         f"(~model.{nulls[0]}) for scikit-learn's default")  # fmt: skip
+    params = {k: config[k] for k in MODEL_KEYS if k in config}
     if "hidden_layer_sizes" in config:
         params["hidden_layer_sizes"] = _layer_sizes(config["hidden_layer_sizes"])
     return params

@@ -264,10 +264,25 @@ def test_zero_coefficients_are_pure_noise_with_no_true_order():
          "equally long"),
         ("known_truth_classification", {"informative": (2, 2), "strengths": (1.0, 2.0)},
          "unique"),
+        # what YAML gives as readily as a number: each was a traceback or silently truncated
+        ("known_truth_regression", {"n_samples": "abc"}, "n_samples must be an integer; got 'abc'"),
+        ("known_truth_regression", {"n_samples": 100.5}, "n_samples must be an integer; got 100.5"),
+        ("known_truth_regression", {"n_samples": 0}, "n_samples must be at least 10; got 0"),
+        ("known_truth_regression", {"noise": -1}, "noise must be at least 0"),
+        ("known_truth_regression", {"correlation": "abc"}, "correlation must be a number"),
+        ("known_truth_regression", {"coefficients": ["a", 1]}, "coefficients must be a non-empty"),
+        ("known_truth_regression", {"seed": -1}, "seed must be at least 0"),
+        ("known_truth_classification", {"n_samples": 0}, "n_samples must be at least 10"),
+        ("known_truth_classification", {"n_features": 0}, "n_features must be at least 1"),
+        ("known_truth_classification", {"informative": ["a"], "strengths": [1.0]},
+         "informative must be a non-empty list of integers"),
+        ("known_truth_classification", {"informative": [1], "strengths": ["a"]},
+         "strengths must be a non-empty list of numbers"),
+        ("known_truth_classification", {"one_hot": "maybe"}, "one_hot must be true or false"),
     ],
 )  # fmt: skip
 def test_known_truth_bad_config_raises_study_error(name, options, match):
-    _one_line_error(match, name, n_samples=30, **options)
+    _one_line_error(match, name, **{"n_samples": 30, **options})
 
 
 def test_known_truth_classification_no_informative_variable_raises_study_error():

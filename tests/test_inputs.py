@@ -44,6 +44,7 @@ STORES = "use sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://h
     ("tracking.uri=mysql+nosuch://alice@host/db", "SQLAlchemy has no driver 'nosuch' for mysql"),
     ("tracking.experiment=''", "tracking.experiment must be a name; got ''"),
     ("paths.root=/proc/nope", "paths.root: cannot write into /proc/nope"),
+    ("model.activation=null", "model.activation is null: give it a value, or drop the key"),
     ("model.max_iter=0", "model.max_iter must be an int in the range [1, inf); got 0"),
     ("model.learning_rate_init=-1", "model.learning_rate_init must be a float in the range (0.0"),
     ("model.alpha=abc", "model.alpha must be a float in the range [0.0, inf); got 'abc'"),
