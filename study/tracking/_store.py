@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -21,11 +23,12 @@ NAME_TAG = "study.name"  # on a parent: the study's name (study.resume finds it 
 HASH_TAG = "study.config_hash"  # on a parent: hash of the settings that define its numbers
 SEEDS_TAG = "study.seeds"  # on a parent: "first:n_runs", the seeds the latest process asked for
 PROCESS_TAG = "study.process"  # on a child: "host:pid" of the process that logged it
+CONNECT_TIMEOUT = 10  # seconds a database server has to let a connection in
+BUSY_TIMEOUT = 10  # seconds a check of a SQLite store waits for another process's lock
 
 
 def _mlflow():
     import logging
-    import os
 
     # One progress bar per downloaded artifact and INFO lines about creating the database bury
     # the study's own output; users can still turn them back on through the environment.
@@ -39,6 +42,9 @@ def _mlflow():
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    # PostgreSQL (libpq, psycopg): a server that accepts and never answers held each connection
+    # for 130 s, and MLflow opens a store with 10 tries
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT))
     with warnings.catch_warnings():  # tqdm.auto in a notebook without ipywidgets: harmless
         warnings.filterwarnings("ignore", message="IProgress not found")
         import mlflow
@@ -218,7 +224,9 @@ def require_store(uri: str) -> None:
     if (uri.startswith("sqlite:///") or uri.endswith(".db")) and not Path(path).is_file():
         raise StudyError(f"no study store at {Path(path).resolve()}: run study-run first, or "
                          "pass --uri")  # fmt: skip
-    _check_database(resolve_uri(uri))
+    uri = resolve_uri(uri)
+    with _store_lock(uri):
+        _check_database(uri)
 
 
 def is_store_error(exc: BaseException | None) -> bool:
@@ -246,8 +254,14 @@ def _database_file(uri: str) -> Path | None:
 
 
 def _check_database(uri: str) -> None:
-    """A SQLite file that is not an MLflow store (empty, truncated, something else): one line
-    naming it; never a fresh schema written into it."""
+    """A SQLite file that is not an MLflow store (empty, something else) or that SQLite reports
+    corrupt: one line naming it; never a fresh schema written into it. Call it under
+    :func:`_store_lock`.
+
+    A process killed inside a write leaves a hot rollback journal (``mlflow.db-journal``); the
+    ordinary read-write open used here plays it back, as SQLite does for any reader that may
+    write (a read-only open cannot, and the store was refused as unreadable). A store whose
+    journal was played back is then checked (``PRAGMA quick_check``)."""
     path = _database_file(uri)
     if path is None or not path.exists():
         return
@@ -256,14 +270,60 @@ def _check_database(uri: str) -> None:
                          "or point tracking.uri elsewhere")  # fmt: skip
     import sqlite3
 
+    journal = Path(f"{path}-journal")
+    hot = journal.exists()
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as db:
             tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+            if hot and not journal.exists():  # played back just now: is the rest sound?
+                problems = [r[0] for r in db.execute("pragma quick_check")]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError(f"quick_check: {problems[0]}")
     except sqlite3.DatabaseError as err:
-        raise StudyError(f"tracking.uri: {path} is not a readable MLflow store ({err}); restore "
-                         "it from a backup or point tracking.uri elsewhere") from None
+        raise StudyError(_unreadable(path, err, journal)) from None
     if "alembic_version" not in tables or "runs" not in tables:
         raise StudyError(f"tracking.uri: {path} is a SQLite database but not an MLflow store")
+
+
+def _unreadable(path: Path, err, journal: Path) -> str:
+    """The line for a SQLite store that could not be read: only a store SQLite reports corrupt
+    (or not a database) is one to restore from a backup."""
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+    if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+        return (f"tracking.uri: {path} is locked by another process, which held it for "
+                f"{BUSY_TIMEOUT} s ({err}); run again once that process is done, or end it")
+    if code == 8 and journal.exists():  # SQLITE_READONLY_ROLLBACK
+        return (f"tracking.uri: {path} holds a write that a stopped process left unfinished "
+                f"({journal.name}), and this process may not write there to undo it; run once "
+                "with write access to the file and its folder")
+    if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return (f"tracking.uri: SQLite reports {path} corrupt or not a database ({err}); "
+                "restore it from a backup or point tracking.uri elsewhere")
+    return f"tracking.uri: cannot read the store {path} ({err})"
+
+
+def _check_database_server(uri: str) -> None:
+    """Fail in seconds, with one line, when the PostgreSQL or MySQL server of a store does not
+    let a connection in: MLflow tries to open a store 10 times over 101 s whatever the error, and
+    a server that accepted and never answered held each try for 130 s."""
+    from sqlalchemy import create_engine, exc
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    url = make_url(uri)
+    if url.get_backend_name() not in ("postgresql", "mysql"):
+        return
+    timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+    engine = create_engine(url, poolclass=NullPool, connect_args=timeout)
+    try:
+        engine.connect().close()
+    except (exc.DBAPIError, OSError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
+        raise StudyError(f"tracking.uri: the database server of "
+                         f"{url.render_as_string(hide_password=True)} does not let the study in "
+                         f"({reason})") from None  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 def _client(uri: str):
@@ -276,7 +336,9 @@ def _client(uri: str):
         _READY.add(uri)
     if uri in _READY or uri.startswith(("http://", "https://", "databricks")):
         return mlflow.MlflowClient(tracking_uri=uri)
-    with _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"):
+    if not uri.startswith("sqlite:"):
+        _check_database_server(uri)
+    with _store_lock(uri):
         _check_database(uri)  # under the lock: another process may be creating it right now
         client = mlflow.MlflowClient(tracking_uri=uri)  # opens the store: creates a fresh schema
         try:
@@ -322,19 +384,50 @@ def study_lock(uri: str, experiment: str, name: str):
 
 @contextmanager
 def _lock(name: str):
-    """An exclusive lock between the processes of this machine (a file under the temp folder);
-    none on Windows, which has no ``fcntl``."""
+    """An exclusive lock between this user's processes on this machine: a file in
+    :func:`_lock_folder`, opened without following a symbolic link and never truncated (at a
+    name anyone could guess in the shared temp folder, a planted link made a study truncate its
+    target); none on Windows, which has no ``fcntl``."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    with open(Path(tempfile.gettempdir()) / f"study-{name}.lock", "w") as fd:
+    path = _lock_folder() / f"{name}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise StudyError(f"cannot open the lock file {path} ({err.strerror}); remove it "
+                         "if it is not a file of yours") from None  # fmt: skip
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(fd)  # and the lock with it
+
+
+def _lock_folder() -> Path:
+    """This user's folder for lock files: ``$XDG_RUNTIME_DIR/study`` (the runtime folder the
+    system gives each user), else ``study-<uid>`` in the temp folder, made 0700; refused if
+    someone else made it first, or can enter it."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isdir(runtime):
+        folder = Path(runtime) / "study"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"study-{os.getuid()}"
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+        info = os.lstat(folder)
+    except OSError as err:
+        raise StudyError(f"cannot make the folder {folder} for the study's lock files "
+                         f"({err.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
+                         ) from None  # fmt: skip
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise StudyError(f"{folder}, where studies keep their lock files, is not a private "
+                         "folder of this user; remove it, or set XDG_RUNTIME_DIR or TMPDIR to a "
+                         "folder of yours")  # fmt: skip
+    return folder
 
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; a study is
