@@ -5,7 +5,8 @@ uploads the journalled seeds instead of training them again. The journal of the 
 parent run is ``run_id`` lives in ``<paths.root>/journal/<run_id>/<pid>/``, one folder per process
 (several processes of one machine may add to one study), one file per seed (written to a
 temporary name, then renamed: a file there is always whole). A process reads its own folder and
-those of processes that are gone; each folder is removed once its seeds are in the store.
+those of processes that are gone; a seed's file is removed once the store has the seed, and a
+folder once it is empty.
 """
 
 from __future__ import annotations
@@ -49,13 +50,15 @@ class Journal:
         return [f for f in sorted(self.study_folder.iterdir())
                 if f.is_dir() and (f == self.folder or _gone(f.name))]  # fmt: skip
 
-    def runs(self, *, besides=()) -> list[RunRecord]:
-        """The journalled runs, less the seeds in ``besides`` (those the store already has)."""
+    def runs(self, *, besides=(), only=None) -> list[RunRecord]:
+        """The journalled runs, less the seeds in ``besides`` (those the store already has);
+        ``only``: of these seeds alone."""
         skip, out = set(besides), {}
+        only = None if only is None else set(only)
         for folder in self._folders():
             for path in sorted(folder.glob("seed-*.pkl")):
                 seed = int(path.stem.removeprefix("seed-"))
-                if seed in skip or seed in out:
+                if seed in skip or seed in out or only is not None and seed not in only:
                     continue
                 with open(path, "rb") as fh:
                     run = pickle.load(fh)  # our own files, written by this project
@@ -63,10 +66,16 @@ class Journal:
                 out[seed] = run
         return [out[s] for s in sorted(out)]
 
-    def clear(self) -> None:
-        """Remove this process's folder and the gone processes' (their seeds are in the store)."""
+    def clear(self, *, in_store) -> None:
+        """Remove the files of the seeds ``in_store`` (those the store has, as read back from
+        it) from this process's folder and the gone processes', and the folders left empty."""
+        in_store = set(in_store)
         for folder in self._folders():
-            shutil.rmtree(folder, ignore_errors=True)
+            for path in folder.glob("seed-*.pkl"):
+                if int(path.stem.removeprefix("seed-")) in in_store:
+                    path.unlink(missing_ok=True)
+            if not any(folder.glob("seed-*.pkl")):  # a .tmp left by a kill is not a seed
+                shutil.rmtree(folder, ignore_errors=True)
         for empty in (self.study_folder, self.study_folder.parent):
             try:
                 empty.rmdir()

@@ -59,6 +59,10 @@ class Study:
         self.previous: list = []  # the seeds the store had when this process attached
         self.warm = None  # the thread starting the worker processes (runner.warm_up)
         self.written: list[int] = []  # the seeds this process wrote FINISHED
+        self.missing: list[int] = []  # the study's seeds not in the store when it was read back
+        self.holders: dict[str, set[int]] = {}  # other live processes then, and their seeds
+        self.resume_command: str | None = None  # the command line that goes on (study-run's)
+        self._uploaded: set[int] = set()  # seeds taken from a journal, not trained
 
     @property
     def run_id(self) -> str:
@@ -121,6 +125,7 @@ class Study:
         wanted = set(self._wanted)
         journal = [r for r in Journal(s.root, self.run_id).runs(besides=self._done) if r.seed in wanted]
         kept, _ = self._claim.take([r.seed for r in journal], self._done)
+        self._uploaded = set(kept)
         self._first, taken = self._claim.take(self._wanted, self._done, n=self._chunk())
         if taken and not kept and not self._first:
             procs = "; ".join(f"{p}: seeds {tracking.seed_ranges(v)}" for p, v in taken.items())
@@ -158,8 +163,13 @@ class Study:
             while seeds:
                 ahead = None if self.prep.shared else pool.submit(
                     take, set(self._done) | set(seeds))  # fmt: skip
-                yield from runner.run_many(self.prep.plan, seeds, n_jobs=self.settings.n_jobs,
-                                           keep_going=True)  # fmt: skip
+                # seeds taken over from a process that died here may be in its journal
+                journalled = Journal(self.settings.root, self.run_id).runs(only=seeds)
+                self._uploaded.update(r.seed for r in journalled)
+                yield from journalled
+                yield from runner.run_many(self.prep.plan,
+                                           [x for x in seeds if x not in self._uploaded],
+                                           n_jobs=self.settings.n_jobs, keep_going=True)  # fmt: skip
                 seeds = ahead.result() if ahead is not None else take(self._done)
 
     # -- train ---------------------------------------------------------------------------------
@@ -168,14 +178,14 @@ class Study:
         """Train the seeds this process claims (and hand the ``journalled`` runs to the store):
         each finished seed goes to the journal, then to the background writer. The failure
         budget stops the study; a store that stops answering stops it within seconds."""
-        s, out = self.settings, Trained(from_journal=len(journalled))
-        journal, t_log, kept = Journal(s.root, self.run_id), 0.0, {r.seed for r in journalled}
-        with _progress(s, self.meta, self._expected) as bar, \
-                self.tracker.heartbeat(self._claim), self.tracker.writer() as writer:  # fmt: skip
+        s, out = self.settings, Trained()
+        journal, t_log = Journal(s.root, self.run_id), 0.0
+        with _progress(s, self.meta, self._expected) as bar, self.tracker.heartbeat(self._claim), \
+                self.tracker.writer(on_written=self._claim.written) as writer:  # fmt: skip
             for rec in itertools.chain(journalled, self._pulled()):
                 runner.check_stop()  # an interrupted fit returns early: never log that seed
                 t0 = time.perf_counter()
-                if not isinstance(rec, FailedRun) and rec.seed not in kept:
+                if not isinstance(rec, FailedRun) and rec.seed not in self._uploaded:
                     journal.add(rec)  # before the store: nothing trained is lost if it fails
                 writer.submit(rec)
                 t_log += time.perf_counter() - t0
@@ -187,6 +197,9 @@ class Study:
         for rec in out.runs:
             rec.run_id = run_ids[rec.seed]
         self.written = sorted(run_ids)
+        out.from_journal = len(self._uploaded & set(run_ids))
+        # settled before the study is read back (see _ledger: Finishing)
+        self._claim.settle(self.written)
         if out.failed and not out.runs and not self.previous:
             raise SeedsFailed(_failures_line(out.failed, s.n_runs))
         return out
@@ -216,8 +229,13 @@ class Study:
             everything = self.tracker.load(known=everything).runs
         if trained.runs or not self.previous:
             self.tracker.log_bundle(everything, [r.run_id for r in everything])
-        Journal(self.settings.root, self.run_id).clear()
-        return self.tracker.load()
+        # read in this order: a process not live now has written all it will
+        self.holders = self.tracker.others_live()
+        record = self.tracker.load()
+        Journal(self.settings.root, self.run_id).clear(in_store=record.seeds)
+        s, have = self.settings, set(record.seeds) | {f.seed for f in trained.failed}
+        self.missing = [x for x in runner.seeds_for(s.seed, s.n_runs) if x not in have]
+        return record
 
     def train_null(self, record: StudyRecord) -> tuple:
         """The randomisation test's null networks (a :class:`~study.randomisation.NullSet`;
@@ -249,9 +267,9 @@ class Study:
 
     def finish(self, status: str, *, quiet: bool = False) -> None:
         """End this process's part: its claim keeps the seeds it wrote, the parent ends unless
-        another process still trains."""
+        another process still trains; it is not FINISHED short of seeds (see :func:`_notes`)."""
         self.tracker.finish(status, quiet=quiet, claim=getattr(self, "_claim", None),
-                            written=self.written)  # fmt: skip
+                            written=self.written, complete=not self.missing)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,9 +294,12 @@ class Outcome:
     from_journal: int = 0  # seeds uploaded from the journal instead of trained
 
 
-def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
+def run(cfg: Mapping, *, config_yaml: str | None = None,
+        resume_command: str | None = None) -> Outcome:
     """Run a whole study from a composed config (a plain nested mapping). Raises StudyError for
-    anything the user can fix, StoreUnavailable when the store stops answering."""
+    anything the user can fix, StoreUnavailable when the store stops answering.
+    ``resume_command``: the command that goes on with this study, for the report of a study
+    left short of seeds (``study-run`` passes its own command line)."""
     t = {"start": time.perf_counter()}
     prep = prepare(cfg, config_yaml=config_yaml)
     folder = output_dir(prep.settings)
@@ -287,6 +308,7 @@ def run(cfg: Mapping, *, config_yaml: str | None = None) -> Outcome:
     try:
         study = Study(prep, folder)
         study.warm = warm
+        study.resume_command = resume_command
     except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
         if not tracking.is_store_error(exc):
             raise
@@ -347,7 +369,7 @@ def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outc
 
 def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
     """Lines before the detail: failures, the fallback backend, the journal, the reader's notes."""
-    s, lines = study.settings, []
+    s, lines = study.settings, _missing_lines(study)
     if trained.failed:
         lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs),
                   "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
@@ -357,9 +379,33 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
         lines.append(note)
     if trained.from_journal:
         lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier process "
-                     "(trained before the store stopped answering), not trained again.")  # fmt: skip
+                     "(trained, not yet in the store when it stopped), not trained again.")  # fmt: skip
     lines += [f"Note: {n}." for n in record.notes]
     return lines
+
+
+def _missing_lines(study: Study) -> list[str]:
+    """What a study read back short of seeds lacks, who may still bring it, and the command that
+    completes it (the parent stays RUNNING meanwhile)."""
+    missing = study.missing
+    if not missing:
+        return []
+    s = study.settings
+    shown = tracking.seed_ranges(missing)
+    if len(shown) > 80:
+        shown = shown[:80].rsplit(",", 1)[0] + ", ..."
+    command = study.resume_command or "this study's command with study.resume=true"
+    head = (f"Missing: {len(missing)} of the {s.n_runs} seeds (seeds {shown}); the parent run "
+            "stays RUNNING until they are in.")  # fmt: skip
+    held = {p: v & set(missing) for p, v in study.holders.items()}
+    held = {p: v for p, v in held.items() if v}
+    if not held:
+        return [head, f"  Complete them with:  {command}"]
+    who = ", ".join(f"{p} ({len(v)})" for p, v in sorted(held.items()))
+    return [head, f"  Claimed by {who}, which looked alive (a heartbeat under "
+                  f"{tracking.STALE:.0f} s old): it completes them when it finishes. If it died, "
+                  f"complete them {tracking.STALE:.0f} s after its last heartbeat with:  "
+                  f"{command}"]  # fmt: skip
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@ trained lost when the store dies, and the everyday accidents refused in one line
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -170,6 +171,45 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
 
 
+def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, monkeypatch):
+    out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=over"))  # seeds 0-2, ours
+    client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = f"{socket.gethostname()}:{gone.pid}"  # a process of this machine that is gone
+    for run in out.record.runs:  # it wrote the children
+        client.set_tag(run.run_id, "study.process", dead)
+    # its claim still names 0-5: it was killed before its heartbeat moved 1-2 to its done
+    client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} "
+                   "seeds=1-5@0 done=0")  # fmt: skip
+    running = client.create_run(out.record.experiment_id, tags={
+        "mlflow.parentRunId": out.run_id, "study.process": dead}).info.run_id  # fmt: skip
+    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:1")
+    claim = _ledger.Claim(client, out.run_id)
+    assert claim.take(range(6), done=set()) == ([3, 4, 5], {})
+    assert client.get_run(running).info.status == "KILLED"  # nobody will finish it
+    claim.written([3, 4])  # FINISHED: out of the live claim, into its done
+    claim.refresh()
+    mine = _ledger.claims(client.get_run(out.run_id).data.tags)["elsewhere:1"]
+    assert set(mine["seeds"]) == {5} and mine["done"] == {3, 4}
+    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:2")
+    assert _ledger.Claim(client, out.run_id).take(range(7), done={0, 1, 2}) == \
+        ([6], {"elsewhere:1": {5}})  # fmt: skip
+
+
+def test_a_journal_keeps_the_seeds_the_store_lacks(tmp_path):
+    from study.journal import Journal
+
+    out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=kept"))
+    journal = Journal(tmp_path, out.run_id)
+    for run in out.record.runs:
+        journal.add(run)
+    journal.clear(in_store=[0, 2])
+    assert [r.seed for r in journal.runs()] == [1]
+    journal.clear(in_store=[0, 1, 2])
+    assert not (tmp_path / "journal").exists()
+
+
 @pytest.mark.slow
 def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path):
     # scikit-learn's backend, a seed at a time: the batched one trains a chunk of 64 seeds in
@@ -190,6 +230,64 @@ def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path)
         parents = con.execute("select count(*) from tags where key = 'study.role' and value = 'study'"
                               ).fetchone()[0]  # fmt: skip
     assert parents == 1 and processes == 2  # one study, whose seeds both workers trained
+
+
+def _by_process(db: Path) -> dict[str, int]:
+    """FINISHED children per process (``host:pid``) in a SQLite store."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:  # never creates it
+            return dict(con.execute(
+                "select t.value, count(*) from runs r join tags t on t.run_uuid = r.run_uuid "
+                "and t.key = 'study.process' where r.status = 'FINISHED' group by t.value"))  # fmt: skip
+    except sqlite3.Error:  # not there yet, or its schema is being made
+        return {}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_beside_another_leaves_each_seed_finished_once(tmp_path):
+    # two workers pull one study's seeds (64 and 56); one is SIGKILLed with some of its seeds
+    # FINISHED, some journalled and the rest unclaimed by anyone alive: the other takes them
+    # over, trains none of them twice, and a last resume finds nothing to do
+    n = 120
+    args = [f"paths.root={tmp_path}", "study.name=dies", f"study.n_runs={n}", "study.n_jobs=1",
+            "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+            "dataset=iris", "model.backend=sklearn", "stability.n_bootstrap=200",
+            "study.resume=true"]  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    db, victim, host = tmp_path / "mlflow.db", None, socket.gethostname()
+    try:
+        deadline = time.time() + 120
+        while victim is None and time.time() < deadline:
+            ended = [p for p in procs if p.poll() is not None]
+            assert not ended, f"a worker ended before the kill: {ended[0].stderr.read()[-3000:]}"
+            done = [_by_process(db).get(f"{host}:{p.pid}", 0) for p in procs]
+            if min(done) >= 1 and max(done) >= 5:  # both train, one has seeds in the store
+                victim = procs[done.index(max(done))]
+            time.sleep(0.05)
+        assert victim is not None, "no worker finished 5 seeds in 2 minutes"
+        victim.kill()
+        victim.wait()  # reaped: its pid is gone, the survivor takes its claim over at once
+        survivor = next(p for p in procs if p is not victim)
+        out, err = survivor.communicate(timeout=180)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert survivor.returncode == 0, err[-3000:]
+    killed_done = _by_process(db).get(f"{host}:{victim.pid}", 0)
+    assert 5 <= killed_done < 64
+    assert _children(db) == [(s, "FINISHED") for s in range(n)]  # each seed once, none missing
+    again = _study_run(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{n} runs" in again.stdout and "missing" not in again.stdout
+    assert _children(db) == [(s, "FINISHED") for s in range(n)]
+    with sqlite3.connect(db) as con:
+        assert con.execute("select status from runs r join tags t on t.run_uuid = r.run_uuid "
+                           "and t.key = 'study.role' and t.value = 'study'").fetchall() == \
+            [("FINISHED",)]  # fmt: skip
+    assert not (tmp_path / "journal").exists()  # every journalled seed is in the store
 
 
 def test_seed_ranges_round_trip():

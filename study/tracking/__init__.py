@@ -28,7 +28,7 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 """
 
 from ._comparison import COMPARED_TAG, latest_study, log_comparison, studies_in, study_links, study_params
-from ._ledger import ranges as seed_ranges
+from ._ledger import STALE, ranges as seed_ranges
 from ._reader import Found, copy_tables, find_resumable, find_study, load_null, load_study, seeds_report
 from ._store import (
     HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
@@ -51,6 +51,7 @@ __all__ = [
     "Found",
     "is_store_error",
     "seed_ranges",
+    "STALE",
     "check_reachable",
     "require_store",
     "seeds_report",

@@ -20,14 +20,16 @@ class ChildWriter:
     ``close`` waits until everything is written; ``cancel`` (Ctrl-C, a failure) stops after the
     batch being written and drops the rest. A failure of the thread is never silent: the next
     ``submit`` or ``close`` raises :class:`WriterError` with the cause chained, and the children
-    of the failed batch are ended FAILED. ``run_ids`` maps each written seed to its child run.
+    of the failed batch are ended FAILED. ``run_ids`` maps each written seed to its child run;
+    ``on_written(seeds)`` is called, on the thread, once a batch's children are FINISHED.
     """
 
-    def __init__(self, tracker, *, max_batch: int = 64):
+    def __init__(self, tracker, *, max_batch: int = 64, on_written=None):
         import queue
         import threading
 
         self._tracker, self._max_batch = tracker, int(max_batch)
+        self._on_written = on_written
         self._queue: queue.Queue = queue.Queue()
         self._cancelled = threading.Event()
         self._error: BaseException | None = None
@@ -107,4 +109,6 @@ class ChildWriter:
                 self._error = exc
             else:
                 self.run_ids.update((run.seed, cid) for run, cid in zip(good, ids))
+                if self._on_written is not None and good:
+                    self._on_written([run.seed for run in good])
             self.busy_seconds += time.perf_counter() - t0

@@ -72,6 +72,7 @@ class Tracker:
         self._dataset = None  # the parent's dataset (an MLflow Dataset), an input of every child
         self._dataset_uuid = None  # the dataset's row in the SQL store (the fast path)
         self._last_start = 0  # ms: the latest child's start (see child_times)
+        self._dead: set[str] = set()  # processes dead when this one attached (see resume)
 
     def attach(self, meta: StudyMeta) -> None:
         """Use ``meta``'s layout for the child runs written from now on."""
@@ -288,9 +289,10 @@ class Tracker:
         )
         return folder
 
-    def writer(self, *, max_batch: int = 64) -> ChildWriter:
-        """A :class:`ChildWriter` that writes this study's child runs in the background."""
-        return ChildWriter(self, max_batch=max_batch)
+    def writer(self, *, max_batch: int = 64, on_written=None) -> ChildWriter:
+        """A :class:`ChildWriter` that writes this study's child runs in the background;
+        ``on_written(seeds)`` after each batch is in the store."""
+        return ChildWriter(self, max_batch=max_batch, on_written=on_written)
 
     def log_bundle(self, runs, run_ids, *, name: str = BUNDLE) -> None:
         """Every seed's numbers in one parent artifact, :data:`BUNDLE`, so that a reader downloads
@@ -378,9 +380,10 @@ class Tracker:
 
     def resume(self, run_id: str, meta: StudyMeta, *, run_name: str | None = None) -> list[str]:
         """Attach to the existing parent ``run_id`` to add seeds to it: the parent is RUNNING
-        again, and its children left RUNNING by a process of this machine that is gone (SIGKILL,
-        a reboot) are ended KILLED; those of live processes (other shards) and of other machines
-        are left alone. Returns the ids of the children ended KILLED."""
+        again, and its children left RUNNING by a dead process (of this machine: gone, after a
+        SIGKILL or a reboot; of another: without a heartbeat for :data:`~._ledger.STALE`
+        seconds, or without a claim) are ended KILLED; those of live processes are left alone.
+        Returns the ids of the children ended KILLED."""
         from ._reader import _children
 
         self.attach(meta)
@@ -391,10 +394,13 @@ class Tracker:
         self._dataset = next((d.dataset for d in parent.inputs.dataset_inputs), None) \
             if parent.inputs else None  # fmt: skip
         self.client.update_run(run_id, status="RUNNING", name=run_name)
+        # what they wrote is in the store now: whoever reads it next need not look again
+        self._dead = _ledger.dead_claims(parent.data.tags)
         beats = {p: c["heartbeat"] for p, c in _ledger.claims(parent.data.tags).items()}
+        # a process writes children only while it holds a claim: one without is dead
         stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
                                                   status="RUNNING")
-                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p))]  # fmt: skip
+                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p, 0.0))]  # fmt: skip
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
@@ -410,7 +416,7 @@ class Tracker:
 
     def claimer(self) -> _ledger.Claim:
         """This process's :class:`~._ledger.Claim` on the study's seeds."""
-        return _ledger.Claim(self.client, self.run_id)
+        return _ledger.Claim(self.client, self.run_id, checked=self._dead)
 
     def heartbeat(self, claim: _ledger.Claim) -> _ledger.Heartbeat:
         """Keeps ``claim`` alive while this process trains (a context manager)."""
@@ -430,17 +436,18 @@ class Tracker:
         _set_shared_tag(self.client, self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
 
     def finish(self, status: str = "FINISHED", *, quiet: bool = False, claim=None,
-               written=()) -> bool:
+               written=(), complete: bool = True) -> bool:
         """Settle this process's ``claim`` (the seeds it ``written`` FINISHED stay taken) and end
         the parent with ``status`` (FINISHED, FAILED or KILLED); the parent stays RUNNING while
-        another process still holds a live claim (the last one ends it). Returns whether the parent was ended. ``quiet``: the store may be
-        gone; errors are swallowed."""
+        another process still holds a live claim (the last one ends it), and is not FINISHED
+        unless the study is ``complete`` (it has all its seeds). Returns whether the parent was
+        ended. ``quiet``: the store may be gone; errors are swallowed."""
         ended = False
         try:
             if self.run_id is not None:
                 if claim is not None:
                     claim.settle(written)
-                if not self.others_live():  # else the last process to finish ends it
+                if (complete or status != "FINISHED") and not self.others_live():
                     self.client.set_terminated(self.run_id, status)
                     ended = True
         except Exception:  # noqa: BLE001
