@@ -42,6 +42,7 @@ STORES = "use sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://h
      "tracking.uri: mysql:// needs the Python driver MySQLdb, which is not installed: "
      "pip install mysqlclient"),
     ("tracking.uri=mysql+nosuch://alice@host/db", "SQLAlchemy has no driver 'nosuch' for mysql"),
+    ("tracking.uri=sqlite://", "tracking.uri: write a SQLite store as sqlite:///path/to/mlflow.db"),
     ("tracking.experiment=''", "tracking.experiment must be a name; got ''"),
     ("paths.root=/proc/nope", "paths.root: cannot write into /proc/nope"),
     ("model.activation=null", "model.activation is null: give it a value, or drop the key"),

@@ -141,6 +141,9 @@ def _check_driver(scheme: str, uri: str) -> None:
     (SQLAlchemy knows which module each dialect imports)."""
     if scheme.partition("+")[0] not in DATABASES:
         raise StudyError(f"tracking.uri: {scheme}:// is not a tracking store; use {_STORES}")
+    if scheme.startswith("sqlite"):  # no file: a database in memory, empty for each connection
+        raise StudyError("tracking.uri: write a SQLite store as sqlite:///path/to/mlflow.db "
+                         "(three slashes, four for an absolute path)")  # fmt: skip
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
