@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import stability as stab
+from .escape import for_markdown
 from .importance import get_method
 from .record import StudyRecord
 
@@ -166,8 +167,9 @@ class Answer:
     def markdown(self, *, n: int | None = None) -> str:
         """The answer as a markdown table of the top ``n`` variables (default: ``max(k, 5)``)."""
         n = n or max(self.k, 5)
-        rows = [f"| {i} | {r.feature} | {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}] | "
-                f"{r.top_share:.0%} |" for i, r in enumerate(self.table.head(n).itertuples(), 1)]  # fmt: skip
+        rows = [f"| {i} | {for_markdown(r.feature)} | {r.mean_rank:.1f} [{r.ci_low:.1f}, "
+                f"{r.ci_high:.1f}] | {r.top_share:.0%} |"
+                for i, r in enumerate(self.table.head(n).itertuples(), 1)]  # fmt: skip
         head = [f"| | variable | mean rank [95% CI] | in the top {self.k} |", "|---|---|---|---|"]
         return "\n".join(head + rows)
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import answer as ans
+from .escape import for_markdown, for_terminal
 from .identity import identity_keys
 
 __all__ = ["Compared", "compare", "differing_settings"]
@@ -73,23 +74,23 @@ class Compared:
                        f"on top in both ({r.n_common} variables in common)")  # fmt: skip
         top = ", ".join(self.common_top) if self.common_top else "none"
         out.append(f"On top in every study: {top}.")
-        return out
+        return [for_terminal(line) for line in out]
 
     def markdown(self, links: Mapping[str, str] = ()) -> str:
         """The comparison run's description: a table of the studies, their agreement, links."""
-        links = dict(links)
-        rows = [f"| [{r.study}]({links[r.run_id]}) |" if r.run_id in links else f"| {r.study} |"
-                for r in self.studies.itertuples()]  # fmt: skip
-        rows = [f"{head} {r.settings or '—'} | {r.score:.3f} | {r.kendall_w:.2f} | {r.top} |"
-                for head, r in zip(rows, self.studies.itertuples())]  # fmt: skip
-        pairs = [f"- {r.study_a} vs {r.study_b}: Kendall's tau {_f(r.tau)}, {r.overlap} of "
-                 f"{self.k} on top in both" for r in self.pairs.itertuples()]  # fmt: skip
+        links, md = dict(links), for_markdown  # names as typed: no tag, link or cell break
+        rows = [f"| [{md(r.study)}]({links[r.run_id]}) |" if r.run_id in links
+                else f"| {md(r.study)} |" for r in self.studies.itertuples()]  # fmt: skip
+        rows = [f"{head} {md(r.settings or '—')} | {r.score:.3f} | {r.kendall_w:.2f} | "
+                f"{md(r.top)} |" for head, r in zip(rows, self.studies.itertuples())]  # fmt: skip
+        pairs = [f"- {md(r.study_a)} vs {md(r.study_b)}: Kendall's tau {_f(r.tau)}, {r.overlap} "
+                 f"of {self.k} on top in both" for r in self.pairs.itertuples()]  # fmt: skip
         return "\n".join([
             f"**Comparison of {len(self.studies)} studies** (top {self.k} by {self.method}, "
             "mean rank over seeds)", "",
             f"| study | differing settings | score | W | top {self.k} |", "|---|---|---|---|---|",
             *rows, "", *pairs, "",
-            f"On top in every study: {', '.join(self.common_top) or 'none'}.",
+            f"On top in every study: {md(', '.join(self.common_top)) or 'none'}.",
         ])  # fmt: skip
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import aggregate, datasets, identity, models, nullnets, runner, tracking
 from .errors import SeedsFailed, StoreUnavailable, StudyError
+from .escape import for_terminal
 from .journal import Journal
 from .prepare import Prepared, output_dir, prepare
 from .publish import present, publish, report_blocks, write_tables
@@ -462,7 +463,7 @@ def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0
 def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training", **kw):
     from tqdm import tqdm
 
-    desc = desc if kw.get("position") else f"{desc} {meta.name}"
+    desc = desc if kw.get("position") else f"{desc} {for_terminal(meta.name)}"
     disable = kw.pop("disable", None) or not settings.progress
     return tqdm(total=total, desc=desc, unit="run", disable=disable, file=sys.stderr,
                 dynamic_ncols=True, **kw)  # fmt: skip

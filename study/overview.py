@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import answer as ans
+from .escape import for_markdown
 
 __all__ = ["description", "overview_html", "CHARTS_SHOWN"]
 
@@ -65,25 +66,24 @@ def _context(analysis) -> str:
 def description(analysis, *, links: Mapping[str, str] = ()) -> str:
     """The parent run's description (markdown, MLflow's ``mlflow.note.content``): the answer in
     one line and the links first (the UI shows only the first lines until "Show more"), then the
-    answer as a small table and two lines of context."""
+    answer as a small table and two lines of context. Names are the user's: they show as typed
+    (:func:`~study.escape.for_markdown`), never as HTML, a link or a broken table."""
     a = analysis.answer
     meta = analysis.record.meta
     lines = []
     if a is not None:
-        top = " · ".join(f"**{r.feature}** {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}] "
+        top = " · ".join(f"**{for_markdown(r.feature)}** {r.mean_rank:.1f} [{r.ci_low:.1f}, "
+                         f"{r.ci_high:.1f}] "
                          f"{r.top_share:.0%}" for r in a.table.head(a.k).itertuples())  # fmt: skip
         lines += [f"**Answer**, the top {a.k} by {a.method} (mean rank over {a.n_seeds} seeds "
                   f"[95% CI], share of seeds with it in the top {a.k}): {top}", ""]  # fmt: skip
     if links:
-        lines += [" · ".join(f"[{_md(text)}]({url})" for text, url in dict(links).items()), ""]
-    lines += [f"**{meta.name}**: {_context(analysis)}.", ""]
+        lines += [" · ".join(f"[{for_markdown(text)}]({url})" for text, url in dict(links).items()),
+                  ""]  # fmt: skip
+    lines += [f"**{for_markdown(meta.name)}**: {for_markdown(_context(analysis))}.", ""]
     if a is not None:
         lines += [a.markdown(), "", a.stability_sentence() + " " + a.agreement_sentence()]
     return "\n".join(lines)
-
-
-def _md(text: str) -> str:
-    return text.replace("[", "(").replace("]", ")")
 
 
 def _answer_table(a: ans.Answer) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from study import config, importance, pipeline, tracking
 from study.datasets import load_dataset
+from study.escape import for_markdown
 from study.runner import Plan, run_many, seeds_for
 
 # the default study's methods: every method but Lek's profile, which is opt-in
@@ -166,7 +167,8 @@ def test_parent_gets_few_metrics_stability_with_history_and_a_description(wine_s
         assert f"{base}.top3_stability" in metrics and f"{base}.top3_stability_ci" in metrics
     note = run.data.tags["mlflow.note.content"]
     first = wine_study.analysis.answer.table.iloc[0]
-    assert f"| 1 | {first.feature} | {first.mean_rank:.1f} [" in note
+    # the name as typed, its markdown punctuation escaped (study.escape)
+    assert f"| 1 | {for_markdown(first.feature)} | {first.mean_rank:.1f} [" in note
     assert "artifacts/overview.html" in note
     assert "overview.html" in {a.path for a in client.list_artifacts(wine_study.run_id)}
 
