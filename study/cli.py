@@ -27,8 +27,17 @@ _UID = f"{os.getpid():x}-{secrets.token_hex(2)}"  # names this process's Hydra o
 
 
 def _fail(prog: str, err: Exception) -> None:
-    print(f"{prog}: error: {err}", file=sys.stderr)
+    print(f"{prog}: error: {_shown(err)}", file=sys.stderr)
     sys.exit(2)
+
+
+def _shown(text) -> str:
+    """``text`` as it may reach a terminal or a log: no URI's password, no control character
+    from a name (see :mod:`study.escape`)."""
+    from .escape import for_terminal
+    from .tracking import mask_uri
+
+    return for_terminal(mask_uri(str(text)))
 
 
 def _hydra_app():
@@ -57,6 +66,7 @@ def _hydra_app():
         from hydra.types import RunMode
 
         sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+        _mask_hydra_files(HydraConfig.get(), sweep)
         try:
             plain = to_plain(cfg)
             if not plain.get("paths", {}).get("output_dir"):
@@ -72,18 +82,18 @@ def _hydra_app():
                 return
             if code == 2:
                 _fail("study-run", err)
-            print(f"study-run: {err}", file=sys.stderr)
+            print(f"study-run: {_shown(err)}", file=sys.stderr)
             sys.exit(1)
         except OSError as err:  # a full disk or a folder that turned read-only mid-study
             if err.errno not in _DISK_ERRORS:
                 raise
-            print(f"study-run: cannot write {err.filename or 'a file'} ({err.strerror}); the seeds "
-                  f"written so far are in the store. Go on, once it can be written, with:  "
-                  f"{_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
+            print(f"study-run: cannot write {_shown(err.filename or 'a file')} ({err.strerror}); "
+                  "the seeds written so far are in the store. Go on, once it can be written, "
+                  f"with:  {_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
             sys.exit(1)
         except StoreUnavailable as err:  # nothing the user did wrong, nothing lost either
-            print(f"study-run: {err}. Go on, once the store works again, with:  {_resume_command()}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(f"study-run: {_shown(err)}. Go on, once the store works again, with:  "
+                  f"{_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
             if sweep:
                 _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] {err}", 1)
                 return
@@ -128,6 +138,21 @@ def _hydra_app():
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
+def _mask_hydra_files(hydra_cfg, sweep: bool) -> None:
+    """Hydra has written the composed config and the command line (``.hydra/*.yaml``, and
+    ``multirun.yaml`` for a sweep) before the study starts: a password in ``tracking.uri`` is
+    masked there too, as in every file the study writes."""
+    from .tracking import mask_uri
+
+    files = list((Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir).glob("*.yaml"))
+    if sweep:
+        files.append(Path(hydra_cfg.sweep.dir) / "multirun.yaml")
+    for path in files:
+        text = path.read_text() if path.is_file() else ""
+        if mask_uri(text) != text:
+            path.write_text(mask_uri(text))
+
+
 def _drop_if_empty(folder) -> None:
     """Remove a Hydra output folder that holds only Hydra's own files (and its empty parents)."""
     import shutil
@@ -146,6 +171,7 @@ _SWEEP_LOG = "STUDY_SWEEP_FAILURES"  # a file the jobs of a sweep (any process) 
 
 
 def _sweep_failed(line: str, code: int) -> None:
+    line = _shown(line)
     print(f"study-run: {line}", file=sys.stderr, flush=True)
     path = os.environ.get(_SWEEP_LOG)
     if path:
@@ -154,11 +180,12 @@ def _sweep_failed(line: str, code: int) -> None:
 
 
 def _resume_command() -> str:
-    """This command line with ``study.resume=true``: what carries an interrupted study on."""
+    """This command line with ``study.resume=true``: what carries an interrupted study on (with
+    ``***`` for a password in it: the user types it again)."""
     import shlex
 
     args = [a for a in sys.argv[1:] if not a.lstrip("+").startswith("study.resume=")]
-    return " ".join(["study-run", *map(shlex.quote, args), "study.resume=true"])
+    return _shown(" ".join(["study-run", *map(shlex.quote, args), "study.resume=true"]))
 
 
 def _interrupt(signum, frame) -> None:
@@ -272,7 +299,7 @@ def aggregate_main(argv=None) -> None:
         if args.top_k is not None and args.top_k > len(meta.feature_names):  # as study-run
             raise StudyError(f"--top-k {args.top_k} is more than the {len(meta.feature_names)} "
                              f"variables of {meta.dataset}")  # fmt: skip
-        print(tracking.seeds_report(args.uri, run_id, record), flush=True)
+        print(_shown(tracking.seeds_report(args.uri, run_id, record)), flush=True)
         output = prepare.writable_folder(args.output or Path("runs") / "aggregate" / run_id,
                                            "--output")  # fmt: skip
         tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
@@ -299,7 +326,8 @@ def aggregate_main(argv=None) -> None:
     ws = analysis.weight_sums
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
-    print(ws[ws.view == "input"][cols].sort_values("rank").to_string(index=False, float_format="%.3f"))
+    table = ws[ws.view == "input"][cols].sort_values("rank")
+    print(_shown(table.to_string(index=False, float_format="%.3f")))
     if summary.not_learned(record):  # as study-run: a study that answers nothing is no success
         sys.exit(1)
 
@@ -383,8 +411,8 @@ def ui_main(argv=None) -> None:
         uri = resolve_uri(args.uri)
         if uri.startswith(("http://", "https://")):
             check_reachable(uri)
-            print(f"The tracking server at {uri} serves its own UI; studies: {ui_url(uri=uri)}"
-                  f"{latest(uri=uri)}")  # fmt: skip
+            print(_shown(f"The tracking server at {uri} serves its own UI; studies: "
+                         f"{ui_url(uri=uri)}{latest(uri=uri)}"))  # fmt: skip
             return
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
             raise StudyError(
@@ -393,11 +421,12 @@ def ui_main(argv=None) -> None:
             )
     except StudyError as err:
         _fail("study-ui", err)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(args.port)]  # fmt: skip
+    # the store through the environment: a command line (and its password) is public in ps
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(args.port)]
     if uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.as_uri()]
-    print(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}{latest(port=args.port)}\n"
-          "  (Ctrl-C stops it)", flush=True)  # fmt: skip
-    os.execv(sys.executable, cmd)
+    print(_shown(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}"
+                 f"{latest(port=args.port)}\n  (Ctrl-C stops it)"), flush=True)  # fmt: skip
+    os.execve(sys.executable, cmd, env)

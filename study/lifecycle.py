@@ -56,7 +56,8 @@ class Study:
     def __init__(self, prep: Prepared, output_dir: Path):
         self.prep, self.settings, self.meta = prep, prep.settings, prep.meta
         self.output_dir = output_dir
-        self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment)
+        self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment,
+                                        artifacts=self.settings.root / "artifacts")  # fmt: skip
         self.previous: list = []  # the seeds the store had when this process attached
         self.warm = None  # the thread starting the worker processes (runner.warm_up)
         self.written: list[int] = []  # the seeds this process wrote FINISHED
@@ -313,8 +314,9 @@ def run(cfg: Mapping, *, config_yaml: str | None = None,
     except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
         if not tracking.is_store_error(exc):
             raise
-        raise StoreUnavailable(f"cannot write to the tracking store {prep.settings.tracking_uri} "
-                               f"({_first_line(exc)}); nothing was trained") from None  # fmt: skip
+        raise StoreUnavailable(tracking.mask_uri(
+            f"cannot write to the tracking store {prep.settings.tracking_uri} "
+            f"({_first_line(exc)}); nothing was trained")) from None  # fmt: skip
     t["setup"] = time.perf_counter()
     try:
         study.open()
@@ -420,14 +422,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
     if study.run_id is None:
-        return StoreUnavailable(f"cannot write to the tracking store {study.tracker.uri} "
-                                f"({_first_line(exc)}); nothing was trained")  # fmt: skip
+        return StoreUnavailable(tracking.mask_uri(
+            f"cannot write to the tracking store {study.tracker.uri} ({_first_line(exc)}); "
+            "nothing was trained"))  # fmt: skip
     journal = Journal(study.settings.root, study.run_id)
-    return StoreUnavailable(
+    return StoreUnavailable(tracking.mask_uri(  # the cause may hold the URI (MLflow's does)
         f"the tracking store {study.tracker.uri} stopped answering ({_first_line(exc)}); "
         f"training stopped. {len(journal.runs())} trained seed(s) are kept in the journal "
         f"{journal.folder} and will be uploaded, not retrained, by the resume"
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:

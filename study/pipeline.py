@@ -28,7 +28,8 @@ def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
     path.write_text(text + "\n")
     tracking.Tracker(uri, run_id=run_id).log_artifact(path)
     # which study this folder holds: a sweep's callback compares its jobs' studies from these
-    (Path(output_dir) / STUDY_RUN_FILE).write_text(json.dumps({"run_id": run_id, "uri": uri}))
+    info = {"run_id": run_id, "uri": tracking.mask_uri(uri)}
+    (Path(output_dir) / STUDY_RUN_FILE).write_text(json.dumps(info))
     return path
 
 

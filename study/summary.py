@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .aggregate import Analysis
+from .escape import for_terminal
+from .tracking import mask_uri
 
 __all__ = ["render", "stability_lines", "not_learned"]
 
@@ -93,7 +95,8 @@ def render(
     analysis: Analysis, *, run_id=None, uri=None, experiment=None, experiment_id=None,
     output_dir=None, timings=None, extras=(),
 ) -> str:  # fmt: skip
-    """The end-of-study report: a reader sees at once whether the ranking is stable."""
+    """The end-of-study report: a reader sees at once whether the ranking is stable. Printed and
+    kept as ``report.txt``: names cannot drive a terminal, a URI's password is masked."""
     rec = analysis.record
     meta = rec.meta
     test = np.array([r.test_score for r in rec.runs], float)
@@ -166,4 +169,4 @@ def render(
         lines.append(f"Open the MLflow UI: {ui_command(uri)}")
         lines.append(f"  then this study: {ui_url(experiment_id, run_id, uri=uri)}")
         lines.append(f"  and all its runs: {ui_url(experiment_id, uri=uri, study=meta.name)}")
-    return "\n".join(lines)
+    return for_terminal(mask_uri("\n".join(lines)))

@@ -37,20 +37,27 @@ class CompareStudies(Callback):
 
     def on_multirun_end(self, config, **kwargs) -> None:
         from .errors import StudyError
+        from .escape import for_terminal
         from .publish import compare_studies
+        from .tracking import mask_uri, resolve_uri
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         studies = sweep_studies(sweep_dir)
         if len(studies) < 2 or len({u for u, _ in studies}) > 1:
             return
         uri = studies[0][0]
+        own = str(config.tracking.uri)  # study_run.json holds the URI masked; this one connects
+        if mask_uri(resolve_uri(own)) == uri:
+            uri = own
         try:
             _, lines, run_id = compare_studies(uri, [r for _, r in studies], sweep_dir,
                                                charts=bool(config.study.charts))  # fmt: skip
         except StudyError as err:
-            print(f"study-run: the sweep's studies could not be compared: {err}", file=sys.stderr)
+            print(f"study-run: the sweep's studies could not be compared: "
+                  f"{for_terminal(mask_uri(str(err)))}", file=sys.stderr)  # fmt: skip
             return
         print("\n" + "\n".join(lines), flush=True)
         print(f"Comparison run: {run_id} (and compare.csv, compare.png in {sweep_dir}); "
-              f"again: study-compare {' '.join('--study ' + r for _, r in studies)} --uri {uri}",
+              f"again: study-compare {' '.join('--study ' + r for _, r in studies)} "
+              f"--uri {mask_uri(uri)}",
               flush=True)  # fmt: skip

@@ -35,6 +35,7 @@ from ._store import (
     is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_path,
     ui_url,
 )
+from ._secrets import mask_uri
 from ._background import ChildWriter, WriterError
 from ._writer import BUNDLE, NULL_BUNDLE, Tracker
 
@@ -60,6 +61,7 @@ __all__ = [
     "importance_key",
     "metric_names",
     "resolve_uri",
+    "mask_uri",
     "ui_command",
     "ui_url",
     "ui_path",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import StudyError
+from ._secrets import mask_uri
 from ._store import ROLE_TAG, _client, resolve_uri, ui_path
 
 COMPARED_TAG = "study.compared"  # the parent run ids a comparison run compares, comma-separated
@@ -16,7 +17,7 @@ def studies_in(uri: str, experiment: str) -> list[str]:
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise StudyError(f"no experiment {experiment!r} in {resolve_uri(uri)}")
+        raise StudyError(f"no experiment {experiment!r} in {mask_uri(resolve_uri(uri))}")
     runs = client.search_runs([exp.experiment_id],
                               filter_string=f"tags.`{ROLE_TAG}` = 'study' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time ASC"], max_results=1000)  # fmt: skip

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
 from ._ledger import study_filter
+from ._secrets import mask_uri
 from ._store import PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri
 from ._writer import BUNDLE, NULL_BUNDLE
 
@@ -34,7 +35,7 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
         runs = client.search_runs(ids, filter_string=study_filter(name),
                                   order_by=["attributes.start_time DESC"], max_results=50)  # fmt: skip
         if not runs:
-            raise StudyError(f"no study called {name!r} in {resolve_uri(uri)}")
+            raise StudyError(f"no study called {name!r} in {mask_uri(resolve_uri(uri))}")
         for run in runs:
             if client.search_runs([run.info.experiment_id], max_results=1, filter_string=(
                     f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'FINISHED'")):
@@ -44,7 +45,7 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
         try:
             run = client.get_run(run_id)
         except mlflow.exceptions.MlflowException:
-            raise StudyError(f"no run {run_id!r} in {resolve_uri(uri)}") from None
+            raise StudyError(f"no run {run_id!r} in {mask_uri(resolve_uri(uri))}") from None
         if run.data.tags.get(ROLE_TAG) == "seed":
             return run.data.tags[PARENT_TAG]
         if run.data.tags.get(ROLE_TAG) != "study":
@@ -54,7 +55,7 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
         raise StudyError("give a study's parent run id (--run-id) or an experiment name")
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise StudyError(f"no experiment {experiment!r} in {resolve_uri(uri)}")
+        raise StudyError(f"no experiment {experiment!r} in {mask_uri(resolve_uri(uri))}")
     runs = client.search_runs(
         [exp.experiment_id],
         filter_string=f"tags.`{ROLE_TAG}` = 'study' and attributes.status = 'FINISHED'",

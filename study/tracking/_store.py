@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import StudyError
 from ..naming import importance_key, metric_names
 from ..record import StudyMeta
+from ._secrets import mask_uri
 
 PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "study.role"
@@ -120,8 +121,8 @@ def resolve_uri(uri: str) -> str:
     if uri.endswith(".db"):
         return resolve_uri(f"sqlite:///{uri}")
     raise StudyError(
-        f"tracking.uri: {uri!r} is not a tracking URI; use sqlite:///path/to/mlflow.db or "
-        "http(s)://host:port"
+        f"tracking.uri: {mask_uri(uri)!r} is not a tracking URI; use "
+        "sqlite:///path/to/mlflow.db or http(s)://host:port"
     )
 
 
@@ -166,11 +167,24 @@ def _check_driver(scheme: str, uri: str) -> None:
                          f"not installed: pip install {package}") from None  # fmt: skip
 
 
-def _artifact_root(uri: str) -> str | None:
-    """Artifacts of a SQLite store go beside the database, in ``artifacts/``."""
+def _artifact_root(uri: str, folder: Path | None = None) -> str | None:
+    """Artifacts of a SQLite store go beside the database, in ``artifacts/``; those of another
+    database (PostgreSQL, MySQL) in ``folder`` (the study's ``paths.root/artifacts``), not in
+    MLflow's default ``./mlruns`` of whatever folder the command ran in. A tracking server keeps
+    its own."""
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+    if folder is not None and not uri.startswith(("http://", "https://", "databricks")):
+        return Path(folder).resolve().as_uri()
     return None
+
+
+def _address(uri: str) -> str:
+    """A server's URI without its userinfo: what a browser link and a printed line need (the
+    browser asks for credentials itself)."""
+    scheme, sep, rest = uri.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
 
 def ui_command(uri: str) -> str:
@@ -178,8 +192,8 @@ def ui_command(uri: str) -> str:
     127.0.0.1), nothing to start for a tracking server, which serves its own UI."""
     uri = resolve_uri(uri)
     if uri.startswith(("http://", "https://")):
-        return f"the tracking server serves it at {uri}"
-    return f"study-ui --uri {uri}"
+        return f"the tracking server serves it at {_address(uri)}"
+    return f"study-ui --uri {mask_uri(uri)}"
 
 
 def ui_path(experiment_id: str | None = None, run_id: str | None = None, *,
@@ -208,7 +222,7 @@ def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: in
            uri: str | None = None, *, study: str | None = None) -> str:  # fmt: skip
     """:func:`ui_path` as a full address: on the tracking server ``uri`` if it is one, else on
     ``study-ui`` (127.0.0.1:``port``)."""
-    base = uri.rstrip("/") if uri and uri.startswith(("http://", "https://")) else \
+    base = _address(uri).rstrip("/") if uri and uri.startswith(("http://", "https://")) else \
         f"http://127.0.0.1:{port}"  # fmt: skip
     return f"{base}/#{ui_path(experiment_id, run_id, study=study)}"
 
@@ -350,8 +364,8 @@ def _client(uri: str):
             if not is_store_error(err):
                 raise
             path = _database_file(uri)
-            raise StudyError(f"tracking.uri: cannot open the store {path or uri} "
-                             f"({str(err).splitlines()[0][:200]})") from None
+            raise StudyError(mask_uri(f"tracking.uri: cannot open the store {path or uri} "
+                                      f"({str(err).splitlines()[0][:200]})")) from None
     _READY.add(uri)
     return client
 
@@ -361,20 +375,28 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     (MLflow's own client retries for minutes, then prints a long traceback), or when what
     answers is not an MLflow server (its ``/health`` is not 200; 401 and 403 pass: a server
     behind authentication speaks for itself from then on)."""
+    import base64
     import urllib.error
     import urllib.request
+    from urllib.parse import unquote, urlsplit
 
+    # urllib takes "user:pw@host" for a host name; MLflow's requests sends it as basic auth
+    request = urllib.request.Request(f"{_address(uri).rstrip('/')}/health")
+    parts = urlsplit(uri)
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        request.add_header("Authorization", f"Basic {base64.b64encode(pair).decode()}")
     try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+        urllib.request.urlopen(request, timeout=timeout).close()
     except urllib.error.HTTPError as err:
         if err.code in (401, 403):
             return
-        raise StudyError(f"tracking.uri: {uri} answers, but not as an MLflow tracking server "
-                         f"(HTTP {err.code} at /health)") from None
+        raise StudyError(f"tracking.uri: {mask_uri(uri)} answers, but not as an MLflow tracking "
+                         f"server (HTTP {err.code} at /health)") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        raise StudyError(f"tracking.uri: no tracking server answers at {uri} ({reason}); start "
-                         "one (mlflow server ...) or use sqlite:///runs/mlflow.db") from None
+        reason = mask_uri(getattr(err, "reason", err))
+        raise StudyError(f"tracking.uri: no tracking server answers at {mask_uri(uri)} ({reason}); "
+                         "start one (mlflow server ...) or use sqlite:///runs/mlflow.db") from None
 
 
 def study_lock(uri: str, experiment: str, name: str):
@@ -438,12 +460,13 @@ def _lock_folder() -> Path:
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 
-def _experiment_id(client, name: str, uri: str) -> str:
+def _experiment_id(client, name: str, uri: str, artifacts: Path | None = None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
             return client.create_experiment(
-                name, artifact_location=_artifact_root(resolve_uri(uri)), tags={_KIND_TAG: _KIND}
+                name, artifact_location=_artifact_root(resolve_uri(uri), artifacts),
+                tags={_KIND_TAG: _KIND},
             )
         except _mlflow().exceptions.MlflowException:
             exp = client.get_experiment_by_name(name)  # another process created it just now

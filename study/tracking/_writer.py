@@ -13,6 +13,7 @@ import numpy as np
 from ..record import RunRecord, StudyMeta
 from . import _ledger, _sql_fast
 from ._background import ChildWriter
+from ._secrets import mask_uri
 from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
 from ._store import (
     ERROR_TAG, HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
@@ -52,14 +53,17 @@ class Tracker:
     :func:`~._store.is_store_error`.
     """
 
-    def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None):
+    def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None,
+                 artifacts: Path | None = None):  # fmt: skip
         """Open ``experiment`` (created if new) for a new study, or attach to the existing parent
-        run ``run_id`` (``study-aggregate`` logs its results there)."""
+        run ``run_id`` (``study-aggregate`` logs its results there). ``artifacts``: the folder
+        of a new experiment's artifacts on a database other than SQLite (see ``_artifact_root``).
+        """
         self.uri = resolve_uri(uri)
         self.experiment = experiment
         self.client = _client(self.uri)
         if run_id is None:
-            self.experiment_id = _experiment_id(self.client, experiment, self.uri)
+            self.experiment_id = _experiment_id(self.client, experiment, self.uri, artifacts)
         else:
             self.experiment_id = self.client.get_run(run_id).info.experiment_id
         self.run_id = run_id
@@ -124,10 +128,11 @@ class Tracker:
             if winner != self.run_id:
                 self.resume(winner, meta, run_name=run_name)
                 return self.run_id
-        params = [Param(k, v) for k, v in flatten(config).items()]
+        # the store is read by everyone with access to it: no password of a URI in it
+        params = [Param(k, mask_uri(v)) for k, v in flatten(config).items()]
         tags = [RunTag("study.dataset", meta.dataset), RunTag("study.task", meta.task)]
         self.client.log_batch(self.run_id, params=params, tags=tags)
-        self.client.log_text(self.run_id, config_yaml, "config.yaml")
+        self.client.log_text(self.run_id, mask_uri(config_yaml), "config.yaml")
         self.client.log_dict(self.run_id, meta.to_dict(), "study.json")
         source = dataset.source if Path(dataset.source).is_file() else None
         with warnings.catch_warnings():  # schema hints about integer columns: not a model input

@@ -1,0 +1,170 @@
+"""Secrets and hostile names, for real: a password in the tracking URI (an ``mlflow server`` and
+a PostgreSQL that checks it) appears in no output, file, param, tag or error message; names
+that are HTML, markdown links or terminal escapes stay inert in the description and the report."""
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import free_port, mlflow_server
+from study.tracking import mask_uri
+
+REPO = Path(__file__).resolve().parents[1]
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SECRET = "S3cretPw9"
+FAST = ["study.n_runs=2", "study.n_jobs=1", "study.progress=false", "study.charts=false",
+        "importance.methods=[olden]", "stability.n_bootstrap=100"]  # fmt: skip
+
+
+def _run(args, cwd, main="run_main"):
+    env = {**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1", "HYDRA_FULL_ERROR": ""}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    code = f"from study.cli import {main}; {main}()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def _files_holding(folder: Path, needle: bytes) -> list[Path]:
+    return [p for p in Path(folder).rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+@pytest.mark.parametrize("uri, masked", [
+    ("postgresql+psycopg://alice:pw@db.example:5432/mlflow",
+     "postgresql+psycopg://alice:***@db.example:5432/mlflow"),
+    ("http://alice:p%40ss@host:5000", "http://alice:***@host:5000"),
+    ("https://ghp_token123@host/x?a=1", "https://***@host/x?a=1"),
+    ("mysql://u@h/db?password=pw&ssl=1", "mysql://***@h/db?password=***&ssl=1"),
+    ("sqlite:////tmp/runs/mlflow.db", "sqlite:////tmp/runs/mlflow.db"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("no store at http://a:b@h:1 (refused); tracking.uri=x://c:d@e/f",
+     "no store at http://a:***@h:1 (refused); tracking.uri=x://c:***@e/f"),
+])  # fmt: skip
+def test_mask_uri_hides_credentials_and_keeps_the_rest(uri, masked):
+    assert mask_uri(uri) == masked
+
+
+# --- over HTTP -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    for url in mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts"):
+        yield url, root
+
+
+@pytest.mark.slow
+def test_a_password_in_an_http_uri_leaves_no_trace(server, tmp_path):
+    url, server_root = server
+    uri = url.replace("http://", f"http://alice:{SECRET}@")  # the server ignores basic auth
+    proc = _run([f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=secret-http",
+                 *FAST], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"the tracking server serves it at {url}" in proc.stdout  # a browser asks for them
+    agg = _run(["--study", "secret-http", "--uri", uri, "--output", str(tmp_path / "agg"),
+                "--no-charts"], tmp_path, main="aggregate_main")  # fmt: skip
+    assert agg.returncode == 0, agg.stderr
+    port = free_port()  # nothing listens there: the error names the store, masked
+    dead = _run([f"tracking.uri=http://alice:{SECRET}@127.0.0.1:{port}", f"paths.root={tmp_path}",
+                 *FAST], tmp_path)  # fmt: skip
+    assert dead.returncode == 2 and "alice:***@127.0.0.1" in dead.stderr, dead.stderr
+    for out in (proc, agg, dead):
+        assert SECRET not in out.stdout + out.stderr
+    assert _files_holding(tmp_path, SECRET.encode()) == []
+    assert _files_holding(server_root / "artifacts", SECRET.encode()) == []
+    with sqlite3.connect(server_root / "mlflow.db") as db:  # every param, tag and location
+        assert not [ln for ln in db.iterdump() if SECRET in ln]
+
+
+# --- straight into PostgreSQL, which checks the password ------------------------------------
+
+
+def _as_postgres(*cmd, **kw):
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run([*prefix, *map(str, cmd)], check=True, capture_output=True, text=True,
+                          **kw)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def postgres_with_password():
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL 15 is not installed here ({PG_BIN} is missing)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver (pip install 'psycopg[binary]')")
+    root = Path(tempfile.mkdtemp(prefix="study-pgpw-"))
+    (root / "pw").write_text(SECRET)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    port = free_port()
+    # TCP connections must give the password; the socket (for createdb and pg_dump) is trusted
+    _as_postgres(PG_BIN / "initdb", "-D", root / "data", "-U", "postgres", "--pwfile", root / "pw",
+                 "--auth-host=scram-sha-256", "--auth-local=trust")  # fmt: skip
+    _as_postgres(PG_BIN / "pg_ctl", "-D", root / "data", "-w", "-l", root / "pg.log", "-o",
+                 f"-p {port} -c listen_addresses=127.0.0.1 -k {root}", "start")  # fmt: skip
+    try:
+        _as_postgres(PG_BIN / "createdb", "-h", root, "-p", port, "-U", "postgres", "mlflow")
+        yield f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:{port}/mlflow", root, port
+    finally:
+        _as_postgres(PG_BIN / "pg_ctl", "-D", root / "data", "-m", "fast", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_password_in_a_postgresql_uri_leaves_no_trace(postgres_with_password, tmp_path):
+    uri, pg_root, port = postgres_with_password
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    root = tmp_path / "root"
+    proc = _run([f"tracking.uri={uri}", f"paths.root={root}", "study.name=secret-pg", *FAST], cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert "postgres:***@" in proc.stdout
+    # artifacts under paths.root, not in ./mlruns of wherever the command ran
+    assert list(cwd.iterdir()) == []
+    assert list((root / "artifacts").rglob("report.txt"))
+    bad = _run(["--study", "nope", "--uri", uri], cwd, main="aggregate_main")
+    assert bad.returncode == 2 and "no study called 'nope' in postgresql+psycopg://postgres:***@" \
+        in bad.stderr, bad.stderr  # fmt: skip
+    assert SECRET not in proc.stdout + proc.stderr + bad.stdout + bad.stderr
+    assert _files_holding(tmp_path, SECRET.encode()) == []
+    dump = _as_postgres(PG_BIN / "pg_dump", "-h", pg_root, "-p", port, "-U", "postgres",
+                        "mlflow").stdout  # fmt: skip
+    assert "secret-pg" in dump and SECRET not in dump
+
+
+# --- hostile names ---------------------------------------------------------------------------
+
+HOSTILE = ["<img src=x>", "[l](http://example.com)", "t\x1b]0;pwned\x07", "a|b"]
+
+
+@pytest.mark.slow
+def test_hostile_names_are_inert_in_the_description_and_the_report(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, len(HOSTILE)))
+    df = pd.DataFrame(x, columns=HOSTILE)
+    df["y"] = np.where(x[:, 0] + x[:, 1] > 0, "<b>yes</b>", "no")
+    df.to_csv(tmp_path / "h.csv", index=False)
+    proc = _run(["dataset=csv", f"dataset.path={tmp_path / 'h.csv'}", "dataset.target=y",
+                 "study.name='<img src=z>'", f"paths.root={tmp_path}", *FAST], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    reports = [p.read_text() for p in tmp_path.rglob("report.txt")]  # the folder's, the run's
+    assert len(reports) == 2 and not [r for r in reports if "\x1b" in r or "\x07" in r]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (parent,) = client.search_runs(["1"], "tags.`study.role` = 'study'")
+    text = parent.data.tags["mlflow.note.content"]
+    assert "<img" not in text and "<b>" not in text and "\x1b" not in text
+    assert "[l](" not in text and re.search(r"\\\[l\\\]\\\(http", text)  # shown as typed
+    assert "a\\|b" in text and "a|b" not in text.replace("\\|", "")
