@@ -179,6 +179,27 @@ def _sweep_failed(line: str, code: int) -> None:
             f.write(f"{code}\t{line}\n")
 
 
+def _mask_log_records() -> None:
+    """Hydra logs each job of a sweep with its overrides (``tracking.uri`` and its password
+    among them) to the terminal and its log file before the job starts: every log record of
+    this process is made already masked, whatever handlers Hydra configures later."""
+    import logging
+
+    make = logging.getLogRecordFactory()
+
+    def masked(*args, **kwargs):
+        record = make(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:  # a bad format: logging reports it when the record is emitted
+            return record
+        if _shown(text) != text:
+            record.msg, record.args = _shown(text), ()
+        return record
+
+    logging.setLogRecordFactory(masked)
+
+
 def _resume_command() -> str:
     """This command line with ``study.resume=true``: what carries an interrupted study on (with
     ``***`` for a password in it: the user types it again)."""
@@ -225,6 +246,7 @@ def run_main() -> None:
     fd, log = tempfile.mkstemp(prefix="study-sweep-", suffix=".txt")
     os.close(fd)
     os.environ[_SWEEP_LOG] = log  # inherited by the launcher's worker processes
+    _mask_log_records()
     try:
         _hydra_app()()
     except SystemExit as exc:

@@ -48,6 +48,7 @@ def _files_holding(folder: Path, needle: bytes) -> list[Path]:
     ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ("no store at http://a:b@h:1 (refused); tracking.uri=x://c:d@e/f",
      "no store at http://a:***@h:1 (refused); tracking.uri=x://c:***@e/f"),
+    ("- tracking.uri=http\\://alice\\:pw@h\\:1", "- tracking.uri=http\\://alice\\:***@h\\:1"),
 ])  # fmt: skip
 def test_mask_uri_hides_credentials_and_keeps_the_rest(uri, masked):
     assert mask_uri(uri) == masked
@@ -67,11 +68,13 @@ def server(tmp_path_factory):
 def test_a_password_in_an_http_uri_leaves_no_trace(server, tmp_path):
     url, server_root = server
     uri = url.replace("http://", f"http://alice:{SECRET}@")  # the server ignores basic auth
-    proc = _run([f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=secret-http",
+    # a sweep: Hydra writes and logs each job's overrides, escaped (http\://alice\:...)
+    proc = _run(["-m", "model=mlp_8,mlp_10", f"tracking.uri={uri}", f"paths.root={tmp_path}",
                  *FAST], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"the tracking server serves it at {url}" in proc.stdout  # a browser asks for them
-    agg = _run(["--study", "secret-http", "--uri", uri, "--output", str(tmp_path / "agg"),
+    assert "Comparison run:" in proc.stdout  # the sweep's callback connected with the password
+    agg = _run(["--study", "wine-mlp_8", "--uri", uri, "--output", str(tmp_path / "agg"),
                 "--no-charts"], tmp_path, main="aggregate_main")  # fmt: skip
     assert agg.returncode == 0, agg.stderr
     port = free_port()  # nothing listens there: the error names the store, masked

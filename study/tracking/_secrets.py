@@ -8,8 +8,9 @@ import re
 __all__ = ["mask_uri"]
 
 # RFC 3986: userinfo holds no unescaped "/", "?", "#" or "@"; "\s" ends a URI within prose.
-# Greedy up to the last "@" before the path, as urllib.parse.urlsplit reads the netloc.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/?#\s]*)@")
+# Greedy up to the last "@" before the path, as urllib.parse.urlsplit reads the netloc. A sweep's
+# job overrides, as Hydra writes and logs them, escape the colons: http\://alice\:pw@host.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*\\?://)(?P<info>[^/?#\s]*)@")
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&](?:password|passwd|pwd|secret|token|access_token|api_key)=)[^&#\s]*",
     re.IGNORECASE)  # fmt: skip
