@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import datasets, identity, models, randomisation, runner, tracking
 from .errors import StudyError
+from .escape import for_terminal
 from .record import StudyMeta, method_layouts
 from .settings import Settings
 
@@ -49,7 +50,7 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
     ds = datasets.load_dataset(settings.dataset["name"], **{
         k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
     for note in ds.extra.get("notes", ()):  # what the loader changed, said before training
-        print(f"Note: {note}.", file=sys.stderr)
+        print(f"Note: {for_terminal(note)}.", file=sys.stderr)  # it may name a column
     plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
                        method_options=settings.method_options, test_size=settings.test_size,
                        split_seed=None if settings.resplit else settings.seed)  # fmt: skip
