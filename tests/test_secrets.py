@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import free_port, mlflow_server
+from study.escape import for_markdown, for_terminal
 from study.tracking import mask_uri
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,6 +147,21 @@ def test_a_password_in_a_postgresql_uri_leaves_no_trace(postgres_with_password, 
 
 # --- hostile names ---------------------------------------------------------------------------
 
+
+def test_for_markdown_shows_names_as_typed_and_inert():
+    assert for_markdown("<img src=x>") == "&lt;img src=x&gt;"
+    assert for_markdown("[l](http://e.com)") == r"\[l\]\(http://e.com\)"
+    assert for_markdown("a|b *c* _d_ `e` #f !g") == r"a\|b \*c\* \_d\_ \`e\` \#f \!g"
+    assert for_markdown("it's \"q\" & \\") == r"it&#x27;s &quot;q&quot; &amp; \\"
+    # no line break ends a table row, no control character reaches the page
+    assert for_markdown("a\nb\x1b]0;t\x07") == r"a\\nb\\x1b\]0;t\\x07"
+
+
+def test_for_terminal_writes_control_characters_as_escapes():
+    assert for_terminal("t\x1b]0;pwned\x07 \r\x9b2J\u202e") == r"t\x1b]0;pwned\x07 \r\x9b2J\u202e"
+    assert for_terminal("tab\tand\nlines, é → ü <b>") == "tab\tand\nlines, é → ü <b>"
+
+
 HOSTILE = ["<img src=x>", "[l](http://example.com)", "t\x1b]0;pwned\x07", "a|b"]
 
 
@@ -154,12 +170,13 @@ def test_hostile_names_are_inert_in_the_description_and_the_report(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, len(HOSTILE)))
     df = pd.DataFrame(x, columns=HOSTILE)
-    df["y"] = np.where(x[:, 0] + x[:, 1] > 0, "<b>yes</b>", "no")
+    df["y"] = np.where(x[:, 2] + x[:, 0] > 0, "<b>yes</b>", "no")  # the ESC name ranks high
     df.to_csv(tmp_path / "h.csv", index=False)
     proc = _run(["dataset=csv", f"dataset.path={tmp_path / 'h.csv'}", "dataset.target=y",
-                 "study.name='<img src=z>'", f"paths.root={tmp_path}", *FAST], tmp_path)  # fmt: skip
+                 "study.name='<img src=z>'", f"paths.root={tmp_path}", *FAST],
+                tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and r"t\x1b]0;pwned\x07" in proc.stdout
     reports = [p.read_text() for p in tmp_path.rglob("report.txt")]  # the folder's, the run's
     assert len(reports) == 2 and not [r for r in reports if "\x1b" in r or "\x07" in r]
 
