@@ -138,7 +138,12 @@ def test_a_password_in_a_postgresql_uri_leaves_no_trace(postgres_with_password, 
     bad = _run(["--study", "nope", "--uri", uri], cwd, main="aggregate_main")
     assert bad.returncode == 2 and "no study called 'nope' in postgresql+psycopg://postgres:***@" \
         in bad.stderr, bad.stderr  # fmt: skip
-    assert SECRET not in proc.stdout + proc.stderr + bad.stdout + bad.stderr
+    wrong = uri.replace(SECRET, "Wr0ngPw7")  # PostgreSQL refuses it: one line, masked
+    refused = _run([f"tracking.uri={wrong}", f"paths.root={root}", *FAST], cwd)
+    assert refused.returncode == 2 and "postgres:***@" in refused.stderr, refused.stderr
+    assert "Wr0ngPw7" not in refused.stdout + refused.stderr
+    for out in (proc, bad, refused):
+        assert SECRET not in out.stdout + out.stderr
     assert _files_holding(tmp_path, SECRET.encode()) == []
     dump = _as_postgres(PG_BIN / "pg_dump", "-h", pg_root, "-p", port, "-U", "postgres",
                         "mlflow").stdout  # fmt: skip
