@@ -171,6 +171,31 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
 
 
+def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, monkeypatch):
+    import threading
+
+    tracker = tracking.Tracker(f"sqlite:///{mlflow_store / 'mlflow.db'}", "slow-beat")
+    client = tracker.client
+    run_id = client.create_run(tracker.experiment_id).info.run_id
+    claim = _ledger.Claim(client, run_id)
+    assert claim.take(range(4), done=set(), n=2)[0] == [0, 1]
+    real = client.set_tag
+
+    def set_tag(*args):  # the heartbeat's write reaches a busy store late
+        if threading.current_thread().name == "beat":
+            time.sleep(1.0)
+        real(*args)
+
+    monkeypatch.setattr(client, "set_tag", set_tag)
+    beat = threading.Thread(target=claim.refresh, name="beat")
+    beat.start()
+    time.sleep(0.2)
+    assert claim.take(range(4), done=set(), n=2)[0] == [2, 3]  # claimed while it waits
+    beat.join()
+    tag = _ledger.claims(client.get_run(run_id).data.tags)[_ledger.PROCESS]
+    assert set(tag["seeds"]) == {0, 1, 2, 3}  # else another process takes 2-3 as free
+
+
 def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=over"))  # seeds 0-2, ours
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
@@ -238,7 +263,8 @@ def _by_process(db: Path) -> dict[str, int]:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:  # never creates it
             return dict(con.execute(
                 "select t.value, count(*) from runs r join tags t on t.run_uuid = r.run_uuid "
-                "and t.key = 'study.process' where r.status = 'FINISHED' group by t.value"))  # fmt: skip
+                "and t.key = 'study.process' where r.status = 'FINISHED' "
+                "group by t.value"))  # fmt: skip
     except sqlite3.Error:  # not there yet, or its schema is being made
         return {}
 

@@ -182,6 +182,10 @@ class Claim:
         self._settled = False
         self._checked = {p: set() for p in checked}  # dead process: seeds it wrote FINISHED
         self._lock = threading.Lock()
+        # one tag write at a time, each with the state when it starts: a heartbeat's write that
+        # began before a new chunk was claimed must not land after it and drop the chunk (another
+        # process took the chunk as free and both trained it)
+        self._writing = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -254,25 +258,27 @@ class Claim:
             self._groups = [(s - gone, t) for s, t in self._groups if s - gone]
 
     def refresh(self) -> None:
-        with self._lock:
-            if self._settled:  # a heartbeat late for the settled claim must not revive it
-                return
-            value = _claim_value(self._groups, self._done)
-        self._client.set_tag(self._run_id, self.key, value)
+        with self._writing:
+            with self._lock:
+                if self._settled:  # a heartbeat late for the settled claim must not revive it
+                    return
+                value = _claim_value(self._groups, self._done)
+            self._client.set_tag(self._run_id, self.key, value)
 
     def settle(self, written) -> None:
         """Training ends: the claim becomes the record of the seeds this process wrote FINISHED
         (``finished=<t> seeds=...``), which nobody trains again; the others are free."""
-        with self._lock:
-            self._settled = True
-        value = f"finished={time.time():.3f} seeds={ranges(written)}"
-        try:
-            if written:
-                self._client.set_tag(self._run_id, self.key, value)
-            else:
-                self._client.delete_tag(self._run_id, self.key)
-        except Exception:  # noqa: BLE001 - no claim, or the store is gone: the heartbeat stops
-            pass
+        with self._writing:
+            with self._lock:
+                self._settled = True
+            value = f"finished={time.time():.3f} seeds={ranges(written)}"
+            try:
+                if written:
+                    self._client.set_tag(self._run_id, self.key, value)
+                else:
+                    self._client.delete_tag(self._run_id, self.key)
+            except Exception:  # noqa: BLE001 - no claim, or the store is gone: the beat stops
+                pass
 
     def _write(self, seeds: set[int], t0: float) -> None:
         with self._lock:
