@@ -71,7 +71,11 @@ def _hydra_app():
             plain = to_plain(cfg)
             if not plain.get("paths", {}).get("output_dir"):
                 plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
-            outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+            # a study left short of seeds names the command that completes it, any shard's
+            job = list(HydraConfig.get().overrides.task) if sweep else None
+            outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+                                   resume_command=_resume_command(
+                                       job, drop=("study.shard", "study.n_shards")))  # fmt: skip
         except (StudyError, SeedsFailed) as err:
             code = 2 if isinstance(err, StudyError) else 1
             if code == 2:  # rejected before anything ran: leave no empty folder behind
@@ -200,12 +204,15 @@ def _mask_log_records() -> None:
     logging.setLogRecordFactory(masked)
 
 
-def _resume_command() -> str:
-    """This command line with ``study.resume=true``: what carries an interrupted study on (with
-    ``***`` for a password in it: the user types it again)."""
+def _resume_command(args=None, *, drop=()) -> str:
+    """This command line (or a sweep job's overrides, ``args``) with ``study.resume=true`` and
+    without the options in ``drop``: what carries an interrupted study on (with ``***`` for a
+    password in it: the user types it again)."""
     import shlex
 
-    args = [a for a in sys.argv[1:] if not a.lstrip("+").startswith("study.resume=")]
+    skip = tuple(f"{key}=" for key in ("study.resume", *drop))
+    args = sys.argv[1:] if args is None else args
+    args = [a for a in args if not a.lstrip("+").startswith(skip)]
     return _shown(" ".join(["study-run", *map(shlex.quote, args), "study.resume=true"]))
 
 

@@ -169,9 +169,9 @@ class Study:
                 journalled = Journal(self.settings.root, self.run_id).runs(only=seeds)
                 self._uploaded.update(r.seed for r in journalled)
                 yield from journalled
-                yield from runner.run_many(self.prep.plan,
-                                           [x for x in seeds if x not in self._uploaded],
-                                           n_jobs=self.settings.n_jobs, keep_going=True)  # fmt: skip
+                rest = [x for x in seeds if x not in self._uploaded]
+                yield from runner.run_many(self.prep.plan, rest, n_jobs=self.settings.n_jobs,
+                                           keep_going=True)  # fmt: skip
                 seeds = ahead.result() if ahead is not None else take(self._done)
 
     # -- train ---------------------------------------------------------------------------------
@@ -381,8 +381,9 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
     if note:
         lines.append(note)
     if trained.from_journal:
-        lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier process "
-                     "(trained, not yet in the store when it stopped), not trained again.")  # fmt: skip
+        lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier "
+                     "process (trained, not yet in the store when it stopped), not trained "
+                     "again.")  # fmt: skip
     lines += [f"Note: {n}." for n in record.notes]
     return lines
 

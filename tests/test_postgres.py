@@ -74,3 +74,100 @@ def test_two_shards_over_http_into_postgresql_complete_and_aggregate(server, tmp
     out = capsys.readouterr().out
     assert "4 finished seeds, logged by 2 processes; none missing of seeds 0-3" in out
     assert (tmp_path / "agg" / "stability.csv").is_file()
+
+
+def _finished_by_process(client, name: str) -> dict[str, list[int]]:
+    """The seeds of the FINISHED children of study ``name`` on a server, by the process
+    (``host:pid``) that wrote them."""
+    ids = [e.experiment_id for e in client.search_experiments()]
+    out: dict[str, list[int]] = {}
+    for child in client.search_runs(ids, max_results=5000, filter_string=(
+            f"tags.`study.role` = 'seed' and tags.`study.name` = '{name}' "
+            "and attributes.status = 'FINISHED'")):  # fmt: skip
+        out.setdefault(child.data.tags["study.process"], []).append(int(child.data.params["seed"]))
+    return out
+
+
+def _claimed(client, name: str) -> dict[str, set[int]]:
+    """The seeds each process's claim on study ``name`` names, finished or not."""
+    from study.tracking import _ledger
+
+    ids = [e.experiment_id for e in client.search_experiments()]
+    parents = client.search_runs(ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+    every = _ledger.claims(parents[0].data.tags) if parents else {}
+    return {p: set(c["seeds"]) | c["done"] for p, c in every.items()}
+
+
+@pytest.mark.slow
+def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(server, tmp_path):
+    # Four study.resume=true workers pull one study's seeds; one is SIGKILLed mid-training and
+    # not reaped: its pid still exists, so the others judge it by its heartbeat, as they would a
+    # process on another machine, and cannot take its seeds over for 60 s. They finish their
+    # own; the parent stays RUNNING and each report says what is missing and how to complete it.
+    import signal
+    import socket
+    import time
+
+    from mlflow import MlflowClient
+
+    n, name = 240, "four"  # chunks of 64: 64, 64, 64 and 48 seeds
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
+    code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
+    args = [f"tracking.uri={server}", f"paths.root={tmp_path}", f"study.name={name}",
+            f"study.n_runs={n}", "study.n_jobs=1", "study.progress=false", "study.charts=false",
+            "importance.methods=[olden]", "dataset=iris", "model.backend=sklearn",
+            "model.max_iter=50", "stability.n_bootstrap=200", "study.resume=true"]  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]  # fmt: skip
+    client, host, victim = MlflowClient(server), socket.gethostname(), None
+    try:
+        deadline = time.time() + 180
+        while victim is None and time.time() < deadline:
+            ended = [p for p in procs if p.poll() is not None]
+            assert not ended, f"a worker ended before the kill: {ended[0].stderr.read()[-3000:]}"
+            by = _finished_by_process(client, name)
+            done = [len(by.get(f"{host}:{p.pid}", [])) for p in procs]
+            claimed = _claimed(client, name)
+            left = [len(claimed.get(f"{host}:{p.pid}", set()) - set(by.get(f"{host}:{p.pid}", [])))
+                    for p in procs]  # fmt: skip
+            # all four train, a third of the seeds are in (the others' last seeds take less than
+            # the 60 s after which they would take the killed one's over), and one worker has
+            # seeds in the store and more to train
+            ready = [i for i in range(4) if done[i] >= 5 and left[i] >= 10]
+            if min(done) >= 1 and sum(done) >= n // 3 and ready:
+                victim = procs[ready[0]]
+                victim.send_signal(signal.SIGKILL)
+            time.sleep(0.3)
+        assert victim is not None, "the four workers did not all train within 3 minutes"
+        survivors = [p for p in procs if p is not victim]
+        results = [p.communicate(timeout=300) for p in survivors]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in survivors] == [0, 0, 0], [e[-3000:] for _, e in results]
+    finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
+    assert len(finished) == len(set(finished)) < n  # none twice; the killed worker's are missing
+    # every survivor says so; the last one to read the study back misses exactly those
+    missing = [int(out.split("Missing: ")[1].split()[0]) for out, _ in results if "Missing: " in out]
+    assert len(missing) == 3 and min(missing) == n - len(finished), [o for o, _ in results]
+    command = next(ln for out, _ in results for ln in out.splitlines() if "with:  " in ln)
+    assert command.split("with:  ")[1].startswith("study-run ") and \
+        command.endswith("study.resume=true")  # fmt: skip
+    reports = list(tmp_path.glob("hydra/*/*/report.txt"))
+    assert len(reports) == 3 and all("Missing: " in r.read_text() for r in reports)
+    parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+    assert [p.info.status for p in parent] == ["RUNNING"]  # not FINISHED short of seeds
+
+    victim.wait()  # reaped: gone, its claim is dead at once
+    again = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Missing: " not in again.stdout
+    finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
+    assert finished == list(range(n))  # each seed FINISHED once
+    ids = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(ids, "attributes.status = 'RUNNING'") == []  # the killed: KILLED
+    assert client.get_run(parent[0].info.run_id).info.status == "FINISHED"

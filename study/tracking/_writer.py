@@ -405,7 +405,8 @@ class Tracker:
         # a process writes children only while it holds a claim: one without is dead
         stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
                                                   status="RUNNING")
-                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p, 0.0))]  # fmt: skip
+                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG),
+                                      beats.get(p, 0.0))]  # fmt: skip
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
