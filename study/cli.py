@@ -145,16 +145,21 @@ _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 def _mask_hydra_files(hydra_cfg, sweep: bool) -> None:
     """Hydra has written the composed config and the command line (``.hydra/*.yaml``, and
     ``multirun.yaml`` for a sweep) before the study starts: a password in ``tracking.uri`` is
-    masked there too, as in every file the study writes."""
-    from .tracking import mask_uri
-
+    masked there too, as in every file the study writes (see also study.sweep.MaskSecrets)."""
     files = list((Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir).glob("*.yaml"))
     if sweep:
         files.append(Path(hydra_cfg.sweep.dir) / "multirun.yaml")
     for path in files:
-        text = path.read_text() if path.is_file() else ""
-        if mask_uri(text) != text:
-            path.write_text(mask_uri(text))
+        mask_file(path)
+
+
+def mask_file(path: Path) -> None:
+    """Rewrite the text file ``path``, if it exists, with every URI's password masked."""
+    from .tracking import mask_uri
+
+    text = path.read_text() if path.is_file() else ""
+    if mask_uri(text) != text:
+        path.write_text(mask_uri(text))
 
 
 def _drop_if_empty(folder) -> None:

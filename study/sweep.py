@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["CompareStudies", "sweep_studies"]
+__all__ = ["CompareStudies", "MaskSecrets", "sweep_studies"]
 
 
 def sweep_studies(sweep_dir) -> list[tuple[str, str]]:
@@ -30,6 +30,19 @@ def sweep_studies(sweep_dir) -> list[tuple[str, str]]:
         if (info["uri"], info["run_id"]) not in found:
             found.append((info["uri"], info["run_id"]))
     return found
+
+
+class MaskSecrets(Callback):
+    """``multirun.yaml`` (the sweep's config and command line, written once this has started)
+    with a password in ``tracking.uri`` masked when the process ends, however the sweep ends:
+    the first job masks it, but a job whose config does not compose ends the sweep first."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        import atexit
+
+        from .cli import mask_file
+
+        atexit.register(mask_file, Path(str(config.hydra.sweep.dir)) / "multirun.yaml")
 
 
 class CompareStudies(Callback):

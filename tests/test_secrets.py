@@ -90,6 +90,16 @@ def test_a_password_in_an_http_uri_leaves_no_trace(server, tmp_path):
         assert not [ln for ln in db.iterdump() if SECRET in ln]
 
 
+def test_a_sweep_that_fails_to_compose_leaves_no_password_in_multirun_yaml(tmp_path):
+    # Hydra writes multirun.yaml, then no job starts: no job of ours could mask it
+    proc = _run(["-m", f"tracking.uri=http://alice:{SECRET}@127.0.0.1:1", "study.nope=1,2",
+                 f"paths.root={tmp_path}"], tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert list(tmp_path.rglob("multirun.yaml"))
+    assert _files_holding(tmp_path, SECRET.encode()) == []
+    assert SECRET not in proc.stdout + proc.stderr
+
+
 # --- straight into PostgreSQL, which checks the password ------------------------------------
 
 
