@@ -310,7 +310,7 @@ def aggregate_main(argv=None) -> None:
     which.add_argument("--experiment", help="an experiment name: its latest finished study")
     which.add_argument("--study", help="a study's name (study.name): its latest run, in any "
                        "experiment, with every seed that finished (across resumes)")
-    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    _uri_option(parser)
     parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the study's)")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for tables and charts (default runs/aggregate/<run id>)")
@@ -382,7 +382,7 @@ def compare_main(argv=None) -> None:
                         help="a study's name (study.name) or parent run id; give two or more")
     parser.add_argument("--experiment", action="append", default=[], metavar="E",
                         help="every finished study of experiment E")
-    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    _uri_option(parser)
     parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the studies')")
     parser.add_argument("--output", type=Path, default=None,
                         help="folder for the tables and the chart (default runs/compare/<time>)")
@@ -412,6 +412,12 @@ def compare_main(argv=None) -> None:
         print(f"Comparison run: {run_id}")
 
 
+def _uri_option(parser) -> None:
+    # the default may come from MLFLOW_TRACKING_URI, password and all: --help shows it masked
+    parser.add_argument("--uri", default=DEFAULT_URI,
+                        help=f"tracking URI (default {_shown(DEFAULT_URI)})")  # fmt: skip
+
+
 def _study_id(uri: str, study: str) -> str:
     """A study given by name, or by its parent (or a seed's) run id."""
     from . import tracking
@@ -431,7 +437,7 @@ def ui_main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="study-ui", description="Open the MLflow UI on a study store, on 127.0.0.1 only."
     )
-    parser.add_argument("--uri", default=DEFAULT_URI, help=f"tracking URI (default {DEFAULT_URI})")
+    _uri_option(parser)
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     args = parser.parse_args(argv)
     from .tracking import check_reachable, latest_study, resolve_uri, ui_url
