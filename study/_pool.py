@@ -11,6 +11,10 @@ the scikit-learn backend does.
 
 The pool is kept for the process, as joblib keeps its workers: a sweep's studies, the null
 networks and the retraining all use it. :func:`release` ends it.
+
+Workers of both kinds end with the study's process, however it ends (a SIGKILL runs no cleanup:
+the forked workers, 130 MB each, and joblib's lived on for minutes): joblib's are made by
+:func:`parallel`, which gives them :func:`watch_parent`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
-__all__ = ["start", "current", "release"]
+__all__ = ["start", "current", "release", "parallel", "watch_parent"]
 
 _POOL: list = []  # [(n_workers, executor)]: at most one
 
@@ -38,9 +43,9 @@ def start(n_workers: int, *, before=None):
     from concurrent.futures import ProcessPoolExecutor
 
     # with the fork method every worker is forked at the first submit, before the executor
-    # starts its own thread (concurrent.futures.process)
+    # starts its own thread (concurrent.futures.process): by this process's only thread
     pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork"),
-                               initializer=_worker_setup, initargs=(n_workers,))  # fmt: skip
+                               initializer=_worker_setup, initargs=(n_workers, os.getpid()))
     try:
         list(pool.map(abs, range(n_workers)))
     except Exception:  # noqa: BLE001 - no fork (limits, memory): joblib's workers then
@@ -62,6 +67,54 @@ def release() -> None:
         _POOL.pop()[1].shutdown(wait=False, cancel_futures=True)
 
 
+def parallel(n_jobs: int, **kwargs):
+    """joblib's ``Parallel(n_jobs, **kwargs)``, whose worker processes end with this one. Every
+    use of joblib in the study goes through here: loky reuses its workers only for the same
+    initializer, and starts new ones for another."""
+    from joblib import Parallel
+
+    return Parallel(n_jobs=n_jobs, initializer=watch_parent, initargs=(os.getpid(),), **kwargs)
+
+
+def watch_parent(parent: int) -> None:
+    """In a worker of joblib: end it once ``parent`` has ended. A thread polls ``os.getppid()``
+    (which then names another process): loky starts workers from whichever thread submits work
+    (the warm-up thread, joblib's callbacks), and Linux's parent-death signal comes when that
+    thread ends, not the process."""
+    _end_with(parent, signal_ok=False)
+
+
+def _end_with(parent: int, *, signal_ok: bool) -> None:
+    """End this worker when ``parent`` ends: by the kernel's SIGKILL where ``signal_ok`` (the
+    worker was forked by the parent's only thread) and Linux has it, else by a watching thread."""
+    if signal_ok and _parent_death_signal():
+        if os.getppid() != parent:  # it ended before the signal was asked for
+            os._exit(1)
+        return
+    threading.Thread(target=_watch, args=(parent,), name="study-watch-parent",
+                     daemon=True).start()  # fmt: skip
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _parent_death_signal() -> bool:
+    """Ask Linux for SIGKILL when the thread that forked this process ends; whether it took."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
 def _fork_safe() -> bool:
     import multiprocessing as mp
 
@@ -69,11 +122,13 @@ def _fork_safe() -> bool:
             and threading.active_count() == 1)  # fmt: skip
 
 
-def _worker_setup(n_workers: int) -> None:
+def _worker_setup(n_workers: int, parent: int) -> None:
     """In each worker: Ctrl-C is the study's process's to handle (it stops the study and ends
-    the pool), and one BLAS thread per core as joblib gives its workers."""
+    the pool), its death ends the worker, and one BLAS thread per core as joblib gives its
+    workers."""
     import signal
 
+    _end_with(parent, signal_ok=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from threadpoolctl import threadpool_limits

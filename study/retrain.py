@@ -58,8 +58,10 @@ def retrain_curves(
     over draws and seeds and ``score_sd`` is the sd of the per-draw means (the spread a random
     choice of k variables gives). Identical variable sets are trained once.
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
     from tqdm import tqdm
+
+    from . import _pool
 
     p = plan.dataset.n_features
     K = min(int(k_max), p - 1)
@@ -79,7 +81,7 @@ def retrain_curves(
             sets[("random", "keep", k, d)] = tuple(sorted(top))
             sets[("random", "remove", k, d)] = tuple(sorted(everything - top))
     jobs = sorted({(cols, s) for cols in sets.values() for s in seeds})
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = _pool.parallel(n_jobs, return_as="generator")
     results = parallel(delayed(_score)(plan, cols, s) for cols, s in jobs)
     bar = tqdm(results, total=len(jobs), desc="retraining", unit="fit", disable=not progress,
                file=sys.stderr)  # fmt: skip

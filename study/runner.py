@@ -261,9 +261,9 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
         for s in seeds:
             yield one(plan, s)
         return
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = _pool.parallel(n_jobs, return_as="generator")
     yield from parallel(delayed(one)(plan, s) for s in seeds)
 
 
@@ -309,11 +309,11 @@ def warm_up(n_jobs: int, plan: Plan):
         return None
     if _in_blocks(plan) and _pool.start(_n_workers(n_jobs), before=_imports) is not None:
         return None
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     def start():
         try:
-            Parallel(n_jobs=n_jobs)(delayed(_imports)() for _ in range(_n_workers(n_jobs)))
+            _pool.parallel(n_jobs)(delayed(_imports)() for _ in range(_n_workers(n_jobs)))
         except Exception:  # noqa: BLE001 - training starts them anyway, and says what fails
             pass
 
@@ -353,9 +353,9 @@ def _run_blocks(plan: Plan, seeds, *, n_jobs: int, keep_going: bool):
         parts = yield from _forked(pool, plan, parts, keep_going)
     if not parts:
         return
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+    parallel = _pool.parallel(n_jobs, return_as="generator")
     for out in parallel(delayed(run_block)(plan, part, keep_going=keep_going) for part in parts):
         yield from out
 

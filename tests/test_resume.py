@@ -148,3 +148,98 @@ def test_resume_refuses_other_settings_and_names_them(mlflow_store):
     out = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=D", "study.resume=true",
                             "tracking.experiment=resume-diff", "study.n_jobs=2"))  # fmt: skip
     assert out.record.seeds == [0, 1, 2]
+
+
+def _descendants(pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of every process below ``pid``, from /proc."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # it ended meanwhile
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), fields[19])  # ppid, starttime
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [p for p, (ppid, _) in table.items() if ppid == parent]
+        found |= {(p, table[p][1]) for p in kids}
+        todo += kids
+    return found
+
+
+def _alive(procs) -> list[int]:
+    """The processes of ``procs`` still running (a zombie has ended; a reused pid is another)."""
+    out = []
+    for pid, started in procs:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[19] == started and fields[0] not in "ZX":
+            out.append(pid)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("backend, n_runs", [("batched", 200), ("sklearn", 32)])
+def test_sigkill_leaves_no_worker_behind_and_the_resume_completes_every_seed(tmp_path, backend,
+                                                                             n_runs):  # fmt: skip
+    db = tmp_path / "mlflow.db"
+    # 32 seeds or more: the workers start while MLflow loads, forked from the study's process
+    # for the batched backend, loky's started by a thread for scikit-learn's
+    study = [f"model.backend={backend}", f"study.n_runs={n_runs}", "study.name=O"]
+    proc = _start(tmp_path, *study, "study.n_jobs=2", f"paths.output_dir={tmp_path / 'a'}")
+    _wait_for_finished(db, "O", 1, proc)
+    workers = _descendants(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # not communicate(): workers left alive would hold its pipes open
+    deadline = time.time() + 10
+    while _alive(workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(workers)
+
+    again = _start(tmp_path, *study, "study.resume=true", f"paths.output_dir={tmp_path / 'b'}")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    finished = sorted(s for s, st in _seed_runs(db, "O") if st == "FINISHED")
+    assert finished == list(range(n_runs))  # every seed once
+    assert "RUNNING" not in _statuses(db)
+
+
+# what a process killed inside a write leaves: its changes spilled into the database (a cache of
+# one page), the pages they replaced in the hot rollback journal beside it
+_KILLED_IN_A_WRITE = """
+import os, signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("pragma cache_size = 1")
+db.execute("begin")
+db.execute("update metrics set value = -1")
+db.execute("delete from params")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_a_store_left_by_a_write_killed_midway_resumes_with_its_rows_intact(tmp_path):
+    db = tmp_path / "mlflow.db"
+    pipeline.run(_cfg(tmp_path, "study.n_runs=2", "study.name=J",
+                      f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    with sqlite3.connect(db) as con:
+        rows = {t: set(con.execute(f"select * from {t}")) for t in ("params", "metrics")}
+    subprocess.run([sys.executable, "-c", _KILLED_IN_A_WRITE, str(db)], check=False)
+    assert Path(f"{db}-journal").stat().st_size > 0
+    with pytest.raises(sqlite3.OperationalError):  # a read-only open cannot play it back
+        sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("select * from runs")
+
+    again = _start(tmp_path, "study.n_runs=3", "study.name=J", "study.resume=true",
+                   f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    assert not Path(f"{db}-journal").exists()
+    with sqlite3.connect(db) as con:
+        for table, before in rows.items():
+            assert before <= set(con.execute(f"select * from {table}"))
+    assert sorted(s for s, st in _seed_runs(db, "J") if st == "FINISHED") == [0, 1, 2]
