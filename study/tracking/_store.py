@@ -307,7 +307,7 @@ def _unreadable(path: Path, err, journal: Path) -> str:
     (or not a database) is one to restore from a backup."""
     code = getattr(err, "sqlite_errorcode", 0) & 0xFF  # the primary result code
     if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-        return (f"tracking.uri: {path} is locked by another process, which held it for "
+        return (f"tracking.uri: {path} has been locked by another process for over "
                 f"{BUSY_TIMEOUT} s ({err}); run again once that process is done, or end it")
     if code == 8 and journal.exists():  # SQLITE_READONLY_ROLLBACK
         return (f"tracking.uri: {path} holds a write that a stopped process left unfinished "
