@@ -407,6 +407,11 @@ def study_lock(uri: str, experiment: str, name: str):
     return _lock(f"study-{key}")
 
 
+def _store_lock(uri: str):
+    """Held while a process checks a database store and opens it for the first time."""
+    return _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}")
+
+
 @contextmanager
 def _lock(name: str):
     """An exclusive lock between this user's processes on this machine: a file in
