@@ -251,8 +251,8 @@ class Claim:
 
     def forget(self, seeds) -> None:
         """Seeds this process gave up (they failed): no longer claimed, a resume may retry them.
-        Finished seeds stay claimed: others must not take them while their children are being
-        written, nor after (see :meth:`settle`)."""
+        Trained seeds stay claimed while their children are being written, then move to done
+        (:meth:`written`): others must not take them, then or after."""
         gone = set(seeds)
         with self._lock:
             self._groups = [(s - gone, t) for s, t in self._groups if s - gone]
