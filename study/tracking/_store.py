@@ -282,13 +282,13 @@ def _check_database(uri: str) -> None:
     path = _database_file(uri)
     if path is None or not path.exists():
         return
-    if path.stat().st_size == 0:
+    journal = Path(f"{path}-journal")
+    hot = journal.exists()  # with an empty file: the store's creation was cut short
+    if path.stat().st_size == 0 and not hot:
         raise StudyError(f"tracking.uri: {path} is an empty file, not an MLflow store; remove it "
                          "or point tracking.uri elsewhere")  # fmt: skip
     import sqlite3
 
-    journal = Path(f"{path}-journal")
-    hot = journal.exists()
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as db:
             tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
@@ -298,6 +298,8 @@ def _check_database(uri: str) -> None:
                     raise sqlite3.DatabaseError(f"quick_check: {problems[0]}")
     except sqlite3.DatabaseError as err:
         raise StudyError(_unreadable(path, err, journal)) from None
+    if hot and not tables:  # nothing was written yet: MLflow creates the store
+        return
     if "alembic_version" not in tables or "runs" not in tables:
         raise StudyError(f"tracking.uri: {path} is a SQLite database but not an MLflow store")
 
@@ -357,7 +359,10 @@ def _client(uri: str):
         _check_database_server(uri)
     with _store_lock(uri):
         _check_database(uri)  # under the lock: another process may be creating it right now
-        client = mlflow.MlflowClient(tracking_uri=uri)  # opens the store: creates a fresh schema
+        path = _database_file(uri)
+        if path is not None and (not path.exists() or path.stat().st_size == 0):
+            _create_store(path)
+        client = mlflow.MlflowClient(tracking_uri=uri)
         try:
             client.search_experiments(max_results=1)
         except Exception as err:
@@ -368,6 +373,24 @@ def _client(uri: str):
                                       f"({str(err).splitlines()[0][:200]})")) from None
     _READY.add(uri)
     return client
+
+
+def _create_store(path: Path) -> None:
+    """Create the SQLite store ``path`` whole or not at all: MLflow builds its schema in some 60
+    migrations, each committed on its own, and a study killed meanwhile left a store that MLflow
+    could neither use nor finish ("table scorers already exists"). It is built under another name
+    and renamed into place; one a killed process left half built is built anew. Call it under
+    :func:`_store_lock`."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    fresh = path.with_name(f".{path.name}.creating")
+    for stale in (fresh, Path(f"{fresh}-journal")):
+        stale.unlink(missing_ok=True)
+    # the default artifact root MlflowClient gives a store (the Default experiment's)
+    store = SqlAlchemyStore(f"sqlite:///{fresh}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+    store.engine.dispose()
+    os.replace(fresh, path)
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
