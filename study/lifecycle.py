@@ -225,7 +225,9 @@ class Study:
 
     def gather(self, trained: Trained) -> StudyRecord:
         """Every seed of the study in the store (this process's, earlier ones', other shards'),
-        each once; the bundle is written anew when this process added seeds."""
+        each once; the bundle is written anew when this process added seeds. Sets
+        :attr:`missing` (the study's seeds the store lacks, those that failed here aside) and
+        :attr:`holders` (the other processes live then, with their claims)."""
         everything = sorted(self.previous + trained.runs, key=lambda r: r.seed)
         if self.prep.shared:  # and whatever other processes finished meanwhile
             everything = self.tracker.load(known=everything).runs
