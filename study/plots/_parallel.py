@@ -121,9 +121,12 @@ def _fork(jobs, queue: int) -> int | None:
     import signal
     import sys
 
+    from .._pool import watch_parent
+
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()  # collections skip what both processes share: fewer pages copied on write
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -133,6 +136,7 @@ def _fork(jobs, queue: int) -> int | None:
         return pid
     code = 1
     try:  # the child: draw, then leave at once (no atexit, no finalisers of the parent's state)
+        watch_parent(parent)  # a study SIGKILLed meanwhile: its charts are not wanted
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for i in _taken(queue):
