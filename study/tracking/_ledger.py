@@ -268,17 +268,22 @@ class Claim:
     def settle(self, written) -> None:
         """Training ends: the claim becomes the record of the seeds this process wrote FINISHED
         (``finished=<t> seeds=...``), which nobody trains again; the others are free."""
-        with self._writing:
-            with self._lock:
-                self._settled = True
-            value = f"finished={time.time():.3f} seeds={ranges(written)}"
-            try:
-                if written:
-                    self._client.set_tag(self._run_id, self.key, value)
-                else:
-                    self._client.delete_tag(self._run_id, self.key)
-            except Exception:  # noqa: BLE001 - no claim, or the store is gone: the beat stops
-                pass
+        with self._lock:
+            self._settled = True
+        # a heartbeat stuck on a store that stopped answering is not waited for long: should it
+        # land later, the claim it writes goes stale, and is taken over less what was written
+        waited = self._writing.acquire(timeout=5)
+        value = f"finished={time.time():.3f} seeds={ranges(written)}"
+        try:
+            if written:
+                self._client.set_tag(self._run_id, self.key, value)
+            else:
+                self._client.delete_tag(self._run_id, self.key)
+        except Exception:  # noqa: BLE001 - no claim, or the store is gone: the heartbeat stops
+            pass
+        finally:
+            if waited:
+                self._writing.release()
 
     def _write(self, seeds: set[int], t0: float) -> None:
         with self._lock:
