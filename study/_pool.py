@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-__all__ = ["start", "current", "release", "parallel", "watch_parent"]
+__all__ = ["start", "current", "release", "parallel", "watch_parent", "watch_launcher"]
 
 _POOL: list = []  # [(n_workers, executor)]: at most one
 
@@ -82,6 +82,22 @@ def watch_parent(parent: int) -> None:
     (the warm-up thread, joblib's callbacks), and Linux's parent-death signal comes when that
     thread ends, not the process."""
     _end_with(parent, signal_ok=False)
+
+
+def watch_launcher() -> None:
+    """In a sweep's job run by a launcher's worker process (Hydra's joblib launcher): end it
+    with the ``study-run -m`` that started it, which otherwise ran on its studies for minutes.
+    Once per process; nothing in a job run by the sweep's own process."""
+    import multiprocessing as mp
+
+    # the launcher's pid as the worker was started: gone by now, the worker ends at once
+    parent = mp.parent_process()
+    if parent is not None and not _WATCHED:
+        _WATCHED.append(parent.pid)
+        _end_with(parent.pid, signal_ok=False)
+
+
+_WATCHED: list[int] = []  # the parent a launcher's worker watches
 
 
 def _end_with(parent: int, *, signal_ok: bool) -> None:

@@ -66,6 +66,10 @@ def _hydra_app():
         from hydra.types import RunMode
 
         sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+        if sweep:
+            from ._pool import watch_launcher
+
+            watch_launcher()
         _mask_hydra_files(HydraConfig.get(), sweep)
         try:
             plain = to_plain(cfg)

@@ -181,6 +181,16 @@ def _alive(procs) -> list[int]:
     return out
 
 
+def _assert_all_end(procs, *, within: float) -> None:
+    deadline = time.time() + within
+    while _alive(procs) and time.time() < deadline:
+        time.sleep(0.2)
+    left = _alive(procs)
+    for pid in left:  # not to leave them to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} of its processes still ran {within} s after the kill"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("backend, n_runs", [("batched", 200), ("sklearn", 32)])
@@ -196,10 +206,7 @@ def test_sigkill_leaves_no_worker_behind_and_the_resume_completes_every_seed(tmp
     assert len(workers) >= 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()  # not communicate(): workers left alive would hold its pipes open
-    deadline = time.time() + 10
-    while _alive(workers) and time.time() < deadline:
-        time.sleep(0.2)
-    assert not _alive(workers)
+    _assert_all_end(workers, within=10)
 
     again = _start(tmp_path, *study, "study.resume=true", f"paths.output_dir={tmp_path / 'b'}")
     out, err = again.communicate(timeout=300)
@@ -243,3 +250,22 @@ def test_a_store_left_by_a_write_killed_midway_resumes_with_its_rows_intact(tmp_
         for table, before in rows.items():
             assert before <= set(con.execute(f"select * from {table}"))
     assert sorted(s for s, st in _seed_runs(db, "J") if st == "FINISHED") == [0, 1, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_a_sweep_leaves_no_launcher_worker_running_studies(tmp_path):
+    db = tmp_path / "mlflow.db"
+    # Hydra's joblib launcher runs each job in a worker of its own making
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
+    code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-m", f"paths.root={tmp_path}", *ARGS, "study.shard=0,1",
+         "study.n_shards=2", "hydra/launcher=joblib", "study.n_runs=60", "study.name=SW",
+         "model.backend=sklearn"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)  # fmt: skip
+    _wait_for_finished(db, "SW", 1, proc)
+    workers = _descendants(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _assert_all_end(workers, within=10)
