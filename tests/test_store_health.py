@@ -47,14 +47,19 @@ def test_a_link_planted_at_a_lock_files_name_is_not_followed(tmp_path, runtime):
         for name in names:
             with _store._lock(name):
                 pass
+        with _store._store_lock(uri), tracking.study_lock(uri, "e", "s"):
+            pass
         assert victim.read_text() == "keep me"
-        for name in names:  # where they are now: a link is refused, never followed
-            link = runtime / "study" / f"{name}.lock"
+        # where they are now: beside the database, and in this user's runtime folder
+        for link in (tmp_path / ".mlflow.db.lock", runtime / "study" / f"{names[1]}.lock"):
             link.unlink()
             link.symlink_to(victim)
-            with pytest.raises(StudyError, match="cannot open the lock file"):
-                with _store._lock(name):
-                    pass
+        with pytest.raises(StudyError, match="cannot open the lock file"):
+            with _store._store_lock(uri):
+                pass
+        with pytest.raises(StudyError, match="cannot open the lock file"):
+            with tracking.study_lock(uri, "e", "s"):
+                pass
         assert victim.read_text() == "keep me"
     finally:
         for link in old:

@@ -431,24 +431,36 @@ def study_lock(uri: str, experiment: str, name: str):
 
 
 def _store_lock(uri: str):
-    """Held while a process checks a database store and opens it for the first time."""
+    """Held while a process checks a database store and opens it for the first time. A SQLite
+    store's is a file beside it, shared by every process that can write there whatever its
+    environment (``XDG_RUNTIME_DIR`` set in one shell and not in another); a store in a folder
+    this process cannot write (read-only) and another database's are in :func:`_lock_folder`."""
+    path = _database_file(uri)
+    if path is not None and os.access(path.parent, os.W_OK):
+        return _locked(path.with_name(f".{path.name}.lock"))
     return _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}")
 
 
-@contextmanager
 def _lock(name: str):
-    """An exclusive lock between this user's processes on this machine: a file in
-    :func:`_lock_folder`, opened without following a symbolic link and never truncated (at a
-    name anyone could guess in the shared temp folder, a planted link made a study truncate its
-    target); none on Windows, which has no ``fcntl``."""
+    """An exclusive lock between this user's processes on this machine, in
+    :func:`_lock_folder`."""
+    return _locked(name=name)
+
+
+@contextmanager
+def _locked(path: Path | None = None, *, name: str = ""):
+    """An exclusive lock on the file ``path`` (None: ``name`` in :func:`_lock_folder`), opened
+    read-only, without following a symbolic link (at a name anyone could guess in the shared
+    temp folder, a planted link made a study truncate its target); none on Windows, which has no
+    ``fcntl``."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    path = _lock_folder() / f"{name}.lock"
+    path = path or _lock_folder() / f"{name}.lock"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as err:
         raise StudyError(f"cannot open the lock file {path} ({err.strerror}); remove it "
                          "if it is not a file of yours") from None  # fmt: skip
