@@ -83,6 +83,15 @@ def test_a_lock_folder_others_can_enter_or_own_is_refused(tmp_path, runtime):
                 pass
 
 
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="Linux's /sys: no one creates files")
+def test_a_store_in_a_folder_no_one_may_write_is_one_line_at_once(runtime):
+    t0 = time.monotonic()
+    with pytest.raises(StudyError, match="cannot create the store /sys/mlflow.db"):
+        _store._client("sqlite:////sys/mlflow.db")
+    assert time.monotonic() - t0 < 10  # MLflow tried to create it 10 times over 101 s
+    assert not Path("/sys/mlflow.db").exists()
+
+
 _HOLD_LOCK = """
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)

@@ -385,8 +385,13 @@ def _create_store(path: Path) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     fresh = path.with_name(f".{path.name}.creating")
-    for stale in (fresh, Path(f"{fresh}-journal")):
-        stale.unlink(missing_ok=True)
+    try:
+        for stale in (fresh, Path(f"{fresh}-journal")):
+            stale.unlink(missing_ok=True)
+        os.close(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+    except OSError as err:  # MLflow would try 10 times over 101 s
+        raise StudyError(f"tracking.uri: cannot create the store {path} ({err.strerror}); "
+                         "point tracking.uri to a folder you can write") from None  # fmt: skip
     # the default artifact root MlflowClient gives a store (the Default experiment's)
     store = SqlAlchemyStore(f"sqlite:///{fresh}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
     store.engine.dispose()
@@ -436,9 +441,10 @@ def _store_lock(uri: str):
     environment (``XDG_RUNTIME_DIR`` set in one shell and not in another); a store in a folder
     this process cannot write (read-only) and another database's are in :func:`_lock_folder`."""
     path = _database_file(uri)
-    if path is not None and os.access(path.parent, os.W_OK):
-        return _locked(path.with_name(f".{path.name}.lock"))
-    return _lock(f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}")
+    name = f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}"
+    if path is None:
+        return _lock(name)
+    return _locked(path.with_name(f".{path.name}.lock"), name=name)
 
 
 def _lock(name: str):
@@ -449,18 +455,28 @@ def _lock(name: str):
 
 @contextmanager
 def _locked(path: Path | None = None, *, name: str = ""):
-    """An exclusive lock on the file ``path`` (None: ``name`` in :func:`_lock_folder`), opened
-    read-only, without following a symbolic link (at a name anyone could guess in the shared
-    temp folder, a planted link made a study truncate its target); none on Windows, which has no
-    ``fcntl``."""
+    """An exclusive lock on the file ``path``, or ``name`` in :func:`_lock_folder` (where
+    ``path`` is None or in a folder this process may not write), opened read-only, without
+    following a symbolic link (at a name anyone could guess in the shared temp folder, a planted
+    link made a study truncate its target); none on Windows, which has no ``fcntl``."""
+    import errno
+
     try:
         import fcntl
     except ImportError:
         yield
         return
-    path = path or _lock_folder() / f"{name}.lock"
+    flags, fd = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        if path is not None:
+            try:
+                fd = os.open(path, flags, 0o644)
+            except OSError as err:  # not in this folder: in the runtime folder then
+                if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not name:
+                    raise
+        if fd is None:
+            path = _lock_folder() / f"{name}.lock"
+            fd = os.open(path, flags, 0o644)
     except OSError as err:
         raise StudyError(f"cannot open the lock file {path} ({err.strerror}); remove it "
                          "if it is not a file of yours") from None  # fmt: skip
