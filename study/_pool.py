@@ -14,7 +14,8 @@ networks and the retraining all use it. :func:`release` ends it.
 
 Workers of both kinds end with the study's process, however it ends (a SIGKILL runs no cleanup:
 the forked workers, 130 MB each, and joblib's lived on for minutes): joblib's are made by
-:func:`parallel`, which gives them :func:`watch_parent`.
+:func:`parallel`, which gives them :func:`watch_parent`; the chart-drawing child watches its
+parent too, and a sweep's job in a launcher's worker calls :func:`watch_launcher`.
 """
 
 from __future__ import annotations
