@@ -270,6 +270,10 @@ class Claim:
         (``finished=<t> seeds=...``), which nobody trains again; the others are free."""
         with self._lock:
             self._settled = True
+            # what the writer confirmed even when training stopped early (a signal, the failure
+            # budget, a store error) before ``written`` was known: deleting the claim then freed
+            # seeds whose children are FINISHED for a live neighbour to train again
+            written = set(written) | self._done
         # a heartbeat stuck on a store that stopped answering is not waited for long: should it
         # land later, the claim it writes goes stale, and is taken over less what was written
         waited = self._writing.acquire(timeout=5)
