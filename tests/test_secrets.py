@@ -44,7 +44,10 @@ def _files_holding(folder: Path, needle: bytes) -> list[Path]:
      "postgresql+psycopg://alice:***@db.example:5432/mlflow"),
     ("http://alice:p%40ss@host:5000", "http://alice:***@host:5000"),
     ("https://ghp_token123@host/x?a=1", "https://***@host/x?a=1"),
-    ("mysql://u@h/db?password=pw&ssl=1", "mysql://***@h/db?password=***&ssl=1"),
+    ("mysql://u@h/db?password=pw&ssl=1", "mysql://u@h/db?password=***&ssl=1"),  # a user stays
+    ("postgresql://alice:pw/x?y#z@host/db", "postgresql://alice:***@host/db"),  # as SQLAlchemy
+    ("postgresql://alice:p@ss@host/db (refused)", "postgresql://alice:***@host/db (refused)"),
+    ("sqlite:////tmp/a@b/mlflow.db", "sqlite:////tmp/a@b/mlflow.db"),
     ("sqlite:////tmp/runs/mlflow.db", "sqlite:////tmp/runs/mlflow.db"),
     ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ("no store at http://a:b@h:1 (refused); tracking.uri=x://c:d@e/f",
@@ -165,7 +168,10 @@ def test_a_password_in_a_postgresql_uri_leaves_no_trace(postgres_with_password, 
 
 def test_for_markdown_shows_names_as_typed_and_inert():
     assert for_markdown("<img src=x>") == "&lt;img src=x&gt;"
-    assert for_markdown("[l](http://e.com)") == r"\[l\]\(http://e.com\)"
+    assert for_markdown("[l](http://e.com)") == r"\[l\]\(http://e\.com\)"
+    # a bare address is linked by MLflow's renderer (showdown's simplifiedAutoLink) on its own
+    for bare in ("http://evil.com/x", "www.evil.com", "evil@example.com"):
+        assert "." not in for_markdown(bare).replace("\\.", "")
     assert for_markdown("a|b *c* _d_ `e` #f !g") == r"a\|b \*c\* \_d\_ \`e\` \#f \!g"
     assert for_markdown("it's \"q\" & \\") == r"it&#x27;s &quot;q&quot; &amp; \\"
     # no line break ends a table row, no control character reaches the page
