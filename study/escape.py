@@ -14,8 +14,10 @@ __all__ = ["for_terminal", "for_markdown"]
 # CR overwrites a line), and the bidi overrides that reorder what is shown
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"[\t\n\u2028\u2029]")
-# CommonMark's backslash escapes for what would emphasise, link, embed, head or split a table
-_MARKDOWN = re.compile(r"([\\`*_\[\](){}#|!~])")
+# CommonMark's backslash escapes for what would emphasise, link, embed, head or split a table;
+# and the dot: MLflow's renderer (showdown, GitHub flavour) links a bare http://a.b, www.a.b or
+# x@a.b on its own, which an escaped dot stops
+_MARKDOWN = re.compile(r"([\\`*_\[\](){}#|!~.])")
 
 
 def _visible(match: re.Match) -> str:
