@@ -66,6 +66,18 @@ def test_a_link_planted_at_a_lock_files_name_is_not_followed(tmp_path, runtime):
             link.unlink(missing_ok=True)
 
 
+def test_a_fifo_planted_at_a_lock_files_name_is_refused_not_waited_on(tmp_path, runtime):
+    # a store in a folder others can write (/tmp): opening a FIFO for reading blocks until
+    # someone writes to it, which held the study for ever
+    uri = tracking.resolve_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    os.mkfifo(tmp_path / ".mlflow.db.lock")
+    t0 = time.monotonic()
+    with pytest.raises(StudyError, match="cannot open the lock file .*not a regular file"):
+        with _store._store_lock(uri):
+            pass
+    assert time.monotonic() - t0 < 5
+
+
 def test_a_lock_folder_others_can_enter_or_own_is_refused(tmp_path, runtime):
     folder = runtime / "study"
     folder.mkdir(mode=0o755)

@@ -466,7 +466,8 @@ def _locked(path: Path | None = None, *, name: str = ""):
     except ImportError:
         yield
         return
-    flags, fd = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, None
+    # O_NONBLOCK: a FIFO planted at the name would block the open for ever; it is refused
+    flags, fd = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, None
     try:
         if path is not None:
             try:
@@ -477,6 +478,9 @@ def _locked(path: Path | None = None, *, name: str = ""):
         if fd is None:
             path = _lock_folder() / f"{name}.lock"
             fd = os.open(path, flags, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
     except OSError as err:
         raise StudyError(f"cannot open the lock file {path} ({err.strerror}); remove it "
                          "if it is not a file of yours") from None  # fmt: skip
