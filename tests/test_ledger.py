@@ -204,6 +204,8 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
     dead = f"{socket.gethostname()}:{gone.pid}"  # a process of this machine that is gone
     for run in out.record.runs:  # it wrote the children
         client.set_tag(run.run_id, "study.process", dead)
+    # and only its claim says who wrote what: the real process's settled claim names 0-2 too
+    client.delete_tag(out.run_id, _ledger.CLAIM_PREFIX + _ledger.PROCESS)
     # its claim still names 0-5: it was killed before its heartbeat moved 1-2 to its done
     client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} "
                    "seeds=1-5@0 done=0")  # fmt: skip
