@@ -393,14 +393,20 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
 def _missing_lines(study: Study) -> list[str]:
     """What a study read back short of seeds lacks, who may still bring it, and the command that
     completes it (the parent stays RUNNING meanwhile)."""
-    missing = study.missing
+    missing, s = study.missing, study.settings
+    command = study.resume_command or "this study's command with study.resume=true"
     if not missing:
-        return []
-    s = study.settings
+        if not study.holders:
+            return []
+        # complete, but the parent is the last live process's to end: should that one have died
+        # a moment ago (its heartbeat still fresh), nobody would, and the report must not hide it
+        who = ", ".join(sorted(study.holders))
+        return [f"Every seed is in; the parent run stays RUNNING while {who} may still be "
+                "running (the last process to end ends it). If it died, this ends the study "
+                f"{tracking.STALE:.0f} s after its last heartbeat:  {command}"]  # fmt: skip
     shown = tracking.seed_ranges(missing)
     if len(shown) > 80:
         shown = shown[:80].rsplit(",", 1)[0] + ", ..."
-    command = study.resume_command or "this study's command with study.resume=true"
     head = (f"Missing: {len(missing)} of the {s.n_runs} seeds (seeds {shown}); the parent run "
             "stays RUNNING until they are in.")  # fmt: skip
     held = {p: v & set(missing) for p, v in study.holders.items()}
