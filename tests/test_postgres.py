@@ -110,6 +110,8 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
 
     from mlflow import MlflowClient
 
+    from study.tracking._ledger import STALE
+
     n, name = 240, "four"  # chunks of 64: 64, 64, 64 and 48 seeds
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
@@ -136,19 +138,29 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
             # seeds in the store and more to train
             ready = [i for i in range(4) if done[i] >= 5 and left[i] >= 10]
             if min(done) >= 1 and sum(done) >= n // 3 and ready:
-                victim = procs[ready[0]]
+                victim, killed_at = procs[ready[0]], time.time()
                 victim.send_signal(signal.SIGKILL)
             time.sleep(0.3)
         assert victim is not None, "the four workers did not all train within 3 minutes"
         survivors = [p for p in procs if p is not victim]
         results = [p.communicate(timeout=300) for p in survivors]
+        took = time.time() - killed_at
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     assert [p.returncode for p in survivors] == [0, 0, 0], [e[-3000:] for _, e in results]
     finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
-    assert len(finished) == len(set(finished)) < n  # none twice; the killed worker's are missing
+    assert len(finished) == len(set(finished))  # none twice
+    if took > STALE - 5 and finished == list(range(n)):
+        # a slow machine: a survivor still training when the killed claim went stale took its
+        # seeds over, as it should; nothing is missing and the last one ended the study
+        parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                    f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+        assert [p.info.status for p in parent] == ["FINISHED"]
+        victim.wait()
+        return
+    assert len(finished) < n  # the killed worker's are missing
     # every survivor says so; the last one to read the study back misses exactly those
     missing = [int(out.split("Missing: ")[1].split()[0]) for out, _ in results if "Missing: " in out]
     assert len(missing) == 3 and min(missing) == n - len(finished), [o for o, _ in results]
