@@ -72,6 +72,8 @@ class Settings:
     resume: bool = False
     shard: int = 0
     n_shards: int = 1
+    resample: str = "none"  # study.resample: none, bootstrap or subsample (study/resample.py)
+    n_resamples: int = 0  # resample networks; 0 when study.resample is none
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -126,6 +128,7 @@ class Settings:
         shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
         if shard >= n_shards:
             raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
+        resample, n_resamples = _resample(cfg)
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
@@ -153,6 +156,8 @@ class Settings:
             resume=bool(_get(cfg, "study.resume")),
             shard=shard,
             n_shards=n_shards,
+            resample=resample,
+            n_resamples=n_resamples,
         )
 
 
@@ -172,6 +177,24 @@ def _check_known_keys(cfg: Mapping) -> None:
     top = sorted(set(cfg) - set(KNOWN_KEYS) - {"dataset", "model", "experiment", "hydra"})
     if top:
         raise StudyError(f"unknown top-level key(s) {', '.join(top)}")
+
+
+def _resample(cfg: Mapping) -> tuple[str, int]:
+    """``study.resample`` and ``study.n_resamples``, checked; no resamples when it is none."""
+    from .resample import KINDS
+
+    kind = _get(cfg, "study.resample")
+    if kind not in KINDS:
+        raise StudyError(f"study.resample must be one of {', '.join(KINDS)}; got {kind!r}")
+    n = _int(_get(cfg, "study.n_resamples"), "study.n_resamples", minimum=0)
+    if kind == "none":
+        return kind, 0
+    if n < 2:  # one network's importances give no covariance
+        raise StudyError(f"study.n_resamples must be at least 2 with study.resample={kind}; "
+                         f"got {n}")  # fmt: skip
+    if n > MAX_RUNS:
+        raise StudyError(f"study.n_resamples must be at most {MAX_RUNS:_}; got {n:_}")
+    return kind, n
 
 
 def _randomisation(r: dict) -> dict:

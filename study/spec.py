@@ -27,6 +27,10 @@ class StudyConf:
     n_jobs: int = -1  # seeds in parallel worker processes; -1 = every core, 1 = in this process
     test_size: float = 0.25
     resplit: bool = False  # true: each run also draws its own train/test split (from its seed)
+    # networks retrained on resamples of the training rows (study/resample.py), beside the seeds:
+    # none | bootstrap (n rows drawn with replacement) | subsample (n // 2 without)
+    resample: str = "none"
+    n_resamples: int = 40  # B resample networks, with study.resample on (at least 2)
     progress: bool = True  # progress bar on stderr
     charts: bool = True  # draw the PNG charts
     max_failures: Optional[int] = None  # seeds that may raise; null = 10% of n_runs, rounded up

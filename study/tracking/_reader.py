@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
+from ..resample import split_runs
 from ._ledger import study_filter
 from ._secrets import mask_uri
 from ._store import PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri
@@ -148,7 +149,8 @@ def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
     if dropped:
         notes.append(f"{dropped} more FINISHED child run(s) of seeds already counted were left "
                      "out: each seed counts once (the child with the smallest run id)")  # fmt: skip
-    return StudyRecord(meta=meta, runs=runs, run_id=run_id,
+    seeds, resamples = split_runs(runs)  # the seeds' statistics never see a resample network
+    return StudyRecord(meta=meta, runs=seeds, run_id=run_id, resamples=resamples,
                        experiment_id=parent.info.experiment_id, notes=notes)  # fmt: skip
 
 
