@@ -388,6 +388,12 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
         lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier "
                      "process (trained, not yet in the store when it stopped), not trained "
                      "again.")  # fmt: skip
+    if record.resamples:
+        how = ("as many training rows drawn with replacement" if s.resample == "bootstrap"
+               else "half the training rows drawn without replacement")  # fmt: skip
+        lines.append(f"{len(record.resamples)} resample networks ({s.resample}: {how}, each "
+                     "with its own seed) are in resamples.csv; every other table is the "
+                     "seeds' alone.")  # fmt: skip
     lines += [f"Note: {n}." for n in record.notes]
     return lines
 

@@ -97,8 +97,10 @@ def seeds_report(uri: str, run_id: str, record) -> str:
     """One line: how many seeds a study has, logged by how many processes, and which of the
     seeds its latest process asked for (the parent's ``study.seeds`` tag) are missing."""
     seeds = sorted(r.seed for r in record.runs)
-    processes = {r.process for r in record.runs if r.process}
+    processes = {r.process for r in record.runs + record.resamples if r.process}
     line = f"Study {run_id}: {len(seeds)} finished seeds"
+    if record.resamples:
+        line += f" and {len(record.resamples)} resample networks"
     if processes:
         line += f", logged by {len(processes)} process{'es' * (len(processes) != 1)}"
     asked = _client(uri).get_run(run_id).data.tags.get(SEEDS_TAG)
