@@ -15,7 +15,10 @@ Resample network ``b`` (``b = 0, ..., study.n_resamples - 1``):
   ``random_state = s_b``, as a seed's from its own seed.
 - **its test rows**: the study's, as a seed's: with ``study.resplit=false`` the one split of
   ``study.seed`` that every seed uses; with ``study.resplit=true`` its own split from ``s_b``
-  (as every seed draws its own from its seed); only the training part is resampled.
+  (as every seed draws its own from its seed); only the training part is resampled, after
+  the split's standardisation (fitted on the split's training rows, as for the seeds).
+- **a classifier's resample** that drew no row of some class of its training rows fails alone
+  (a FAILED child with that reason; the other networks go on).
 
 In the study's ledger (claims, journal, child runs, bundle) a resample network is the integer
 id :func:`resample_id` ``= 2**32 + b``: above every seed (numpy's largest is ``2**32 - 1``), so

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _pool, importance, models, resample
-from .datasets import Dataset, split
+from .datasets import CLASSIFICATION, Dataset, split
 from .record import FailedRun, RunRecord
 
 __all__ = ["Plan", "Null", "Resample", "run_one", "run_one_or_fail", "run_block", "run_many",
@@ -152,6 +152,7 @@ def _data(plan: Plan, job, shared=None):
                      seed=_seed(job) if plan.split_seed is None else plan.split_seed)  # fmt: skip
     if isinstance(job, Resample):
         rows = resample.rows(job.kind, len(data.y_train), job.seed)
+        _check_classes(plan, job, data.y_train, data.y_train[rows])
         data = dataclasses.replace(data, X_train=data.X_train[rows], y_train=data.y_train[rows])
     if isinstance(job, Null):
         order = job.order(len(data.y_train))
@@ -162,6 +163,17 @@ def _data(plan: Plan, job, shared=None):
             X[:, job.variable] = X[order, job.variable]
             data = dataclasses.replace(data, X_train=X)
     return data
+
+
+def _check_classes(plan: Plan, job: Resample, y_train, y) -> None:
+    """A classifier's resample must hold every class of its training rows: a network with fewer
+    outputs would not stack with the others. Such a resample fails alone (ValueError)."""
+    if plan.dataset.task != CLASSIFICATION:
+        return
+    n, have = len(np.unique(y_train, axis=0)), len(np.unique(y, axis=0))
+    if have < n:
+        raise ValueError(f"resample {job.index} ({job.kind}) drew no training row of "
+                         f"{n - have} of the {n} classes")  # fmt: skip
 
 
 def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
@@ -239,7 +251,15 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
     started = time.time()
     with threadpool_limits(limits=1):
         shared = None if plan.split_seed is None else _data(plan, plan.split_seed)
-        datas = [_data(plan, j, shared) for j in jobs]
+        datas = [_data_or_error(plan, j, shared) for j in jobs]
+        short = {k: d for k, d in enumerate(datas) if isinstance(d, Exception)}
+        if short:  # a resample short of a class fails alone; the others train as a block
+            if not keep_going:
+                raise next(iter(short.values()))
+            rest = iter(run_block(plan, [j for k, j in enumerate(jobs) if k not in short],
+                                  keep_going=True) if len(short) < len(jobs) else ())  # fmt: skip
+            return [_failed(ids[k], short[k]) if k in short else next(rest)
+                    for k in range(len(jobs))]  # fmt: skip
         fitted = [models.make_model(plan.dataset.task, plan.model, seed=s) for s in seeds]
         t0 = time.perf_counter()
         try:
@@ -271,6 +291,16 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
                     raise
                 out.append(_failed(i, exc))
         return out
+
+
+def _data_or_error(plan: Plan, job, shared):
+    """:func:`_data`, or the ValueError of a resample short of a class (:func:`_check_classes`)."""
+    try:
+        return _data(plan, job, shared)
+    except ValueError as exc:
+        if not isinstance(job, Resample):
+            raise
+        return exc
 
 
 def _block_scores(fitted, Xs, ys, infos) -> list:

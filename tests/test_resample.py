@@ -252,3 +252,37 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
                     "--no-charts", "--no-log"])  # fmt: skip
     for name in ("resamples.csv", *SEED_TABLES):
         assert (out / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
+
+
+def test_a_resample_short_of_a_class_fails_alone_and_the_others_train():
+    import dataclasses
+
+    iris = load_dataset("iris")
+    keep = np.r_[np.flatnonzero(iris.y != 2), np.flatnonzero(iris.y == 2)[:3]]  # 2 to train
+    ds = dataclasses.replace(iris, X=iris.X[keep], y=iris.y[keep])
+    plan = dataclasses.replace(_plan("subsample"), dataset=ds)
+    ids = runner.resamples_for(16)
+    out = runner.run_block(plan, ids, keep_going=True)
+    failed = [r for r in out if isinstance(r, runner.FailedRun)]
+    assert [r.seed for r in out] == ids and 0 < len(failed) < len(ids)
+    assert "drew no training row of 1 of the 3 classes" in failed[0].error
+    good = [r for r in out if not isinstance(r, runner.FailedRun)]
+    alone = runner.run_block(plan, [r.seed for r in good])  # as if the short ones were not there
+    for a, b in zip(good, alone):
+        np.testing.assert_array_equal(a.coefs[0], b.coefs[0])
+    with pytest.raises(ValueError, match="drew no training row"):
+        runner.run_block(plan, [failed[0].seed])
+    one = dataclasses.replace(plan, model={**MODEL, "backend": "sklearn"})
+    assert runner.run_one_or_fail(one, failed[0].seed).error == failed[0].error
+
+
+def test_with_resplit_a_resample_draws_its_own_split_from_its_seed_as_a_seed_does():
+    import dataclasses
+
+    plan = dataclasses.replace(_plan("bootstrap"), split_seed=None)
+    job = runner._job(plan, resample.resample_id(1))
+    own = split(plan.dataset, test_size=plan.test_size, seed=job.seed)
+    data = runner._data(plan, job)
+    np.testing.assert_array_equal(data.X_test, own.X_test)
+    rows = resample.rows("bootstrap", len(own.y_train), job.seed)
+    np.testing.assert_array_equal(data.X_train, own.X_train[rows])
