@@ -486,7 +486,8 @@ def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0
     n = f"{len(failed)} seed{'s' * (len(failed) != 1)}"
     head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
             else f"{len(failed)} of {n_runs} seeds failed")  # fmt: skip
-    return f"{head}; the first: seed {first.seed}: {first.error}"
+    which = f"resample {index(first.seed)}" if is_resample(first.seed) else f"seed {first.seed}"
+    return f"{head}; the first: {which}: {first.error}"
 
 
 def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training", **kw):
