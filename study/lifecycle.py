@@ -204,7 +204,7 @@ class Study:
         # settled before the study is read back (see _ledger: Finishing)
         self._claim.settle(self.written)
         if out.failed and not out.runs and not self.previous:
-            raise SeedsFailed(_failures_line(out.failed, s.n_runs))
+            raise SeedsFailed(_failures_line(out.failed, s.n_runs, s.n_resamples))
         return out
 
     def _count(self, rec, out: Trained, bar, writer) -> None:
@@ -214,7 +214,8 @@ class Study:
             out.failed.append(rec)
             if len(out.failed) > self.settings.max_failures:
                 writer.close()
-                raise SeedsFailed(_failures_line(out.failed, len(out.failed), stopped=True,
+                raise SeedsFailed(_failures_line(out.failed, len(out.failed),
+                                                 self.settings.n_resamples, stopped=True,
                                                  limit=self.settings.max_failures))  # fmt: skip
         else:
             out.runs.append(rec)
@@ -378,7 +379,8 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
     """Lines before the detail: failures, the fallback backend, the journal, the reader's notes."""
     s, lines = study.settings, _missing_lines(study)
     if trained.failed:
-        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs),
+        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs,
+                                 s.n_resamples),
                   "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
                   "tables use the others."]  # fmt: skip
     note = models.backend_note(study.prep.dataset.task, s.model)
@@ -481,11 +483,13 @@ def _wanted(s: Settings, *, every: bool = False) -> list[int]:
                     if b % n == s.shard % n]  # fmt: skip
 
 
-def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:
+def _failures_line(failed, n_runs: int, n_resamples: int = 0, *, stopped: bool = False,
+                   limit: int = 0) -> str:  # fmt: skip
     first = min(failed, key=lambda f: f.seed)
-    n = f"{len(failed)} seed{'s' * (len(failed) != 1)}"
+    what = "network" if n_resamples else "seed"  # seeds and resample networks, counted together
+    n = f"{len(failed)} {what}{'s' * (len(failed) != 1)}"
     head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
-            else f"{len(failed)} of {n_runs} seeds failed")  # fmt: skip
+            else f"{len(failed)} of {n_runs + n_resamples} {what}s failed")  # fmt: skip
     which = f"resample {index(first.seed)}" if is_resample(first.seed) else f"seed {first.seed}"
     return f"{head}; the first: {which}: {first.error}"
 

@@ -68,7 +68,7 @@ class Settings:
     output_dir: Path | None
     validate: dict = field(default_factory=dict)
     randomisation: dict = field(default_factory=dict)
-    max_failures: int = 0  # set by from_config: study.max_failures, or 10% of n_runs
+    max_failures: int = 0  # set by from_config: study.max_failures, or 10% of the networks
     resume: bool = False
     shard: int = 0
     n_shards: int = 1
@@ -117,9 +117,11 @@ class Settings:
         if seed + n_runs - 1 > MAX_SEED:
             raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
                              f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
+        resample, n_resamples = _resample(cfg)
         max_failures = _get(cfg, "study.max_failures")
-        max_failures = -(-n_runs // 10) if max_failures is None else _int(
-            max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
+        # default: 10% of the networks (seeds and resamples), rounded up
+        max_failures = -(-(n_runs + n_resamples) // 10) if max_failures is None else _int(
+            max_failures, "study.max_failures", minimum=0)  # fmt: skip
         output_dir = _get(cfg, "paths.output_dir")
         experiment = _get(cfg, "tracking.experiment")
         if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
@@ -128,7 +130,6 @@ class Settings:
         shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
         if shard >= n_shards:
             raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
-        resample, n_resamples = _resample(cfg)
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,

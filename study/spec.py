@@ -33,7 +33,8 @@ class StudyConf:
     n_resamples: int = 40  # B resample networks, with study.resample on (at least 2)
     progress: bool = True  # progress bar on stderr
     charts: bool = True  # draw the PNG charts
-    max_failures: Optional[int] = None  # seeds that may raise; null = 10% of n_runs, rounded up
+    # networks that may raise; null = 10% of n_runs (+ n_resamples with resampling), rounded up
+    max_failures: Optional[int] = None
     resume: bool = False  # true: add to the latest study of this name (same settings) what it lacks
     shard: int = 0  # this process trains seeds shard, shard + n_shards, ...
     n_shards: int = 1  # > 1: shards attach to one study (the latest of this name and settings)

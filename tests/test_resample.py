@@ -286,3 +286,16 @@ def test_with_resplit_a_resample_draws_its_own_split_from_its_seed_as_a_seed_doe
     np.testing.assert_array_equal(data.X_test, own.X_test)
     rows = resample.rows("bootstrap", len(own.y_train), job.seed)
     np.testing.assert_array_equal(data.X_train, own.X_train[rows])
+
+
+def test_the_failure_budget_and_the_failures_line_count_resample_networks():
+    from study.lifecycle import _failures_line
+    from study.record import FailedRun
+
+    assert _settings("study.n_runs=10").max_failures == 1
+    assert _settings("study.n_runs=10", "study.resample=subsample",
+                     "study.n_resamples=20").max_failures == 3  # fmt: skip
+    failed = [FailedRun(resample.resample_id(4), "ValueError: short", "")]
+    assert _failures_line(failed, 10, 20) == (
+        "1 of 30 networks failed; the first: resample 4: ValueError: short")
+    assert _failures_line([FailedRun(3, "E", "")], 10) == "1 of 10 seeds failed; the first: seed 3: E"
