@@ -299,3 +299,14 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
     assert _failures_line(failed, 10, 20) == (
         "1 of 30 networks failed; the first: resample 4: ValueError: short")
     assert _failures_line([FailedRun(3, "E", "")], 10) == "1 of 10 seeds failed; the first: seed 3: E"
+
+
+def test_shards_split_the_resample_networks_as_they_split_the_seeds():
+    from study.lifecycle import _wanted
+
+    cfg = ["study.n_runs=4", "study.seed=10", "study.resample=bootstrap", "study.n_resamples=3",
+           "study.n_shards=2"]  # fmt: skip
+    first, second = _settings(*cfg, "study.shard=0"), _settings(*cfg, "study.shard=1")
+    assert _wanted(first) == [10, 12, 2**32, 2**32 + 2]
+    assert _wanted(second) == [11, 13, 2**32 + 1]
+    assert _wanted(second, every=True) == [10, 11, 12, 13, *runner.resamples_for(3)]
