@@ -113,8 +113,10 @@ class Resample:
 def _job(plan: Plan, job):
     """A seed (an integer below :data:`study.resample.BASE`), a :class:`Null`, or the
     :class:`Resample` of a ledger id from :data:`~study.resample.BASE` up."""
-    if isinstance(job, (Null, Resample)) or not resample.is_resample(job):
-        return job if isinstance(job, (Null, Resample)) else int(job)
+    if isinstance(job, (Null, Resample)):
+        return job
+    if not resample.is_resample(job):
+        return int(job)
     if plan.resample not in ("bootstrap", "subsample"):  # a bug: ids come from the settings
         raise ValueError(f"resample network {resample.index(job)} in a study with "
                          f"resample={plan.resample!r}")  # fmt: skip
@@ -373,6 +375,7 @@ def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
 
 
 def _blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
+    """:func:`blocks` of networks that all train on as many rows."""
     from . import batched
 
     seeds = list(seeds)
