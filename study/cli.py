@@ -60,10 +60,9 @@ def _hydra_app():
         global _task_started
         _task_started = True
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
         from . import pipeline, summary
-
-        from hydra.types import RunMode
 
         sweep = HydraConfig.get().mode == RunMode.MULTIRUN
         if sweep:
