@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.neural_network import MLPClassifier
 
-from study import config, identity, pipeline, resample, runner, tracking
+from study import answer, config, identity, pipeline, resample, runner, tracking
 from study.cli import aggregate_main
 from study.datasets import load_dataset, split
 from study.errors import StudyError
@@ -193,7 +193,10 @@ def _children(db, run_id: str) -> list[tuple[str, str, str | None, str | None]]:
         ).fetchall()  # fmt: skip
 
 
-SEED_TABLES = ("answer.csv", "answer_methods.csv", "importances.csv", "aggregate.csv",
+# answer.csv gains the rank sets from the resample networks (its seeds' columns stay: SEED_COLUMNS)
+SEED_COLUMNS = ["method", "position", "feature", "mean_rank", "ci_low", "ci_high", "top_share",
+                "k", "n_seeds"]  # fmt: skip
+SEED_TABLES = ("answer_methods.csv", "importances.csv", "aggregate.csv",
                "stability.csv", "topk_frequency.csv", "rank_distribution.csv", "agreement.csv",
                "stability_curve.csv", "weight_sums.csv")  # fmt: skip
 
@@ -225,6 +228,7 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     assert not without.record.resamples and not (tmp_path / "b" / "resamples.csv").exists()
     for table in SEED_TABLES:
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes(), table
+    _assert_same_seed_answer(tmp_path / "a", tmp_path / "b")
     table = pd.read_csv(tmp_path / "a" / "resamples.csv")
     assert sorted(table["resample"].unique()) == [0, 1, 2, 3]
     assert set(table.seed) == {resample.network_seed(0, b) for b in range(4)}
@@ -241,6 +245,7 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
         assert a.run_id == b.run_id
     for table in SEED_TABLES:
         assert (tmp_path / "c" / table).read_bytes() == (tmp_path / "b" / table).read_bytes(), table
+    _assert_same_seed_answer(tmp_path / "c", tmp_path / "b")
 
     # read back from the store alone
     back = tracking.load_study(more.uri, more.run_id)
@@ -250,8 +255,16 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     out = tmp_path / "again"
     aggregate_main(["--run-id", more.run_id, "--uri", more.uri, "--output", str(out),
                     "--no-charts", "--no-log"])  # fmt: skip
-    for name in ("resamples.csv", *SEED_TABLES):
+    for name in ("resamples.csv", "answer.csv", *SEED_TABLES):
         assert (out / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
+
+
+def _assert_same_seed_answer(resampled, plain):
+    """The resampled study's answer.csv: the plain one's seeds' columns, then the rank sets."""
+    a, b = pd.read_csv(resampled / "answer.csv"), pd.read_csv(plain / "answer.csv")
+    assert list(b.columns) == SEED_COLUMNS
+    pd.testing.assert_frame_equal(a[SEED_COLUMNS], b)
+    assert {*answer.DATA_COLUMNS, "n_resamples"} <= set(a.columns)
 
 
 def test_a_resample_short_of_a_class_fails_alone_and_the_others_train():
