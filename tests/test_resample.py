@@ -323,3 +323,26 @@ def test_shards_split_the_resample_networks_as_they_split_the_seeds():
     assert _wanted(first) == [10, 12, 2**32, 2**32 + 2]
     assert _wanted(second) == [11, 13, 2**32 + 1]
     assert _wanted(second, every=True) == [10, 11, 12, 13, *runner.resamples_for(3)]
+
+
+@pytest.mark.slow
+def test_a_known_truth_regression_answer_gives_rank_sets_that_hold_the_truth(tmp_path):
+    """Planted coefficients [0, 1, 0, -0.8, 0.6, 0, -0.4, 0.2]: x02 is the strongest, x01, x03
+    and x06 are noise. The marginal set of x02 holds rank 1, no noise variable is surely in the
+    top k, and study-aggregate writes the same answer.csv from the store."""
+    out = pipeline.run(_config(tmp_path, "dataset=known_truth_regression", "study.n_runs=10",
+                               "study.resample=bootstrap", "study.n_resamples=20",
+                               "study.name=KT", f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    table = pd.read_csv(tmp_path / "a" / "answer.csv").set_index("feature")
+    assert {*answer.DATA_COLUMNS, "n_resamples"} <= set(table.columns)
+    assert (table.n_resamples == 20).all() and (table.n_seeds == 10).all()
+    assert table.loc["x02", "rank_low"] == 1
+    assert table.loc["x02", "rank_low_simultaneous"] == 1
+    assert not (table.loc[["x01", "x03", "x06"], "top_k"] == "surely").any()
+    assert (table.rank_low <= table.rank_high).all()
+    assert (table.rank_low_simultaneous <= table.rank_low).all()
+    assert (table.rank_high <= table.rank_high_simultaneous).all()
+    again = tmp_path / "again"
+    aggregate_main(["--run-id", out.run_id, "--uri", out.uri, "--output", str(again),
+                    "--no-charts", "--no-log"])  # fmt: skip
+    assert (again / "answer.csv").read_bytes() == (tmp_path / "a" / "answer.csv").read_bytes()
