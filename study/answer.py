@@ -214,6 +214,8 @@ class Answer:
         return out
 
 
+# the rank sets' coverage, as the report words them ("95% rank sets")
+SET_LEVEL = 0.95
 # answer.csv's columns from the resample networks (study.uncertainty.verdicts' keys)
 DATA_COLUMNS = ("rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous",
                 "top_k")  # fmt: skip
@@ -229,7 +231,7 @@ def _data_sets(record: StudyRecord, method: str, k: int, seed: int) -> dict | No
         u = unc.estimate(record.values(method), record.resample_values(method), signed=signed)
     except ValueError:
         return None
-    sets = unc.verdicts(u.estimates, u.covariance, k=k, seed=seed)
+    sets = unc.verdicts(u.estimates, u.covariance, k=k, level=SET_LEVEL, seed=seed)
     sets["n_resamples"] = u.n_resamples
     return sets
 

@@ -106,7 +106,7 @@ def covariance(seeds, resamples) -> Uncertainty:
     return Uncertainty(s.mean(axis=0), v_data + v_seed / len(s), v_data, v_seed, len(s), len(r))
 
 
-def verdicts(estimates, cov, *, k: int, level: float = 0.95, seed: int = 0) -> dict:
+def verdicts(estimates, cov, *, k: int, level: float, seed: int) -> dict:
     """Marginal and simultaneous rank sets and the top-``k`` verdict of every variable.
 
     Returns a dict of arrays: ``rank_low``, ``rank_high`` (marginal), ``rank_low_simultaneous``,

@@ -62,7 +62,7 @@ def test_shares_are_scale_free_and_handle_signs_and_zeros():
 
 def test_separated_estimates_give_singletons_and_surely():
     cov = np.eye(4) * 1e-4
-    v = unc.verdicts([0.5, 0.3, 0.15, 0.05], cov, k=2)
+    v = unc.verdicts([0.5, 0.3, 0.15, 0.05], cov, k=2, level=0.95, seed=0)
     assert v["rank_low"].tolist() == v["rank_high"].tolist() == [1, 2, 3, 4]
     simultaneous = v["rank_low_simultaneous"], v["rank_high_simultaneous"]
     assert [s.tolist() for s in simultaneous] == [[1, 2, 3, 4]] * 2
@@ -70,7 +70,7 @@ def test_separated_estimates_give_singletons_and_surely():
 
 
 def test_equal_estimates_give_the_full_range_and_possibly():
-    v = unc.verdicts([0.25] * 4, np.eye(4) * 1e-3, k=2)
+    v = unc.verdicts([0.25] * 4, np.eye(4) * 1e-3, k=2, level=0.95, seed=0)
     for lo, hi in (("rank_low", "rank_high"), ("rank_low_simultaneous", "rank_high_simultaneous")):
         assert v[lo].tolist() == [1] * 4 and v[hi].tolist() == [4] * 4
     assert v["top_k"].tolist() == ["possibly"] * 4
@@ -85,8 +85,8 @@ def test_invariant_to_the_order_of_variables():
     up = unc.covariance(seeds[:, perm], resamples[:, perm])
     assert np.allclose(up.estimates, u.estimates[perm])
     assert np.allclose(up.covariance, u.covariance[np.ix_(perm, perm)])
-    v = unc.verdicts(u.estimates, u.covariance, k=2)
-    vp = unc.verdicts(up.estimates, up.covariance, k=2)
+    v = unc.verdicts(u.estimates, u.covariance, k=2, level=0.95, seed=0)
+    vp = unc.verdicts(up.estimates, up.covariance, k=2, level=0.95, seed=0)
     for key in v:
         assert vp[key].tolist() == v[key][perm].tolist()
 
