@@ -79,8 +79,10 @@ def description(analysis, *, links: Mapping[str, str] = ()) -> str:
             sets = " · ".join(for_markdown(a.rank_set(r)) for r in a.table.head(a.k).itertuples())
             lines += [f"**Answer**, the top {a.k} by {a.method}, 95% rank sets over data and "
                       f"seeds ({a.n_resamples} resample networks): {sets}", ""]  # fmt: skip
-        lines += [f"**Seeds**: mean rank over {a.n_seeds} seeds [seeds' 95% interval], share of "
-                  f"seeds with it in the top {a.k}: {top}", ""]  # fmt: skip
+        seeds = (f"mean rank over {a.n_seeds} seeds [seeds' 95% interval], share of seeds with "
+                 f"it in the top {a.k}")  # fmt: skip
+        lines += [f"**Seeds**: {seeds}: {top}" if a.n_resamples
+                  else f"**Answer**, the top {a.k} by {a.method} ({seeds}): {top}", ""]
         if not a.n_resamples:
             lines += [a.data_line().strip(), ""]
     if links:
