@@ -24,7 +24,7 @@ from .record import StudyRecord
 
 __all__ = [
     "View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance",
-    "primary_ranks", "same_ranking_methods", "lek_table",
+    "primary_ranks", "same_ranking_methods", "lek_table", "resample_table",
 ]
 
 
@@ -262,6 +262,31 @@ def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
                 frames.append(pd.DataFrame({
                     "seed": seeds, "method": name, "measure": measure, "output": col,
                     "feature": feats, "value": vals[:, :, c].ravel(), "rank": r.ravel(),
+                }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def resample_table(record: StudyRecord) -> pd.DataFrame | None:
+    """The resample networks' importances (``resamples.csv``), long format like
+    ``importances.csv`` less the rank: one row per (resample ``b``, method, measure, output,
+    feature), with ``seed``, the network's own seed; None when the study has no resamples."""
+    from .resample import index, network_seed
+
+    if not record.resamples:
+        return None
+    meta = record.meta
+    b = np.array([index(r.seed) for r in record.resamples])
+    m, n = len(b), len(meta.feature_names)
+    ids, feats = np.repeat(b, n), np.tile(meta.feature_names, m)
+    seeds = np.repeat([network_seed(meta.seed, i) for i in b], n)
+    frames = []
+    for name, layout in meta.methods.items():
+        for measure in layout.measures:
+            vals = np.stack([r.importances[name][measure] for r in record.resamples])
+            for c, col in enumerate(layout.columns):
+                frames.append(pd.DataFrame({
+                    "resample": ids, "seed": seeds, "method": name, "measure": measure,
+                    "output": col, "feature": feats, "value": vals[:, :, c].ravel(),
                 }))  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 

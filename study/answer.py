@@ -7,8 +7,14 @@ description, ``overview.html``, ``study-compare``):
   computed them (the method of the paper our users follow, and it uses every layer), else the
   first of :data:`REFERENCE_ORDER` that it did. With several outputs a variable's importance in
   one seed is its mean ``|value|`` over outputs (as :func:`study.aggregate.overall_importance`).
-- Per variable: its **mean rank** over seeds (1 = most important) with a 95% percentile bootstrap
-  interval over seeds, and the **share of seeds** that put it in the top ``k``.
+- **The data first**, when the study trained resample networks (``study.resample``): per
+  variable its 95% confidence set of ranks, marginal and simultaneous, and its top-``k`` verdict
+  (``surely``/``possibly``/``no``), from the seeds' mean scale-free importance and a covariance
+  that counts the data's variance as well as the seeds' (:mod:`study.uncertainty`). Without
+  them the answer says in one line that its intervals cover the seeds only.
+- Per variable: its **mean rank** over seeds (1 = most important) with the seeds' 95% interval
+  (a percentile bootstrap over seeds: how well the seeds pin down their own average, not how the
+  rank would move with other data), and the **share of seeds** that put it in the top ``k``.
 - **Stability** of that ranking: Kendall's W over seeds, read in Schmidt's (1997) words, and
   Nogueira's top-``k`` stability with its 95% interval.
 - **Agreement** of every other method with it: the variables of its own top ``k`` by mean rank,
@@ -28,12 +34,13 @@ import numpy as np
 import pandas as pd
 
 from . import stability as stab
+from . import uncertainty as unc
 from .escape import for_markdown
 from .importance import get_method
 from .record import StudyRecord
 
-__all__ = ["REFERENCE_ORDER", "Answer", "answer", "reference_method", "mean_ranks",
-           "strength", "kendall_tau"]  # fmt: skip
+__all__ = ["REFERENCE_ORDER", "DATA_COLUMNS", "Answer", "answer", "reference_method",
+           "mean_ranks", "strength", "kendall_tau"]  # fmt: skip
 
 # Olden first: it reads every layer and is the paper's; then the model-based methods; the
 # formulas that ignore (part of) the output layer last.
@@ -99,7 +106,9 @@ def top_of(mean_rank, k: int) -> list[int]:
 @dataclass
 class Answer:
     """The answer of one study. ``table``: every variable, best first, with ``mean_rank``,
-    ``ci_low``, ``ci_high``, ``top_share`` (share of seeds with the variable in the top ``k``);
+    ``ci_low``, ``ci_high`` (the seeds' 95% interval), ``top_share`` (share of seeds with the
+    variable in the top ``k``) and, with resample networks (``n_resamples`` > 0), the rank sets
+    :data:`DATA_COLUMNS`;
     ``methods``: one row per other method (``top``: its top ``k``, ``overlap``: how many are the
     reference's, ``tau``, ``blind``)."""
 
@@ -112,6 +121,7 @@ class Answer:
     topk_stability: float
     topk_low: float
     topk_high: float
+    n_resamples: int = 0  # resample networks behind the rank sets (0: the seeds' alone)
 
     @property
     def top(self) -> list[str]:
@@ -128,6 +138,22 @@ class Answer:
         return rest.sort_values("overlap", ascending=False, kind="stable")
 
     # -- words -----------------------------------------------------------------------------
+
+    def rank_set(self, row) -> str:
+        """``"proline rank 1–2, surely top 3"``: the marginal set and the verdict."""
+        lo, hi = int(row.rank_low), int(row.rank_high)
+        ranks = f"rank {lo}" if lo == hi else f"rank {lo}–{hi}"
+        verdict = {"surely": "surely", "possibly": "possibly", "no": "not"}[row.top_k]
+        return f"{row.feature} {ranks}, {verdict} top {self.k}"
+
+    def data_line(self) -> str:
+        """What the rank sets cover, or that there are none."""
+        if not self.n_resamples:
+            return ("  These intervals cover the seeds only, not other data: "
+                    "study.resample=bootstrap adds the data's.")
+        return (f"  95% rank sets over data and seeds ({self.n_resamples} resample networks; "
+                f"'surely' holds for all at once): "
+                + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples()))
 
     def variable(self, row) -> str:
         return (f"{row.feature} {row.mean_rank:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}], "
@@ -154,15 +180,18 @@ class Answer:
         return " ".join(parts)
 
     def lines(self) -> list[str]:
-        """The report's answer, in four lines (right after the title and the score line)."""
+        """The report's answer, in five lines (right after the title and the score line): with
+        resample networks their rank sets first, else the line that the intervals are the seeds'."""
         head = self.table.head(self.k)
-        return [
-            f"Answer: the top {self.k} by {self.method} (mean rank over {self.n_seeds} seeds "
-            f"[95% CI]; share of seeds with it in the top {self.k}):",
-            "  " + ";  ".join(self.variable(r) for r in head.itertuples()),
-            "  " + self.stability_sentence(),
-            "  " + self.agreement_sentence(),
-        ]
+        seeds = [f"  Seeds: mean rank over {self.n_seeds} seeds [seeds' 95% interval]; share of "
+                 f"seeds with it in the top {self.k}:  "
+                 + ";  ".join(self.variable(r) for r in head.itertuples())]  # fmt: skip
+        first = f"Answer: the top {self.k} by {self.method}"
+        if self.n_resamples:
+            return [first + ":", self.data_line(), *seeds,
+                    "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
+        return [first + ":", *seeds, self.data_line(),
+                "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
 
     def markdown(self, *, n: int | None = None) -> str:
         """The answer as a markdown table of the top ``n`` variables (default: ``max(k, 5)``)."""
@@ -170,7 +199,8 @@ class Answer:
         rows = [f"| {i} | {for_markdown(r.feature)} | {r.mean_rank:.1f} [{r.ci_low:.1f}, "
                 f"{r.ci_high:.1f}] | {r.top_share:.0%} |"
                 for i, r in enumerate(self.table.head(n).itertuples(), 1)]  # fmt: skip
-        head = [f"| | variable | mean rank [95% CI] | in the top {self.k} |", "|---|---|---|---|"]
+        head = [f"| | variable | mean rank [seeds' 95% interval] | in the top {self.k} |",
+                "|---|---|---|---|"]
         return "\n".join(head + rows)
 
     def frame(self) -> pd.DataFrame:
@@ -179,7 +209,31 @@ class Answer:
         out.insert(0, "method", self.method)
         out.insert(1, "position", np.arange(1, len(out) + 1))
         out["k"], out["n_seeds"] = self.k, self.n_seeds
+        if self.n_resamples:
+            out["n_resamples"] = self.n_resamples
         return out
+
+
+# the rank sets' coverage, as the report words them ("95% rank sets")
+SET_LEVEL = 0.95
+# answer.csv's columns from the resample networks (study.uncertainty.verdicts' keys)
+DATA_COLUMNS = ("rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous",
+                "top_k")  # fmt: skip
+
+
+def _data_sets(record: StudyRecord, method: str, k: int, seed: int) -> dict | None:
+    """The rank sets and verdicts of :mod:`study.uncertainty`, or None without at least two
+    seeds and two resample networks with finite importances (then the seeds' alone answer)."""
+    if len(record.resamples) < 2:
+        return None
+    signed = record.meta.methods[method].signed
+    try:
+        u = unc.estimate(record.values(method), record.resample_values(method), signed=signed)
+    except ValueError:
+        return None
+    sets = unc.verdicts(u.estimates, u.covariance, k=k, level=SET_LEVEL, seed=seed)
+    sets["n_resamples"] = u.n_resamples
+    return sets
 
 
 def _f(x) -> str:
@@ -204,6 +258,10 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
     table = pd.DataFrame({"feature": np.asarray(feats)[order], "mean_rank": mean[order],
                           "ci_low": low[order], "ci_high": high[order],
                           "top_share": share[order]})  # fmt: skip
+    data = _data_sets(record, method, k, seed)
+    if data is not None:
+        for col in DATA_COLUMNS:
+            table[col] = data[col][order]
     w = stab.kendall_w(ranks).statistic if m >= 2 else np.nan
     nog = stab.nogueira_stability(stab.topk_membership(ranks, k)) if m >= 2 else None
     ref_top = set(top_of(mean, k))
@@ -218,4 +276,5 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
                      "blind": blindness(other)})  # fmt: skip
     methods = pd.DataFrame(rows, columns=["method", "top", "overlap", "tau", "blind"])
     return Answer(method, k, m, table, methods, float(w),
-                  *( (nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3))  # fmt: skip
+                  *( (nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
+                  n_resamples=data["n_resamples"] if data is not None else 0)  # fmt: skip

@@ -15,8 +15,9 @@ __all__ = ["NOT_IDENTITY", "identity", "identity_keys", "config_hash", "differen
 
 # keys (or prefixes ending in ".") that may differ between the processes of one study
 NOT_IDENTITY = (
-    "study.n_runs", "study.n_jobs", "study.progress", "study.charts", "study.resume",
-    "study.max_failures", "study.shard", "study.n_shards", "paths.", "tracking.", "hydra.",
+    "study.n_runs", "study.n_resamples", "study.n_jobs", "study.progress", "study.charts",
+    "study.resume", "study.max_failures", "study.shard", "study.n_shards", "paths.", "tracking.",
+    "hydra.",
 )  # fmt: skip
 
 
@@ -43,6 +44,8 @@ def identity_keys(flat: Mapping[str, str]) -> dict[str, str]:
     flat = dict(flat)
     if flat.get("model.backend") == "sklearn":  # the default: studies from before the key match
         del flat["model.backend"]
+    if flat.get("study.resample") == "none":  # no resamples: what every study had before the key
+        del flat["study.resample"]
     # the test's design: no test, or the design every study had before the keys, is no key
     design = {k: flat.get(f"randomisation.{k}") for k in ("permute", "init", "tested")}
     if flat.get("randomisation.n_permutations", "0") == "0" or design == {

@@ -29,6 +29,7 @@ from .journal import Journal
 from .prepare import Prepared, output_dir, prepare
 from .publish import present, publish, report_blocks, write_tables
 from .record import FailedRun, StudyMeta, StudyRecord
+from .resample import index, is_resample
 from .settings import Settings
 
 __all__ = ["Study", "Outcome", "run"]
@@ -89,7 +90,8 @@ class Study:
                     self.tracker.converged(meta, self.prep.config_hash)
         self.tracker.set_seeds_tag(s.seed, s.n_runs)
         if found is not None:  # a new study (ours, or a shard's that won converge) has no seeds
-            self.previous = store.load().runs
+            found_record = store.load()
+            self.previous = found_record.runs + found_record.resamples
 
     def _refuse_other_settings(self) -> None:
         """A study of this name with other settings: resuming or sharding it, or naming a new one
@@ -120,8 +122,7 @@ class Study:
         wanted is being trained by other live processes."""
         s = self.settings
         self._done = {r.seed for r in self.previous}
-        self._wanted = [x for x in runner.seeds_for(s.seed, s.n_runs)
-                        if (x - s.seed) % s.n_shards == s.shard]  # fmt: skip
+        self._wanted = _wanted(s)
         self._claim = self.tracker.claimer()
         self._done |= self.tracker.finished_elsewhere()
         wanted = set(self._wanted)
@@ -203,7 +204,7 @@ class Study:
         # settled before the study is read back (see _ledger: Finishing)
         self._claim.settle(self.written)
         if out.failed and not out.runs and not self.previous:
-            raise SeedsFailed(_failures_line(out.failed, s.n_runs))
+            raise SeedsFailed(_failures_line(out.failed, s.n_runs, s.n_resamples))
         return out
 
     def _count(self, rec, out: Trained, bar, writer) -> None:
@@ -213,7 +214,8 @@ class Study:
             out.failed.append(rec)
             if len(out.failed) > self.settings.max_failures:
                 writer.close()
-                raise SeedsFailed(_failures_line(out.failed, len(out.failed), stopped=True,
+                raise SeedsFailed(_failures_line(out.failed, len(out.failed),
+                                                 self.settings.n_resamples, stopped=True,
                                                  limit=self.settings.max_failures))  # fmt: skip
         else:
             out.runs.append(rec)
@@ -230,15 +232,16 @@ class Study:
         :attr:`holders` (the other processes live then, with their claims)."""
         everything = sorted(self.previous + trained.runs, key=lambda r: r.seed)
         if self.prep.shared:  # and whatever other processes finished meanwhile
-            everything = self.tracker.load(known=everything).runs
+            now = self.tracker.load(known=everything)
+            everything = now.runs + now.resamples
         if trained.runs or not self.previous:
             self.tracker.log_bundle(everything, [r.run_id for r in everything])
         # read in this order: a process not live now has written all it will
         self.holders = self.tracker.others_live()
         record = self.tracker.load()
-        Journal(self.settings.root, self.run_id).clear(in_store=record.seeds)
-        s, have = self.settings, set(record.seeds) | {f.seed for f in trained.failed}
-        self.missing = [x for x in runner.seeds_for(s.seed, s.n_runs) if x not in have]
+        Journal(self.settings.root, self.run_id).clear(in_store=record.ids)
+        s, have = self.settings, set(record.ids) | {f.seed for f in trained.failed}
+        self.missing = [x for x in _wanted(s, every=True) if x not in have]
         return record
 
     def train_null(self, record: StudyRecord) -> tuple:
@@ -376,7 +379,8 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
     """Lines before the detail: failures, the fallback backend, the journal, the reader's notes."""
     s, lines = study.settings, _missing_lines(study)
     if trained.failed:
-        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs),
+        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs,
+                                 s.n_resamples),
                   "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
                   "tables use the others."]  # fmt: skip
     note = models.backend_note(study.prep.dataset.task, s.model)
@@ -386,6 +390,12 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
         lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier "
                      "process (trained, not yet in the store when it stopped), not trained "
                      "again.")  # fmt: skip
+    if record.resamples:
+        how = ("as many training rows drawn with replacement" if s.resample == "bootstrap"
+               else "half the training rows drawn without replacement")  # fmt: skip
+        lines.append(f"{len(record.resamples)} resample networks ({s.resample}: {how}, each "
+                     "with its own seed) are in resamples.csv; every other table is the "
+                     "seeds' alone.")  # fmt: skip
     lines += [f"Note: {n}." for n in record.notes]
     return lines
 
@@ -404,11 +414,17 @@ def _missing_lines(study: Study) -> list[str]:
         return [f"Every seed is in; the parent run stays RUNNING while {who} may still be "
                 "running (the last process to end ends it). If it died, this ends the study "
                 f"{tracking.STALE:.0f} s after its last heartbeat:  {command}"]  # fmt: skip
-    shown = tracking.seed_ranges(missing)
-    if len(shown) > 80:
-        shown = shown[:80].rsplit(",", 1)[0] + ", ..."
-    head = (f"Missing: {len(missing)} of the {s.n_runs} seeds (seeds {shown}); the parent run "
-            "stays RUNNING until they are in.")  # fmt: skip
+    seeds, resampled = [x for x in missing if not is_resample(x)], [
+        index(x) for x in missing if is_resample(x)]  # fmt: skip
+    parts = []
+    for ids, n, what in ((seeds, s.n_runs, "seeds"), (resampled, s.n_resamples, "resamples")):
+        if ids:
+            shown = tracking.seed_ranges(ids)
+            if len(shown) > 80:
+                shown = shown[:80].rsplit(",", 1)[0] + ", ..."
+            parts.append(f"{len(ids)} of the {n} {what} ({what} {shown})")
+    head = (f"Missing: {' and '.join(parts)}; the parent run stays RUNNING until they are "
+            "in.")  # fmt: skip
     held = {p: v & set(missing) for p, v in study.holders.items()}
     held = {p: v for p, v in held.items() if v}
     if not held:
@@ -464,12 +480,24 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
 # helpers
 
 
-def _failures_line(failed, n_runs: int, *, stopped: bool = False, limit: int = 0) -> str:
+def _wanted(s: Settings, *, every: bool = False) -> list[int]:
+    """The ledger ids this process's shard trains (``every``: the whole study's): its seeds,
+    then its resample networks (shard i takes b = i, i + n_shards, ...)."""
+    n = 1 if every else s.n_shards
+    seeds = [x for x in runner.seeds_for(s.seed, s.n_runs) if (x - s.seed) % n == s.shard % n]
+    return seeds + [x for b, x in enumerate(runner.resamples_for(s.n_resamples))
+                    if b % n == s.shard % n]  # fmt: skip
+
+
+def _failures_line(failed, n_runs: int, n_resamples: int = 0, *, stopped: bool = False,
+                   limit: int = 0) -> str:  # fmt: skip
     first = min(failed, key=lambda f: f.seed)
-    n = f"{len(failed)} seed{'s' * (len(failed) != 1)}"
+    what = "network" if n_resamples else "seed"  # seeds and resample networks, counted together
+    n = f"{len(failed)} {what}{'s' * (len(failed) != 1)}"
     head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
-            else f"{len(failed)} of {n_runs} seeds failed")  # fmt: skip
-    return f"{head}; the first: seed {first.seed}: {first.error}"
+            else f"{len(failed)} of {n_runs + n_resamples} {what}s failed")  # fmt: skip
+    which = f"resample {index(first.seed)}" if is_resample(first.seed) else f"seed {first.seed}"
+    return f"{head}; the first: {which}: {first.error}"
 
 
 def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "training", **kw):

@@ -75,8 +75,16 @@ def description(analysis, *, links: Mapping[str, str] = ()) -> str:
         top = " · ".join(f"**{for_markdown(r.feature)}** {r.mean_rank:.1f} [{r.ci_low:.1f}, "
                          f"{r.ci_high:.1f}] "
                          f"{r.top_share:.0%}" for r in a.table.head(a.k).itertuples())  # fmt: skip
-        lines += [f"**Answer**, the top {a.k} by {a.method} (mean rank over {a.n_seeds} seeds "
-                  f"[95% CI], share of seeds with it in the top {a.k}): {top}", ""]  # fmt: skip
+        if a.n_resamples:  # the data first: what holds on other samples of the same size
+            sets = " · ".join(for_markdown(a.rank_set(r)) for r in a.table.head(a.k).itertuples())
+            lines += [f"**Answer**, the top {a.k} by {a.method}, 95% rank sets over data and "
+                      f"seeds ({a.n_resamples} resample networks): {sets}", ""]  # fmt: skip
+        seeds = (f"mean rank over {a.n_seeds} seeds [seeds' 95% interval], share of seeds with "
+                 f"it in the top {a.k}")  # fmt: skip
+        lines += [f"**Seeds**: {seeds}: {top}" if a.n_resamples
+                  else f"**Answer**, the top {a.k} by {a.method} ({seeds}): {top}", ""]
+        if not a.n_resamples:
+            lines += [a.data_line().strip(), ""]
     if links:
         lines += [" · ".join(f"[{for_markdown(text)}]({url})" for text, url in dict(links).items()),
                   ""]  # fmt: skip
@@ -86,6 +94,13 @@ def description(analysis, *, links: Mapping[str, str] = ()) -> str:
     return "\n".join(lines)
 
 
+def _sets_cells(r) -> str:
+    """A variable's 95% rank sets (marginal, simultaneous) and top-k verdict, as cells."""
+    return (f"<td class=n>{r.rank_low}–{r.rank_high}</td>"
+            f"<td class=n>{r.rank_low_simultaneous}–{r.rank_high_simultaneous}</td>"
+            f"<td>{_e(r.top_k)}</td>")  # fmt: skip
+
+
 def _answer_table(a: ans.Answer) -> str:
     rows = []
     for i, r in enumerate(a.table.itertuples(), 1):
@@ -93,9 +108,12 @@ def _answer_table(a: ans.Answer) -> str:
         rows.append(f"<tr{cls}><td class=n>{i}</td><td>{_e(r.feature)}</td>"
                     f"<td class=n>{_n(r.mean_rank, '.1f')}</td>"
                     f"<td class=n>[{_n(r.ci_low, '.1f')}, {_n(r.ci_high, '.1f')}]</td>"
-                    f"<td class=n>{_n(100 * r.top_share, '.0f')}%</td></tr>")  # fmt: skip
-    head = (f"<tr><th></th><th>variable</th><th>mean rank</th><th>95% CI</th>"
-            f"<th>in the top {a.k}</th></tr>")  # fmt: skip
+                    f"<td class=n>{_n(100 * r.top_share, '.0f')}%</td>"
+                    + (_sets_cells(r) if a.n_resamples else "") + "</tr>")  # fmt: skip
+    sets = (f"<th>rank set</th><th>simultaneous</th><th>top {a.k}</th>"
+            if a.n_resamples else "")  # fmt: skip
+    head = (f"<tr><th></th><th>variable</th><th>mean rank</th><th>seeds' 95% interval</th>"
+            f"<th>in the top {a.k}</th>{sets}</tr>")  # fmt: skip
     return f'<table id="answer">{head}{"".join(rows)}</table>'
 
 
@@ -141,6 +159,14 @@ def _figure(path: Path, caption: str) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
+def _sets_words(a: ans.Answer) -> str:
+    if not a.n_resamples:
+        return a.data_line().strip() + " "
+    return (f"95% rank sets over data and seeds ({a.n_resamples} resample networks), marginal "
+            f"and simultaneous, and whether each is in the top {a.k} (surely: all of those at "
+            f"once). ")
+
+
 def overview_html(analysis, *, charts: Sequence[Path] = (), warnings: Sequence[str] = (),
                   randomisation: Sequence[str] = (), settings: Mapping[str, str] = (),
                   links: Mapping[str, str] = ()) -> str:  # fmt: skip
@@ -155,9 +181,9 @@ def overview_html(analysis, *, charts: Sequence[Path] = (), warnings: Sequence[s
         parts.append("<p>" + " · ".join(f'<a href="{_e(u)}">{_e(t)}</a>' for t, u in dict(links).items())
                      + "</p>")  # fmt: skip
     parts += [f"<h2>Answer: the top {a.k} by {_e(a.method)}</h2>",
-              f"<p>Mean rank over {a.n_seeds} seeds (1 = most important) with its 95% bootstrap "
-              f"interval over seeds, and the share of seeds that put the variable in the top "
-              f"{a.k}.</p>", _answer_table(a),
+              f"<p>{_e(_sets_words(a))}Mean rank over {a.n_seeds} seeds (1 = most important) "
+              f"with the seeds' 95% interval (a bootstrap over seeds), and the share of seeds that "
+              f"put the variable in the top {a.k}.</p>", _answer_table(a),
               f"<p>{_e(a.stability_sentence())}</p><p>{_e(a.agreement_sentence())}</p>"]  # fmt: skip
     if warnings:
         parts.append("<h2>Warnings and notes</h2>" + "".join(f"<p class=warn>{_e(w)}</p>"

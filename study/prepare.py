@@ -53,7 +53,8 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
         print(f"Note: {for_terminal(note)}.", file=sys.stderr)  # it may name a column
     plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
                        method_options=settings.method_options, test_size=settings.test_size,
-                       split_seed=None if settings.resplit else settings.seed)  # fmt: skip
+                       split_seed=None if settings.resplit else settings.seed,
+                       resample=settings.resample, seed=settings.seed)  # fmt: skip
     if settings.validate.get("retrain") and ds.n_features < 2:
         raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
     data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)

@@ -40,8 +40,10 @@ def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_boo
         tracker, record, output_dir, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed,
         charts=charts, meanwhile=lambda: validation.checks(record))  # fmt: skip
     out = Published(analysis, list(paths), dict(analysis.tables()))
-    _log(tracker, metrics=checks.metrics, tables=write_tables(checks.tables, output_dir))
-    out.tables.update(checks.tables)
+    resampled = aggregate.resample_table(record)  # beside the seeds' tables, never in them
+    more = {**checks.tables, **({"resamples.csv": resampled} if resampled is not None else {})}
+    _log(tracker, metrics=checks.metrics, tables=write_tables(more, output_dir))
+    out.tables.update(more)
     out.check_lines = checks.summary
     if null is not None and null[0] is not None:
         result, paths = randomisation_and_log(tracker, record, null[0], null[1], output_dir,

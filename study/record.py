@@ -117,7 +117,12 @@ class FailedRun:
 
 @dataclass
 class StudyRecord:
-    """A whole study: its layout and its runs, sorted by seed."""
+    """A whole study: its layout and its runs, sorted by seed.
+
+    ``runs`` are the seeds, trained on the full training rows: every table, statistic and the
+    answer come from them alone. ``resamples`` are the resample networks (``study.resample``;
+    :mod:`study.resample`), sorted by index ``b``; each one's ``seed`` is its ledger id
+    ``2**32 + b``."""
 
     meta: StudyMeta
     runs: list[RunRecord]
@@ -125,6 +130,7 @@ class StudyRecord:
     experiment_id: str | None = None
     # what the reader noticed: duplicate FINISHED children of a seed it left out, a damaged bundle
     notes: list[str] = field(default_factory=list)
+    resamples: list[RunRecord] = field(default_factory=list)
 
     def values(self, method: str, measure: str | None = None) -> np.ndarray:
         """Stacked importances over runs: ``(n_runs, n_features, n_columns)``."""
@@ -132,6 +138,21 @@ class StudyRecord:
         measure = measure or layout.primary
         return np.stack([r.importances[method][measure] for r in self.runs])
 
+    def resample_values(self, method: str, measure: str | None = None) -> np.ndarray:
+        """Stacked importances over the resample networks: ``(n_resamples, n_features,
+        n_columns)`` (no rows without resamples)."""
+        layout = self.meta.methods[method]
+        measure = measure or layout.primary
+        if not self.resamples:
+            shape = self.runs[0].importances[method][measure].shape if self.runs else (0, 0)
+            return np.empty((0, *shape))
+        return np.stack([r.importances[method][measure] for r in self.resamples])
+
     @property
     def seeds(self) -> list[int]:
         return [r.seed for r in self.runs]
+
+    @property
+    def ids(self) -> list[int]:
+        """The ledger ids of every network read: the seeds, then the resample networks'."""
+        return [r.seed for r in self.runs + self.resamples]

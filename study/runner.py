@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _pool, importance, models
-from .datasets import Dataset, split
+from . import _pool, importance, models, resample
+from .datasets import CLASSIFICATION, Dataset, split
 from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "Null", "run_one", "run_one_or_fail", "run_block", "run_many", "blocks", "seeds_for", "request_stop",
-           "check_stop", "warm_up", "release_workers"]
+__all__ = ["Plan", "Null", "Resample", "run_one", "run_one_or_fail", "run_block", "run_many",
+           "blocks", "seeds_for", "resamples_for", "request_stop", "check_stop", "warm_up",
+           "release_workers"]  # fmt: skip
 
 # scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
 # so a Ctrl-C or SIGTERM also sets this flag (the console script's signal handler), and the
@@ -46,7 +47,9 @@ class Plan:
     """Everything one run needs (picklable, sent to each worker).
 
     ``split_seed``: the seed of the train/test split, the same for every run; None draws a new
-    split per run from the run's own seed (``study.resplit``).
+    split per run from the run's own seed (``study.resplit``). ``resample``: how a resample
+    network's training rows are drawn (``study.resample``; :mod:`study.resample`), from
+    ``seed`` (``study.seed``) and its index.
     """
 
     dataset: Dataset
@@ -55,6 +58,8 @@ class Plan:
     method_options: Mapping = field(default_factory=dict)
     test_size: float = 0.25
     split_seed: int | None = 0
+    resample: str = "none"
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,13 +90,58 @@ class Null:
         return np.random.default_rng([k + 1 for k in key]).permutation(n)
 
 
+@dataclass(frozen=True)
+class Resample:
+    """Resample network ``index`` (its ledger id is ``resample.resample_id(index)``): the
+    training rows of its split resampled (``kind``) and its network, both from its own seed
+    (:func:`study.resample.network_seed` of ``study_seed``); the held-out rows as they are."""
+
+    index: int
+    kind: str
+    study_seed: int
+
+    @property
+    def seed(self) -> int:
+        """The seed of its rows, its network and (``study.resplit``) its split."""
+        return resample.network_seed(self.study_seed, self.index)
+
+    @property
+    def id(self) -> int:
+        return resample.resample_id(self.index)
+
+
+def _job(plan: Plan, job):
+    """A seed (an integer below :data:`study.resample.BASE`), a :class:`Null`, or the
+    :class:`Resample` of a ledger id from :data:`~study.resample.BASE` up."""
+    if isinstance(job, (Null, Resample)):
+        return job
+    if not resample.is_resample(job):
+        return int(job)
+    if plan.resample not in ("bootstrap", "subsample"):  # a bug: ids come from the settings
+        raise ValueError(f"resample network {resample.index(job)} in a study with "
+                         f"resample={plan.resample!r}")  # fmt: skip
+    return Resample(resample.index(job), plan.resample, plan.seed)
+
+
 def _seed(job) -> int:
-    return job.seed if isinstance(job, Null) else int(job)
+    """The seed of a job's network (and of its split under ``study.resplit``)."""
+    return job.seed if isinstance(job, (Null, Resample)) else int(job)
+
+
+def _id(job) -> int:
+    """What a job's record is called in the study's ledger: a seed's own seed, a resample
+    network's id (a null network is never in the ledger: its seed)."""
+    return job.id if isinstance(job, Resample) else _seed(job)
 
 
 def seeds_for(first: int, n_runs: int) -> list[int]:
     """The explicit seeds of a study: ``first, first + 1, ..., first + n_runs - 1``."""
     return list(range(int(first), int(first) + int(n_runs)))
+
+
+def resamples_for(n_resamples: int) -> list[int]:
+    """The ledger ids of a study's resample networks ``b = 0, ..., n_resamples - 1``."""
+    return [resample.resample_id(b) for b in range(int(n_resamples))]
 
 
 def _data(plan: Plan, job, shared=None):
@@ -102,6 +152,10 @@ def _data(plan: Plan, job, shared=None):
     else:
         data = split(plan.dataset, test_size=plan.test_size,
                      seed=_seed(job) if plan.split_seed is None else plan.split_seed)  # fmt: skip
+    if isinstance(job, Resample):
+        rows = resample.rows(job.kind, len(data.y_train), job.seed)
+        _check_classes(plan, job, data.y_train, data.y_train[rows])
+        data = dataclasses.replace(data, X_train=data.X_train[rows], y_train=data.y_train[rows])
     if isinstance(job, Null):
         order = job.order(len(data.y_train))
         if job.variable is None:
@@ -113,13 +167,25 @@ def _data(plan: Plan, job, shared=None):
     return data
 
 
+def _check_classes(plan: Plan, job: Resample, y_train, y) -> None:
+    """A classifier's resample must hold every class of its training rows: a network with fewer
+    outputs would not stack with the others. Such a resample fails alone (ValueError)."""
+    if plan.dataset.task != CLASSIFICATION:
+        return
+    n, have = len(np.unique(y_train, axis=0)), len(np.unique(y, axis=0))
+    if have < n:
+        raise ValueError(f"resample {job.index} ({job.kind}) drew no training row of "
+                         f"{n - have} of the {n} classes")  # fmt: skip
+
+
 def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
             started: float, *, null: bool = False, train_score: float | None = None,
-            test_score: float | None = None):  # fmt: skip
+            test_score: float | None = None, record_id: int | None = None):  # fmt: skip
     """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`
     (``started``: when its work began, epoch seconds). A ``null`` network is not scored on the
     held-out data (the test never reads it); ``train_score``, ``test_score``: already computed
-    (for a block, :func:`study.batched.scores`)."""
+    (for a block, :func:`study.batched.scores`); ``record_id``: the record's id in the ledger
+    when it is not ``seed`` (a resample network's)."""
     t1 = time.perf_counter()
     network = importance.Network(
         coefs=[w.copy() for w in model.coefs_],
@@ -133,7 +199,7 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
     values = importance.compute(plan.methods, network, options=plan.method_options)
     t2 = time.perf_counter()
     return RunRecord(
-        seed=int(seed),
+        seed=int(seed if record_id is None else record_id),
         train_score=float(model.score(data.X_train, data.y_train) if train_score is None
                           else train_score),
         test_score=np.nan if null else float(model.score(data.X_test, data.y_test)
@@ -154,14 +220,15 @@ def run_one(plan: Plan, seed) -> RunRecord:
     from threadpoolctl import threadpool_limits
 
     started = time.time()
-    job, seed = seed, _seed(seed)
+    job = _job(plan, seed)
+    seed = _seed(job)
     with threadpool_limits(limits=1):
         data = _data(plan, job)
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
         return _record(plan, seed, data, model, info, time.perf_counter() - t0, started,
-                       null=isinstance(job, Null))  # fmt: skip
+                       null=isinstance(job, Null), record_id=_id(job))  # fmt: skip
 
 
 def _failed(seed: int, exc: BaseException, tb: str | None = None) -> FailedRun:
@@ -181,12 +248,20 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
     """
     from threadpoolctl import threadpool_limits
 
-    jobs = [s if isinstance(s, Null) else int(s) for s in seeds]
-    seeds = [_seed(j) for j in jobs]
+    jobs = [_job(plan, s) for s in seeds]
+    seeds, ids = [_seed(j) for j in jobs], [_id(j) for j in jobs]
     started = time.time()
     with threadpool_limits(limits=1):
         shared = None if plan.split_seed is None else _data(plan, plan.split_seed)
-        datas = [_data(plan, j, shared) for j in jobs]
+        datas = [_data_or_error(plan, j, shared) for j in jobs]
+        short = {k: d for k, d in enumerate(datas) if isinstance(d, Exception)}
+        if short:  # a resample short of a class fails alone; the others train as a block
+            if not keep_going:
+                raise next(iter(short.values()))
+            rest = iter(run_block(plan, [j for k, j in enumerate(jobs) if k not in short],
+                                  keep_going=True) if len(short) < len(jobs) else ())  # fmt: skip
+            return [_failed(ids[k], short[k]) if k in short else next(rest)
+                    for k in range(len(jobs))]  # fmt: skip
         fitted = [models.make_model(plan.dataset.task, plan.model, seed=s) for s in seeds]
         t0 = time.perf_counter()
         try:
@@ -194,7 +269,7 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         except Exception as exc:
             if not keep_going:
                 raise
-            return [_failed(s, exc) for s in seeds]
+            return [_failed(i, exc) for i in ids]
         per_seed = (time.perf_counter() - t0) / len(seeds)
         null = all(isinstance(j, Null) for j in jobs)
         # the scores from one forward pass of the block (model.score costs 2.5 ms a call in
@@ -205,18 +280,29 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         test = [None] * len(jobs) if null else _block_scores(
             fitted, [d.X_test for d in datas], [d.y_test for d in datas], infos)  # fmt: skip
         out = []
-        for s, data, model, info, score, held_out in zip(seeds, datas, fitted, infos, train,
-                                                          test):  # fmt: skip
+        for s, i, data, model, info, score, held_out in zip(seeds, ids, datas, fitted, infos,
+                                                             train, test):  # fmt: skip
             try:
                 if isinstance(info, Exception):
                     raise info
                 out.append(_record(plan, s, data, model, info, per_seed, started, null=null,
-                                   train_score=score, test_score=held_out))  # fmt: skip
+                                   train_score=score, test_score=held_out,
+                                   record_id=i))  # fmt: skip
             except Exception as exc:
                 if not keep_going:
                     raise
-                out.append(_failed(s, exc))
+                out.append(_failed(i, exc))
         return out
+
+
+def _data_or_error(plan: Plan, job, shared):
+    """:func:`_data`, or the ValueError of a resample short of a class (:func:`_check_classes`)."""
+    try:
+        return _data(plan, job, shared)
+    except ValueError as exc:
+        if not isinstance(job, Resample):
+            raise
+        return exc
 
 
 def _block_scores(fitted, Xs, ys, infos) -> list:
@@ -241,7 +327,7 @@ def run_one_or_fail(plan: Plan, seed) -> RunRecord | FailedRun:
     try:
         return run_one(plan, seed)
     except Exception as exc:
-        return _failed(_seed(seed), exc)
+        return _failed(_id(_job(plan, seed)), exc)
 
 
 def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
@@ -277,7 +363,19 @@ def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
     """Seeds cut into blocks for the batched backend: at most what one block's memory budget
     holds, at least two blocks per worker (so that workers share the load and progress moves),
     and no block under 16 seeds where that can be avoided (small blocks waste the vectorisation).
+    Seeds and resample networks go in separate blocks: a block's networks share the number of
+    training rows, which a subsample halves.
     """
+    seeds = list(seeds)
+    resampled = {s for s in seeds if not isinstance(s, Null) and resample.is_resample(s)}
+    if resampled and len(resampled) < len(seeds):
+        full = [s for s in seeds if s not in resampled]
+        return _blocks(plan, full, n_workers) + _blocks(plan, sorted(resampled), n_workers)
+    return _blocks(plan, seeds, n_workers)
+
+
+def _blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
+    """:func:`blocks` of networks that all train on as many rows."""
     from . import batched
 
     seeds = list(seeds)

@@ -68,10 +68,12 @@ class Settings:
     output_dir: Path | None
     validate: dict = field(default_factory=dict)
     randomisation: dict = field(default_factory=dict)
-    max_failures: int = 0  # set by from_config: study.max_failures, or 10% of n_runs
+    max_failures: int = 0  # set by from_config: study.max_failures, or 10% of the networks
     resume: bool = False
     shard: int = 0
     n_shards: int = 1
+    resample: str = "none"  # study.resample: none, bootstrap or subsample (study/resample.py)
+    n_resamples: int = 0  # resample networks; 0 when study.resample is none
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -115,9 +117,11 @@ class Settings:
         if seed + n_runs - 1 > MAX_SEED:
             raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
                              f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
+        resample, n_resamples = _resample(cfg)
         max_failures = _get(cfg, "study.max_failures")
-        max_failures = -(-n_runs // 10) if max_failures is None else _int(
-            max_failures, "study.max_failures", minimum=0)  # default: 10% of seeds, rounded up
+        # default: 10% of the networks (seeds and resamples), rounded up
+        max_failures = -(-(n_runs + n_resamples) // 10) if max_failures is None else _int(
+            max_failures, "study.max_failures", minimum=0)  # fmt: skip
         output_dir = _get(cfg, "paths.output_dir")
         experiment = _get(cfg, "tracking.experiment")
         if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
@@ -153,6 +157,8 @@ class Settings:
             resume=bool(_get(cfg, "study.resume")),
             shard=shard,
             n_shards=n_shards,
+            resample=resample,
+            n_resamples=n_resamples,
         )
 
 
@@ -172,6 +178,24 @@ def _check_known_keys(cfg: Mapping) -> None:
     top = sorted(set(cfg) - set(KNOWN_KEYS) - {"dataset", "model", "experiment", "hydra"})
     if top:
         raise StudyError(f"unknown top-level key(s) {', '.join(top)}")
+
+
+def _resample(cfg: Mapping) -> tuple[str, int]:
+    """``study.resample`` and ``study.n_resamples``, checked; no resamples when it is none."""
+    from .resample import KINDS
+
+    kind = _get(cfg, "study.resample")
+    if kind not in KINDS:
+        raise StudyError(f"study.resample must be one of {', '.join(KINDS)}; got {kind!r}")
+    n = _int(_get(cfg, "study.n_resamples"), "study.n_resamples", minimum=0)
+    if kind == "none":
+        return kind, 0
+    if n < 2:  # one network's importances give no covariance
+        raise StudyError(f"study.n_resamples must be at least 2 with study.resample={kind}; "
+                         f"got {n}")  # fmt: skip
+    if n > MAX_RUNS:
+        raise StudyError(f"study.n_resamples must be at most {MAX_RUNS:_}; got {n:_}")
+    return kind, n
 
 
 def _randomisation(r: dict) -> dict:

@@ -27,9 +27,14 @@ class StudyConf:
     n_jobs: int = -1  # seeds in parallel worker processes; -1 = every core, 1 = in this process
     test_size: float = 0.25
     resplit: bool = False  # true: each run also draws its own train/test split (from its seed)
+    # networks retrained on resamples of the training rows (study/resample.py), beside the seeds:
+    # none | bootstrap (n rows drawn with replacement) | subsample (n // 2 without)
+    resample: str = "none"
+    n_resamples: int = 40  # B resample networks, with study.resample on (at least 2)
     progress: bool = True  # progress bar on stderr
     charts: bool = True  # draw the PNG charts
-    max_failures: Optional[int] = None  # seeds that may raise; null = 10% of n_runs, rounded up
+    # networks that may raise; null = 10% of n_runs (+ n_resamples with resampling), rounded up
+    max_failures: Optional[int] = None
     resume: bool = False  # true: add to the latest study of this name (same settings) what it lacks
     shard: int = 0  # this process trains seeds shard, shard + n_shards, ...
     n_shards: int = 1  # > 1: shards attach to one study (the latest of this name and settings)

@@ -85,11 +85,54 @@ def test_answer_lines_name_the_top_variables_with_their_interval():
     rec = _record({"olden": _planted()})
     a = ans.answer(rec, k=2, n_bootstrap=100)
     lines = a.lines()
-    assert len(lines) == 4 and lines[0].startswith("Answer: the top 2 by olden")
+    assert len(lines) == 5 and lines[0].startswith("Answer: the top 2 by olden")
     first = a.table.iloc[0]
     assert f"v0 {first.mean_rank:.1f} [{first.ci_low:.1f}, {first.ci_high:.1f}], " \
            f"{first.top_share:.0%}" in lines[1]  # fmt: skip
-    assert "Kendall's W" in lines[2]
+    # the seeds' interval is named for what it is, never a confidence interval of the rank
+    assert "seeds' 95% interval" in lines[1] and "CI" not in "\n".join(lines)
+    assert "cover the seeds only" in lines[2] and "study.resample=bootstrap" in lines[2]
+    assert "Kendall's W" in lines[3]
+    assert not set(ans.DATA_COLUMNS) & set(a.frame().columns)
+
+
+def _with_resamples(rec, values, n_resamples=30, seed=7):
+    """``rec`` with resample networks whose importances scatter about ``values``' mean."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    mean = values.mean(axis=0)
+    spread = values.std(axis=0)
+    runs = [dataclasses.replace(rec.runs[0], seed=2**32 + b,
+                                importances={"olden": {"value": mean + spread * rng.normal(
+                                    size=mean.shape)}})
+            for b in range(n_resamples)]  # fmt: skip
+    return dataclasses.replace(rec, resamples=runs)
+
+
+def test_answer_with_resamples_leads_with_the_rank_sets():
+    vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
+    rec = _with_resamples(_record({"olden": vals}), vals)
+    a = ans.answer(rec, k=2, n_bootstrap=100)
+    t = a.table
+    assert a.n_resamples == 30
+    cols = list(a.frame().columns)
+    assert cols[cols.index("rank_low"):][:5] == list(ans.DATA_COLUMNS)
+    assert cols[-3:] == ["k", "n_seeds", "n_resamples"]
+    assert (t.rank_low <= t.rank_high).all()
+    assert (t.rank_low_simultaneous <= t.rank_low).all()
+    assert (t.rank_high <= t.rank_high_simultaneous).all()
+    assert set(t.top_k) <= {"surely", "possibly", "no"}
+    v0 = t.set_index("feature").loc["v0"]
+    assert v0.rank_low == 1 and v0.top_k == "surely"  # planted far ahead of the rest
+    assert t.set_index("feature").loc["v5"].top_k == "no"
+    lines = a.lines()
+    assert lines[1].startswith("  95% rank sets over data and seeds (30 resample networks")
+    assert "v0 rank 1, surely top 2" in lines[1] or "v0 rank 1–" in lines[1]
+    assert "seeds' 95% interval" in lines[2] and "cover the seeds only" not in "\n".join(lines)
+    # the same seed, the same sets: study-aggregate reproduces them
+    again = ans.answer(rec, k=2, n_bootstrap=100).frame()
+    pd.testing.assert_frame_equal(again, a.frame())
 
 
 def test_answer_of_several_outputs_ranks_the_mean_absolute_value():
@@ -174,3 +217,24 @@ def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
         "runs", "runs_converged", "test_score_mean", "test_score_sd", "top2_stability_ci"}
     thin = analysis.series(max_points=5)["stability.garson.kendall_w"]
     assert len(thin) == 5 and thin[0][0] == 2 and thin[-1][0] == 30
+
+
+def test_description_and_overview_lead_with_the_rank_sets_or_say_they_are_the_seeds():
+    from study import aggregate
+
+    vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
+    plain = aggregate.analyse(_record({"olden": vals}), top_k=2, n_bootstrap=100)
+    md = overview.description(plain)
+    assert md.startswith("**Answer**, the top 2 by olden (mean rank over 40 seeds [seeds' 95% "
+                         "interval]")  # the UI shows the first lines: the answer opens them
+    assert "cover the seeds only" in md and "CI]" not in md
+    assert "cover the seeds only" in overview.overview_html(plain)
+    rich = aggregate.analyse(_with_resamples(_record({"olden": vals}), vals), top_k=2,
+                             n_bootstrap=100)  # fmt: skip
+    a = rich.answer
+    md = overview.description(rich)
+    assert md.startswith("**Answer**, the top 2 by olden, 95% rank sets over data and seeds")
+    assert a.rank_set(a.table.iloc[0]) in md and "cover the seeds only" not in md
+    page = overview.overview_html(rich)
+    r = a.table.iloc[0]
+    assert f"<td class=n>{r.rank_low}–{r.rank_high}</td>" in page and "resample networks" in page

@@ -41,7 +41,12 @@ def _seen(client, run_id):
 
 
 def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
+    import dataclasses
+
+    from study.resample import resample_id
+
     meta, ds, runs = trained
+    runs = [*runs, dataclasses.replace(runs[0], seed=resample_id(1))]  # and a resample network
     fast = _tracker(mlflow_store, "tracking-fast", meta, ds)
     slow = _tracker(mlflow_store, "tracking-slow", meta, ds)
     assert fast._sql is not None
@@ -73,6 +78,9 @@ def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
             assert info.artifact_uri == f"{where}/{run_id}/artifacts"
         files = lambda c, r: sorted((f.path, f.file_size) for f in c.list_artifacts(r))  # noqa: E731
         assert files(fast.client, a) == files(slow.client, b) and len(files(fast.client, a)) == 2
+    last = fast.client.get_run(fast_ids[-1])
+    assert last.info.run_name == "resample-1" and last.data.tags["study.resample"] == "1"
+    assert last.data.params == {"seed": str(2**32 + 1), "resample": "1"}
     # the fast path's rows are searchable like log_batch's
     found = fast.client.search_runs([fast.experiment_id], "metrics.test_score >= 0")
     assert {r.info.run_id for r in found} == set(fast_ids)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
+from ..resample import split_runs
 from ._ledger import study_filter
 from ._secrets import mask_uri
 from ._store import PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri
@@ -96,8 +97,10 @@ def seeds_report(uri: str, run_id: str, record) -> str:
     """One line: how many seeds a study has, logged by how many processes, and which of the
     seeds its latest process asked for (the parent's ``study.seeds`` tag) are missing."""
     seeds = sorted(r.seed for r in record.runs)
-    processes = {r.process for r in record.runs if r.process}
+    processes = {r.process for r in record.runs + record.resamples if r.process}
     line = f"Study {run_id}: {len(seeds)} finished seeds"
+    if record.resamples:
+        line += f" and {len(record.resamples)} resample networks"
     if processes:
         line += f", logged by {len(processes)} process{'es' * (len(processes) != 1)}"
     asked = _client(uri).get_run(run_id).data.tags.get(SEEDS_TAG)
@@ -148,7 +151,8 @@ def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
     if dropped:
         notes.append(f"{dropped} more FINISHED child run(s) of seeds already counted were left "
                      "out: each seed counts once (the child with the smallest run id)")  # fmt: skip
-    return StudyRecord(meta=meta, runs=runs, run_id=run_id,
+    seeds, resamples = split_runs(runs)  # the seeds' statistics never see a resample network
+    return StudyRecord(meta=meta, runs=seeds, run_id=run_id, resamples=resamples,
                        experiment_id=parent.info.experiment_id, notes=notes)  # fmt: skip
 
 

@@ -150,6 +150,8 @@ def log_children(tracker, runs) -> list[str]:
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
     from mlflow.utils.uri import append_to_uri_path
 
+    from ._store import child_name, child_params
+
     if tracker._artifact_root is None:
         tracker._artifact_root = tracker.client.get_experiment(tracker.experiment_id).artifact_location
         tracker._dataset_uuid = dataset_uuid(tracker._sql, tracker.experiment_id, tracker._dataset)
@@ -164,16 +166,16 @@ def log_children(tracker, runs) -> list[str]:
             tracker._write_arrays(run, folder)
         else:
             repo.log_artifacts(str(tracker._write_arrays(run)))
-        rows.append({"run_uuid": cid, "name": f"seed-{run.seed}", "artifact_uri": uri,
+        rows.append({"run_uuid": cid, "name": child_name(run.seed), "artifact_uri": uri,
                      "experiment_id": int(tracker.experiment_id), "source_type": "UNKNOWN",
                      "source_name": "", "entry_point_name": "", "user_id": "unknown",
                      "status": "FINISHED", "start_time": start, "end_time": end,
                      "deleted_time": None, "source_version": "",
                      "lifecycle_stage": "active"})  # fmt: skip
-        child_tags = {**tracker._child_tags(), MLFLOW_RUN_NAME: f"seed-{run.seed}"}
+        child_tags = {**tracker._child_tags(run.seed), MLFLOW_RUN_NAME: child_name(run.seed)}
         tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in child_tags.items()]
         metrics[cid] = (start, keys, tracker.metric_values(run))
-        params[cid] = [Param("seed", str(run.seed))]
+        params[cid] = [Param(k, v) for k, v in child_params(run.seed).items()]
         run.process = PROCESS
     insert_runs(tracker._sql, rows, tags, metrics, params, tracker._dataset_uuid)
     return [row["run_uuid"] for row in rows]

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import StudyError
 from ..naming import importance_key, metric_names
 from ..record import StudyMeta
+from ..resample import index, is_resample
 from ._secrets import mask_uri
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -22,10 +23,22 @@ ROLE_TAG = "study.role"
 ERROR_TAG = "study.error"  # on a FAILED child: the error its seed raised
 NAME_TAG = "study.name"  # on a parent: the study's name (study.resume finds it by this)
 HASH_TAG = "study.config_hash"  # on a parent: hash of the settings that define its numbers
+RESAMPLE_TAG = "study.resample"  # on a resample network's child: its index b
 SEEDS_TAG = "study.seeds"  # on a parent: "first:n_runs", the seeds the latest process asked for
 PROCESS_TAG = "study.process"  # on a child: "host:pid" of the process that logged it
 CONNECT_TIMEOUT = 10  # seconds a database server has to let a connection in
 BUSY_TIMEOUT = 10  # seconds a check of a SQLite store waits for another process's lock
+
+
+def child_name(seed: int) -> str:
+    """A child run's name: ``seed-<n>``, or ``resample-<b>`` for a resample network."""
+    return f"resample-{index(seed)}" if is_resample(seed) else f"seed-{seed}"
+
+
+def child_params(seed: int) -> dict[str, str]:
+    """A child run's params: ``seed``, its id in the study's ledger (what the reader keys it
+    by; a resample network's is ``2**32 + b``), and a resample network's index ``resample``."""
+    return {"seed": str(seed), **({"resample": str(index(seed))} if is_resample(seed) else {})}
 
 
 def _mlflow():

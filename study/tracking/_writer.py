@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from ..record import RunRecord, StudyMeta
+from ..resample import index, is_resample
 from . import _ledger, _sql_fast
 from ._background import ChildWriter
 from ._secrets import mask_uri
 from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
 from ._store import (
-    ERROR_TAG, HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _experiment_id,
-    _importance_keys, _mlflow, flatten, resolve_uri,
+    ERROR_TAG, HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, RESAMPLE_TAG, ROLE_TAG, SEEDS_TAG,
+    _client, _experiment_id, _importance_keys, _mlflow, child_name, child_params, flatten,
+    resolve_uri,
 )
 
 _SCALARS = ("train_score", "test_score", "n_iter", "converged", "fit_seconds",
@@ -174,8 +176,8 @@ class Tracker:
             for run, (start, _) in zip(runs, times):
                 child = self.client.create_run(
                     self.experiment_id,
-                    run_name=f"seed-{run.seed}",
-                    tags=self._child_tags(),
+                    run_name=child_name(run.seed),
+                    tags=self._child_tags(run.seed),
                     start_time=start,
                 )
                 run.process = PROCESS
@@ -183,7 +185,8 @@ class Tracker:
             inputs = self._dataset_inputs()
             for cid, run, (start, _) in zip(created, runs, times):
                 self.client.log_batch(cid, metrics=self._metrics(run, start),
-                                      params=[Param("seed", str(run.seed))])  # fmt: skip
+                                      params=[Param(k, v) for k, v in
+                                              child_params(run.seed).items()])  # fmt: skip
                 if inputs:
                     self.client.log_inputs(cid, datasets=inputs)
                 self._log_arrays(cid, run)
@@ -199,12 +202,15 @@ class Tracker:
             self.client.set_terminated(cid, "FINISHED", end_time=end)
         return created
 
-    def _child_tags(self) -> dict[str, str]:
+    def _child_tags(self, seed: int | None = None) -> dict[str, str]:
         """A child's tags: its parent, role and process, and the study's name and settings hash
-        (the runs list groups and filters children by study with them)."""
+        (the runs list groups and filters children by study with them); a resample network's
+        (``seed``: its ledger id) its index ``b`` too."""
         return {PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS,
                 NAME_TAG: self.meta.name, NAME_KEY_TAG: name_key(self.meta.name),
-                **({HASH_TAG: self._hash} if self._hash else {})}  # fmt: skip
+                **({HASH_TAG: self._hash} if self._hash else {}),
+                **({RESAMPLE_TAG: str(index(seed))} if seed is not None and is_resample(seed)
+                   else {})}  # fmt: skip
 
     def child_times(self, runs) -> list[tuple[int, int]]:
         """``(start, end)`` in ms of each child, in the order given (seed order: the runner
@@ -239,13 +245,16 @@ class Tracker:
         ``seed`` param, its error in the tag ``study.error`` and the traceback in ``error.txt``.
         Returns the child run id."""
         child = self.client.create_run(
-            self.experiment_id, run_name=f"seed-{failed.seed}",
+            self.experiment_id, run_name=child_name(failed.seed),
             tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", ERROR_TAG: failed.error[:5000],
-                  PROCESS_TAG: PROCESS},
+                  PROCESS_TAG: PROCESS,
+                  **({RESAMPLE_TAG: str(index(failed.seed))} if is_resample(failed.seed)
+                     else {})},
         )  # fmt: skip
         cid = child.info.run_id
         try:
-            self.client.log_param(cid, "seed", str(failed.seed))
+            for key, value in child_params(failed.seed).items():
+                self.client.log_param(cid, key, value)
             self.client.log_text(cid, failed.traceback, "error.txt")
         finally:
             self.client.set_terminated(cid, "FAILED")
