@@ -8,6 +8,7 @@ options of the methods that need data; what it returns (:class:`Prepared`) is al
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -169,9 +170,10 @@ def writable_folder(folder: Path, what: str) -> Path:
     read-only or full disk is a one-line error before anything runs."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".study-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # a name of its own: shards started together probed one name, and one's unlink made the
+        # other's fail ('No such file or directory') as if the folder could not be written
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".study-write-test-"):
+            pass
     except OSError as err:  # read-only, full disk, not a folder
         raise StudyError(f"{what}: cannot write into {folder} ({err.strerror or err})") from None
     return folder

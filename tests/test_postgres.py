@@ -180,6 +180,7 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
     assert "Missing: " not in again.stdout
     finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
     assert finished == list(range(n))  # each seed FINISHED once
-    ids = [e.experiment_id for e in client.search_experiments()]
-    assert client.search_runs(ids, "attributes.status = 'RUNNING'") == []  # the killed: KILLED
+    ids = [e.experiment_id for e in client.search_experiments()]  # the killed: KILLED
+    assert client.search_runs(ids, f"attributes.status = 'RUNNING' and tags.`study.name` = "
+                                   f"'{name}'") == []  # fmt: skip
     assert client.get_run(parent[0].info.run_id).info.status == "FINISHED"
