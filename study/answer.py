@@ -152,7 +152,7 @@ class Answer:
             return ("  These intervals cover the seeds only, not other data: "
                     "study.resample=bootstrap adds the data's.")
         return (f"  95% rank sets over data and seeds ({self.n_resamples} resample networks; "
-                f"'surely' holds for all at once): "
+                f"'surely' holds for all at once):\n    "
                 + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples()))
 
     def variable(self, row) -> str:
@@ -180,11 +180,12 @@ class Answer:
         return " ".join(parts)
 
     def lines(self) -> list[str]:
-        """The report's answer, in five lines (right after the title and the score line): with
-        resample networks their rank sets first, else the line that the intervals are the seeds'."""
+        """The report's answer, in five items (right after the title and the score line; the
+        rank sets and the seeds' values each on a line below their heading): with resample
+        networks their rank sets first, else the line that the intervals are the seeds'."""
         head = self.table.head(self.k)
         seeds = [f"  Seeds: mean rank over {self.n_seeds} seeds [seeds' 95% interval]; share of "
-                 f"seeds with it in the top {self.k}:  "
+                 f"seeds with it in the top {self.k}:\n    "
                  + ";  ".join(self.variable(r) for r in head.itertuples())]  # fmt: skip
         first = f"Answer: the top {self.k} by {self.method}"
         if self.n_resamples:

@@ -138,8 +138,8 @@ def compare(records: Sequence, params: Sequence[Mapping[str, str]], *, labels: S
 
 
 def figure(compared: Compared):
-    """Mean rank [95% CI] of each variable in each study, variables by their average mean rank:
-    lines that cross are rankings that disagree."""
+    """Mean rank [the seeds' 95% interval] of each variable in each study, variables by their
+    average mean rank: lines that cross are rankings that disagree."""
     import matplotlib.pyplot as plt
 
     ranks = compared.ranks
@@ -156,7 +156,8 @@ def figure(compared: Compared):
     ax.set_xticks(np.arange(len(order)), order, rotation=45, ha="right", fontsize=8)
     ax.invert_yaxis()
     ax.set_ylabel(f"mean rank by {compared.method} (1 = most important)")
-    ax.set_title(f"{len(studies)} studies: the variables' mean rank over seeds [95% CI]", fontsize=10)
+    ax.set_title(f"{len(studies)} studies: the variables' mean rank over seeds [the seeds' 95% "
+                 "interval]", fontsize=10)  # fmt: skip
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     plt.close(fig)

@@ -51,7 +51,7 @@ def test_report_names_the_top_variables_with_their_uncertainty_first(mlflow_stor
     lines = _report(out)
     a = out.analysis.answer
     assert lines[0].startswith("Study wine-mlp_8")
-    head = "\n".join(lines[1:7])
+    head = "\n".join(lines[1:8])  # the score line, then the answer (values below headings)
     for r in a.table.head(a.k).itertuples():  # each top variable, its mean rank and interval
         assert f"{r.feature} {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}], {r.top_share:.0%}" in head
     assert "Kendall's W" in head and ("Same top" in head or "of these" in head)
