@@ -171,6 +171,29 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
 
 
+def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(tmp_path,
+                                                                                  monkeypatch):  # fmt: skip
+    """Workers started together claimed the same chunk; the loser stopped with "nothing is left
+    for this one" while seeds were still free (seen with four workers on a server)."""
+    out = pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=race-all"))
+    client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
+    now = time.time()
+    client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + "elsewhere:9",
+                   f"heartbeat={now:.3f} seeds=0-3@{now - 1:.3f}")  # fmt: skip
+    real_get, calls = client.get_run, []
+
+    def stale_first_read(run_id):
+        calls.append(run_id)
+        run = real_get(run_id)
+        if len(calls) == 1:  # the first read did not see the other's claim yet
+            run.data.tags.pop(_ledger.CLAIM_PREFIX + "elsewhere:9")
+        return run
+
+    monkeypatch.setattr(client, "get_run", stale_first_read)
+    mine, taken = _ledger.Claim(client, out.run_id).take(range(8), done=set(), n=4)
+    assert mine == [4, 5, 6, 7] and taken == {"elsewhere:9": set(range(4))}
+
+
 def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, monkeypatch):
     import threading
 

@@ -41,6 +41,7 @@ from ._store import HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG
 
 BEAT = 10.0  # seconds between heartbeats
 STALE = 60.0  # a claim without a heartbeat for this long is dead
+_RACES = 8  # claims lost to a simultaneous claim before a process gives up looking
 SETTLE = 2.0  # seconds a new shard waits before converging with shards started with it
 CLAIM_PREFIX = "study.claim."
 NAME_KEY_TAG = "study.name_key"  # sha1 of the name: found by filter whatever the name holds
@@ -214,8 +215,17 @@ class Claim:
     def take(self, wanted, done, *, n: int | None = None) -> tuple[list[int], dict[str, set[int]]]:
         """Claim up to ``n`` (None: all) seeds of ``wanted`` (in its order) that are not
         ``done``, not already ours and not claimed by another live process. Read back, a seed
-        another process claimed at the same moment goes to the earlier claim. Returns the seeds
-        taken now and the others' live claims on ``wanted`` (``{process: seeds}``)."""
+        another process claimed at the same moment goes to the earlier claim; a process that
+        lost every seed it claimed that way tries the seeds still free (workers started together
+        raced for the same chunk, and the loser stopped as if nothing were left). Returns the
+        seeds taken now and the others' live claims on ``wanted`` (``{process: seeds}``)."""
+        for _ in range(_RACES):
+            new, taken, raced = self._take_once(wanted, done, n)
+            if new or not raced:
+                break
+        return new, taken
+
+    def _take_once(self, wanted, done, n):
         t0, mine = time.time(), self.seeds() | self._done
         run = self._client.get_run(self._run_id)
         every = claims(run.data.tags)
@@ -228,7 +238,7 @@ class Claim:
         if dead:  # its children written since its last heartbeat are not in its done
             done |= set().union(*(self._finished_by(run, p) for p in sorted(dead)))
             free = [s for s in free if s not in done]
-        new = set(free if n is None else free[:n])
+        new, raced = set(free if n is None else free[:n]), False
         if new:
             self._write(new, t0)
             for p, seeds in self.others().items():  # what was claimed at the same moment
@@ -236,10 +246,11 @@ class Claim:
                 if lost:
                     new -= lost
                     others[p] = seeds
+                    raced = True
             self._replace(t0, new)
         want = set(wanted)
         taken = {p: set(s) & want - done for p, s in others.items()}
-        return sorted(new), {p: s for p, s in taken.items() if s}
+        return sorted(new), {p: s for p, s in taken.items() if s}, raced
 
     def _finished_by(self, run, process: str) -> set[int]:
         """The seeds dead ``process`` wrote FINISHED to this study, once per process; its
