@@ -122,34 +122,42 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
     procs = [subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]  # fmt: skip
-    client, host, victim = MlflowClient(server), socket.gethostname(), None
+    client, host, victim, idle = MlflowClient(server), socket.gethostname(), None, []
     try:
         deadline = time.time() + 180
         while victim is None and time.time() < deadline:
-            ended = [p for p in procs if p.poll() is not None]
-            assert not ended, f"a worker ended before the kill: {ended[0].stderr.read()[-3000:]}"
+            for p in procs:
+                if p.poll() is not None and p not in idle:
+                    # one started after the others had claimed every chunk (a busy machine) is
+                    # told so and ends; any other ending is a failure
+                    err = p.stderr.read()
+                    assert p.returncode == 2 and "nothing is left for this one" in err, err[-3000:]
+                    idle.append(p)
+            active = [i for i, p in enumerate(procs) if p not in idle]
+            assert len(active) >= 2, "fewer than two workers trained"
             by = _finished_by_process(client, name)
             done = [len(by.get(f"{host}:{p.pid}", [])) for p in procs]
             claimed = _claimed(client, name)
             left = [len(claimed.get(f"{host}:{p.pid}", set()) - set(by.get(f"{host}:{p.pid}", [])))
                     for p in procs]  # fmt: skip
-            # all four train, a third of the seeds are in (the others' last seeds take less than
-            # the 60 s after which they would take the killed one's over), and one worker has
-            # seeds in the store and more to train
-            ready = [i for i in range(4) if done[i] >= 5 and left[i] >= 10]
-            if min(done) >= 1 and sum(done) >= n // 3 and ready:
+            # every worker trains, a third of the seeds are in (the others' last seeds take less
+            # than the 60 s after which they would take the killed one's over), and one worker
+            # has seeds in the store and more to train
+            ready = [i for i in active if done[i] >= 5 and left[i] >= 10]
+            if min(done[i] for i in active) >= 1 and sum(done) >= n // 3 and ready:
                 victim, killed_at = procs[ready[0]], time.time()
                 victim.send_signal(signal.SIGKILL)
             time.sleep(0.3)
-        assert victim is not None, "the four workers did not all train within 3 minutes"
-        survivors = [p for p in procs if p is not victim]
+        assert victim is not None, "the workers did not all train within 3 minutes"
+        survivors = [p for p in procs if p is not victim and p not in idle]
         results = [p.communicate(timeout=300) for p in survivors]
         took = time.time() - killed_at
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    assert [p.returncode for p in survivors] == [0, 0, 0], [e[-3000:] for _, e in results]
+    assert [p.returncode for p in survivors] == [0] * len(survivors), \
+        [e[-3000:] for _, e in results]  # fmt: skip
     finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
     assert len(finished) == len(set(finished))  # none twice
     if took > STALE - 5 and finished == list(range(n)):
@@ -163,12 +171,14 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
     assert len(finished) < n  # the killed worker's are missing
     # every survivor says so; the last one to read the study back misses exactly those
     missing = [int(out.split("Missing: ")[1].split()[0]) for out, _ in results if "Missing: " in out]
-    assert len(missing) == 3 and min(missing) == n - len(finished), [o for o, _ in results]
+    assert len(missing) == len(survivors) and min(missing) == n - len(finished), \
+        [o for o, _ in results]  # fmt: skip
     command = next(ln for out, _ in results for ln in out.splitlines() if "with:  " in ln)
     assert command.split("with:  ")[1].startswith("study-run ") and \
         command.endswith("study.resume=true")  # fmt: skip
     reports = list(tmp_path.glob("hydra/*/*/report.txt"))
-    assert len(reports) == 3 and all("Missing: " in r.read_text() for r in reports)
+    assert len(reports) == len(survivors)
+    assert all("Missing: " in r.read_text() for r in reports)
     parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                 f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
     assert [p.info.status for p in parent] == ["RUNNING"]  # not FINISHED short of seeds
