@@ -29,8 +29,9 @@ class StudyConf:
     resplit: bool = False  # true: each run also draws its own train/test split (from its seed)
     # networks retrained on resamples of the training rows (study/resample.py), beside the seeds:
     # none | bootstrap (n rows drawn with replacement) | subsample (n // 2 without)
-    resample: str = "none"
-    n_resamples: int = 40  # B resample networks, with study.resample on (at least 2)
+    resample: str = "bootstrap"
+    # B resample networks, with study.resample on (at least 2); 20: tests/bench_coverage.py
+    n_resamples: int = 20
     progress: bool = True  # progress bar on stderr
     charts: bool = True  # draw the PNG charts
     # networks that may raise; null = 10% of n_runs (+ n_resamples with resampling), rounded up
