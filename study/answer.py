@@ -122,6 +122,8 @@ class Answer:
     topk_low: float
     topk_high: float
     n_resamples: int = 0  # resample networks behind the rank sets (0: the seeds' alone)
+    parts: unc.SeedsOrData | None = None  # seeds or data, in the order of ``names``
+    names: tuple = ()  # the variables in the study's order
 
     @property
     def top(self) -> list[str]:
@@ -154,6 +156,23 @@ class Answer:
         return (f"  95% rank sets over data and seeds ({self.n_resamples} resample networks; "
                 f"'surely' holds for all at once):\n    "
                 + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples()))
+
+    def seeds_or_data(self) -> str:
+        """Which would narrow the rank sets more, more seeds or more data (with resamples)."""
+        p = self.parts
+        if p is None or not np.isfinite(p.data_share).any():
+            return ""
+        share = p.data_share[np.isfinite(p.data_share)]
+        ratio = p.ratio
+        worst = int(np.argmax(ratio))
+        name = self.names[worst] if worst < len(self.names) else ""
+        more = ("more data would narrow these sets more than more seeds" if p.more_data
+                else "more seeds would narrow these sets more than more data "
+                     "(study.n_runs=auto trains until they would not)")  # fmt: skip
+        return (f"  Seeds or data: {more}:\n    the data make {np.median(share):.0%} of one "
+                f"network's variance (median over variables; {share.min():.0%}-{share.max():.0%}); "
+                f"the seeds' Monte Carlo error over {p.n_seeds} seeds is at most "
+                f"{ratio[worst]:.2f} of the data's standard error ({name})")  # fmt: skip
 
     def variable(self, row) -> str:
         return (f"{row.feature} {row.mean_rank:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}], "
@@ -189,7 +208,8 @@ class Answer:
                  + ";  ".join(self.variable(r) for r in head.itertuples())]  # fmt: skip
         first = f"Answer: the top {self.k} by {self.method}"
         if self.n_resamples:
-            return [first + ":", self.data_line(), *seeds,
+            parts = [self.seeds_or_data()] if self.seeds_or_data() else []
+            return [first + ":", self.data_line(), *parts, *seeds,
                     "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
         return [first + ":", *seeds, self.data_line(),
                 "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
@@ -234,6 +254,8 @@ def _data_sets(record: StudyRecord, method: str, k: int, seed: int) -> dict | No
         return None
     sets = unc.verdicts(u.estimates, u.covariance, k=k, level=SET_LEVEL, seed=seed)
     sets["n_resamples"] = u.n_resamples
+    sets["parts"] = unc.seeds_or_data(u)
+    sets["estimates"] = u.estimates
     return sets
 
 
@@ -263,6 +285,8 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
     if data is not None:
         for col in DATA_COLUMNS:
             table[col] = data[col][order]
+        table["share"] = data["estimates"][order]
+        table["data_share"] = data["parts"].data_share[order]
     w = stab.kendall_w(ranks).statistic if m >= 2 else np.nan
     nog = stab.nogueira_stability(stab.topk_membership(ranks, k)) if m >= 2 else None
     ref_top = set(top_of(mean, k))
@@ -278,4 +302,6 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
     methods = pd.DataFrame(rows, columns=["method", "top", "overlap", "tau", "blind"])
     return Answer(method, k, m, table, methods, float(w),
                   *( (nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
-                  n_resamples=data["n_resamples"] if data is not None else 0)  # fmt: skip
+                  n_resamples=data["n_resamples"] if data is not None else 0,
+                  parts=data["parts"] if data is not None else None,
+                  names=tuple(feats))  # fmt: skip

@@ -39,7 +39,8 @@ def differing_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
 
 @dataclass
 class Compared:
-    """``studies``: one row per study (label, run id, differing settings, score, W, top k);
+    """``studies``: one row per study (label, run id, differing settings, score, W, top k, the
+    top k's rank sets over data and seeds where the study has resample networks);
     ``ranks``: one row per study and variable (the answer's table); ``pairs``: one row per pair
     of studies (``tau``, ``overlap``); ``common_top``: the variables in every study's top k."""
 
@@ -63,6 +64,9 @@ class Compared:
             diff = r.settings if r.settings else "same settings"
             out.append(f"  {r.study} ({diff}): {r.score_name} {r.score:.3f}, "
                        f"{r.n_seeds} seeds, W {r.kendall_w:.2f}; top {self.k}: {r.top}")  # fmt: skip
+            out.append(f"    95% rank sets over data and seeds: {r.rank_sets}" if r.rank_sets
+                       else "    no rank sets over data (no resample networks): its intervals "
+                            "cover the seeds only")  # fmt: skip
         out.append("Agreement of their rankings (Kendall's tau between mean-rank vectors; top-"
                    f"{self.k} overlap):")  # fmt: skip
         for r in self.pairs.itertuples():
@@ -82,16 +86,25 @@ class Compared:
         rows = [f"| [{md(r.study)}]({links[r.run_id]}) |" if r.run_id in links
                 else f"| {md(r.study)} |" for r in self.studies.itertuples()]  # fmt: skip
         rows = [f"{head} {md(r.settings or '—')} | {r.score:.3f} | {r.kendall_w:.2f} | "
-                f"{md(r.top)} |" for head, r in zip(rows, self.studies.itertuples())]  # fmt: skip
+                f"{md(r.top)} | {md(r.rank_sets) or '—'} |"
+                for head, r in zip(rows, self.studies.itertuples())]  # fmt: skip
         pairs = [f"- {md(r.study_a)} vs {md(r.study_b)}: Kendall's tau {_f(r.tau)}, {r.overlap} "
                  f"of {self.k} on top in both" for r in self.pairs.itertuples()]  # fmt: skip
         return "\n".join([
             f"**Comparison of {len(self.studies)} studies** (top {self.k} by {self.method}, "
             "mean rank over seeds)", "",
-            f"| study | differing settings | score | W | top {self.k} |", "|---|---|---|---|---|",
+            f"| study | differing settings | score | W | top {self.k} | 95% rank sets over data "
+            "and seeds |", "|---|---|---|---|---|---|",
             *rows, "", *pairs, "",
             f"On top in every study: {md(', '.join(self.common_top)) or 'none'}.",
         ])  # fmt: skip
+
+
+def _rank_sets(a: ans.Answer) -> str:
+    """``"proline 1–2, alcohol 1–4"``: the top k's 95% rank sets, or "" without resamples."""
+    if not a.n_resamples:
+        return ""
+    return ", ".join(f"{r.feature} {r.rank_low}–{r.rank_high}" for r in a.table.head(a.k).itertuples())
 
 
 def _f(x) -> str:
@@ -121,7 +134,7 @@ def compare(records: Sequence, params: Sequence[Mapping[str, str]], *, labels: S
             + (", ..." if len(shown) > _SHOWN_SETTINGS else ""), "all_settings": "; ".join(shown),
             "score_name": rec.meta.score_name, "score": float(np.nanmean(test)),
             "n_seeds": a.n_seeds, "kendall_w": a.kendall_w, "topk_stability": a.topk_stability,
-            "method": method, "k": k, "top": ", ".join(a.top),
+            "method": method, "k": k, "top": ", ".join(a.top), "rank_sets": _rank_sets(a),
         })  # fmt: skip
         ranks.append(a.table.assign(study=label, run_id=rec.run_id or ""))
     pairs = []

@@ -13,6 +13,7 @@ randomisation test).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import sys
 import time
@@ -66,6 +67,7 @@ class Study:
         self.holders: dict[str, set[int]] = {}  # other live processes then, and their seeds
         self.resume_command: str | None = None  # the command line that goes on (study-run's)
         self._uploaded: set[int] = set()  # seeds taken from a journal, not trained
+        self.auto_line = ""  # study.n_runs=auto: why it stopped, or why it goes on
 
     @property
     def run_id(self) -> str:
@@ -112,7 +114,8 @@ class Study:
     def _run_name(self) -> str:
         # presets name the study after the question; the dataset tells their sweeps apart
         name, ds = self.meta.name, self.prep.dataset.name
-        return f"{name}{'' if ds in name else f' · {ds}'} · {self.settings.n_runs} runs"
+        runs = "auto" if self.settings.auto_runs else self.settings.n_runs
+        return f"{name}{'' if ds in name else f' · {ds}'} · {runs} runs"
 
     # -- claim ---------------------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class Study:
         self._done = {r.seed for r in self.previous}
         self._wanted = _wanted(s)
         self._claim = self.tracker.claimer()
+        self._claim.written(self.written)  # an earlier round's (study.n_runs=auto)
         self._done |= self.tracker.finished_elsewhere()
         wanted = set(self._wanted)
         journal = [r for r in Journal(s.root, self.run_id).runs(besides=self._done) if r.seed in wanted]
@@ -199,7 +203,7 @@ class Study:
                            "writer_busy_seconds": writer.busy_seconds}  # fmt: skip
         for rec in out.runs:
             rec.run_id = run_ids[rec.seed]
-        self.written = sorted(run_ids)
+        self.written = sorted(set(self.written) | set(run_ids))
         out.from_journal = len(self._uploaded & set(run_ids))
         # settled before the study is read back (see _ledger: Finishing)
         self._claim.settle(self.written)
@@ -243,6 +247,21 @@ class Study:
         s, have = self.settings, set(record.ids) | {f.seed for f in trained.failed}
         self.missing = [x for x in _wanted(s, every=True) if x not in have]
         return record
+
+    def more_seeds(self, record: StudyRecord) -> bool:
+        """``study.n_runs=auto``: whether the study needs more seeds (then :attr:`settings` asks
+        for them, and the next :meth:`claim` takes them), with the reason in :attr:`auto_line`."""
+        s = self.settings
+        n, self.auto_line = _auto_runs(s, record)
+        if n is None:
+            return False
+        print(f"study.n_runs=auto: {self.auto_line}; training {n - s.n_runs} more seeds "
+              f"({n} in all)", file=sys.stderr, flush=True)  # fmt: skip
+        self.settings = dataclasses.replace(s, n_runs=n)
+        self.prep = dataclasses.replace(self.prep, settings=self.settings)
+        self.previous = record.runs + record.resamples
+        self.tracker.set_seeds_tag(s.seed, n)
+        return True
 
     def train_null(self, record: StudyRecord) -> tuple:
         """The randomisation test's null networks (a :class:`~study.randomisation.NullSet`;
@@ -328,8 +347,12 @@ def run(cfg: Mapping, *, config_yaml: str | None = None,
         journalled = study.claim()
         t["train"] = time.perf_counter()
         trained = study.train(journalled)
-        t["trained"] = time.perf_counter()
         record = study.gather(trained)
+        while study.settings.auto_runs and study.more_seeds(record):  # study.n_runs=auto
+            more = study.train(study.claim())
+            trained = _merged(trained, more)
+            record = study.gather(more)
+        t["trained"] = time.perf_counter()
         t_null = time.perf_counter()
         null = study.train_null(record)
         t["null"], t["analyse"] = time.perf_counter() - t_null, time.perf_counter()
@@ -396,6 +419,8 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
         lines.append(f"{len(record.resamples)} resample networks ({s.resample}: {how}, each "
                      "with its own seed) are in resamples.csv; every other table is the "
                      "seeds' alone.")  # fmt: skip
+    if study.auto_line:
+        lines.append(f"study.n_runs=auto {study.auto_line}.")
     lines += [f"Note: {n}." for n in record.notes]
     return lines
 
@@ -434,6 +459,48 @@ def _missing_lines(study: Study) -> list[str]:
                   f"{tracking.STALE:.0f} s old): it completes them when it finishes. If it died, "
                   f"complete them {tracking.STALE:.0f} s after its last heartbeat with:  "
                   f"{command}"]  # fmt: skip
+
+
+def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
+    """``study.n_runs=auto``'s next number of seeds (None: enough, or the cap) and the reason:
+    the seeds' Monte Carlo error against the data's standard error of the answer's estimate
+    (:func:`study.uncertainty.seeds_or_data`), for its variable that needs most seeds. Goes
+    to the seeds that the errors measured now say are enough, at least ``AUTO_RUNS[0]`` and a
+    quarter more, at most twice as many (the first estimates are rough) and ``AUTO_RUNS[1]``."""
+    from . import uncertainty as unc
+    from .answer import reference_method
+    from .settings import AUTO_RUNS
+
+    method = reference_method(record.meta.methods)
+    try:
+        u = unc.estimate(record.values(method), record.resample_values(method),
+                         signed=record.meta.methods[method].signed)  # fmt: skip
+    except ValueError as err:
+        return None, f"stopped at {len(record.runs)} seeds: no error to compare ({err})"
+    parts = unc.seeds_or_data(u)
+    worst = int(np.argmax(parts.ratio))
+    ratio, name = float(parts.ratio[worst]), for_terminal(record.meta.feature_names[worst])
+    tenth = f"{unc.MC_TARGET:g} of the data's standard error"
+    if ratio <= unc.MC_TARGET:
+        return None, (f"stopped at {u.n_seeds} seeds: the seeds' Monte Carlo error is below "
+                      f"{tenth} for every variable (at most {ratio:.3f}, {name})")  # fmt: skip
+    if s.n_runs >= AUTO_RUNS[1]:
+        return None, (f"stopped at its cap of {AUTO_RUNS[1]} seeds: the seeds' Monte Carlo error "
+                      f"is still {ratio:.3f} of the data's standard error for {name} (below "
+                      f"{unc.MC_TARGET:g} would take about {unc.seeds_needed(parts):,.0f} seeds)")
+    need = unc.seeds_needed(parts)
+    # at least a quarter more (each round reads the study back), at most twice as many
+    least = s.n_runs + max(AUTO_RUNS[0], s.n_runs // 4)
+    n = int(min(AUTO_RUNS[1], max(least, min(2 * s.n_runs, np.ceil(need)))))
+    return n, (f"at {u.n_seeds} seeds the seeds' Monte Carlo error is {ratio:.3f} of the data's "
+               f"standard error for {name} (wanted: below {unc.MC_TARGET:g})")  # fmt: skip
+
+
+def _merged(a: Trained, b: Trained) -> Trained:
+    """Two rounds of training (``study.n_runs=auto``) as one."""
+    timings = {k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in a.timings | b.timings}
+    return Trained(a.runs + b.runs, a.failed + b.failed, a.from_journal + b.from_journal,
+                   timings, a.score_sum + b.score_sum, a.score_n + b.score_n)  # fmt: skip
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,9 +15,12 @@ from . import spec
 from .errors import StudyError
 from .importance import get_method
 
-__all__ = ["Settings", "MAX_RUNS", "MAX_SEED"]
+__all__ = ["Settings", "MAX_RUNS", "MAX_SEED", "AUTO_RUNS"]
 
 MAX_RUNS = 1_000_000  # seeds in one study: far above any real study, far below a typo
+# study.n_runs=auto: the seeds it starts with, and the most it trains (study.uncertainty's
+# MC_TARGET says when it has enough)
+AUTO_RUNS = (10, 1000)
 MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32)
 
 
@@ -74,6 +77,7 @@ class Settings:
     n_shards: int = 1
     resample: str = "none"  # study.resample: none, bootstrap or subsample (study/resample.py)
     n_resamples: int = 0  # resample networks; 0 when study.resample is none
+    auto_runs: bool = False  # study.n_runs=auto: n_runs is where it starts (AUTO_RUNS)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Settings:
@@ -110,14 +114,14 @@ class Settings:
             for key in ("k_max", "n_seeds", "n_random"):
                 validate[key] = _int(validate[key], f"validate.{key}", minimum=1)
         randomisation = _randomisation(_section(cfg, "randomisation"))
-        n_runs = _int(_get(cfg, "study.n_runs"), "study.n_runs", minimum=1)
+        resample, n_resamples = _resample(cfg)
+        n_runs, auto = _n_runs(cfg, resample)
         if n_runs > MAX_RUNS:  # a typo (1000000000) would create the parent, then run out of memory
             raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
         seed = _int(_get(cfg, "study.seed"), "study.seed", minimum=0)
         if seed + n_runs - 1 > MAX_SEED:
             raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
                              f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
-        resample, n_resamples = _resample(cfg)
         max_failures = _get(cfg, "study.max_failures")
         # default: 10% of the networks (seeds and resamples), rounded up
         max_failures = -(-(n_runs + n_resamples) // 10) if max_failures is None else _int(
@@ -130,6 +134,9 @@ class Settings:
         shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
         if shard >= n_shards:
             raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
+        if auto and n_shards > 1:
+            raise StudyError("study.n_runs=auto decides alone how many seeds to train: give "
+                             "shards a number of seeds (study.n_runs=N)")  # fmt: skip
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
@@ -159,6 +166,7 @@ class Settings:
             n_shards=n_shards,
             resample=resample,
             n_resamples=n_resamples,
+            auto_runs=auto,
         )
 
 
@@ -178,6 +186,21 @@ def _check_known_keys(cfg: Mapping) -> None:
     top = sorted(set(cfg) - set(KNOWN_KEYS) - {"dataset", "model", "experiment", "hydra"})
     if top:
         raise StudyError(f"unknown top-level key(s) {', '.join(top)}")
+
+
+def _n_runs(cfg: Mapping, resample: str) -> tuple[int, bool]:
+    """``study.n_runs``: a number of seeds, or ``auto`` (the seeds it starts with, True)."""
+    value = _get(cfg, "study.n_runs")
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        if resample == "none":
+            raise StudyError("study.n_runs=auto needs resample networks (study.resample=bootstrap "
+                             "or subsample): it trains seeds until their error is small beside "
+                             "the data's, which the resample networks measure")  # fmt: skip
+        return AUTO_RUNS[0], True
+    if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or int(value) != value:  # fmt: skip
+        raise StudyError(f"study.n_runs must be an integer or auto; got {value!r}")
+    return _int(value, "study.n_runs", minimum=1), False
 
 
 def _resample(cfg: Mapping) -> tuple[str, int]:

@@ -22,7 +22,9 @@ __all__ = ["Config", "SECTIONS", "default"]
 @dataclass
 class StudyConf:
     name: Optional[str] = None  # the study's name; null = <dataset>-<model>
-    n_runs: int = 30
+    # seeds; auto: from settings.AUTO_RUNS[0] until the seeds' Monte Carlo error is below a tenth
+    # of the data's standard error (needs study.resample), at most settings.AUTO_RUNS[1]
+    n_runs: Any = 30
     seed: int = 0  # first seed: run r trains with seed + r (weights init, shuffling)
     n_jobs: int = -1  # seeds in parallel worker processes; -1 = every core, 1 = in this process
     test_size: float = 0.25

@@ -128,7 +128,7 @@ def test_study_aggregate_reproduces_study_run_tables(mlflow_store, tmp_path, cap
     uri = f"sqlite:///{mlflow_store / 'mlflow.db'}"
     cfg = config.compose([
         f"tracking.uri={uri}", f"paths.root={tmp_path}", "tracking.experiment=aggregate-cli",
-        "study.n_runs=4", "study.progress=false", "study.charts=false",
+        "study.n_runs=4", "study.progress=false", "study.resample=none", "study.charts=false",
         "importance.methods=[garson,olden,weight_sums]", "stability.n_bootstrap=200",
     ])  # fmt: skip
     outcome = pipeline.run(cfg)

@@ -129,7 +129,13 @@ def test_answer_with_resamples_leads_with_the_rank_sets():
     lines = a.lines()
     assert lines[1].startswith("  95% rank sets over data and seeds (30 resample networks")
     assert "v0 rank 1, surely top 2" in lines[1] or "v0 rank 1–" in lines[1]
-    assert "seeds' 95% interval" in lines[2] and "cover the seeds only" not in "\n".join(lines)
+    assert lines[2].startswith("  Seeds or data: more ")
+    assert "of one network's variance" in lines[2] and "of the data's standard error" in lines[2]
+    assert "seeds' 95% interval" in lines[3] and "cover the seeds only" not in "\n".join(lines)
+    # the estimate the sets rank: each variable's mean share of its seed's total, in order
+    np.testing.assert_allclose(t.share.sum(), 1.0)
+    assert list(t.sort_values("share", ascending=False).feature[:2]) == ["v0", "v1"]
+    assert ((t.data_share >= 0) & (t.data_share <= 1)).all()
     # the same seed, the same sets: study-aggregate reproduces them
     again = ans.answer(rec, k=2, n_bootstrap=100).frame()
     pd.testing.assert_frame_equal(again, a.frame())
@@ -185,6 +191,24 @@ def test_compare_agreeing_and_reversed_studies():
     from scipy import stats
 
     assert c2.pairs.tau.iloc[0] == pytest.approx(stats.kendalltau(ma, mb).statistic)
+
+
+def test_compare_shows_each_studys_rank_sets_or_that_it_has_none():
+    vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
+    with_b = _with_resamples(_record({"olden": vals}, name="r"), vals)
+    plain = _record({"olden": vals}, name="p")
+    c = compare.compare([with_b, plain], [{"model.name": "m1"}, {"model.name": "m2"}],
+                        labels=["r", "p"], k=2)  # fmt: skip
+    mine = ans.answer(with_b, k=2, n_bootstrap=1000, seed=with_b.meta.seed).table.head(2)
+    sets = ", ".join(f"{r.feature} {r.rank_low}–{r.rank_high}" for r in mine.itertuples())
+    assert sets.startswith("v0 1")
+    assert list(c.studies.rank_sets) == [sets, ""]
+    text = "\n".join(c.lines())
+    assert f"95% rank sets over data and seeds: {sets}" in text
+    assert "no rank sets over data (no resample networks)" in text
+    md = c.markdown()
+    assert "95% rank sets over data and seeds |" in md and f"| {sets} |" in md
+    assert "| — |" in md
 
 
 def test_compare_refuses_one_study_and_no_shared_method():

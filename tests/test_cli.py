@@ -1,6 +1,7 @@
 """The console scripts as a user runs them: exit status, one-line errors, nothing left RUNNING."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
     path = _csv(tmp_path)
     db = mlflow_store / "mlflow.db"
     proc = _run([f"dataset.path={path}", "dataset=csv", "dataset.target=y", "dataset.features=[a,b,c]",
-                 "study.n_runs=2", "study.progress=false", f"tracking.uri=sqlite:///{db}",
+                 "study.n_runs=2", "study.progress=false", "study.resample=none", f"tracking.uri=sqlite:///{db}",
                  "tracking.experiment=cli-csv", "importance.options.permutation.n_repeats=2",
                  "stability.n_bootstrap=200", "study.charts=false"], tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -70,6 +71,34 @@ def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
         if "importance.olden.a" in m:
             assert abs(m["importance.olden.a"]) > abs(m["importance.olden.c"])
     assert (tmp_path / "runs" / "hydra").is_dir()  # Hydra's output under runs/, not outputs/
+
+
+@pytest.mark.slow
+def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
+    """``study-run`` as a new user types it (its store and folder aside): 30 seeds and 20
+    bootstrap resample networks; the report's answer gives each top variable's rank set and the
+    seeds or data line, answer.csv has the new columns, rank_sets.png is drawn."""
+    proc = _run(["study.progress=false", f"paths.root={tmp_path}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    head = lines.index("Answer: the top 3 by olden:")
+    assert lines[head + 1] == ("  95% rank sets over data and seeds (20 resample networks; "
+                               "'surely' holds for all at once):")  # fmt: skip
+    sets = lines[head + 2].split(";  ")
+    assert len(sets) == 3 and all(re.fullmatch(
+        r"\s*\S+ rank \d+(–\d+)?, (surely|possibly|not) top 3", x) for x in sets), sets
+    assert lines[head + 3].startswith("  Seeds or data: more ")
+    folder = Path(re.search(r"Tables and charts: (\S+)", proc.stdout).group(1))
+    folder = folder if folder.is_absolute() else tmp_path / folder
+    table = pd.read_csv(folder / "answer.csv")
+    assert {"rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous", "top_k",
+            "n_resamples", "share", "data_share"} <= set(table.columns)  # fmt: skip
+    assert (table.n_seeds == 30).all() and (table.n_resamples == 20).all()
+    shown = {x.split(" rank ")[0].strip(): x.split(" rank ")[1].split(",")[0] for x in sets}
+    for r in table.head(3).itertuples():  # the report's sets are answer.csv's
+        assert shown[r.feature] == (f"{r.rank_low}" if r.rank_low == r.rank_high
+                                    else f"{r.rank_low}–{r.rank_high}")  # fmt: skip
+    assert (folder / "rank_sets.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
@@ -155,7 +184,7 @@ def test_ui_refuses_a_missing_store(tmp_path):
 
 @pytest.mark.slow
 def test_a_user_error_in_one_sweep_job_fails_that_job_only(tmp_path):
-    proc = _run(["-m", "stability.top_k=50,2", "study.n_runs=2", "study.progress=false",
+    proc = _run(["-m", "stability.top_k=50,2", "study.n_runs=2", "study.progress=false", "study.resample=none",
                  "study.charts=false", "importance.methods=[olden]",
                  "tracking.uri=sqlite:///store.db"], tmp_path)  # fmt: skip
     assert proc.returncode == 2

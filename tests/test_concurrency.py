@@ -22,7 +22,7 @@ def test_three_studies_started_together_on_a_fresh_store(tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code, f"dataset={name}", "study.n_runs=3", "study.n_jobs=1",
-             f"paths.root={tmp_path}", "study.progress=false", "study.charts=false",
+             f"paths.root={tmp_path}", "study.progress=false", "study.resample=none", "study.charts=false",
              "importance.methods=[olden]", "stability.n_bootstrap=200"],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -28,7 +28,7 @@ def _break_olden_for(monkeypatch, seeds):
 def _cfg(store, *overrides):
     return config.compose([
         f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}",
-        "study.progress=false", "study.charts=false", "study.n_jobs=1",  # the patch lives here
+        "study.progress=false", "study.resample=none", "study.charts=false", "study.n_jobs=1",  # the patch lives here
         "importance.methods=[olden,garson]", "stability.n_bootstrap=200", *overrides,
     ])  # fmt: skip
 
@@ -94,7 +94,7 @@ def test_study_run_exits_1_when_a_seed_failed(tmp_path):
     )  # fmt: skip
     proc = subprocess.run(
         [sys.executable, str(script), "study.n_runs=3", "study.n_jobs=1", f"paths.root={tmp_path}",
-         "study.progress=false", "study.charts=false", "importance.methods=[olden]"],
+         "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]"],
         capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(REPO),
                                                            **_env()},
     )  # fmt: skip

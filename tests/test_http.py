@@ -23,7 +23,7 @@ def server(tmp_path_factory):
 def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp_path):
     cfg = config.compose([
         f"tracking.uri={server}", f"paths.root={tmp_path}", "study.n_runs=6", "study.n_jobs=1",
-        "study.progress=false", "study.charts=false", "importance.methods=[olden,garson]",
+        "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden,garson]",
         "stability.n_bootstrap=200", "tracking.experiment=http",
     ])  # fmt: skip
     out = pipeline.run(cfg)
@@ -42,7 +42,7 @@ def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp
 def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
     port = free_port()  # nothing listens there
     cfg = config.compose([f"tracking.uri=http://127.0.0.1:{port}", f"paths.root={tmp_path}",
-                          "study.n_runs=2", "study.progress=false"])  # fmt: skip
+                          "study.n_runs=2", "study.progress=false", "study.resample=none"])  # fmt: skip
     t0 = time.perf_counter()
     with pytest.raises(StudyError, match="no tracking server answers"):
         pipeline.run(cfg)

@@ -16,7 +16,7 @@ from study import config, prepare
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
 RUN = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
-LEAN = ["study.n_jobs=1", "study.charts=false", "study.progress=false",
+LEAN = ["study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none",
         "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
 
 

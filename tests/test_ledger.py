@@ -20,7 +20,7 @@ from study.errors import StudyError
 from study.tracking import _ledger
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false",
+ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none",
         "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
 RUN = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
@@ -80,7 +80,7 @@ def test_a_constant_regression_target_is_refused(tmp_path):
     ("+dataset.n_sample=50", "unknown dataset.n_sample for dataset wine"),
 ])  # fmt: skip
 def test_bounds_and_misspelt_options_are_one_line_errors(tmp_path, override, message):
-    proc = _study_run(override, f"paths.root={tmp_path}", "study.progress=false", cwd=tmp_path)
+    proc = _study_run(override, f"paths.root={tmp_path}", "study.progress=false", "study.resample=none", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -265,7 +265,7 @@ def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path)
     # scikit-learn's backend, a seed at a time: the batched one trains a chunk of 64 seeds in
     # less time than the second process takes to start
     args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=100", "study.n_jobs=1",
-            "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
             "model.backend=sklearn"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", RUN, *args, "study.resume=true"],
                               cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
@@ -301,7 +301,7 @@ def test_a_worker_killed_beside_another_leaves_each_seed_finished_once(tmp_path)
     # over, trains none of them twice, and a last resume finds nothing to do
     n = 120
     args = [f"paths.root={tmp_path}", "study.name=dies", f"study.n_runs={n}", "study.n_jobs=1",
-            "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
             "dataset=iris", "model.backend=sklearn", "stability.n_bootstrap=200",
             "study.resume=true"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
@@ -350,7 +350,7 @@ def test_seed_ranges_round_trip():
 @pytest.mark.slow
 def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tmp_path):
     args = [f"paths.root={tmp_path}", "study.name=live", "study.n_runs=12", "study.n_jobs=1",
-            "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
             "dataset=known_truth_classification", "model=mlp_16_8", "model.max_iter=1000",
             "model.tol=0", "model.n_iter_no_change=100000",
             "model.backend=sklearn"]  # about 1 s a seed: the resume starts while it trains  # fmt: skip
@@ -514,7 +514,7 @@ def test_a_server_killed_mid_study_stops_it_and_the_resume_uploads_the_journal(t
     uri = f"http://127.0.0.1:{port}"
     server = _server(tmp_path, port)
     args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=dies", "study.n_runs=16",
-            "study.n_jobs=1", "study.progress=false", "study.charts=false",
+            "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
             "importance.methods=[olden]", "dataset=known_truth_classification", "model=mlp_16_8",
             "model.max_iter=1000", "model.tol=0", "model.n_iter_no_change=100000",
             "model.backend=sklearn"]  # a seed at a time, about 1 s each: killed mid-study  # fmt: skip
@@ -572,7 +572,7 @@ def test_two_shards_started_at_once_on_two_machines_end_in_one_parent(tmp_path):
                 procs.append(subprocess.Popen(
                     [sys.executable, "-c", RUN, f"tracking.uri={uri}", f"paths.root={home}",
                      f"study.name={name}", "study.n_runs=4", "study.n_shards=2",
-                     f"study.shard={shard}", "study.n_jobs=1", "study.progress=false",
+                     f"study.shard={shard}", "study.n_jobs=1", "study.progress=false", "study.resample=none",
                      "study.charts=false", "importance.methods=[olden]",
                      "stability.n_bootstrap=200"],
                     cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
@@ -603,7 +603,7 @@ def test_sigterm_during_the_final_flush_leaves_nothing_running(tmp_path):
     server = _server(tmp_path, port)
     n = 40
     args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=flush", f"study.n_runs={n}",
-            "study.n_jobs=1", "study.progress=false", "study.charts=false",
+            "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
             "model.backend=batched", "importance.methods=[olden,garson]"]  # fmt: skip
     try:
         study = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
@@ -640,7 +640,7 @@ def test_a_store_that_cannot_be_written_is_one_line_and_stays_unchanged(tmp_path
     before = db.read_bytes()
     try:
         proc = _study_run(f"tracking.uri=sqlite:///{db}", f"paths.root={tmp_path}",
-                          "study.n_runs=1", "study.progress=false", "study.charts=false",
+                          "study.n_runs=1", "study.progress=false", "study.resample=none", "study.charts=false",
                           cwd=tmp_path)  # fmt: skip
     finally:
         subprocess.run(["chattr", "-i", str(db)], capture_output=True)

@@ -115,7 +115,7 @@ def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_p
 
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path}", "tracking.experiment=lek", "study.progress=false",
+        f"paths.output_dir={tmp_path}", "tracking.experiment=lek", "study.progress=false", "study.resample=none",
         "study.n_runs=4", "importance.methods=[olden,lek]", "importance.options.lek.steps=9",
         "stability.n_bootstrap=200",
     ])  # fmt: skip

@@ -19,7 +19,7 @@ def _compose(store, *overrides):
     return config.compose([
         f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
         f"paths.root={store}",
-        "study.progress=false",
+        "study.progress=false", "study.resample=none",
         "importance.options.permutation.n_repeats=2",
         "stability.n_bootstrap=200",
         "study.charts=false",

@@ -326,3 +326,40 @@ def test_the_child_takes_every_chart_while_this_process_is_busy(tmp_path):
     assert n_drawn == 5 and os.getpid() not in by.values()
     order = [int(line.split()[1]) for line in log.read_text().splitlines()]
     assert order == [0, 1, 2, 3, 4]  # the costs given fall with the index
+
+
+def test_rank_sets_figure_draws_each_variables_sets_by_estimate(tmp_path):
+    """With resample networks: one row per variable, the largest share on top, a bar over the
+    marginal set and a line over the simultaneous one, coloured by the verdict; draw_all adds
+    ``rank_sets.png`` after the other charts. Without them there is no such chart."""
+    from study.resample import resample_id
+
+    cfg = {"dataset": {"name": "iris"}, "study": {"n_runs": 4},
+           "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
+           "importance": {"methods": ["olden"]}}  # fmt: skip
+    settings, ds = Settings.from_config(cfg), load_dataset("iris")
+    plan = Plan(ds, settings.model, settings.methods, {}, 0.25, 0, "bootstrap", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = [run_one(plan, seed) for seed in range(4)]
+        resamples = [run_one(plan, resample_id(b)) for b in range(6)]
+    record = StudyRecord(_meta(settings, ds), runs, resamples=resamples)
+    analysis = aggregate.analyse(record, top_k=2, n_bootstrap=100)
+    t = analysis.answer.table.sort_values("share", ascending=False, kind="stable")
+    fig = plots.rank_sets_figure(analysis)
+    ax = fig.axes[0]
+    labels = [x.get_text() for x in ax.get_yticklabels()]
+    ticks = list(ax.get_yticks())
+    assert [labels[ticks.index(y)] for y in sorted(ticks, reverse=True)] == list(t.feature)
+    bars = sorted(ax.patches, key=lambda p: -p.get_y())  # top row first
+    lows = [round(b.get_x() + 0.45) for b in bars]
+    highs = [round(b.get_x() + b.get_width() - 0.45) for b in bars]
+    assert lows == list(t.rank_low) and highs == list(t.rank_high)
+    colours = {plots._study.VERDICT_COLOURS[v] for v in t.top_k}
+    import matplotlib.colors as mcolors
+
+    assert {mcolors.to_hex(b.get_facecolor()) for b in bars} == colours
+    paths = plots.draw_all(analysis, tmp_path)
+    assert paths[-1].name == "rank_sets.png" and paths[-1].stat().st_size > 10_000
+    plain = aggregate.analyse(StudyRecord(_meta(settings, ds), runs), top_k=2, n_bootstrap=100)
+    assert "rank_sets.png" not in [p.name for p in plots.draw_all(plain, tmp_path / "plain")]

@@ -55,7 +55,7 @@ def test_two_shards_over_http_into_postgresql_complete_and_aggregate(server, tmp
     proc = subprocess.run(
         [sys.executable, "-c", code, "-m", "study.shard=0,1", "study.n_shards=2",
          "hydra/launcher=joblib", "study.name=PG", f"tracking.uri={server}",
-         f"paths.root={tmp_path}", "study.n_runs=4", "study.progress=false", "study.charts=false",
+         f"paths.root={tmp_path}", "study.n_runs=4", "study.progress=false", "study.resample=none", "study.charts=false",
          "importance.methods=[olden]", "stability.n_bootstrap=200"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -116,7 +116,7 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
     args = [f"tracking.uri={server}", f"paths.root={tmp_path}", f"study.name={name}",
-            f"study.n_runs={n}", "study.n_jobs=1", "study.progress=false", "study.charts=false",
+            f"study.n_runs={n}", "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
             "importance.methods=[olden]", "dataset=iris", "model.backend=sklearn",
             "model.max_iter=50", "stability.n_bootstrap=200", "study.resume=true"]  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,

@@ -25,7 +25,7 @@ def _compose(store, preset, *overrides):
         f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
         f"paths.root={store}",
         f"tracking.experiment=preset-{preset}",
-        "study.progress=false",
+        "study.progress=false", "study.n_resamples=4",
         "study.charts=false",
         "importance.options.permutation.n_repeats=2",
         "stability.n_bootstrap=200",

@@ -286,7 +286,7 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
         f"paths.output_dir={tmp_path / 'run'}", "tracking.experiment=randomisation",
-        "study.progress=false", "study.n_runs=3", "importance.methods=[olden,garson,lek]",
+        "study.progress=false", "study.resample=none", "study.n_runs=3", "importance.methods=[olden,garson,lek]",
         "importance.options.lek.steps=5",
         "randomisation.n_permutations=19", "model.early_stopping=true",
         "randomisation.permute=response", "randomisation.init=fresh",
@@ -341,7 +341,7 @@ def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
         f"paths.output_dir={tmp_path / 'run'}", "tracking.experiment=designs",
-        "study.progress=false", "study.n_runs=3", "importance.methods=[olden,garson]",
+        "study.progress=false", "study.resample=none", "study.n_runs=3", "importance.methods=[olden,garson]",
         "randomisation.n_permutations=5", "randomisation.tested=2", "model.early_stopping=true",
         "model.backend=batched",
     ])  # fmt: skip
@@ -387,7 +387,7 @@ def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store,
         "experiment=randomisation_test", "dataset=known_truth_regression",
         "dataset.coefficients=[0,0,0,0,0,0,0]", "dataset.n_samples=300",
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path / 'run'}", "study.progress=false", "study.n_runs=5",
+        f"paths.output_dir={tmp_path / 'run'}", "study.progress=false", "study.resample=none", "study.n_runs=5",
         "randomisation.n_permutations=19", "study.charts=false",
     ])  # fmt: skip
     out = pipeline.run(cfg)

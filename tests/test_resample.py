@@ -135,10 +135,12 @@ def _settings(*overrides):
 
 def test_resample_settings_and_their_defaults():
     s = _settings()
-    assert (s.resample, s.n_resamples) == ("none", 0)
+    assert (s.resample, s.n_resamples) == ("bootstrap", 20)  # spec.py's defaults
+    assert (_settings("study.resample=none").resample, _settings("study.resample=none").n_resamples) \
+        == ("none", 0)  # fmt: skip
     s = _settings("study.resample=bootstrap", "study.n_resamples=5")
     assert (s.resample, s.n_resamples) == ("bootstrap", 5)
-    assert _settings("study.resample=subsample").n_resamples == 40  # spec.py's default
+    assert _settings("study.resample=subsample").n_resamples == 20
 
 
 @pytest.mark.parametrize("overrides, needle", [
@@ -154,9 +156,10 @@ def test_resample_user_errors_are_one_line(overrides, needle):
 
 
 def test_no_resamples_leave_the_config_hash_of_earlier_studies_and_n_resamples_is_not_identity():
-    cfg = config.compose([])
+    cfg = config.compose(["study.resample=none"])  # as every study before resampling
     ident = identity.identity(cfg)
     assert not any(k.startswith("study.resample") or k == "study.n_resamples" for k in ident)
+    assert identity.identity(config.compose([]))["study.resample"] == "bootstrap"
     more = identity.identity(config.compose(["study.resample=bootstrap", "study.n_resamples=9"]))
     fewer = identity.identity(config.compose(["study.resample=bootstrap", "study.n_resamples=3"]))
     assert more == fewer and more["study.resample"] == "bootstrap"
@@ -223,7 +226,7 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     assert with_b.record.resample_values("olden").shape == (4, 13, 3)
 
     # the seeds' tables and statistics do not see the resamples
-    without = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=NR",
+    without = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=NR", "study.resample=none",
                                 f"paths.output_dir={tmp_path / 'b'}"))  # fmt: skip
     assert not without.record.resamples and not (tmp_path / "b" / "resamples.csv").exists()
     for table in SEED_TABLES:
@@ -305,7 +308,8 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
     from study.lifecycle import _failures_line
     from study.record import FailedRun
 
-    assert _settings("study.n_runs=10").max_failures == 1
+    assert _settings("study.n_runs=10", "study.resample=none").max_failures == 1
+    assert _settings("study.n_runs=10").max_failures == 3  # 10 seeds and 20 resamples
     assert _settings("study.n_runs=10", "study.resample=subsample",
                      "study.n_resamples=20").max_failures == 3  # fmt: skip
     failed = [FailedRun(resample.resample_id(4), "ValueError: short", "")]
@@ -346,3 +350,62 @@ def test_a_known_truth_regression_answer_gives_rank_sets_that_hold_the_truth(tmp
     aggregate_main(["--run-id", out.run_id, "--uri", out.uri, "--output", str(again),
                     "--no-charts", "--no-log"])  # fmt: skip
     assert (again / "answer.csv").read_bytes() == (tmp_path / "a" / "answer.csv").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# study.n_runs=auto
+
+
+def _parent_tags(db, run_id: str) -> dict:
+    with sqlite3.connect(db) as con:
+        return dict(con.execute("select key, value from tags where run_uuid = ?", (run_id,)))
+
+
+@pytest.mark.slow
+def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, monkeypatch):
+    """Wine's seeds vary far more than 0.1 of its data's error at a few seeds: with the cap
+    lowered to 9 (first 4), auto trains 4, then 8, then 9 seeds, each once, and stops at the
+    cap, in those words; the seeds tag and the store agree, and study-aggregate reads 9 seeds."""
+    from study import settings
+
+    monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
+    out = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
+                               f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    assert out.record.seeds == list(range(9))
+    kids = _children(tmp_path / "mlflow.db", out.run_id)
+    assert sorted(int(k[1]) for k in kids) == [*range(9), *runner.resamples_for(4)]  # each once
+    tags = _parent_tags(tmp_path / "mlflow.db", out.run_id)
+    assert tags[tracking.SEEDS_TAG] == "0:9"
+    report = "\n".join(sum(out.extras["summary"], []))
+    assert "study.n_runs=auto stopped at its cap of 9 seeds: the seeds' Monte Carlo error is " \
+           "still" in report  # fmt: skip
+    table = pd.read_csv(tmp_path / "a" / "answer.csv")
+    assert (table.n_seeds == 9).all() and {"share", "data_share"} <= set(table.columns)
+    back = tracking.load_study(out.uri, out.run_id)
+    assert back.seeds == list(range(9)) and not back.notes
+
+
+@pytest.mark.slow
+def test_n_runs_auto_stops_once_the_seeds_error_is_small_beside_the_datas(tmp_path, monkeypatch):
+    """A target the first seeds already meet (the seeds' error below 100 times the data's):
+    auto stops after its first round, and says so."""
+    from study import settings, uncertainty
+
+    monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
+    monkeypatch.setattr(uncertainty, "MC_TARGET", 100.0)
+    out = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
+                               f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    assert out.record.seeds == list(range(4))
+    report = "\n".join(sum(out.extras["summary"], []))
+    assert ("study.n_runs=auto stopped at 4 seeds: the seeds' Monte Carlo error is below 100 of "
+            "the data's standard error for every variable") in report
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["study.n_runs=auto", "study.resample=none"], "study.n_runs=auto needs resample networks"),
+    (["study.n_runs=auto", "study.n_shards=2"], "study.n_runs=auto decides alone"),
+    (["study.n_runs=many"], "study.n_runs must be an integer or auto; got 'many'"),
+])  # fmt: skip
+def test_n_runs_auto_user_errors_are_one_line(overrides, needle):
+    with pytest.raises(StudyError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_config(config.compose(overrides))

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import config, pipeline, tracking
+from study import config, pipeline, runner, tracking
 from study.errors import StudyError
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false",
+ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none",
         "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
 
 
@@ -69,29 +69,32 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     db = tmp_path / "mlflow.db"
     # scikit-learn's backend: one seed at a time, so that the kill lands mid-study (the batched
     # backend's block of 16 would finish at once)
-    one = "model.backend=sklearn"
-    proc = _start(tmp_path, "study.n_runs=16", "study.name=K", one,
+    # and resample networks after the seeds: the kill lands among them (they are claimed,
+    # journalled and resumed as seeds are)
+    one = ["model.backend=sklearn", "study.resample=bootstrap", "study.n_resamples=14"]
+    proc = _start(tmp_path, "study.n_runs=4", "study.name=K", *one,
                   f"paths.output_dir={tmp_path / 'a'}")  # fmt: skip
-    _wait_for_finished(db, "K", 3, proc)
+    _wait_for_finished(db, "K", 7, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert "RUNNING" in _statuses(db)  # the parent, left behind by the killed process
     done_before = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
-    assert 3 <= len(done_before) < 16
+    assert 7 <= len(done_before) < 18 and done_before[:4] == list(range(4))
 
-    again = _start(tmp_path, "study.n_runs=16", "study.name=K", "study.resume=true", one,
+    again = _start(tmp_path, "study.n_runs=4", "study.name=K", "study.resume=true", *one,
                    f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
     finished = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
-    assert finished == list(range(16))  # every seed once
+    assert finished == [*range(4), *runner.resamples_for(14)]  # every network once
     assert "RUNNING" not in _statuses(db)
 
-    # the same tables as one uninterrupted run of the same seeds
-    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=16", "study.name=W", one,
+    # the same tables as one uninterrupted run of the same seeds and resamples
+    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=4", "study.name=W", *one,
                               f"paths.output_dir={tmp_path / 'c'}"))  # fmt: skip
-    assert whole.record.seeds == list(range(16))
-    for table in ("importances.csv", "stability.csv", "aggregate.csv", "weight_sums.csv"):
+    assert whole.record.seeds == list(range(4))
+    for table in ("importances.csv", "stability.csv", "aggregate.csv", "weight_sums.csv",
+                  "answer.csv", "resamples.csv"):  # fmt: skip
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / table),
                                       pd.read_csv(tmp_path / "c" / table))  # fmt: skip
 

@@ -22,7 +22,7 @@ from study.tracking import mask_uri
 REPO = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SECRET = "S3cretPw9"
-FAST = ["study.n_runs=2", "study.n_jobs=1", "study.progress=false", "study.charts=false",
+FAST = ["study.n_runs=2", "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
         "importance.methods=[olden]", "stability.n_bootstrap=100"]  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from study import config, pipeline
 from study.cli import aggregate_main
 
 REPO = Path(__file__).resolve().parents[1]
-COMMON = ["study.n_runs=6", "study.progress=false", "study.charts=false",
+COMMON = ["study.n_runs=6", "study.progress=false", "study.resample=none", "study.charts=false",
           "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def test_shards_through_submitit_the_slurm_launcher_run_locally(tmp_path, capsys
     proc = subprocess.run(
         [sys.executable, "-c", code, "-m", "study.shard=0,1", "study.n_shards=2",
          "hydra/launcher=submitit_local", "study.name=SUB", f"paths.root={tmp_path}",
-         "study.n_runs=4", "study.progress=false", "study.charts=false",
+         "study.n_runs=4", "study.progress=false", "study.resample=none", "study.charts=false",
          "importance.methods=[olden]", "stability.n_bootstrap=200"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -19,7 +19,7 @@ from study.tracking import _store
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
 RUN = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
-ARGS = ["study.n_runs=1", "study.n_jobs=1", "study.charts=false", "study.progress=false"]
+ARGS = ["study.n_runs=1", "study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none"]
 
 
 @pytest.fixture

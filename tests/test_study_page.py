@@ -34,7 +34,7 @@ def _browser_or_skip():
 
 
 def _compose(root: Path, uri: str, *overrides):
-    return config.compose([f"tracking.uri={uri}", f"paths.root={root}", "study.progress=false",
+    return config.compose([f"tracking.uri={uri}", f"paths.root={root}", "study.progress=false", "study.resample=none",
                            "stability.n_bootstrap=200", *overrides])  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def test_a_sweep_ends_with_the_comparison_of_its_studies(tmp_path):
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(
         [sys.executable, "-c", "from study.cli import run_main; run_main()", "-m",
-         "model=mlp_8,mlp_10", "study.n_runs=5", "study.charts=false", "study.progress=false",
+         "model=mlp_8,mlp_10", "study.n_runs=5", "study.charts=false", "study.progress=false", "study.resample=none",
          "importance.methods=[garson,olden,permutation]", f"paths.root={tmp_path}"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip

@@ -150,7 +150,7 @@ def test_writer_failure_fails_the_study_and_leaves_nothing_running(mlflow_store,
     monkeypatch.setattr(tracking.Tracker, "log_runs", boom)
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        "study.progress=false", "study.charts=false", "dataset=iris", "study.n_runs=3",
+        "study.progress=false", "study.resample=none", "study.charts=false", "dataset=iris", "study.n_runs=3",
         "importance.methods=[olden]", "tracking.experiment=tracking-writer-fails",
     ])  # fmt: skip
     with pytest.raises(tracking.WriterError, match="planted"):

@@ -99,3 +99,38 @@ def test_estimate_uses_shares_and_needs_two_of_each():
     assert np.isclose(u.estimates.sum(), 1.0)
     with pytest.raises(ValueError, match="at least 2 seeds"):
         unc.estimate(seeds[:1], resamples, signed=False)
+
+
+def test_seeds_or_data_splits_one_networks_variance_and_the_answers_errors():
+    """Closed forms: V_data = diag(4, 1, 0) / 100, V_seed = diag(1, 1, 1) / 100, S = 25."""
+    v_data, v_seed = np.diag([4.0, 1.0, 0.0]) / 100, np.eye(3) / 100
+    u = unc.Uncertainty(np.zeros(3), v_data + v_seed / 25, v_data, v_seed, 25, 20)
+    parts = unc.seeds_or_data(u)
+    np.testing.assert_allclose(parts.data_share, [0.8, 0.5, 0.0])
+    np.testing.assert_allclose(parts.data_error, [0.2, 0.1, 0.0])
+    np.testing.assert_allclose(parts.seed_error, [0.02, 0.02, 0.02])
+    np.testing.assert_allclose(parts.ratio[:2], [0.1, 0.2])
+    assert parts.ratio[2] == np.inf  # no data variance: no number of seeds is enough
+    assert parts.more_data  # 0.05 of data variance against 0.0012 of the seeds'
+    assert unc.seeds_needed(parts) == np.inf
+    two = unc.seeds_or_data(unc.Uncertainty(np.zeros(2), v_data[:2, :2], v_data[:2, :2],
+                                            v_seed[:2, :2], 25, 20))  # fmt: skip
+    # the error falls as 1/sqrt(S): 0.2 of the data's at 25 seeds is 0.1 at 100
+    assert unc.seeds_needed(two) == pytest.approx(100)
+    assert unc.seeds_needed(two, target=0.2) == pytest.approx(25)
+
+
+def test_more_seeds_or_more_data_follows_the_larger_part():
+    v = np.eye(2) / 100
+    few = unc.seeds_or_data(unc.Uncertainty(np.zeros(2), v, v / 10, v, 2, 20))
+    assert not few.more_data  # seeds' part 0.005 > the data's 0.001
+    many = unc.seeds_or_data(unc.Uncertainty(np.zeros(2), v, v / 10, v, 1000, 20))
+    assert many.more_data
+
+
+def test_simulated_seeds_and_data_give_the_planted_shares():
+    rng = np.random.default_rng(5)
+    v_data, v_seed = np.diag([0.03, 0.01]), np.diag([0.01, 0.03])
+    seeds, resamples = _simulate(rng, np.array([0.6, 0.4]), v_data, v_seed, 3000, 3000)
+    parts = unc.seeds_or_data(unc.covariance(seeds, resamples))
+    np.testing.assert_allclose(parts.data_share, [0.75, 0.25], atol=0.05)

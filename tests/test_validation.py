@@ -549,7 +549,7 @@ def checked_study(mlflow_store):
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
         "tracking.experiment=validation-checks", "dataset=iris", "study.n_runs=2",
-        "study.n_jobs=1", "study.progress=false", "study.charts=false",
+        "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
         "importance.methods=[garson,olden,permutation]",
         "importance.options.permutation.n_repeats=2", "stability.n_bootstrap=200",
         "validate.retrain=true", "validate.k_max=2", "validate.n_seeds=1", "validate.n_random=2",
@@ -621,7 +621,7 @@ def test_run_checks_bad_retrain_settings_are_user_errors_before_any_run(bad, mlf
     cfg = config.compose([
         f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
         f"tracking.experiment={experiment}", "dataset=iris", "study.n_runs=1", "study.n_jobs=1",
-        "study.progress=false", "study.charts=false", "importance.methods=[olden]",
+        "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
         "stability.n_bootstrap=200", "model.max_iter=50", "validate.retrain=true",
         "validate.k_max=1", "validate.n_seeds=1", "validate.n_random=1", bad,
     ])  # fmt: skip

@@ -16,13 +16,14 @@ from ._olden import (
 from ._study import (
     CHARTS, MAX_ANNOTATED_CELLS, MAX_OUTPUTS, MAX_SEEDS_DRAWN, agreement_figure,
     best_network_figure, draw_all, start_all,
-    importance_boxplots_figure, rank_bump_figure, rank_heatmap_figure, retrain_figure,
+    importance_boxplots_figure, rank_bump_figure, rank_heatmap_figure, rank_sets_figure,
+    retrain_figure,
     stability_curve_figure, weight_sums_figure,
 )
 
 __all__ = [
     "draw_all", "start_all", "save", "weight_sums_figure", "importance_boxplots_figure", "rank_heatmap_figure",
-    "rank_bump_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
+    "rank_bump_figure", "rank_sets_figure", "stability_curve_figure", "agreement_figure", "retrain_figure",
     "lek_figure", "randomisation_figure", "draw_randomisation", "network_diagram",
     "connection_mask", "best_network_figure", "CHARTS", "DPI", "MAX_OUTPUTS",
     "MAX_SEEDS_DRAWN", "MAX_ANNOTATED_CELLS",

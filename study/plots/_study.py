@@ -346,6 +346,52 @@ CHARTS = {
 }
 
 
+VERDICT_COLOURS = {"surely": "#1b7837", "possibly": "#e08214", "no": "#9e9e9e"}
+
+
+def rank_sets_figure(analysis):
+    """The answer's 95% rank sets over data and seeds (:mod:`study.uncertainty`): variables by
+    estimate (largest share on top), a thick bar over the marginal set, a thin one over the
+    simultaneous set, a dot at the rank of the estimate, coloured by the top-k verdict; the
+    dashed line closes the top k. Only for a study with resample networks."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    a = analysis.answer
+    t = a.table.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
+    n = len(t)
+    fig = _new_figure(max(8.0, 5.0 + 0.15 * n), _row_height(n) + 0.6)
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]  # the largest share on top
+    colours = [VERDICT_COLOURS.get(v, "#9e9e9e") for v in t.top_k]
+    ax.hlines(y, t.rank_low_simultaneous - 0.45, t.rank_high_simultaneous + 0.45,
+              colors=colours, lw=1.2, alpha=0.7)  # fmt: skip
+    ax.barh(y, t.rank_high - t.rank_low + 0.9, left=t.rank_low - 0.45, height=0.5,
+            color=colours, alpha=0.85)  # fmt: skip
+    ax.plot(np.arange(1, n + 1), y, "o", color="black", ms=3.5, zorder=3)
+    ax.axvline(a.k + 0.5, color="black", ls="--", lw=0.8)
+    ax.set_yticks(y, list(t.feature), fontsize=8 if n <= 20 else 7)
+    ax.set_xlim(0.4, n + 0.6)
+    ax.set_ylim(-0.7, n - 0.3)
+    step = 1 if n <= 12 else 2 if n <= 30 else 5
+    ax.set_xticks(range(1, n + 1, step))
+    ax.set_xlabel("rank (1 = most important)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Patch(color=c, label=f"{v} in the top {a.k}" if v != "no" else f"not in the "
+                     f"top {a.k}") for v, c in VERDICT_COLOURS.items()]  # fmt: skip
+    handles += [Line2D([], [], color="grey", lw=5, label="95% rank set"),
+                Line2D([], [], color="grey", lw=1.2, label="simultaneous (all at once)"),
+                Line2D([], [], marker="o", color="black", ls="", ms=3.5,
+                       label="rank of the estimate")]  # fmt: skip
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
+              frameon=False)  # fmt: skip
+    meta = analysis.record.meta
+    fig.suptitle(f"{meta.name}: where each variable ranks, over data and seeds\n"
+                 f"{a.method}: the mean share over {a.n_seeds} seeds; its covariance from "
+                 f"{a.n_resamples} resample networks", fontsize=11)  # fmt: skip
+    return fig
+
+
 def best_network_figure(analysis):
     """The neural interpretation diagram of the study's best-scoring seed (highest test score)."""
     from ._olden import network_diagram
@@ -384,6 +430,9 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
             for name, draw in CHARTS.items()]  # fmt: skip
     jobs.append((output_dir / "network_diagram.png", lambda: best_network_figure(analysis),
                  _COST["network_diagram.png"]))
+    answer = getattr(analysis, "answer", None)
+    if answer is not None and answer.n_resamples:
+        jobs.append((output_dir / "rank_sets.png", lambda: rank_sets_figure(analysis), 1.0))
     if getattr(analysis, "lek_profile", None) is not None:
         from ..naming import metric_names
         from ._olden import lek_figure
