@@ -157,8 +157,10 @@ class Answer:
                 f"'surely' holds for all at once):\n    "
                 + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples()))
 
-    def seeds_or_data(self) -> str:
-        """Which would narrow the rank sets more, more seeds or more data (with resamples)."""
+    def seeds_or_data(self, *, flat: bool = False) -> str:
+        """Which would narrow the rank sets more, more seeds or more data, and the numbers it
+        rests on ("" without resamples): the report's two lines, or (``flat``) one sentence
+        for the description and ``overview.html``."""
         p = self.parts
         if p is None or not np.isfinite(p.data_share).any():
             return ""
@@ -169,10 +171,13 @@ class Answer:
         more = ("more data would narrow these sets more than more seeds" if p.more_data
                 else "more seeds would narrow these sets more than more data "
                      "(study.n_runs=auto trains until they would not)")  # fmt: skip
-        return (f"  Seeds or data: {more}:\n    the data make {np.median(share):.0%} of one "
-                f"network's variance (median over variables; {share.min():.0%}-{share.max():.0%}); "
-                f"the seeds' Monte Carlo error over {p.n_seeds} seeds is at most "
-                f"{ratio[worst]:.2f} of the data's standard error ({name})")  # fmt: skip
+        detail = (f"the data make {np.median(share):.0%} of one network's variance (median over "
+                  f"variables; {share.min():.0%}-{share.max():.0%}); the seeds' Monte Carlo error "
+                  f"over {p.n_seeds} seeds is at most {ratio[worst]:.2f} of the data's standard "
+                  f"error ({name})")  # fmt: skip
+        if flat:
+            return f"Seeds or data: {more}: {detail}."
+        return f"  Seeds or data: {more}:\n    {detail}"
 
     def variable(self, row) -> str:
         return (f"{row.feature} {row.mean_rank:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}], "

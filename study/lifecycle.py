@@ -255,7 +255,7 @@ class Study:
         n, self.auto_line = _auto_runs(s, record)
         if n is None:
             return False
-        print(f"study.n_runs=auto: {self.auto_line}; training {n - s.n_runs} more seeds "
+        print(f"study.n_runs=auto: {self.auto_line}; training {n - len(record.runs)} more seeds "
               f"({n} in all)", file=sys.stderr, flush=True)  # fmt: skip
         self.settings = dataclasses.replace(s, n_runs=n)
         self.prep = dataclasses.replace(self.prep, settings=self.settings)
@@ -484,14 +484,16 @@ def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
     if ratio <= unc.MC_TARGET:
         return None, (f"stopped at {u.n_seeds} seeds: the seeds' Monte Carlo error is below "
                       f"{tenth} for every variable (at most {ratio:.3f}, {name})")  # fmt: skip
-    if s.n_runs >= AUTO_RUNS[1]:
-        return None, (f"stopped at its cap of {AUTO_RUNS[1]} seeds: the seeds' Monte Carlo error "
+    have = max(s.n_runs, len(record.runs))  # a resumed study may hold more than asked
+    if have >= AUTO_RUNS[1]:
+        return None, (f"stopped at {u.n_seeds} seeds, its cap being {AUTO_RUNS[1]}: the seeds' "
+                      f"Monte Carlo error "
                       f"is still {ratio:.3f} of the data's standard error for {name} (below "
                       f"{unc.MC_TARGET:g} would take about {unc.seeds_needed(parts):,.0f} seeds)")
     need = unc.seeds_needed(parts)
     # at least a quarter more (each round reads the study back), at most twice as many
-    least = s.n_runs + max(AUTO_RUNS[0], s.n_runs // 4)
-    n = int(min(AUTO_RUNS[1], max(least, min(2 * s.n_runs, np.ceil(need)))))
+    least = have + max(AUTO_RUNS[0], have // 4)
+    n = int(min(AUTO_RUNS[1], max(least, min(2 * have, np.ceil(need)))))
     return n, (f"at {u.n_seeds} seeds the seeds' Monte Carlo error is {ratio:.3f} of the data's "
                f"standard error for {name} (wanted: below {unc.MC_TARGET:g})")  # fmt: skip
 

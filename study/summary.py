@@ -107,7 +107,9 @@ def render(
     sd = np.nanstd(test, ddof=1) if n > 1 else float("nan")
     lines = [
         f"Study {meta.name}: {meta.dataset}, {_architecture(meta)} ({meta.task}), {n} runs "
-        f"(seeds {seeds[0]}–{seeds[-1]}){_trained_by(meta)}",
+        f"(seeds {seeds[0]}–{seeds[-1]})"
+        + (f" and {len(rec.resamples)} resample networks" if rec.resamples else "")
+        + _trained_by(meta),
         f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",

@@ -117,7 +117,7 @@ def one_case(task: str, n: int, n_datasets: int, n_fresh: int, overrides=()) -> 
     return out
 
 
-HEADER = ("| task | n | p | seeds' interval: coverage, width | marginal sets: coverage, size "
+HEADER = ("| task | n | p | seeds' interval: coverage, width | marginal sets: coverage, width "
           "(/p) | simultaneous: all covered, width | top-k: holds the top k, size; 'surely' right |")
 RULE = "|---|---|---|---|---|---|---|"
 
@@ -157,8 +157,12 @@ def main(argv=None) -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("overrides", nargs="*", help="study overrides, e.g. study.n_resamples=20")
     args = parser.parse_args(argv)
-    coverage(args.datasets, args.fresh, tuple(args.tasks.split(",")),
-             tuple(int(x) for x in args.sizes.split(",")), tuple(args.overrides))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="study-coverage-") as tmp:  # prepare's write check
+        coverage(args.datasets, args.fresh, tuple(args.tasks.split(",")),
+                 tuple(int(x) for x in args.sizes.split(",")),
+                 (f"paths.root={tmp}", *args.overrides))  # fmt: skip
 
 
 if __name__ == "__main__":

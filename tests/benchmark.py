@@ -31,6 +31,9 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
    about 5 minutes): for each design, the rate of p <= 0.05 under the global null (pure noise)
    and for noise variables alongside informative ones (the partial null), and the power for
    planted variables by strength, over two datasets of each kind and three seeds.
+6. Coverage of the answer's intervals (``--only-coverage``: this alone, about 8 minutes):
+   ``tests/bench_coverage.py`` (its docstring says what each column is), at the default B and
+   for regression at B = 10 and 40.
 """
 
 from __future__ import annotations
@@ -493,6 +496,19 @@ def bench_calibration() -> None:
     calibration()
 
 
+def bench_coverage() -> None:
+    """Section 6: tests/bench_coverage.py's table at the default B, then its regression rows at
+    B = 10 and 40 (what the default B rests on)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_coverage
+
+    with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+        bench_coverage.coverage(overrides=(f"paths.root={tmp}",))
+        for b in (10, 40):
+            bench_coverage.coverage(tasks=("regression",),
+                                    overrides=(f"paths.root={tmp}", f"study.n_resamples={b}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
@@ -506,6 +522,10 @@ def main() -> None:
                         help="section 5 only (the randomisation test's null designs)")
     parser.add_argument("--no-calibration", action="store_true",
                         help="skip section 5 (the randomisation test's null designs)")
+    parser.add_argument("--only-coverage", action="store_true",
+                        help="section 6 only (coverage of the answer's intervals, about 8 minutes)")
+    parser.add_argument("--no-coverage", action="store_true",
+                        help="skip section 6 (coverage of the answer's intervals)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an older checkout of this repository: time its study-run too")
     args = parser.parse_args()
@@ -513,6 +533,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
     if args.only_calibration:
         bench_calibration()
+        return
+    if args.only_coverage:
+        bench_coverage()
         return
     if args.only_end_to_end:
         with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
@@ -535,6 +558,8 @@ def main() -> None:
         bench_analysis(f"sqlite:///{root / 'mlflow.db'}", parents[max(parents)])
     if not args.no_calibration:
         bench_calibration()
+    if not args.no_coverage:
+        bench_coverage()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The study's answer (study.answer) and the comparison of studies (study.compare): planted
 signals, closed forms, and the same numbers wherever they are shown."""
 
+import html
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -262,3 +264,9 @@ def test_description_and_overview_lead_with_the_rank_sets_or_say_they_are_the_se
     page = overview.overview_html(rich)
     r = a.table.iloc[0]
     assert f"<td class=n>{r.rank_low}–{r.rank_high}</td>" in page and "resample networks" in page
+    # the seeds-or-data sentence, the report's two lines in one, in both
+    flat = a.seeds_or_data(flat=True)
+    assert flat.startswith("Seeds or data: more ") and flat.endswith(").")
+    assert a.seeds_or_data().split(":\n    ")[1] in flat
+    assert overview.for_markdown(flat) in md
+    assert html.escape(flat) in page

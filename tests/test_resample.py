@@ -377,12 +377,20 @@ def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, 
     tags = _parent_tags(tmp_path / "mlflow.db", out.run_id)
     assert tags[tracking.SEEDS_TAG] == "0:9"
     report = "\n".join(sum(out.extras["summary"], []))
-    assert "study.n_runs=auto stopped at its cap of 9 seeds: the seeds' Monte Carlo error is " \
-           "still" in report  # fmt: skip
+    assert "study.n_runs=auto stopped at 9 seeds, its cap being 9: the seeds' Monte Carlo " \
+           "error is still" in report  # fmt: skip
     table = pd.read_csv(tmp_path / "a" / "answer.csv")
     assert (table.n_seeds == 9).all() and {"share", "data_share"} <= set(table.columns)
     back = tracking.load_study(out.uri, out.run_id)
     assert back.seeds == list(range(9)) and not back.notes
+
+
+    # a resume with auto goes on from the seeds in the store, not from auto's first number
+    monkeypatch.setattr(settings, "AUTO_RUNS", (4, 11))
+    more = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
+                                "study.resume=true", f"paths.output_dir={tmp_path / 'b'}"))  # fmt: skip
+    assert more.run_id == out.run_id and more.record.seeds == list(range(11))
+    assert more.timings["trained_runs"] == 2
 
 
 @pytest.mark.slow
