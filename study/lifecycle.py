@@ -485,15 +485,19 @@ def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
         return None, (f"stopped at {u.n_seeds} seeds: the seeds' Monte Carlo error is below "
                       f"{tenth} for every variable (at most {ratio:.3f}, {name})")  # fmt: skip
     have = max(s.n_runs, len(record.runs))  # a resumed study may hold more than asked
-    if have >= AUTO_RUNS[1]:
-        return None, (f"stopped at {u.n_seeds} seeds, its cap being {AUTO_RUNS[1]}: the seeds' "
-                      f"Monte Carlo error "
-                      f"is still {ratio:.3f} of the data's standard error for {name} (below "
-                      f"{unc.MC_TARGET:g} would take about {unc.seeds_needed(parts):,.0f} seeds)")
     need = unc.seeds_needed(parts)
+    if have >= AUTO_RUNS[1]:
+        more = (f"below {unc.MC_TARGET:g} would take about {need:,.0f} seeds" if np.isfinite(need)
+                else "its data's standard error is 0: no number of seeds gets below it")
+        still = (f"the seeds' Monte Carlo error is still {ratio:.3f} of the data's standard "
+                 f"error for {name}" if np.isfinite(ratio) else f"for {name}")  # fmt: skip
+        return None, f"stopped at {u.n_seeds} seeds, its cap being {AUTO_RUNS[1]}: {still} ({more})"
     # at least a quarter more (each round reads the study back), at most twice as many
     least = have + max(AUTO_RUNS[0], have // 4)
     n = int(min(AUTO_RUNS[1], max(least, min(2 * have, np.ceil(need)))))
+    if not np.isfinite(ratio):
+        return n, (f"at {u.n_seeds} seeds the data's standard error is 0 for {name} (its "
+                   "resample networks vary no more than its seeds)")  # fmt: skip
     return n, (f"at {u.n_seeds} seeds the seeds' Monte Carlo error is {ratio:.3f} of the data's "
                f"standard error for {name} (wanted: below {unc.MC_TARGET:g})")  # fmt: skip
 

@@ -270,3 +270,31 @@ def test_description_and_overview_lead_with_the_rank_sets_or_say_they_are_the_se
     assert a.seeds_or_data().split(":\n    ")[1] in flat
     assert overview.for_markdown(flat) in md
     assert html.escape(flat) in page
+
+
+def test_auto_runs_stops_goes_on_or_hits_its_cap_by_the_seeds_error_against_the_datas():
+    """study.n_runs=auto's rule (lifecycle._auto_runs) on planted importances: resamples that
+    scatter 30 times as much as the seeds (the data's error dwarfs the seeds') stop it;
+    resamples that scatter as the seeds do (no data variance to see) ask for more, at most
+    twice as many, and at the cap it stops saying no number of seeds would do."""
+    import dataclasses
+
+    from study import config
+    from study.lifecycle import _auto_runs
+    from study.settings import AUTO_RUNS, Settings
+
+    s = Settings.from_config(config.compose(["study.n_runs=auto"]))
+    vals = _planted(order=[6, 5, 4, 3, 2, 1])
+    rec = _record({"olden": vals})  # 40 seeds
+    wide = _with_resamples(rec, (vals - vals.mean(axis=0)) * 30 + vals.mean(axis=0), seed=3)
+    n, line = _auto_runs(s, wide)
+    assert n is None and line.startswith("stopped at 40 seeds: the seeds' Monte Carlo error is "
+                                         "below 0.1 of the data's standard error")  # fmt: skip
+    same = dataclasses.replace(rec, resamples=[dataclasses.replace(r, seed=2**32 + i)
+                                               for i, r in enumerate(rec.runs)])  # fmt: skip
+    n, line = _auto_runs(s, same)  # V_data = 0: the seeds' error is all there is
+    assert n == 80 and line == ("at 40 seeds the data's standard error is 0 for v0 (its resample "
+                                "networks vary no more than its seeds)")  # fmt: skip
+    n, line = _auto_runs(dataclasses.replace(s, n_runs=AUTO_RUNS[1]), same)
+    assert n is None and line.startswith(f"stopped at 40 seeds, its cap being {AUTO_RUNS[1]}")
+    assert line.endswith("its data's standard error is 0: no number of seeds gets below it)")
