@@ -120,7 +120,8 @@ def served_study(tmp_path_factory):
     backend = f"sqlite:///{root / 'server.db'}"
     server = mlflow_server(backend, root / "artifacts")
     url = next(server)
-    outcome = pipeline.run(_compose(root, url, "study.n_runs=10", "tracking.experiment=page"))
+    outcome = pipeline.run(_compose(root, url, "study.n_runs=10", "tracking.experiment=page",
+                                    "study.resample=bootstrap", "study.n_resamples=6"))  # fmt: skip
     pipeline.keep_report("\n".join(_report(outcome)), outcome.output_dir, outcome.uri, outcome.run_id)
     yield url, outcome
     next(server, None)
@@ -158,10 +159,14 @@ def test_study_page_in_chromium(served_study, tmp_path):
             assert top.feature in first and f"{top.mean_rank:.1f}" in first
             sizes = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
             assert len(sizes) >= 4 and all(w > 0 for w in sizes), sizes
+            body = page.inner_text("body")  # the data first: rank sets, seeds or data, their chart
+            assert f"{top.rank_low}–{top.rank_high}" in first and "Seeds or data: more" in body
+            assert page.locator('img[alt^="Where each variable ranks"]').count() == 1
             page.screenshot(path=str(shots / "overview.png"), full_page=True)
             # the parent run: its description opens with the answer, and links to the page
             page = _page(browser, run_page, wait_text="Answer")
             assert page.get_by_text(top.feature).count() >= 1
+            assert page.get_by_text("95% rank sets over data and seeds", exact=False).count() >= 1
             page.screenshot(path=str(shots / "parent.png"), full_page=True)
             # the UI folds a long description under "Show more" once it has rendered it; its
             # fade covers the link until then (a count() at once raced the fold in CI)
