@@ -60,7 +60,8 @@ def _context(analysis) -> str:
     sd = np.nanstd(test, ddof=1) if len(test) > 1 else float("nan")
     net = " → ".join(str(s) for s in meta.layer_sizes)
     by = {"batched": " (batched backend)", "sklearn": " (scikit-learn)"}.get(meta.backend or "", "")
-    return (f"{meta.dataset}, {net} ({meta.task}), {len(rec.runs)} seeds{by}; test "
+    more = f" and {len(rec.resamples)} resample networks" if rec.resamples else ""
+    return (f"{meta.dataset}, {net} ({meta.task}), {len(rec.runs)} seeds{more}{by}; test "
             f"{meta.score_name} {np.nanmean(test):.3f} ± {_n(sd, '.3f')}")  # fmt: skip
 
 
