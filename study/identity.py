@@ -48,10 +48,12 @@ def identity_keys(flat: Mapping[str, str]) -> dict[str, str]:
         del flat["study.resample"]
     # the test's design: no test, or the design every study had before the keys, is no key
     design = {k: flat.get(f"randomisation.{k}") for k in ("permute", "init", "tested")}
-    if flat.get("randomisation.n_permutations", "0") == "0" or design == {
-            "permute": "response", "init": "fresh", "tested": "all"}:  # fmt: skip
+    no_test = flat.get("randomisation.n_permutations", "0") == "0"
+    if no_test or design == {"permute": "response", "init": "fresh", "tested": "all"}:
         for k in design:
             flat.pop(f"randomisation.{k}", None)
+    if no_test or flat.get("randomisation.stop_after") == "0":  # every null network, as before
+        flat.pop("randomisation.stop_after", None)
     return {k: v for k, v in sorted(flat.items())
             if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)}  # fmt: skip
 

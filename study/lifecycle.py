@@ -593,7 +593,8 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: 
     if settings.progress or total > 100_000:
         many = ("; that is many: randomisation.tested=best (or a number of seeds) or fewer "
                 "randomisation.n_permutations cut it" if total > 100_000 else "")  # fmt: skip
-        print(f"null networks of the randomisation test: {design.describe(B)}: {total:,} "
+        upto = ("up to " if 0 < test["stop_after"] < B else "")
+        print(f"null networks of the randomisation test: {design.describe(B)}: {upto}{total:,} "
               f"networks ({len(groups)} group(s) x {total // len(groups):,}){many}",
               file=sys.stderr)  # fmt: skip
 
@@ -601,4 +602,5 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: 
         return _progress(settings, meta, n, desc, **kw)
 
     return nullnets.train(plan, design, record.runs, n_permutations=B, first=test["seed"],
-                         methods=meta.methods, n_jobs=settings.n_jobs, bars=bars)  # fmt: skip
+                          methods=meta.methods, n_jobs=settings.n_jobs, bars=bars,
+                          stop_after=test["stop_after"], alternative=test["alternative"])  # fmt: skip

@@ -233,6 +233,7 @@ def _randomisation(r: dict) -> dict:
         "alternative": r["alternative"],
         "alpha": r["alpha"],
         "seed": _int(r["seed"], "randomisation.seed", minimum=0),
+        "stop_after": _int(r["stop_after"], "randomisation.stop_after", minimum=0),
     }
     for key, allowed in (("permute", PERMUTE), ("init", INIT)):
         if out[key] not in allowed:

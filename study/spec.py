@@ -81,6 +81,10 @@ class RandomisationConf:  # Olden & Jackson's randomisation test (2002); README:
     tested: Any = "all"  # the seeds tested: all, best (the best-scoring: the paper's) or k (first k)
     alternative: str = "two-sided"  # two-sided (on |value|), greater, less, observed-sign
     alpha: float = 0.05  # p <= alpha counts a seed as significant
+    # Besag & Clifford's sequential null: a variable (and its tested seed) stops once h of its
+    # null networks are at least as extreme as the seed on every statistic tested; 0 = all B.
+    # h > alpha (B + 1) - 1 rejects exactly what all B would (5 with B = 99 and alpha = 0.05)
+    stop_after: int = 5
     seed: int = 1_000_000  # null network b permutes with seed + b (and, init=fresh, draws weights)
 
 

@@ -28,9 +28,10 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
    ``study-run`` with each backend (300 seeds, no charts; the randomisation preset at 2 seeds),
    then the whole randomisation preset (batched) with its null networks per second.
 5. Calibration of the randomisation test's null designs (``--only-calibration``: this alone,
-   about 5 minutes): for each design, the rate of p <= 0.05 under the global null (pure noise)
+   about 9 minutes): for each design, the rate of p <= 0.05 under the global null (pure noise)
    and for noise variables alongside informative ones (the partial null), and the power for
-   planted variables by strength, over two datasets of each kind and three seeds.
+   planted variables by strength, over two datasets of each kind and three seeds; then the
+   valid design at B = 99 with every null network and with the sequential rule (h = 5).
 6. Coverage of the answer's intervals (``--only-coverage``: this alone, about 8 minutes):
    ``tests/bench_coverage.py`` (its docstring says what each column is), at the default B and
    for regression at B = 10 and 40.
@@ -424,11 +425,13 @@ def _calibration_data(data_seeds):
     return out
 
 
-def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, alpha: float = 0.05):
+def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, alpha: float = 0.05,
+                designs=None, stop_after: int = 0):  # fmt: skip
     """Per design: the rate of p <= alpha under the global null (every (variable, output) pair of
     pure-noise data), under the partial null (the noise pairs of known-truth data) and the power
     per planted strength (an informative variable found when its smallest p over the outputs is
-    at most alpha), over datasets and seeds; networks per second."""
+    at most alpha), over datasets and seeds; networks per second. ``designs``: (permute, init)
+    pairs (default: all four); ``stop_after``: Besag & Clifford's h (0: all B)."""
     import numpy as np
 
     from study import nullnets, randomisation
@@ -437,8 +440,9 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
 
     rows = []
     data = _calibration_data(data_seeds)
-    for permute in randomisation.PERMUTE:
-        for init in randomisation.INIT:
+    designs = designs or [(pm, it) for pm in randomisation.PERMUTE for it in randomisation.INIT]
+    for permute, init in designs:
+        if True:  # one row per design
             design = randomisation.Design(permute, init, "all")
             hits = {"global": [], "partial": []}
             power: dict[str, list] = {}
@@ -451,7 +455,7 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
                 obs = list(run_many(plan, range(100 * d, 100 * d + n_seeds), n_jobs=-1))
                 layouts = method_layouts(("olden",), task=ds.task, output_names=ds.output_names)
                 null = nullnets.train(plan, design, obs, n_permutations=B, first=10_000,
-                                      methods=layouts, n_jobs=-1)  # fmt: skip
+                                      methods=layouts, n_jobs=-1, stop_after=stop_after)  # fmt: skip
                 n_nets += null.n_networks
                 values = np.stack([r.importances["olden"]["value"] for r in obs])  # (m, p, K)
                 groups = [null.group_of(r.seed) for r in obs]
@@ -466,7 +470,9 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
                     key = f"{'cls' if ds.task == 'classification' else 'reg'} {truth[i]:g}"
                     power.setdefault(key, []).append(sig[:, i].any(axis=-1))
             rate = lambda v: float(np.mean(np.concatenate(v)))  # noqa: E731
-            rows.append({"design": f"{permute} / {init}", "global": rate(hits["global"]),
+            label = f"{permute} / {init}" + (f", B {B}" if B != 39 else "") + (
+                f", h {stop_after}" if stop_after else "")  # fmt: skip
+            rows.append({"design": label, "global": rate(hits["global"]),
                          "partial": rate(hits["partial"]),
                          "n": (np.concatenate(hits["global"]).size,
                                np.concatenate(hits["partial"]).size),
@@ -479,7 +485,7 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
 def _print_calibration_row(row) -> None:
     power = ", ".join(f"{k} {v:.0%}" for k, v in sorted(row["power"].items(),
                                                         key=lambda kv: (kv[0][:3], -float(kv[0][4:]))))
-    print(f"  {row['design']:<18} level: global null {row['global']:5.1%} (of {row['n'][0]}), "
+    print(f"  {row['design']:<30} level: global null {row['global']:5.1%} (of {row['n'][0]}), "
           f"partial null {row['partial']:5.1%} (of {row['n'][1]}) | power: {power} | "
           f"{row['networks']:,} networks, "
           f"{row['rate']:.0f}/s", flush=True)  # fmt: skip
@@ -494,6 +500,10 @@ def bench_calibration() -> None:
           "4 informative; regression 8 variables, 5 informative); power = informative variables "
           "found (smallest p over the outputs), by planted strength", flush=True)  # fmt: skip
     calibration()
+    print("The valid design at B = 99, all null networks, then Besag & Clifford's sequential null "
+          "(randomisation.stop_after=5): it must reject the same and train fewer", flush=True)
+    for h in (0, 5):
+        calibration(B=99, designs=[("variable", "tested")], stop_after=h)
 
 
 def bench_coverage() -> None:

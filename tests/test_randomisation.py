@@ -398,3 +398,77 @@ def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store,
     assert any("no true order" in n for n in out.analysis.notes)
     # the known truth is all zeros, so no method's accuracy is claimed
     assert not any(k.startswith("truth.") for k in out.analysis.metrics())
+
+
+# ---------------------------------------------------------------------------------------------
+# the sequential null (Besag & Clifford 1991)
+
+
+def test_waves_and_the_stopping_rule_on_known_counts():
+    from study.randomisation._sequential import decided, waves
+
+    assert waves(5, 99) == [5, 10, 15, 22, 33, 49, 73, 99]
+    assert waves(0, 99) == [99] and waves(99, 99) == [99] and waves(2, 3) == [2, 3]
+    obs = np.array([[1.0, -2.0]])  # one tested seed, two statistics
+    null = np.array([[1.5, 0.1], [-3.0, 2.0], [0.2, -2.5], [1.0, 0.0]])[:, None]  # (n, 1, 2)
+    # two-sided: |null| >= |obs|: column 0 has 3 (1.5, -3, 1.0: a tie counts), column 1 has 2
+    assert decided(obs, null, h=2, alternative="two-sided")
+    assert not decided(obs, null, h=3, alternative="two-sided")
+    assert decided(obs, null, h=1, alternative="greater")  # column 1: 0.1, 2, 0 >= -2
+    assert not decided(obs, null, h=2, alternative="less")  # column 0: only -3, 0.2, 1.0 <= 1
+    assert decided(np.array([[np.nan, -2.0]]), null, h=2, alternative="two-sided")  # NaN: untested
+
+
+@pytest.mark.slow
+def test_the_sequential_null_is_a_prefix_of_the_fixed_one_and_rejects_the_same():
+    """known_truth_classification (14 variables, 4 informative), 3 tested seeds, B = 39, alpha
+    0.05: the fixed design rejects where at most 1 null value is as extreme (p <= 2/40), so
+    h = 2 must reject exactly the same (seed, variable, output, method) and train fewer networks.
+    Every null network trained sequentially is the fixed design's, value for value; each stopped
+    unit stopped at the first wave where its rule held; and its p-values are at least Besag &
+    Clifford's h / l."""
+    from study.randomisation._sequential import decided, waves
+
+    ds = load_dataset("known_truth_classification", n_samples=300)
+    design = randomisation.Design("variable", "tested", 3)
+    plan = Plan(ds, MODEL, ("olden", "garson"), {}, 0.25, 0)
+    obs = list(run_many(plan, range(3), n_jobs=-1))
+    layouts = method_layouts(("olden", "garson"), task=ds.task, output_names=ds.output_names)
+    fixed = nullnets.train(plan, design, obs, n_permutations=39, first=10_000, methods=layouts,
+                           n_jobs=-1)  # fmt: skip
+    seq = nullnets.train(plan, design, obs, n_permutations=39, first=10_000, methods=layouts,
+                         n_jobs=-1, stop_after=2)  # fmt: skip
+    assert fixed.n_networks == fixed.n_planned == 3 * 14 * 39
+    assert seq.n_planned == fixed.n_planned and seq.n_networks < 0.8 * fixed.n_networks
+    trained = seq.trained  # (G, B, p)
+    for m in ("olden", "garson"):
+        got, want = seq.values[m], fixed.values[m]
+        mask = np.broadcast_to(trained[..., None], got.shape)
+        np.testing.assert_array_equal(got[mask], want[mask])
+        assert np.isnan(got[~mask]).all()
+    # each unit's null is a prefix b = 0..l-1 whose length is a wave, the first where it stopped
+    steps = waves(2, 39)
+    for g in range(3):
+        for v in range(14):
+            n = int(trained[g, :, v].sum())
+            assert trained[g, :n, v].all() and n in steps
+            stats = {m: np.stack([obs[g].importances[m]["value"]]) for m in ("olden", "garson")}
+            ok = [all(decided(stats[m][:, v], fixed.values[m][g, :k, v][:, None], h=2,
+                              alternative="two-sided") for m in stats) for k in steps[:-1]]  # fmt: skip
+            first = next((k for k, y in zip(steps, ok) if y), 39)
+            assert n == first, (g, v, n, first)
+    groups = [seq.group_of(r.seed) for r in obs]
+    for m in ("olden", "garson"):
+        for c in range(layouts[m].columns.__len__()):
+            stack = np.stack([r.importances[m]["value"][:, c] for r in obs])
+            p_seq = randomisation.grouped_p_values(stack, seq.values[m][..., c], groups)
+            p_fix = randomisation.grouped_p_values(stack, fixed.values[m][..., c], groups)
+            np.testing.assert_array_equal(p_seq <= 0.05, p_fix <= 0.05)
+            assert (p_seq >= p_fix - 1e-12)[trained.sum(axis=1) == 39].all()  # ran to B: equal
+            stopped = trained.sum(axis=1) < 39  # (G, p): Besag & Clifford's h / l at least
+            n_l = trained.sum(axis=1)
+            assert (p_seq[stopped] >= (2 / n_l[stopped]) - 1e-12).all()
+    # the whole bundle, written and read back, keeps which networks were trained
+    back = randomisation.NullSet.from_arrays(seq.arrays(), design.settings(), None)
+    np.testing.assert_array_equal(back.trained, seq.trained)
+    assert back.n_networks == seq.n_networks

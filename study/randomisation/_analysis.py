@@ -60,6 +60,7 @@ def analyse(record, null, *, alternative: str = "two-sided", alpha: float = 0.05
     rows, views = [], {}
     metrics: dict[str, float] = {"randomisation.n_permutations": float(B),
                                  "randomisation.null_networks": float(null.n_networks),
+                                 "randomisation.null_networks_planned": float(null.n_planned),
                                  "randomisation.tested_seeds": float(len(runs))}  # fmt: skip
     for name, layout in meta.methods.items():
         obs_all = np.stack([r.importances[name][layout.primary] for r in runs]).astype(float)
@@ -145,8 +146,11 @@ def _summary(table, record, runs, best, null, alternative, alpha, chance) -> lis
     meta, design, B, m = record.meta, null.design, null.n_permutations, len(runs)
     views = _views(table)
     which = {"all": f"all {m} seeds", "best": "the best-scoring seed (the paper's one network)"}
+    trained = (f"{null.n_networks:,} null networks" if null.n_networks == null.n_planned else
+               f"{null.n_networks:,} null networks (of {null.n_planned:,}: Besag & Clifford's "
+               "sequential rule stopped the variables whose p-values were decided)")  # fmt: skip
     head = (f"Randomisation test (Olden & Jackson 2002), {alternative} p: null networks with "
-            f"{design.describe(B)}; {null.n_networks:,} null networks; "
+            f"{design.describe(B, sequential=null.n_networks < null.n_planned)}; {trained}; "
             f"{which.get(str(design.tested), f'the first {m} seeds')} tested.")
     lines = _wrapped(head, indent="  ") + _wrapped(
         f"  Design: randomisation.permute={design.permute} randomisation.init={design.init} "

@@ -58,9 +58,10 @@ class Design:
         partial null): only when that variable's own column is what is permuted."""
         return self.permute == "variable"
 
-    def describe(self, B: int) -> str:
-        what = (f"each variable permuted in turn ({B} networks per variable)" if self.permute ==
-                "variable" else f"the response permuted ({B} networks)")  # fmt: skip
+    def describe(self, B: int, *, sequential: bool = False) -> str:
+        up = "up to " if sequential else ""
+        what = (f"each variable permuted in turn ({up}{B} networks per variable)" if self.permute
+                == "variable" else f"the response permuted ({up}{B} networks)")  # fmt: skip
         start = ("retrained from the tested seed's initial weights" if self.init == "tested"
                  else "each from fresh initial weights")  # fmt: skip
         return f"{what}, {start}"
@@ -105,12 +106,14 @@ class NullSet:
     values: dict
     connections: np.ndarray | None
     train_score: np.ndarray
+    trained: np.ndarray | None = None  # (G, B, R): which null networks were trained (None: all)
 
     @classmethod
     def empty(cls, design: Design, groups, n_permutations: int, n_features: int) -> NullSet:
         R = n_features if design.permute == "variable" else 1
-        return cls(design, np.asarray(groups, np.int64), {}, None,
-                   np.full((len(groups), n_permutations, R), np.nan))  # fmt: skip
+        shape = (len(groups), n_permutations, R)
+        return cls(design, np.asarray(groups, np.int64), {}, None, np.full(shape, np.nan),
+                   np.zeros(shape, bool))  # fmt: skip
 
     @property
     def n_permutations(self) -> int:
@@ -118,6 +121,12 @@ class NullSet:
 
     @property
     def n_networks(self) -> int:
+        """The null networks trained (a sequential null stops some units before B)."""
+        return int(self.train_score.size if self.trained is None else self.trained.sum())
+
+    @property
+    def n_planned(self) -> int:
+        """The null networks the fixed design trains: every unit's B."""
         return int(self.train_score.size)
 
     def group_of(self, seed: int) -> int | None:
@@ -142,11 +151,15 @@ class NullSet:
             self.connections = np.full((G, B, *conn.shape), np.nan)
         self.connections[g, b, rows] = conn[rows]
         self.train_score[g, b, 0 if variable is None else variable] = rec.train_score
+        if self.trained is not None:
+            self.trained[g, b, 0 if variable is None else variable] = True
 
     def arrays(self) -> dict:
         """The null bundle's arrays (:meth:`from_arrays` reads them back)."""
         out = {"groups": self.groups, "train_score": self.train_score,
                "connections": self.connections}  # fmt: skip
+        if self.trained is not None:
+            out["trained"] = self.trained
         out.update({f"values/{m}": v for m, v in self.values.items()})
         return out
 
@@ -160,7 +173,8 @@ class NullSet:
                        {k.removeprefix("values/"): np.asarray(v, float) for k, v in arrays.items()
                         if k.startswith("values/")},
                        np.asarray(arrays["connections"], float),
-                       np.asarray(arrays["train_score"], float))  # fmt: skip
+                       np.asarray(arrays["train_score"], float),
+                       np.asarray(arrays["trained"], bool) if "trained" in arrays else None)  # fmt: skip
         n_layers = len(meta.layer_sizes) - 1
         coefs = [np.asarray(arrays[f"coef_{i}"], float) for i in range(n_layers)]
         conn = np.stack([connection_products([c[b] for c in coefs]) for b in range(len(coefs[0]))])

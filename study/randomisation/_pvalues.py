@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALTERNATIVES", "p_values", "grouped_p_values", "holm", "benjamini_hochberg",
-           "connection_products", "chance_score"]
+__all__ = ["ALTERNATIVES", "p_values", "grouped_p_values", "exceeds", "holm",
+           "benjamini_hochberg", "connection_products", "chance_score"]
 
 ALTERNATIVES = ("two-sided", "greater", "less", "observed-sign")
 
@@ -48,6 +48,23 @@ def p_values(observed, null, alternative: str = "two-sided") -> np.ndarray:
                 count = np.where(o[ok] >= 0, ge, le)
         out[ok, j] = (1.0 + count) / (s.size + 1.0)
     return out.reshape((m, *shape))
+
+
+def exceeds(observed, null, alternative: str = "two-sided") -> np.ndarray:
+    """Whether each null value is at least as extreme as the observed one at its position, as
+    :func:`p_values` counts them (ties count; a NaN null value never does). ``observed``
+    (*shape), ``null`` (n, *shape); returns (n, *shape) booleans."""
+    o, nul = np.asarray(observed, float), np.asarray(null, float)
+    with np.errstate(invalid="ignore"):
+        if alternative == "two-sided":
+            return np.abs(nul) >= np.abs(o)
+        if alternative == "greater":
+            return nul >= o
+        if alternative == "less":
+            return nul <= o
+        if alternative == "observed-sign":
+            return np.where(o >= 0, nul >= o, nul <= o) & np.isfinite(nul)
+    raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
 
 
 def grouped_p_values(observed, null, groups, alternative: str = "two-sided") -> np.ndarray:
