@@ -13,6 +13,10 @@ from . import runner
 
 __all__ = ["train"]
 
+# null networks handed to the workers at a time: the workers' finished records wait in memory
+# until read, so a whole design (38,610 networks on wine) at once would hold them all
+_CHUNK = 2048
+
 
 def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, methods,
           n_jobs: int = 1, bars=None, stop_after: int = 0,
@@ -40,12 +44,15 @@ def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, m
         done = 0
         for upto in waves(stop_after, B):
             jobs = [(g, v, b) for g, v in going for b in range(done, upto)]
-            nets = [runner.Null(permutation=seeds[b], variable=v,
-                                init=None if groups[g] < 0 else groups[g]) for g, v, b in jobs]  # fmt: skip
-            for (g, v, b), rec in zip(jobs, runner.run_many(plan, nets, n_jobs=n_jobs)):
-                runner.check_stop()
-                null.add(g, v, b, rec, primaries)
-                bar.update()
+            for part in range(0, len(jobs), _CHUNK):  # what waits to be read stays bounded
+                chunk = jobs[part:part + _CHUNK]
+                nets = [runner.Null(permutation=seeds[b], variable=v,
+                                    init=None if groups[g] < 0 else groups[g])
+                        for g, v, b in chunk]  # fmt: skip
+                for (g, v, b), rec in zip(chunk, runner.run_many(plan, nets, n_jobs=n_jobs)):
+                    runner.check_stop()
+                    null.add(g, v, b, rec, primaries)
+                    bar.update()
             done = upto
             if upto < B:
                 going = [(g, v) for g, v in going

@@ -93,9 +93,10 @@ def randomisation_figure(observed, null, meta, method: str, output: str, *, p_va
     what = "variable permuted" if design is not None and design.permute == "variable" \
         else "permuted response"  # fmt: skip
     n_groups = len(set(np.asarray(groups).tolist())) if scaled else 1
-    units = (f"grey: the {null.shape[0] // n_groups} null networks ({what}) of each of the "
+    up = "up to " if np.isnan(null).any() else "the "  # a sequential null stops some early
+    units = (f"grey: {up}{null.shape[0] // n_groups} null networks ({what}) of each of the "
              f"{n_groups} tested seeds, in sd of that seed's null" if scaled else
-             f"grey: {null.shape[0]} null networks ({what})")  # fmt: skip
+             f"grey: {up.replace('the ', '')}{null.shape[0]} null networks ({what})")  # fmt: skip
     fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\n{units};"
                  f" red: {observed.shape[0]} seeds (ticks) and their median (line); p: median "
                  "over seeds", fontsize=10)  # fmt: skip
