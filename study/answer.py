@@ -213,8 +213,8 @@ class Answer:
                  + ";  ".join(self.variable(r) for r in head.itertuples())]  # fmt: skip
         first = f"Answer: the top {self.k} by {self.method}"
         if self.n_resamples:
-            parts = [self.seeds_or_data()] if self.seeds_or_data() else []
-            return [first + ":", self.data_line(), *parts, *seeds,
+            split = self.seeds_or_data()
+            return [first + ":", self.data_line(), *([split] if split else []), *seeds,
                     "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
         return [first + ":", *seeds, self.data_line(),
                 "  " + self.stability_sentence(), "  " + self.agreement_sentence()]

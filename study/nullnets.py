@@ -35,7 +35,6 @@ def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, m
     groups = design.groups(runs)
     null = randomisation.NullSet.empty(design, groups, B, p)
     primaries = {m: layout.primary for m, layout in methods.items()}
-    seeds = {b: first + b for b in range(B)}
     variables = list(range(p)) if design.permute == "variable" else [None]
     going = [(g, v) for g in range(len(groups)) for v in variables]  # the units still training
     observed = _observed(design, runs, groups, primaries)
@@ -46,7 +45,7 @@ def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, m
             jobs = [(g, v, b) for g, v in going for b in range(done, upto)]
             for part in range(0, len(jobs), _CHUNK):  # what waits to be read stays bounded
                 chunk = jobs[part:part + _CHUNK]
-                nets = [runner.Null(permutation=seeds[b], variable=v,
+                nets = [runner.Null(permutation=first + b, variable=v,
                                     init=None if groups[g] < 0 else groups[g])
                         for g, v, b in chunk]  # fmt: skip
                 for (g, v, b), rec in zip(chunk, runner.run_many(plan, nets, n_jobs=n_jobs)):

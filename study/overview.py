@@ -81,8 +81,9 @@ def description(analysis, *, links: Mapping[str, str] = ()) -> str:
             sets = " · ".join(for_markdown(a.rank_set(r)) for r in a.table.head(a.k).itertuples())
             lines += [f"**Answer**, the top {a.k} by {a.method}, 95% rank sets over data and "
                       f"seeds ({a.n_resamples} resample networks): {sets}", ""]  # fmt: skip
-            if a.seeds_or_data():
-                lines += [for_markdown(a.seeds_or_data(flat=True)), ""]
+            split = a.seeds_or_data(flat=True)
+            if split:
+                lines += [for_markdown(split), ""]
         seeds = (f"mean rank over {a.n_seeds} seeds [seeds' 95% interval], share of seeds with "
                  f"it in the top {a.k}")  # fmt: skip
         lines += [f"**Seeds**: {seeds}: {top}" if a.n_resamples
@@ -188,7 +189,7 @@ def overview_html(analysis, *, charts: Sequence[Path] = (), warnings: Sequence[s
               f"<p>{_e(_sets_words(a))}Mean rank over {a.n_seeds} seeds (1 = most important) "
               f"with the seeds' 95% interval (a bootstrap over seeds), and the share of seeds that "
               f"put the variable in the top {a.k}.</p>", _answer_table(a),
-              f"<p>{_e(a.seeds_or_data(flat=True))}</p>" if a.seeds_or_data() else "",
+              f"<p>{_e(split)}</p>" if (split := a.seeds_or_data(flat=True)) else "",
               f"<p>{_e(a.stability_sentence())}</p><p>{_e(a.agreement_sentence())}</p>"]  # fmt: skip
     if warnings:
         parts.append("<h2>Warnings and notes</h2>" + "".join(f"<p class=warn>{_e(w)}</p>"

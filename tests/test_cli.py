@@ -75,14 +75,17 @@ def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
 
 @pytest.mark.slow
 def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
-    """``study-run`` as a new user types it (its store and folder aside): 30 seeds and 20
+    """``study-run`` as a new user types it (its store and folder aside): the default seeds and
     bootstrap resample networks; the report's answer gives each top variable's rank set and the
     seeds or data line, answer.csv has the new columns, rank_sets.png is drawn."""
     proc = _run(["study.progress=false", f"paths.root={tmp_path}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     head = lines.index("Answer: the top 3 by olden:")
-    assert lines[head + 1] == ("  95% rank sets over data and seeds (20 resample networks; "
+    from study import spec
+
+    B, S = spec.default("study.n_resamples"), spec.default("study.n_runs")  # stated once: spec.py
+    assert lines[head + 1] == (f"  95% rank sets over data and seeds ({B} resample networks; "
                                "'surely' holds for all at once):")  # fmt: skip
     sets = lines[head + 2].split(";  ")
     assert len(sets) == 3 and all(re.fullmatch(
@@ -93,7 +96,7 @@ def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
     table = pd.read_csv(folder / "answer.csv")
     assert {"rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous", "top_k",
             "n_resamples", "share", "data_share"} <= set(table.columns)  # fmt: skip
-    assert (table.n_seeds == 30).all() and (table.n_resamples == 20).all()
+    assert (table.n_seeds == S).all() and (table.n_resamples == B).all()
     shown = {x.split(" rank ")[0].strip(): x.split(" rank ")[1].split(",")[0] for x in sets}
     for r in table.head(3).itertuples():  # the report's sets are answer.csv's
         assert shown[r.feature] == (f"{r.rank_low}" if r.rank_low == r.rank_high

@@ -472,3 +472,21 @@ def test_the_sequential_null_is_a_prefix_of_the_fixed_one_and_rejects_the_same()
     back = randomisation.NullSet.from_arrays(seq.arrays(), design.settings(), None)
     np.testing.assert_array_equal(back.trained, seq.trained)
     assert back.n_networks == seq.n_networks
+
+
+@pytest.mark.parametrize("alternative", randomisation.ALTERNATIVES)
+def test_the_sequential_rule_counts_extreme_values_as_the_p_values_do(alternative):
+    """exceeds (the stopping rule's count) and p_values (the test's) are two writings of one
+    comparison: with ties, NaN null values and both signs, (1 + count) / (1 + finite nulls) is
+    the p-value at every position."""
+    from study.randomisation._pvalues import exceeds
+
+    rng = np.random.default_rng(9)
+    null = np.round(rng.normal(size=(39, 6)), 1)  # rounded: ties with the observed values
+    null[3, 2] = np.nan
+    observed = np.concatenate([null[:2], np.round(rng.normal(size=(3, 6)), 1)])  # (5, 6)
+    p = randomisation.p_values(observed, null, alternative)
+    for t in range(len(observed)):
+        count = exceeds(observed[t], null, alternative).sum(axis=0)
+        finite = np.isfinite(null).sum(axis=0)
+        np.testing.assert_allclose(p[t], (1 + count) / (1 + finite))

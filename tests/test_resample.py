@@ -135,12 +135,16 @@ def _settings(*overrides):
 
 def test_resample_settings_and_their_defaults():
     s = _settings()
-    assert (s.resample, s.n_resamples) == ("bootstrap", 20)  # spec.py's defaults
+    from study import spec
+
+    default_b = spec.default("study.n_resamples")
+    assert (s.resample, s.n_resamples) == (spec.default("study.resample"), default_b)
+    assert s.resample == "bootstrap"  # the choice: the default study resamples
     assert (_settings("study.resample=none").resample, _settings("study.resample=none").n_resamples) \
         == ("none", 0)  # fmt: skip
     s = _settings("study.resample=bootstrap", "study.n_resamples=5")
     assert (s.resample, s.n_resamples) == ("bootstrap", 5)
-    assert _settings("study.resample=subsample").n_resamples == 20
+    assert _settings("study.resample=subsample").n_resamples == default_b
 
 
 @pytest.mark.parametrize("overrides, needle", [
@@ -309,7 +313,10 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
     from study.record import FailedRun
 
     assert _settings("study.n_runs=10", "study.resample=none").max_failures == 1
-    assert _settings("study.n_runs=10").max_failures == 3  # 10 seeds and 20 resamples
+    from study import spec
+
+    b = spec.default("study.n_resamples")  # 10% of 10 seeds and B resamples, rounded up
+    assert _settings("study.n_runs=10").max_failures == -(-(10 + b) // 10)
     assert _settings("study.n_runs=10", "study.resample=subsample",
                      "study.n_resamples=20").max_failures == 3  # fmt: skip
     failed = [FailedRun(resample.resample_id(4), "ValueError: short", "")]
