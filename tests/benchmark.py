@@ -1,6 +1,6 @@
 """Benchmarks: timings and ratios measured in one run. Not collected by pytest.
 
-    python tests/benchmark.py                        # every section: about 25 minutes on 2 cores
+    python tests/benchmark.py                        # every section: about 30 minutes on 2 cores
     python tests/benchmark.py --seeds 30,300         # shorter
     python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
     python tests/benchmark.py --no-backends          # sections 0-3 only
@@ -35,6 +35,12 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
 6. Coverage of the answer's intervals (``--only-coverage``: this alone, about 8 minutes):
    ``tests/bench_coverage.py`` (its docstring says what each column is), at the default B and
    for regression at B = 10 and 40.
+7. Realistic size (``--only-realistic``: this alone, about 4 minutes): a 2000-row, 30-variable,
+   3-class table; plain scikit-learn fits against the batched backend on one core and the
+   30-seed default study, as networks per second; where a minibatch step's microseconds go; the
+   floor of the matrix products at this machine's measured rates; the randomisation preset on
+   wine and on this table (3 tested seeds). ``tests/bench_sequential.py`` replays sequential
+   rules on the wine preset's null; ``tests/bench_gpu.py`` is the GPU prototype.
 """
 
 from __future__ import annotations
@@ -519,6 +525,194 @@ def bench_coverage() -> None:
                                     overrides=(f"paths.root={tmp}", f"study.n_resamples={b}"))
 
 
+# ---------------------------------------------------------------------------------------------
+# section 7: realistic size (a 2000-row, 30-variable, 3-class table)
+
+REALISTIC = {"n_samples": 2000, "n_features": 30, "n_informative": 6, "n_redundant": 0,
+             "n_classes": 3, "random_state": 0}  # fmt: skip
+
+
+def _realistic_csv(root: Path) -> Path:
+    """The table of section 7: scikit-learn's ``make_classification`` with :data:`REALISTIC`."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(**REALISTIC)
+    frame = pd.DataFrame(X, columns=[f"x{i + 1}" for i in range(X.shape[1])])
+    frame["y"] = np.asarray(y)
+    path = root / "realistic.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _gemm_rates() -> tuple[float, float]:
+    """This machine's measured float64 matrix-product rates (GFLOP/s): one large product on
+    every core (OpenBLAS's best case), and a block's first-layer products (32 networks, a
+    minibatch of 200 rows x 30 inputs times 30 x 8 weights) on one core, the shape training
+    multiplies."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2000, 2000)), rng.normal(size=(2000, 2000))
+    c = np.empty((2000, 2000))
+    _repeat(lambda: np.matmul(a, b, out=c), 1)
+    t, _ = _timed(_repeat, lambda: np.matmul(a, b, out=c), 5)
+    big = 5 * 2 * 2000**3 / t / 1e9
+    x, w, z = rng.normal(size=(32, 200, 30)), rng.normal(size=(32, 30, 8)), np.empty((32, 200, 8))
+    with threadpool_limits(1):
+        _repeat(lambda: np.matmul(x, w, out=z), 100)
+        t, _ = _timed(_repeat, lambda: np.matmul(x, w, out=z), 2000)
+    return big, 2000 * 32 * 2 * 200 * 30 * 8 / t / 1e9
+
+
+def _report_rate(out: str) -> tuple[float, int]:
+    """The training seconds and networks of a study's report ("30 runs ... and 20 resample
+    networks"; "training 6.4 s")."""
+    runs = re.search(r"(\d+) runs \(seeds", out)
+    resamples = re.search(r"and (\d+) resample networks", out)
+    n = int(runs.group(1)) + (int(resamples.group(1)) if resamples else 0)
+    return _time_line(out)["training"], n
+
+
+def _significant_pairs(out: str) -> tuple[int, int, int]:
+    """Null networks trained and planned, and the (variable, output) pairs of Olden's weights
+    significant in at least half the tested seeds, from a randomisation study's report and its
+    randomisation.csv."""
+    import pandas as pd
+
+    m = re.search(r"([\d,]+)\s+null\s+networks(?:\s+\(of\s+([\d,]+))?", out)
+    trained = int(m.group(1).replace(",", ""))
+    planned = int(m.group(2).replace(",", "")) if m.group(2) else trained
+    folder = re.search(r"Tables and charts: (.+)", out).group(1).strip()
+    table = pd.read_csv(Path(folder) / "randomisation.csv")
+    olden = table[table["method"] == "olden"]
+    return trained, planned, int((olden["share_significant"] >= 0.5).sum())
+
+
+def _repeat(fn, k: int) -> None:
+    """``fn()`` k times, each result dropped before the next (kept, they would time the pages)."""
+    for _ in range(k):
+        fn()
+
+
+def _minibatch_profile(N: int = 32) -> str:
+    """Where one minibatch step of a block goes, per network (microseconds, one core): the
+    batched backend's own functions on a block of ``N`` networks at section 7's shapes (200 rows
+    of 1500, 30 inputs, 8 tanh units, 3 classes)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from study.batched import _numerics as nm
+
+    rng = np.random.default_rng(0)
+    n, p, H, K, bs = 1500, 30, 8, 3, 200
+    X, Y = rng.normal(size=(n, p)), np.eye(K)[rng.integers(0, K, n)]
+    Ys = np.stack([Y] * N)
+    W = [rng.normal(size=(N, p, H)) * 0.3, rng.normal(size=(N, H, K)) * 0.3]
+    b = [np.zeros((N, H)), np.zeros((N, K))]
+    spec = {"activation": "tanh", "out_activation": "softmax", "loss": "log_loss", "alpha": 1e-4,
+            "learning_rate_init": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}  # fmt: skip
+    rows = np.stack([rng.permutation(n)[:bs] for _ in range(N)])
+    Xb, Yb = X[rows], Ys[np.arange(N)[:, None], rows]
+    acts = nm.forward(W, b, Xb, "tanh", "softmax")
+    _, cg, ig = nm.backprop(W, b, Xb, Yb, spec)
+    opt = nm.Adam(W + b, spec)
+    z = np.matmul(Xb, W[0])
+    parts = {
+        "gather the rows": lambda: (X[rows], Ys[np.arange(N)[:, None], rows]),
+        "first-layer products (X W, X^T delta)": lambda: (np.matmul(Xb, W[0]),
+                                                          np.matmul(Xb.swapaxes(-1, -2), z)),
+        "tanh": lambda: np.tanh(z),
+        "forward pass (products, tanh, softmax)": lambda: nm.forward(W, b, Xb, "tanh", "softmax"),
+        "loss": lambda: nm._loss("log_loss", Yb, acts[-1]),
+        "backprop (forward, loss, gradients)": lambda: nm.backprop(W, b, Xb, Yb, spec),
+        "Adam": lambda: opt.updates(cg + ig),
+    }
+    out = []
+    with threadpool_limits(1):
+        for label, fn in parts.items():
+            fn()
+            t, _ = _timed(_repeat, fn, 200)
+            out.append(f"{label} {t / 200 / N * 1e6:.1f}")
+    return "; ".join(out)
+
+
+def bench_realistic() -> None:
+    """Section 7: on a 2000 x 30 x 3 table, plain scikit-learn fits of the default network one
+    after another in one process against the 30-seed default study (its report's networks per
+    second) and the batched backend alone on one core; the floor from the measured matrix-product
+    rate; then the randomisation preset on wine and on this table (3 tested seeds)."""
+    import numpy as np
+
+    from study import config, datasets, models, runner
+    from study.settings import Settings
+
+    big, small = _gemm_rates()  # first, on an idle machine
+    with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
+        root = Path(tmp)
+        csv = _realistic_csv(root)
+        data = ["dataset=csv", f"dataset.path={csv}", "dataset.target=y"]
+        s = Settings.from_config(config.compose(data))
+        ds = datasets.load_dataset("csv", path=str(csv), target="y")
+        plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
+        seeds = list(range(30))
+        splits = [runner._data(plan, seed) for seed in seeds]
+        fitted = [models.make_model(ds.task, {**s.model, "backend": "sklearn"}, seed=seed)
+                  for seed in seeds]  # fmt: skip
+        t_sk, _ = _timed(lambda: [m.fit(d.X_train, d.y_train) for m, d in zip(fitted, splits)])
+        epochs = float(np.mean([m.n_iter_ for m in fitted]))
+        sk_rate = len(seeds) / t_sk
+        print(f"Realistic size: make_classification({REALISTIC}), the default network "
+              f"({s.model['hidden_layer_sizes']}, {s.model['activation']}, learning rate "
+              f"{s.model['learning_rate_init']}), seeds 0-29", flush=True)  # fmt: skip
+        print(f"  plain scikit-learn, one fit after another in one process: {t_sk:.1f} s, "
+              f"{sk_rate:.2f} networks/s, mean {epochs:.0f} epochs", flush=True)  # fmt: skip
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            mine = [models.make_model(ds.task, s.model, seed=seed) for seed in seeds]
+            t_b, _ = _timed(models.fit_many, mine, [d.X_train for d in splits],
+                            [d.y_train for d in splits])  # fmt: skip
+        print(f"  batched backend, one block of 30 on one core: {t_b:.1f} s, "
+              f"{len(seeds) / t_b:.2f} networks/s ({len(seeds) / t_b / sk_rate:.1f}x)", flush=True)
+        for extra in ([], ["study.resample=none"]):
+            wall, out, _ = _measured([_bin("study-run"), *data, f"paths.root={root}",
+                                      "study.progress=false", *extra])  # fmt: skip
+            train, n = _report_rate(out)
+            print(f"  study-run{' ' + ' '.join(extra) if extra else ' (default settings)'}: "
+                  f"{wall:.1f} s wall, training {train:.1f} s for {n} networks = "
+                  f"{n / train:.2f} networks/s = {n / train / sk_rate:.1f}x scikit-learn "
+                  f"(target >= 20)", flush=True)  # fmt: skip
+        n_train = splits[0].X_train.shape[0]
+        units = [ds.n_features, *s.model["hidden_layer_sizes"], len(ds.output_names)]
+        # forward X W and back (X^T delta, delta W^T) per layer; the first layer's delta W^T unused
+        flops = sum(2 * n_train * a * b * (3 if i else 2)
+                    for i, (a, b) in enumerate(zip(units[:-1], units[1:])))  # fmt: skip
+        print(f"  one minibatch step, microseconds per network (block of 32, one core): "
+              f"{_minibatch_profile()}; scikit-learn: {1e6 / (sk_rate * epochs * 7.5):.0f} "
+              "a minibatch (7.5 a network-epoch)", flush=True)  # fmt: skip
+        cores = os.cpu_count() or 1
+        floor = cores * small * 1e9 / (flops * epochs)
+        print(f"  matrix products: {big:.0f} GFLOP/s (2000 x 2000, every core), {small:.0f} "
+              f"GFLOP/s on one core at a block's shape; {flops / 1e6:.2f} MFLOP a network-epoch: "
+              f"the products alone at a block's rate on {cores} cores, {floor:.0f} networks/s "
+              f"({floor / sk_rate:.0f}x scikit-learn; at the large product's rate "
+              f"{big * 1e9 / (flops * epochs) / sk_rate:.0f}x), before tanh, softmax and the "
+              "loss", flush=True)  # fmt: skip
+        preset = ["experiment=randomisation_test", f"paths.root={root}", "study.progress=false",
+                  "study.charts=false"]  # fmt: skip
+        for label, extra in (("wine, 30 seeds", []), ("2000 x 30, 3 seeds",
+                                                          [*data, "study.n_runs=3",
+                                                           "study.name=realistic-randomisation"])):
+            wall, out, _ = _measured([_bin("study-run"), *preset, *extra])
+            trained, planned, pairs = _significant_pairs(out)
+            print(f"  randomisation preset, {label}: {wall:.1f} s wall, {trained:,} null networks "
+                  f"of {planned:,}, {pairs} (variable, class) pairs of Olden's weights significant "
+                  "in at least half the seeds", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
@@ -536,6 +730,8 @@ def main() -> None:
                         help="section 6 only (coverage of the answer's intervals, about 8 minutes)")
     parser.add_argument("--no-coverage", action="store_true",
                         help="skip section 6 (coverage of the answer's intervals)")
+    parser.add_argument("--only-realistic", action="store_true",
+                        help="section 7 only (a 2000 x 30 table; about 10 minutes)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an older checkout of this repository: time its study-run too")
     args = parser.parse_args()
@@ -543,6 +739,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
     if args.only_calibration:
         bench_calibration()
+        return
+    if args.only_realistic:
+        bench_realistic()
         return
     if args.only_coverage:
         bench_coverage()
@@ -570,6 +769,7 @@ def main() -> None:
         bench_calibration()
     if not args.no_coverage:
         bench_coverage()
+    bench_realistic()
 
 
 if __name__ == "__main__":
