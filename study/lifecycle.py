@@ -319,6 +319,12 @@ class Outcome:
     failed: list = field(default_factory=list)  # FailedRun of every seed that raised
     from_journal: int = 0  # seeds uploaded from the journal instead of trained
 
+    @property
+    def answer(self):
+        """The study's answer (:class:`study.answer.Answer`; ``.table`` one row per variable),
+        None for a study that learned nothing."""
+        return self.analysis.answer
+
 
 def run(cfg: Mapping, *, config_yaml: str | None = None,
         resume_command: str | None = None) -> Outcome:

@@ -16,8 +16,8 @@ from .prepare import prepare
 from .publish import analyse_and_log, publish, randomisation_and_log, write_tables
 from .settings import Settings
 
-__all__ = ["run", "Outcome", "prepare", "publish", "analyse_and_log", "randomisation_and_log",
-           "write_tables", "keep_report", "Settings"]  # fmt: skip
+__all__ = ["run", "run_table", "Outcome", "prepare", "publish", "analyse_and_log",
+           "randomisation_and_log", "write_tables", "keep_report", "Settings"]  # fmt: skip
 
 
 def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
@@ -34,3 +34,49 @@ def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
 
 
 STUDY_RUN_FILE = "study_run.json"
+
+
+def run_table(data, *, target, features=None, task: str = "auto", overrides=()) -> Outcome:
+    """A study of a table: ``data`` a pandas DataFrame or the path of a CSV file, ``target`` its
+    target column (a list for several regression targets), ``features`` the columns to use (all
+    the others by default), ``task`` auto, classification or regression; ``overrides`` any
+    ``study-run`` override (``"study.n_runs=10"``, ``"model=mlp_10"``, ``"paths.root=..."``).
+    Trains, logs to MLflow and analyses as ``study-run dataset=csv`` does; returns the
+    :class:`Outcome` (``.answer.table``: one row per variable).
+
+    A DataFrame is saved once as ``<paths.root>/data/frame-<hash>.csv`` (its index left out), the
+    file the study's settings name, and its study is called ``frame-<hash>`` unless
+    ``study.name`` is given: another table is another study."""
+    import hashlib
+
+    from . import config
+
+    overrides = list(overrides)
+    cfg = config.compose(["dataset=csv", *overrides])
+    if not isinstance(data, (str, Path)):
+        text = _frame_csv(data)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        path = Path(cfg["paths"]["root"]).expanduser() / "data" / f"frame-{digest}.csv"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        if cfg["study"].get("name") is None:
+            cfg["study"]["name"] = f"frame-{digest}"
+        data = path
+    # set, not composed: column names may hold what an override cannot (spaces, commas, quotes)
+    cfg["dataset"].update(path=str(Path(data).expanduser().resolve()), task=task,
+                          target=list(target) if isinstance(target, (list, tuple)) else target,
+                          features=None if features is None else list(features))  # fmt: skip
+    return run(cfg)
+
+
+def _frame_csv(frame) -> str:
+    """A DataFrame as the CSV text the study reads back (exact floats; its index left out)."""
+    import pandas as pd
+
+    from .errors import StudyError
+
+    if not isinstance(frame, pd.DataFrame):
+        raise StudyError(f"data must be a pandas DataFrame or the path of a CSV file; got "
+                         f"{type(frame).__name__}")  # fmt: skip
+    return frame.rename(columns=str).to_csv(index=False)

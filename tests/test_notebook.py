@@ -38,3 +38,6 @@ def test_notebook_executes_and_concludes_from_its_results(tmp_path):
         assert heading in text
     # numbers from this execution, not prose: a W value, an accuracy, run counts
     assert "W = 0." in text and "accuracy 0." in text and "/10 runs" in text
+    # study.run on a DataFrame: its planted strongest column first, by its spreadsheet name
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "    dose (mg) rank 1, surely top 3" in printed
