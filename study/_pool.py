@@ -45,8 +45,12 @@ def start(n_workers: int, *, before=None):
 
     # with the fork method every worker is forked at the first submit, before the executor
     # starts its own thread (concurrent.futures.process): by this process's only thread
-    pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context("fork"),
-                               initializer=_worker_setup, initargs=(n_workers, os.getpid()))
+    pool = ProcessPoolExecutor(
+        n_workers,
+        mp_context=mp.get_context("fork"),
+        initializer=_worker_setup,
+        initargs=(n_workers, os.getpid()),
+    )
     try:
         list(pool.map(abs, range(n_workers)))
     except Exception:  # noqa: BLE001 - no fork (limits, memory): joblib's workers then
@@ -108,8 +112,7 @@ def _end_with(parent: int, *, signal_ok: bool) -> None:
         if os.getppid() != parent:  # it ended before the signal was asked for
             os._exit(1)
         return
-    threading.Thread(target=_watch, args=(parent,), name="study-watch-parent",
-                     daemon=True).start()  # fmt: skip
+    threading.Thread(target=_watch, args=(parent,), name="study-watch-parent", daemon=True).start()
 
 
 def _watch(parent: int) -> None:
@@ -135,8 +138,11 @@ def _parent_death_signal() -> bool:
 def _fork_safe() -> bool:
     import multiprocessing as mp
 
-    return (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
-            and threading.active_count() == 1)  # fmt: skip
+    return (
+        sys.platform.startswith("linux")
+        and "fork" in mp.get_all_start_methods()
+        and threading.active_count() == 1
+    )
 
 
 def _worker_setup(n_workers: int, parent: int) -> None:

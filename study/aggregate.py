@@ -23,8 +23,16 @@ from . import stability as stab
 from .record import StudyRecord
 
 __all__ = [
-    "View", "views", "Analysis", "analyse", "weight_sums_table", "overall_importance",
-    "primary_ranks", "same_ranking_methods", "lek_table", "resample_table",
+    "View",
+    "views",
+    "Analysis",
+    "analyse",
+    "weight_sums_table",
+    "overall_importance",
+    "primary_ranks",
+    "same_ranking_methods",
+    "lek_table",
+    "resample_table",
 ]
 
 
@@ -58,10 +66,11 @@ def primary_ranks(record: StudyRecord) -> dict[tuple[str, int], np.ndarray]:
     the detection of methods that rank every output alike.
     """
     return {
-        (v.method, v.column): stab.rank_matrix(record.values(v.method)[:, :, v.column],
-                                               signed=v.signed)
+        (v.method, v.column): stab.rank_matrix(
+            record.values(v.method)[:, :, v.column], signed=v.signed
+        )
         for v in views(record)
-    }  # fmt: skip
+    }
 
 
 def same_ranking_methods(record: StudyRecord, ranks) -> tuple[str, ...]:
@@ -120,7 +129,9 @@ def weight_sums_table(record: StudyRecord) -> pd.DataFrame:
     """
     meta = record.meta
     parts = [_input_and_connection(r.coefs) for r in record.runs]
-    blocks = [("input", "all", np.stack([p[0][0] for p in parts]), np.stack([p[0][1] for p in parts]))]
+    blocks = [
+        ("input", "all", np.stack([p[0][0] for p in parts]), np.stack([p[0][1] for p in parts]))
+    ]
     pos_c = np.stack([p[1][0] for p in parts])  # (m, p, K)
     neg_c = np.stack([p[1][1] for p in parts])
     for k, out in enumerate(meta.output_names):
@@ -200,8 +211,11 @@ class Analysis:
             "test_score_sd": float(np.nanstd(test, ddof=1)) if test.size > 1 else np.nan,
         }
         for base, row in self._stability_rows():
-            out[f"{base}.top{k}_stability_ci"] = (row.topk_stability_high - row.topk_stability) \
-                if np.isfinite(row.topk_stability_high) else np.nan  # fmt: skip
+            out[f"{base}.top{k}_stability_ci"] = (
+                (row.topk_stability_high - row.topk_stability)
+                if np.isfinite(row.topk_stability_high)
+                else np.nan
+            )
         if self.truth is not None:
             for row in self.truth.itertuples():
                 out[f"truth.{row.method}.accuracy"] = row.accuracy
@@ -219,14 +233,19 @@ class Analysis:
             m_values, w = stab.stability_curve(r)
             if not len(m_values):
                 continue
-            keep = np.unique(np.linspace(0, len(m_values) - 1, min(max_points, len(m_values)))
-                             .round().astype(int))  # fmt: skip
+            keep = np.unique(
+                np.linspace(0, len(m_values) - 1, min(max_points, len(m_values)))
+                .round()
+                .astype(int)
+            )
             members = stab.topk_membership(r, k)
-            out[f"{base}.kendall_w"] = [(int(m_values[i]), float(w[i])) for i in keep
-                                        if np.isfinite(w[i])]  # fmt: skip
+            out[f"{base}.kendall_w"] = [
+                (int(m_values[i]), float(w[i])) for i in keep if np.isfinite(w[i])
+            ]
             nog = stab.nogueira_curve(members, m_values[keep])
-            out[f"{base}.top{k}_stability"] = [(int(m), float(v)) for m, v in
-                                               zip(m_values[keep], nog) if np.isfinite(v)]  # fmt: skip
+            out[f"{base}.top{k}_stability"] = [
+                (int(m), float(v)) for m, v in zip(m_values[keep], nog) if np.isfinite(v)
+            ]
         return {key: pts for key, pts in out.items() if pts}
 
     def _stability_rows(self):
@@ -244,8 +263,10 @@ class Analysis:
                 part = ""
             else:
                 part = "" if row.output == "all" else "." + metric_names([row.output])[0]
-            yield f"stability.{row.method}{part}", SimpleNamespace(
-                **row._asdict(), column=layout.columns.index(row.output))
+            yield (
+                f"stability.{row.method}{part}",
+                SimpleNamespace(**row._asdict(), column=layout.columns.index(row.output)),
+            )
 
 
 def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
@@ -259,10 +280,19 @@ def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
             vals = record.values(name, measure)  # (m, p, K)
             for c, col in enumerate(layout.columns):
                 r = ranks[(name, c)] if measure == layout.primary else np.full((m, n), np.nan)
-                frames.append(pd.DataFrame({
-                    "seed": seeds, "method": name, "measure": measure, "output": col,
-                    "feature": feats, "value": vals[:, :, c].ravel(), "rank": r.ravel(),
-                }))  # fmt: skip
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "seed": seeds,
+                            "method": name,
+                            "measure": measure,
+                            "output": col,
+                            "feature": feats,
+                            "value": vals[:, :, c].ravel(),
+                            "rank": r.ravel(),
+                        }
+                    )
+                )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -284,10 +314,19 @@ def resample_table(record: StudyRecord) -> pd.DataFrame | None:
         for measure in layout.measures:
             vals = np.stack([r.importances[name][measure] for r in record.resamples])
             for c, col in enumerate(layout.columns):
-                frames.append(pd.DataFrame({
-                    "resample": ids, "seed": seeds, "method": name, "measure": measure,
-                    "output": col, "feature": feats, "value": vals[:, :, c].ravel(),
-                }))  # fmt: skip
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "resample": ids,
+                            "seed": seeds,
+                            "method": name,
+                            "measure": measure,
+                            "output": col,
+                            "feature": feats,
+                            "value": vals[:, :, c].ravel(),
+                        }
+                    )
+                )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -295,8 +334,9 @@ def _stability_tables(record, all_ranks, k, n_bootstrap, seed):
     feats = list(record.meta.feature_names)
     n = len(feats)
     stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], {}
-    boots = _bootstraps([record.values(v.method)[:, :, v.column] for v in views(record)],
-                        n_bootstrap, seed)  # fmt: skip
+    boots = _bootstraps(
+        [record.values(v.method)[:, :, v.column] for v in views(record)], n_bootstrap, seed
+    )
     for v, boot in zip(views(record), boots):
         vals = record.values(v.method)[:, :, v.column]
         ranks = all_ranks[(v.method, v.column)]
@@ -306,39 +346,87 @@ def _stability_tables(record, all_ranks, k, n_bootstrap, seed):
         freq = stab.topk_frequency(ranks, k)
         for note in stab.stability_notes(vals, signed=v.signed):
             notes.setdefault(note, []).append(v.label)
-        stability.append({
-            "method": v.method, "output": v.output, "kendall_w": w.statistic, "chi2": w.chi2,
-            "df": w.df, "pvalue": w.pvalue, "spearman_mean": stab.spearman_mean(ranks),
-            "top_k": k, "topk_stability": nog.statistic, "topk_stability_low": nog.low,
-            "topk_stability_high": nog.high, "n_runs": int(usable.sum()),
-        })  # fmt: skip
+        stability.append(
+            {
+                "method": v.method,
+                "output": v.output,
+                "kendall_w": w.statistic,
+                "chi2": w.chi2,
+                "df": w.df,
+                "pvalue": w.pvalue,
+                "spearman_mean": stab.spearman_mean(ranks),
+                "top_k": k,
+                "topk_stability": nog.statistic,
+                "topk_stability_low": nog.low,
+                "topk_stability_high": nog.high,
+                "n_runs": int(usable.sum()),
+            }
+        )
         good = ranks[usable]
         q = np.nanpercentile(good, [25, 50, 75], axis=0) if len(good) else np.full((3, n), np.nan)
-        aggregate.append(pd.DataFrame({
-            "method": v.method, "output": v.output, "feature": feats,
-            "mean": boot.mean, "sd": np.std(vals[usable], axis=0, ddof=1) if len(good) > 1 else np.nan,
-            "ci_low": boot.low, "ci_high": boot.high,
-            "mean_rank": good.mean(axis=0) if len(good) else np.nan,
-            "median_rank": q[1], "rank_q25": q[0], "rank_q75": q[2], "rank_iqr": q[2] - q[0],
-            f"top{k}_frequency": freq, "n_runs": int(usable.sum()),
-        }))  # fmt: skip
-        topk.append(pd.DataFrame({
-            "method": v.method, "output": v.output, "feature": feats, "k": k,
-            "frequency": freq, "count": np.rint(freq * usable.sum()).astype(int),
-        }))  # fmt: skip
+        aggregate.append(
+            pd.DataFrame(
+                {
+                    "method": v.method,
+                    "output": v.output,
+                    "feature": feats,
+                    "mean": boot.mean,
+                    "sd": np.std(vals[usable], axis=0, ddof=1) if len(good) > 1 else np.nan,
+                    "ci_low": boot.low,
+                    "ci_high": boot.high,
+                    "mean_rank": good.mean(axis=0) if len(good) else np.nan,
+                    "median_rank": q[1],
+                    "rank_q25": q[0],
+                    "rank_q75": q[2],
+                    "rank_iqr": q[2] - q[0],
+                    f"top{k}_frequency": freq,
+                    "n_runs": int(usable.sum()),
+                }
+            )
+        )
+        topk.append(
+            pd.DataFrame(
+                {
+                    "method": v.method,
+                    "output": v.output,
+                    "feature": feats,
+                    "k": k,
+                    "frequency": freq,
+                    "count": np.rint(freq * usable.sum()).astype(int),
+                }
+            )
+        )
         counts = stab.rank_distribution(ranks)
-        dist.append(pd.DataFrame({
-            "method": v.method, "output": v.output,
-            "feature": np.repeat(feats, n), "rank": np.tile(np.arange(1, n + 1), n),
-            "count": counts.ravel(),
-        }))  # fmt: skip
+        dist.append(
+            pd.DataFrame(
+                {
+                    "method": v.method,
+                    "output": v.output,
+                    "feature": np.repeat(feats, n),
+                    "rank": np.tile(np.arange(1, n + 1), n),
+                    "count": counts.ravel(),
+                }
+            )
+        )
         m_values, w_curve = stab.stability_curve(ranks)
-        curves.append(pd.DataFrame({
-            "method": v.method, "output": v.output, "n_runs": m_values, "kendall_w": w_curve,
-        }))  # fmt: skip
-    return (pd.DataFrame(stability), pd.concat(aggregate, ignore_index=True),
-            pd.concat(topk, ignore_index=True), pd.concat(dist, ignore_index=True),
-            pd.concat(curves, ignore_index=True), _merge_notes(notes, len(views(record))))  # fmt: skip
+        curves.append(
+            pd.DataFrame(
+                {
+                    "method": v.method,
+                    "output": v.output,
+                    "n_runs": m_values,
+                    "kendall_w": w_curve,
+                }
+            )
+        )
+    return (
+        pd.DataFrame(stability),
+        pd.concat(aggregate, ignore_index=True),
+        pd.concat(topk, ignore_index=True),
+        pd.concat(dist, ignore_index=True),
+        pd.concat(curves, ignore_index=True),
+        _merge_notes(notes, len(views(record))),
+    )
 
 
 def _bootstraps(values: list, n_bootstrap: int, seed: int) -> list:
@@ -359,8 +447,10 @@ def _bootstraps(values: list, n_bootstrap: int, seed: int) -> list:
 
 def _merge_notes(notes: dict[str, list[str]], n_views: int) -> list[str]:
     """One line per distinct note, naming the views it concerns (or none, if it concerns all)."""
-    return [note if len(labels) == n_views else f"{', '.join(labels)}: {note}"
-            for note, labels in notes.items()]  # fmt: skip
+    return [
+        note if len(labels) == n_views else f"{', '.join(labels)}: {note}"
+        for note, labels in notes.items()
+    ]
 
 
 def _agreement_table(record: StudyRecord, k: int) -> pd.DataFrame:
@@ -374,10 +464,13 @@ def _agreement_table(record: StudyRecord, k: int) -> pd.DataFrame:
         la, lb = meta.methods[a], meta.methods[b]
         va, vb = record.values(a), record.values(b)
         pairs = (
-            [("all", 0, 0)] if len(la.columns) == len(lb.columns) == 1
-            else [(out, min(i, len(la.columns) - 1), min(i, len(lb.columns) - 1))
-                  for i, out in enumerate(meta.output_names)]
-        )  # fmt: skip
+            [("all", 0, 0)]
+            if len(la.columns) == len(lb.columns) == 1
+            else [
+                (out, min(i, len(la.columns) - 1), min(i, len(lb.columns) - 1))
+                for i, out in enumerate(meta.output_names)
+            ]
+        )
         for output, ca, cb in pairs:
             scores = agr.mean_agreement(va[:, :, ca], vb[:, :, cb], k=k)
             rows += [
@@ -410,11 +503,15 @@ def truth_table(record: StudyRecord) -> pd.DataFrame | None:
         usable = ~np.isnan(ranks).any(axis=1)
         hits = ranks[usable][:, informative] == true_rank[informative]
         rhos = stab.spearman_rows(overall[usable], truth)
-        rows.append({
-            "method": name, "accuracy": float(hits.mean()) if hits.size else np.nan,
-            "spearman_mean": float(np.nanmean(rhos)) if rhos.size else np.nan,
-            "n_networks": int(usable.sum()), "n_informative": int(informative.sum()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": name,
+                "accuracy": float(hits.mean()) if hits.size else np.nan,
+                "spearman_mean": float(np.nanmean(rhos)) if rhos.size else np.nan,
+                "n_networks": int(usable.sum()),
+                "n_informative": int(informative.sum()),
+            }
+        )
     return pd.DataFrame(rows).sort_values("accuracy", ascending=False, ignore_index=True)
 
 
@@ -434,16 +531,24 @@ def lek_table(record: StudyRecord) -> pd.DataFrame | None:
     p, G, S, K = med.shape
     idx = np.indices((K, p, G, S)).reshape(4, -1)  # rows ordered output, feature, group, step
     k, i, g, s = idx
-    return pd.DataFrame({
-        "output": np.asarray(meta.methods["lek"].columns)[k],
-        "feature": np.asarray(meta.feature_names)[i], "group": g + 1, "step": s + 1,
-        "x": x[s, i], "median": med[i, g, s, k], "q10": q10[i, g, s, k], "q90": q90[i, g, s, k],
-        "n_runs": len(record.runs),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "output": np.asarray(meta.methods["lek"].columns)[k],
+            "feature": np.asarray(meta.feature_names)[i],
+            "group": g + 1,
+            "step": s + 1,
+            "x": x[s, i],
+            "median": med[i, g, s, k],
+            "q10": q10[i, g, s, k],
+            "q90": q90[i, g, s, k],
+            "n_runs": len(record.runs),
+        }
+    )
 
 
-def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = 1000,
-            seed: int = 0) -> Analysis:  # fmt: skip
+def analyse(
+    record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = 1000, seed: int = 0
+) -> Analysis:
     """Compute every table and metric of a study from its runs."""
     if not record.runs:
         raise ValueError("the study has no finished runs to analyse")
@@ -461,8 +566,10 @@ def analyse(record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int =
     notes = clip_note + notes
     truth = record.meta.truth
     if truth is not None and not np.any(np.asarray(truth, float) > 0):
-        notes.append("the dataset's known truth has no informative variable (pure noise: every "
-                     "coefficient is zero), so there is no true order and truth recovery is skipped")
+        notes.append(
+            "the dataset's known truth has no informative variable (pure noise: every "
+            "coefficient is zero), so there is no true order and truth recovery is skipped"
+        )
     return Analysis(
         record=record,
         top_k=k,

@@ -97,7 +97,9 @@ def agreement(a, b, *, k: int) -> dict[str, float]:
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"a and b must be 1-D of the same length, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must be 1-D of the same length, got shapes {a.shape} and {b.shape}"
+        )
     k = _check_k(k, a.size)
     if np.isnan(a).any() or np.isnan(b).any():
         return dict.fromkeys(MEASURES, np.nan)
@@ -181,9 +183,11 @@ def _agreement_rows(A: np.ndarray, B: np.ndarray, k: int) -> np.ndarray:
         "feature_agreement": shared.sum(axis=1) / k,
         "rank_agreement": same_position.sum(axis=1) / k,
         "sign_agreement": (shared & same_sign).sum(axis=1) / k,
-        "signed_rank_agreement":
-            (same_position & np.take_along_axis(same_sign, top_a, axis=1)).sum(axis=1) / k,
+        "signed_rank_agreement": (same_position & np.take_along_axis(same_sign, top_a, axis=1)).sum(
+            axis=1
+        )
+        / k,
         "rank_correlation": spearman_rows(np.abs(A), np.abs(B)) if n > 1 else np.full(m, np.nan),
         "pairwise_rank_agreement": pairwise,
-    }  # fmt: skip
+    }
     return np.column_stack([columns[name] for name in MEASURES])

@@ -35,8 +35,11 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL(name) if name else None
         if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version"):
             m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # glibc's malloc.h
-            ok = bool(libc.mallopt(m_mmap_threshold, MMAP) and libc.mallopt(m_trim_threshold, TRIM)
-                      and libc.mallopt(m_top_pad, PAD))  # fmt: skip
+            ok = bool(
+                libc.mallopt(m_mmap_threshold, MMAP)
+                and libc.mallopt(m_trim_threshold, TRIM)
+                and libc.mallopt(m_top_pad, PAD)
+            )
     except (OSError, AttributeError):  # no C library to talk to: leave malloc as it is
         ok = False
     _done.append(ok)

@@ -39,13 +39,28 @@ from .escape import for_markdown
 from .importance import get_method
 from .record import StudyRecord
 
-__all__ = ["REFERENCE_ORDER", "DATA_COLUMNS", "Answer", "answer", "reference_method",
-           "mean_ranks", "strength", "kendall_tau"]  # fmt: skip
+__all__ = [
+    "REFERENCE_ORDER",
+    "DATA_COLUMNS",
+    "Answer",
+    "answer",
+    "reference_method",
+    "mean_ranks",
+    "strength",
+    "kendall_tau",
+]
 
 # Olden first: it reads every layer and is the paper's; then the model-based methods; the
 # formulas that ignore (part of) the output layer last.
-REFERENCE_ORDER = ("olden", "permutation", "partial_derivatives", "lek", "garson_signed",
-                   "garson", "weight_sums")  # fmt: skip
+REFERENCE_ORDER = (
+    "olden",
+    "permutation",
+    "partial_derivatives",
+    "lek",
+    "garson_signed",
+    "garson",
+    "weight_sums",
+)
 
 _BLIND = {"ignored": "blind to the output layer", "signs": "output-weight signs only"}
 
@@ -151,11 +166,15 @@ class Answer:
     def data_line(self) -> str:
         """What the rank sets cover, or that there are none."""
         if not self.n_resamples:
-            return ("  These intervals cover the seeds only, not other data: "
-                    "study.resample=bootstrap adds the data's.")
-        return (f"  95% rank sets over data and seeds ({self.n_resamples} resample networks; "
-                f"'surely' holds for all at once):\n    "
-                + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples()))
+            return (
+                "  These intervals cover the seeds only, not other data: "
+                "study.resample=bootstrap adds the data's."
+            )
+        return (
+            f"  95% rank sets over data and seeds ({self.n_resamples} resample networks; "
+            f"'surely' holds for all at once):\n    "
+            + ";  ".join(self.rank_set(r) for r in self.table.head(self.k).itertuples())
+        )
 
     def seeds_or_data(self, *, flat: bool = False) -> str:
         """Which would narrow the rank sets more, more seeds or more data, and the numbers it
@@ -168,27 +187,36 @@ class Answer:
         ratio = p.ratio
         worst = int(np.argmax(ratio))
         name = self.names[worst] if worst < len(self.names) else ""
-        more = ("more data would narrow these sets more than more seeds" if p.more_data
-                else "more seeds would narrow these sets more than more data "
-                     "(study.n_runs=auto trains until they would not)")  # fmt: skip
-        detail = (f"the data make {np.median(share):.0%} of one network's variance (median over "
-                  f"variables; {share.min():.0%}-{share.max():.0%}); the seeds' Monte Carlo error "
-                  f"over {p.n_seeds} seeds is at most {ratio[worst]:.2f} of the data's standard "
-                  f"error ({name})")  # fmt: skip
+        more = (
+            "more data would narrow these sets more than more seeds"
+            if p.more_data
+            else "more seeds would narrow these sets more than more data "
+            "(study.n_runs=auto trains until they would not)"
+        )
+        detail = (
+            f"the data make {np.median(share):.0%} of one network's variance (median over "
+            f"variables; {share.min():.0%}-{share.max():.0%}); the seeds' Monte Carlo error "
+            f"over {p.n_seeds} seeds is at most {ratio[worst]:.2f} of the data's standard "
+            f"error ({name})"
+        )
         if flat:
             return f"Seeds or data: {more}: {detail}."
         return f"  Seeds or data: {more}:\n    {detail}"
 
     def variable(self, row) -> str:
-        return (f"{row.feature} {row.mean_rank:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}], "
-                f"{row.top_share:.0%}")  # fmt: skip
+        return (
+            f"{row.feature} {row.mean_rank:.1f} [{row.ci_low:.1f}, {row.ci_high:.1f}], "
+            f"{row.top_share:.0%}"
+        )
 
     def stability_sentence(self) -> str:
         word = strength(self.kendall_w)
         how = "of undefined stability" if word == "undefined" else f"{word}ly stable"
-        return (f"The ranking is {how} over {self.n_seeds} seeds: Kendall's W = "
-                f"{_f(self.kendall_w)}; top-{self.k} stability {_f(self.topk_stability)} "
-                f"[{_f(self.topk_low)}, {_f(self.topk_high)}].")  # fmt: skip
+        return (
+            f"The ranking is {how} over {self.n_seeds} seeds: Kendall's W = "
+            f"{_f(self.kendall_w)}; top-{self.k} stability {_f(self.topk_stability)} "
+            f"[{_f(self.topk_low)}, {_f(self.topk_high)}]."
+        )
 
     def agreement_sentence(self) -> str:
         """Which methods have the same top k, and how many of it the others share."""
@@ -198,8 +226,9 @@ class Answer:
         if self.agreeing:
             parts.append(f"Same top {self.k}: {', '.join(self.agreeing)}.")
         for n, group in self.differing.groupby("overlap", sort=False):
-            names = ", ".join(f"{r.method}{f' ({r.blind})' if r.blind else ''}"
-                              for r in group.itertuples())  # fmt: skip
+            names = ", ".join(
+                f"{r.method}{f' ({r.blind})' if r.blind else ''}" for r in group.itertuples()
+            )
             parts.append(f"{n} of these {self.k} in the top {self.k} of {names}.")
         return " ".join(parts)
 
@@ -208,25 +237,42 @@ class Answer:
         rank sets and the seeds' values each on a line below their heading): with resample
         networks their rank sets first, else the line that the intervals are the seeds'."""
         head = self.table.head(self.k)
-        seeds = [f"  Seeds: mean rank over {self.n_seeds} seeds [seeds' 95% interval]; share of "
-                 f"seeds with it in the top {self.k}:\n    "
-                 + ";  ".join(self.variable(r) for r in head.itertuples())]  # fmt: skip
+        seeds = [
+            f"  Seeds: mean rank over {self.n_seeds} seeds [seeds' 95% interval]; share of "
+            f"seeds with it in the top {self.k}:\n    "
+            + ";  ".join(self.variable(r) for r in head.itertuples())
+        ]
         first = f"Answer: the top {self.k} by {self.method}"
         if self.n_resamples:
             split = self.seeds_or_data()
-            return [first + ":", self.data_line(), *([split] if split else []), *seeds,
-                    "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
-        return [first + ":", *seeds, self.data_line(),
-                "  " + self.stability_sentence(), "  " + self.agreement_sentence()]
+            return [
+                first + ":",
+                self.data_line(),
+                *([split] if split else []),
+                *seeds,
+                "  " + self.stability_sentence(),
+                "  " + self.agreement_sentence(),
+            ]
+        return [
+            first + ":",
+            *seeds,
+            self.data_line(),
+            "  " + self.stability_sentence(),
+            "  " + self.agreement_sentence(),
+        ]
 
     def markdown(self, *, n: int | None = None) -> str:
         """The answer as a markdown table of the top ``n`` variables (default: ``max(k, 5)``)."""
         n = n or max(self.k, 5)
-        rows = [f"| {i} | {for_markdown(r.feature)} | {r.mean_rank:.1f} [{r.ci_low:.1f}, "
-                f"{r.ci_high:.1f}] | {r.top_share:.0%} |"
-                for i, r in enumerate(self.table.head(n).itertuples(), 1)]  # fmt: skip
-        head = [f"| | variable | mean rank [seeds' 95% interval] | in the top {self.k} |",
-                "|---|---|---|---|"]
+        rows = [
+            f"| {i} | {for_markdown(r.feature)} | {r.mean_rank:.1f} [{r.ci_low:.1f}, "
+            f"{r.ci_high:.1f}] | {r.top_share:.0%} |"
+            for i, r in enumerate(self.table.head(n).itertuples(), 1)
+        ]
+        head = [
+            f"| | variable | mean rank [seeds' 95% interval] | in the top {self.k} |",
+            "|---|---|---|---|",
+        ]
         return "\n".join(head + rows)
 
     def frame(self) -> pd.DataFrame:
@@ -243,8 +289,7 @@ class Answer:
 # the rank sets' coverage, as the report words them ("95% rank sets")
 SET_LEVEL = 0.95
 # answer.csv's columns from the resample networks (study.uncertainty.verdicts' keys)
-DATA_COLUMNS = ("rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous",
-                "top_k")  # fmt: skip
+DATA_COLUMNS = ("rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous", "top_k")
 
 
 def _data_sets(record: StudyRecord, method: str, k: int, seed: int) -> dict | None:
@@ -268,8 +313,14 @@ def _f(x) -> str:
     return "nan" if x is None or not np.isfinite(x) else f"{x:.2f}"
 
 
-def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 0,
-           method: str | None = None) -> Answer:  # fmt: skip
+def answer(
+    record: StudyRecord,
+    *,
+    k: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    method: str | None = None,
+) -> Answer:
     """The study's answer (see the module docstring) for its top ``k`` variables."""
     feats = list(record.meta.feature_names)
     method = method or reference_method(record.meta.methods)
@@ -283,9 +334,15 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
     mean = ranks.mean(axis=0) if m else np.full(len(feats), np.nan)
     share = stab.topk_frequency(ranks, k) if m else np.full(len(feats), np.nan)
     order = np.argsort(mean, kind="stable")
-    table = pd.DataFrame({"feature": np.asarray(feats)[order], "mean_rank": mean[order],
-                          "ci_low": low[order], "ci_high": high[order],
-                          "top_share": share[order]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "feature": np.asarray(feats)[order],
+            "mean_rank": mean[order],
+            "ci_low": low[order],
+            "ci_high": high[order],
+            "top_share": share[order],
+        }
+    )
     data = _data_sets(record, method, k, seed)
     if data is not None:
         for col in DATA_COLUMNS:
@@ -301,12 +358,25 @@ def answer(record: StudyRecord, *, k: int, n_bootstrap: int = 1000, seed: int = 
             continue
         theirs = mean_ranks(record, other)
         top = top_of(theirs, k)
-        rows.append({"method": other, "top": ", ".join(feats[i] for i in top),
-                     "overlap": len(ref_top & set(top)), "tau": kendall_tau(mean, theirs),
-                     "blind": blindness(other)})  # fmt: skip
+        rows.append(
+            {
+                "method": other,
+                "top": ", ".join(feats[i] for i in top),
+                "overlap": len(ref_top & set(top)),
+                "tau": kendall_tau(mean, theirs),
+                "blind": blindness(other),
+            }
+        )
     methods = pd.DataFrame(rows, columns=["method", "top", "overlap", "tau", "blind"])
-    return Answer(method, k, m, table, methods, float(w),
-                  *( (nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
-                  n_resamples=data["n_resamples"] if data is not None else 0,
-                  parts=data["parts"] if data is not None else None,
-                  names=tuple(feats))  # fmt: skip
+    return Answer(
+        method,
+        k,
+        m,
+        table,
+        methods,
+        float(w),
+        *((nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
+        n_resamples=data["n_resamples"] if data is not None else 0,
+        parts=data["parts"] if data is not None else None,
+        names=tuple(feats),
+    )

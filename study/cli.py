@@ -62,7 +62,7 @@ def _hydra_app():
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        from . import pipeline, summary
+        from . import pipeline
 
         sweep = HydraConfig.get().mode == RunMode.MULTIRUN
         if sweep:
@@ -76,9 +76,11 @@ def _hydra_app():
                 plain.setdefault("paths", {})["output_dir"] = HydraConfig.get().runtime.output_dir
             # a study left short of seeds names the command that completes it, any shard's
             job = list(HydraConfig.get().overrides.task) if sweep else None
-            outcome = pipeline.run(plain, config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-                                   resume_command=_resume_command(
-                                       job, drop=("study.shard", "study.n_shards")))  # fmt: skip
+            outcome = pipeline.run(
+                plain,
+                config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+                resume_command=_resume_command(job, drop=("study.shard", "study.n_shards")),
+            )
         except (StudyError, SeedsFailed) as err:
             code = 2 if isinstance(err, StudyError) else 1
             if code == 2:  # rejected before anything ran: leave no empty folder behind
@@ -94,52 +96,74 @@ def _hydra_app():
         except OSError as err:  # a full disk or a folder that turned read-only mid-study
             if err.errno not in _DISK_ERRORS:
                 raise
-            print(f"study-run: cannot write {_shown(err.filename or 'a file')} ({err.strerror}); "
-                  "the seeds written so far are in the store. Go on, once it can be written, "
-                  f"with:  {_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"study-run: cannot write {_shown(err.filename or 'a file')} ({err.strerror}); "
+                "the seeds written so far are in the store. Go on, once it can be written, "
+                f"with:  {_resume_command()}",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(1)
         except StoreUnavailable as err:  # nothing the user did wrong, nothing lost either
-            print(f"study-run: {_shown(err)}. Go on, once the store works again, with:  "
-                  f"{_resume_command()}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"study-run: {_shown(err)}. Go on, once the store works again, with:  "
+                f"{_resume_command()}",
+                file=sys.stderr,
+                flush=True,
+            )
             if sweep:
                 _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] {err}", 1)
                 return
             sys.exit(1)
         except KeyboardInterrupt:
-            print(f"study-run: interrupted. The seeds that finished are logged; the parent run "
-                  f"and the seeds in flight are KILLED. Go on with:\n  {_resume_command()}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"study-run: interrupted. The seeds that finished are logged; the parent run "
+                f"and the seeds in flight are KILLED. Go on with:\n  {_resume_command()}",
+                file=sys.stderr,
+                flush=True,
+            )
             sys.exit(130)
-        report = summary.render(
-            outcome.analysis,
-            run_id=outcome.run_id,
-            uri=outcome.uri,
-            experiment=outcome.experiment,
-            experiment_id=outcome.experiment_id,
-            output_dir=outcome.output_dir,
-            timings=outcome.timings,
-            extras=outcome.extras.get("summary", ()),
-        )
-        print(report, flush=True)
-        pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)
-        if not sweep:  # a sweep's next study reuses them
-            from .runner import release_workers
-
-            release_workers()
-        if outcome.failed:  # the study finished without them: say so in the exit status too
-            if sweep:
-                _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] "
-                              f"{len(outcome.failed)} seeds failed", 1)  # fmt: skip
-                return
-            sys.exit(1)
-        if summary.not_learned(outcome.record):  # kept in the store, but it answers nothing
-            if sweep:
-                _sweep_failed(f"[{', '.join(HydraConfig.get().overrides.task)}] no network "
-                              "learned", 1)  # fmt: skip
-                return
-            sys.exit(1)
+        _after_study(outcome, sweep, HydraConfig.get().overrides.task)
 
     return study_run
+
+
+def _after_study(outcome, sweep: bool, task) -> None:
+    """Print and keep a finished study's report; exit 1 (in a sweep: this job fails, the sweep
+    goes on) when seeds failed or no network learned. ``task``: the job's overrides."""
+    from . import pipeline, summary
+
+    report = summary.render(
+        outcome.analysis,
+        run_id=outcome.run_id,
+        uri=outcome.uri,
+        experiment=outcome.experiment,
+        experiment_id=outcome.experiment_id,
+        output_dir=outcome.output_dir,
+        timings=outcome.timings,
+        extras=outcome.extras.get("summary", ()),
+    )
+    print(report, flush=True)
+    pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)
+    if not sweep:  # a sweep's next study reuses them
+        from .runner import release_workers
+
+        release_workers()
+    # the study finished without them: say so in the exit status too; a study that learned
+    # nothing is kept in the store, but it answers nothing
+    why = (
+        f"{len(outcome.failed)} seeds failed"
+        if outcome.failed
+        else "no network learned"
+        if summary.not_learned(outcome.record)
+        else None
+    )
+    if why is None:
+        return
+    if sweep:
+        _sweep_failed(f"[{', '.join(task)}] {why}", 1)
+        return
+    sys.exit(1)
 
 
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
@@ -311,12 +335,19 @@ def aggregate_main(argv=None) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run-id", help="the study's parent run id (a child's id works too)")
     which.add_argument("--experiment", help="an experiment name: its latest finished study")
-    which.add_argument("--study", help="a study's name (study.name): its latest run, in any "
-                       "experiment, with every seed that finished (across resumes)")
+    which.add_argument(
+        "--study",
+        help="a study's name (study.name): its latest run, in any "
+        "experiment, with every seed that finished (across resumes)",
+    )
     _uri_option(parser)
     parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the study's)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="folder for tables and charts (default runs/aggregate/<run id>)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="folder for tables and charts (default runs/aggregate/<run id>)",
+    )
     parser.add_argument("--no-log", action="store_true", help="do not log back to the parent run")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     args = parser.parse_args(argv)
@@ -327,23 +358,34 @@ def aggregate_main(argv=None) -> None:
         if args.top_k is not None and args.top_k < 1:
             raise StudyError(f"--top-k must be at least 1; got {args.top_k}")
         tracking.require_store(args.uri)  # a read: never create a store
-        run_id = tracking.find_study(args.uri, run_id=args.run_id, experiment=args.experiment,
-                                     name=args.study)  # fmt: skip
+        run_id = tracking.find_study(
+            args.uri, run_id=args.run_id, experiment=args.experiment, name=args.study
+        )
         record = tracking.load_study(args.uri, run_id)
         if not record.runs:
             raise StudyError(f"study {run_id} has no finished child runs to aggregate")
         meta = record.meta
         if args.top_k is not None and args.top_k > len(meta.feature_names):  # as study-run
-            raise StudyError(f"--top-k {args.top_k} is more than the {len(meta.feature_names)} "
-                             f"variables of {meta.dataset}")  # fmt: skip
+            raise StudyError(
+                f"--top-k {args.top_k} is more than the {len(meta.feature_names)} "
+                f"variables of {meta.dataset}"
+            )
         print(_shown(tracking.seeds_report(args.uri, run_id, record)), flush=True)
-        output = prepare.writable_folder(args.output or Path("runs") / "aggregate" / run_id,
-                                           "--output")  # fmt: skip
+        output = prepare.writable_folder(
+            args.output or Path("runs") / "aggregate" / run_id, "--output"
+        )
         tracker = None if args.no_log else tracking.Tracker(args.uri, run_id=run_id)
         # the same analysis, checks and randomisation test as study-run: the same files
-        pub = publish.publish(tracker, record, output, top_k=args.top_k or meta.top_k,
-                                n_bootstrap=meta.n_bootstrap, seed=meta.seed,
-                                charts=not args.no_charts, null=_null(args.uri, run_id, meta))  # fmt: skip
+        pub = publish.publish(
+            tracker,
+            record,
+            output,
+            top_k=args.top_k or meta.top_k,
+            n_bootstrap=meta.n_bootstrap,
+            seed=meta.seed,
+            charts=not args.no_charts,
+            null=_null(args.uri, run_id, meta),
+        )
         # what only training makes (validate.retrain's tables): copied from the parent
         tracking.copy_tables(args.uri, run_id, output, besides=pub.tables)
     except StudyError as err:
@@ -356,10 +398,20 @@ def aggregate_main(argv=None) -> None:
     notes = [f"Note: {n}." for n in record.notes]
     publish.present(tracker, pub, output, notes=notes)
     extras = publish.report_blocks(
-        notes=notes, checks=pub.check_lines,
-        randomisation=pub.randomisation.summary if pub.randomisation else None)  # fmt: skip
-    print(summary.render(analysis, run_id=run_id, uri=args.uri, output_dir=output,
-                         experiment_id=record.experiment_id, extras=extras))  # fmt: skip
+        notes=notes,
+        checks=pub.check_lines,
+        randomisation=pub.randomisation.summary if pub.randomisation else None,
+    )
+    print(
+        summary.render(
+            analysis,
+            run_id=run_id,
+            uri=args.uri,
+            output_dir=output,
+            experiment_id=record.experiment_id,
+            extras=extras,
+        )
+    )
     ws = analysis.weight_sums
     print("\nSummed first-layer weights over runs (input view):")
     cols = ["feature", "pos_sum", "neg_sum", "net_sum", "abs_sum", "rank"]
@@ -381,14 +433,30 @@ def compare_main(argv=None) -> None:
             "as a comparison run."
         ),
     )
-    parser.add_argument("--study", action="append", default=[], metavar="NAME",
-                        help="a study's name (study.name) or parent run id; give two or more")
-    parser.add_argument("--experiment", action="append", default=[], metavar="E",
-                        help="every finished study of experiment E")
+    parser.add_argument(
+        "--study",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a study's name (study.name) or parent run id; give two or more",
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        metavar="E",
+        help="every finished study of experiment E",
+    )
     _uri_option(parser)
-    parser.add_argument("--top-k", type=int, default=None, help="k of top-k (default: the studies')")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="folder for the tables and the chart (default runs/compare/<time>)")
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="k of top-k (default: the studies')"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="folder for the tables and the chart (default runs/compare/<time>)",
+    )
     parser.add_argument("--no-log", action="store_true", help="do not log a comparison run")
     args = parser.parse_args(argv)
     from . import prepare, publish, tracking
@@ -399,14 +467,18 @@ def compare_main(argv=None) -> None:
         for e in args.experiment:
             run_ids += tracking.studies_in(args.uri, e)
         if len(set(run_ids)) < 2:
-            raise StudyError("give at least two studies (--study A --study B, or --experiment E "
-                             f"with two or more); got {len(set(run_ids))}")  # fmt: skip
+            raise StudyError(
+                "give at least two studies (--study A --study B, or --experiment E "
+                f"with two or more); got {len(set(run_ids))}"
+            )
         import time
 
-        output = prepare.writable_folder(args.output or Path("runs") / "compare" / time.strftime(
-            "%Y-%m-%d_%H-%M-%S"), "--output")  # fmt: skip
-        compared, lines, run_id = publish.compare_studies(args.uri, run_ids, output,
-                                                          log=not args.no_log, top_k=args.top_k)  # fmt: skip
+        output = prepare.writable_folder(
+            args.output or Path("runs") / "compare" / time.strftime("%Y-%m-%d_%H-%M-%S"), "--output"
+        )
+        compared, lines, run_id = publish.compare_studies(
+            args.uri, run_ids, output, log=not args.no_log, top_k=args.top_k
+        )
     except StudyError as err:
         _fail("study-compare", err)
     print("\n".join(lines))
@@ -417,8 +489,9 @@ def compare_main(argv=None) -> None:
 
 def _uri_option(parser) -> None:
     # the default may come from MLFLOW_TRACKING_URI, password and all: --help shows it masked
-    parser.add_argument("--uri", default=DEFAULT_URI,
-                        help=f"tracking URI (default {_shown(DEFAULT_URI)})")  # fmt: skip
+    parser.add_argument(
+        "--uri", default=DEFAULT_URI, help=f"tracking URI (default {_shown(DEFAULT_URI)})"
+    )
 
 
 def _study_id(uri: str, study: str) -> str:
@@ -447,15 +520,22 @@ def ui_main(argv=None) -> None:
 
     def latest(**where) -> str:  # the runs view of the store's latest study, if it has one
         found = latest_study(uri)
-        return f"\n  latest study ({found[1]}): {ui_url(found[0], study=found[1], **where)}" \
-            if found else ""  # fmt: skip
+        return (
+            f"\n  latest study ({found[1]}): {ui_url(found[0], study=found[1], **where)}"
+            if found
+            else ""
+        )
 
     try:
         uri = resolve_uri(args.uri)
         if uri.startswith(("http://", "https://")):
             check_reachable(uri)
-            print(_shown(f"The tracking server at {uri} serves its own UI; studies: "
-                         f"{ui_url(uri=uri)}{latest(uri=uri)}"))  # fmt: skip
+            print(
+                _shown(
+                    f"The tracking server at {uri} serves its own UI; studies: "
+                    f"{ui_url(uri=uri)}{latest(uri=uri)}"
+                )
+            )
             return
         if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
             raise StudyError(
@@ -470,6 +550,11 @@ def ui_main(argv=None) -> None:
     if uri.startswith("sqlite:///"):
         root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.as_uri()]
-    print(_shown(f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}"
-                 f"{latest(port=args.port)}\n  (Ctrl-C stops it)"), flush=True)  # fmt: skip
+    print(
+        _shown(
+            f"MLflow UI for {uri}\n  studies: {ui_url(port=args.port)}"
+            f"{latest(port=args.port)}\n  (Ctrl-C stops it)"
+        ),
+        flush=True,
+    )
     os.execve(sys.executable, cmd, env)

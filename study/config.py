@@ -71,8 +71,11 @@ def hydra_error(err: Exception) -> StudyError:
                 return StudyError(f"{key}: {unknown}")
             return StudyError(f"unknown option {key}; method {parts[2]} takes: {takes}")
         section = parts[0]
-        takes = f"; {section} takes {', '.join(sorted(SECTIONS[section]))}" \
-            if section in SECTIONS else ""  # fmt: skip
+        takes = (
+            f"; {section} takes {', '.join(sorted(SECTIONS[section]))}"
+            if section in SECTIONS
+            else ""
+        )
         return StudyError(f"unknown key(s) {key}{takes}")
     if key and isinstance(cause, ValidationError):
         return StudyError(f"{key}: {str(cause).splitlines()[0]}")

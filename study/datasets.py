@@ -122,17 +122,28 @@ def _sklearn(loader_name: str, *, task: str, target_names=None):
         if task == CLASSIFICATION:
             class_names = tuple(str(c) for c in bunch.target_names)
             return Dataset(
-                name, np.asarray(bunch.data, float), y, tuple(map(str, bunch.feature_names)), ("class",),
-                CLASSIFICATION, class_names=class_names, source=f"sklearn.datasets.{loader_name}",
+                name,
+                np.asarray(bunch.data, float),
+                y,
+                tuple(map(str, bunch.feature_names)),
+                ("class",),
+                CLASSIFICATION,
+                class_names=class_names,
+                source=f"sklearn.datasets.{loader_name}",
                 description=f"scikit-learn {name}: {len(class_names)} classes",
-            )  # fmt: skip
+            )
         y = y.reshape(len(y), -1).astype(float)
         names = tuple(map(str, target_names or bunch.get("target_names") or ("target",)))
         return Dataset(
-            name, np.asarray(bunch.data, float), y, tuple(map(str, bunch.feature_names)), names, REGRESSION,
+            name,
+            np.asarray(bunch.data, float),
+            y,
+            tuple(map(str, bunch.feature_names)),
+            names,
+            REGRESSION,
             source=f"sklearn.datasets.{loader_name}",
             description=f"scikit-learn {name}: {y.shape[1]} regression target(s)",
-        )  # fmt: skip
+        )
 
     return load
 
@@ -143,10 +154,15 @@ def _neuraldat():
     with resources.files("study.data").joinpath("neuraldat.csv").open() as fh:
         df = pd.read_csv(fh)
     return Dataset(
-        "neuraldat", df[["X1", "X2", "X3"]].to_numpy(float), df[["Y1", "Y2"]].to_numpy(float),
-        ("X1", "X2", "X3"), ("Y1", "Y2"), REGRESSION, source="NeuralNetTools::neuraldat (CC0)",
+        "neuraldat",
+        df[["X1", "X2", "X3"]].to_numpy(float),
+        df[["Y1", "Y2"]].to_numpy(float),
+        ("X1", "X2", "X3"),
+        ("Y1", "Y2"),
+        REGRESSION,
+        source="NeuralNetTools::neuraldat (CC0)",
         description="NeuralNetTools' example data: 2000 rows, X1-X3, two targets Y1, Y2",
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +176,9 @@ def _number(value, key: str, *, integer: bool = False, minimum: float | None = N
     """A dataset option's number, checked: YAML gives strings, floats and booleans as readily."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if not ok or (integer and not float(value).is_integer()):
-        raise StudyError(f"dataset.{key} must be {'an integer' if integer else 'a number'}; "
-                         f"got {value!r}")  # fmt: skip
+        raise StudyError(
+            f"dataset.{key} must be {'an integer' if integer else 'a number'}; got {value!r}"
+        )
     if minimum is not None and value < minimum:
         raise StudyError(f"dataset.{key} must be at least {minimum}; got {value}")
     return int(value) if integer else float(value)
@@ -169,9 +186,17 @@ def _number(value, key: str, *, integer: bool = False, minimum: float | None = N
 
 def _numbers(values, key: str, *, integer: bool = False) -> list:
     kind = "integers" if integer else "numbers"
-    if not isinstance(values, (list, tuple, np.ndarray)) or len(values) == 0 or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-            and (not integer or float(v).is_integer()) for v in values):  # fmt: skip
+    if (
+        not isinstance(values, (list, tuple, np.ndarray))
+        or len(values) == 0
+        or not all(
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and np.isfinite(v)
+            and (not integer or float(v).is_integer())
+            for v in values
+        )
+    ):
         raise StudyError(f"dataset.{key} must be a non-empty list of {kind}; got {values!r}")
     return [int(v) if integer else float(v) for v in values]
 
@@ -188,9 +213,13 @@ def _correlated_normal(rng, n_samples, n_features, correlation):
 
 
 def _known_truth_regression(
-    *, n_samples=1000, coefficients=(0, 1.0, 0, -0.8, 0.6, 0, -0.4, 0.2), correlation=0.3,
-    noise=0.5, seed=0,
-):  # fmt: skip
+    *,
+    n_samples=1000,
+    coefficients=(0, 1.0, 0, -0.8, 0.6, 0, -0.4, 0.2),
+    correlation=0.3,
+    noise=0.5,
+    seed=0,
+):
     """Olden-style simulation: y = X @ beta + noise, X equicorrelated Gaussian.
 
     The true importance of variable i is |beta_i|; the sizes must be distinct among the non-zero
@@ -212,14 +241,20 @@ def _known_truth_regression(
     y = X @ beta + float(noise) * rng.standard_normal(int(n_samples))
     names = tuple(f"x{i + 1:02d}" for i in range(beta.size))
     return Dataset(
-        "known_truth_regression", X, y[:, None], names, ("y",), REGRESSION, truth=np.abs(beta),
+        "known_truth_regression",
+        X,
+        y[:, None],
+        names,
+        ("y",),
+        REGRESSION,
+        truth=np.abs(beta),
         source=f"simulated (seed {seed})",
         description=(
             f"y = X·beta + N(0, {noise}²), {beta.size} predictors equicorrelated at {correlation}; "
             f"beta = {beta.tolist()}"
         ),
         extra={"coefficients": beta.tolist()},
-    )  # fmt: skip
+    )
 
 
 # Class-mean patterns cycled over the informative variables: three consecutive informative
@@ -229,9 +264,13 @@ _PATTERNS = np.array([[-1.0, 0.0, 1.0], [1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
 
 
 def _known_truth_classification(
-    *, n_samples=600, n_features=14, informative=(2, 5, 8, 11), strengths=(2.0, 1.4, 0.9, 0.5),
+    *,
+    n_samples=600,
+    n_features=14,
+    informative=(2, 5, 8, 11),
+    strengths=(2.0, 1.4, 0.9, 0.5),
     seed=0,
-):  # fmt: skip
+):
     """Three classes; informative variable i has class means ``strength_i * pattern``, noise sd 1.
 
     ``informative`` are 0-based column positions, ``strengths`` their (distinct) separations: the
@@ -259,14 +298,20 @@ def _known_truth_classification(
         truth[col] = s
     names = tuple(f"x{i + 1:02d}" for i in range(n_features))
     return Dataset(
-        "known_truth_classification", X, y, names, ("class",), CLASSIFICATION,
-        class_names=("class_0", "class_1", "class_2"), truth=truth,
+        "known_truth_classification",
+        X,
+        y,
+        names,
+        ("class",),
+        CLASSIFICATION,
+        class_names=("class_0", "class_1", "class_2"),
+        truth=truth,
         source=f"simulated (seed {seed})",
         description=(
             f"3 classes, {n_features} variables; informative "
             + ", ".join(f"{names[c]} (separation {s:g})" for c, s in zip(informative, strengths))
         ),
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,11 +416,15 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise StudyError(f"dataset.path: cannot read {path} as CSV ({err})".replace("\n", " "))
+        raise StudyError(
+            f"dataset.path: cannot read {path} as CSV ({err})".replace("\n", " ")
+        ) from None
     repeated = _repeated_columns(path)
     if repeated:
-        raise StudyError(f"{fname}: column name(s) {', '.join(map(repr, repeated))} appear more "
-                         "than once in the header; give every column its own name")  # fmt: skip
+        raise StudyError(
+            f"{fname}: column name(s) {', '.join(map(repr, repeated))} appear more "
+            "than once in the header; give every column its own name"
+        )
     targets = _as_list(target, "dataset.target")
     if not targets:
         raise StudyError("dataset.target is required for dataset=csv: add dataset.target=<column>")
@@ -384,9 +433,11 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
     index = _saved_index(df)
     if index is not None and not features and index not in targets:
         df = df.drop(columns=index)
-        notes.append(f"{fname}: its first column has no name and holds the row numbers 0 to "
-                     f"{len(df) - 1}, a row index saved by pandas (to_csv without index=False): "
-                     "left out of the features")  # fmt: skip
+        notes.append(
+            f"{fname}: its first column has no name and holds the row numbers 0 to "
+            f"{len(df) - 1}, a row index saved by pandas (to_csv without index=False): "
+            "left out of the features"
+        )
     feats = _as_list(features, "dataset.features") or [c for c in df.columns if c not in targets]
     _check_columns(df, feats, "dataset.features", fname)
     overlap = sorted(set(feats) & set(targets))
@@ -403,8 +454,9 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
         task = _infer_task(df[targets])
     if task not in (CLASSIFICATION, REGRESSION):
         raise StudyError(f"dataset.task must be auto, classification or regression; got {task!r}")
-    common = dict(source=str(path.resolve()), description=f"{fname}: {len(df)} rows",
-                  extra={"notes": notes})  # fmt: skip
+    common = dict(
+        source=str(path.resolve()), description=f"{fname}: {len(df)} rows", extra={"notes": notes}
+    )
     if task == REGRESSION:
         y = _numeric(df[targets], fname, "target")
         return Dataset("csv", X, y, tuple(feats), tuple(targets), REGRESSION, **common)
@@ -418,9 +470,15 @@ def _csv(*, path=None, target=None, features=None, task="auto"):
     y = numeric.to_numpy() if not numeric.isna().any() else labels.astype(str).to_numpy()
     classes = np.unique(y)
     return Dataset(
-        "csv", X, y, tuple(feats), tuple(targets), CLASSIFICATION,
-        class_names=tuple(str(c) for c in classes), **common,
-    )  # fmt: skip
+        "csv",
+        X,
+        y,
+        tuple(feats),
+        tuple(targets),
+        CLASSIFICATION,
+        class_names=tuple(str(c) for c in classes),
+        **common,
+    )
 
 
 DATASETS = {
@@ -441,8 +499,8 @@ def _check_classes(ds: Dataset) -> None:
     target = ds.target_names[0]
     if values.size < 2:
         raise StudyError(
-            f"target {target!r} has a single class ({values.tolist()[0]!r}); classification needs at "
-            "least two"
+            f"target {target!r} has a single class ({values.tolist()[0]!r}); classification needs "
+            "at least two"
         )
     small = [str(v) for v, c in zip(values, counts) if c < 2]
     if small:
@@ -494,7 +552,9 @@ def _check_options(name: str, loader, options) -> None:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         takes = f"it takes {', '.join(valid)} (and one_hot)" if valid else "it takes only one_hot"
-        raise StudyError(f"unknown dataset.{', dataset.'.join(unknown)} for dataset {name}; {takes}")
+        raise StudyError(
+            f"unknown dataset.{', dataset.'.join(unknown)} for dataset {name}; {takes}"
+        )
 
 
 def _check_target_varies(ds: Dataset) -> None:
@@ -502,9 +562,11 @@ def _check_target_varies(ds: Dataset) -> None:
     and every ranking of it is noise."""
     flat = [name for name, col in zip(ds.target_names, ds.y.T) if np.ptp(col) == 0]
     if flat:
-        raise StudyError(f"regression target(s) {', '.join(map(repr, flat))} of {ds.name} are "
-                         f"constant ({ds.y[0, ds.target_names.index(flat[0])]:g} in every row); "
-                         "there is nothing to predict")  # fmt: skip
+        raise StudyError(
+            f"regression target(s) {', '.join(map(repr, flat))} of {ds.name} are "
+            f"constant ({ds.y[0, ds.target_names.index(flat[0])]:g} in every row); "
+            "there is nothing to predict"
+        )
 
 
 def split(ds: Dataset, *, test_size: float, seed: int) -> Split:
@@ -518,7 +580,9 @@ def split(ds: Dataset, *, test_size: float, seed: int) -> Split:
             ds.X, ds.y, test_size=test_size, random_state=int(seed), stratify=stratify
         )
     except ValueError as err:  # too few rows for this test_size / number of classes
-        raise StudyError(f"cannot split {ds.name} with study.test_size={test_size}: {err}")
+        raise StudyError(
+            f"cannot split {ds.name} with study.test_size={test_size}: {err}"
+        ) from None
     scaler = StandardScaler().fit(X_tr)
     X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
     if ds.task == REGRESSION:

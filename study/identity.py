@@ -15,10 +15,19 @@ __all__ = ["NOT_IDENTITY", "identity", "identity_keys", "config_hash", "differen
 
 # keys (or prefixes ending in ".") that may differ between the processes of one study
 NOT_IDENTITY = (
-    "study.n_runs", "study.n_resamples", "study.n_jobs", "study.progress", "study.charts",
-    "study.resume", "study.max_failures", "study.shard", "study.n_shards", "paths.", "tracking.",
+    "study.n_runs",
+    "study.n_resamples",
+    "study.n_jobs",
+    "study.progress",
+    "study.charts",
+    "study.resume",
+    "study.max_failures",
+    "study.shard",
+    "study.n_shards",
+    "paths.",
+    "tracking.",
     "hydra.",
-)  # fmt: skip
+)
 
 
 def _flatten(config: Mapping, prefix: str = "") -> dict[str, str]:
@@ -54,8 +63,11 @@ def identity_keys(flat: Mapping[str, str]) -> dict[str, str]:
             flat.pop(f"randomisation.{k}", None)
     if no_test or flat.get("randomisation.stop_after") == "0":  # every null network, as before
         flat.pop("randomisation.stop_after", None)
-    return {k: v for k, v in sorted(flat.items())
-            if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)}  # fmt: skip
+    return {
+        k: v
+        for k, v in sorted(flat.items())
+        if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in NOT_IDENTITY)
+    }
 
 
 def config_hash(ident: Mapping[str, str]) -> str:
@@ -75,5 +87,8 @@ def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]
             out.append(f"{key}: {theirs[key]} -> {ours[key]}")
             ours = {k: v for k, v in ours.items() if not k.startswith(group + ".")}
             theirs = {k: v for k, v in theirs.items() if not k.startswith(group + ".")}
-    return out + [f"{k}: {theirs.get(k, 'absent')} -> {ours.get(k, 'absent')}"
-                  for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]  # fmt: skip
+    return out + [
+        f"{k}: {theirs.get(k, 'absent')} -> {ours.get(k, 'absent')}"
+        for k in sorted(set(ours) | set(theirs))
+        if ours.get(k) != theirs.get(k)
+    ]

@@ -47,8 +47,11 @@ class Journal:
         """This process's folder and those of processes that are gone (not a live neighbour's)."""
         if not self.study_folder.is_dir():
             return []
-        return [f for f in sorted(self.study_folder.iterdir())
-                if f.is_dir() and (f == self.folder or _gone(f.name))]  # fmt: skip
+        return [
+            f
+            for f in sorted(self.study_folder.iterdir())
+            if f.is_dir() and (f == self.folder or _gone(f.name))
+        ]
 
     def runs(self, *, besides=(), only=None) -> list[RunRecord]:
         """The journalled runs, less the seeds in ``besides`` (those the store already has);

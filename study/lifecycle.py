@@ -2,12 +2,12 @@
 -> check -> publish -> finish.
 
 :func:`~study.prepare.prepare` checks everything a user can get wrong before anything is
-written. A :class:`Study` then works over the tracking store (:mod:`study.tracking`, the only place that
-knows MLflow) by its rules (:mod:`study.tracking._ledger`): it finds or creates its parent run by
-name and settings hash, claims the seeds nobody else has or trains, trains them (each finished
-seed goes to a local :class:`~study.journal.Journal` before the store), and publishes what it
-computed. ``study-aggregate`` shares :func:`~study.publish.publish` (analysis, checks,
-randomisation test).
+written. A :class:`Study` then works over the tracking store (:mod:`study.tracking`, the only
+place that knows MLflow) by its rules (:mod:`study.tracking._ledger`): it finds or creates its
+parent run by name and settings hash, claims the seeds nobody else has or trains, trains them
+(each finished seed goes to a local :class:`~study.journal.Journal` before the store), and
+publishes what it computed. ``study-aggregate`` shares :func:`~study.publish.publish` (analysis,
+checks, randomisation test).
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ class Study:
     def __init__(self, prep: Prepared, output_dir: Path):
         self.prep, self.settings, self.meta = prep, prep.settings, prep.meta
         self.output_dir = output_dir
-        self.tracker = tracking.Tracker(self.settings.tracking_uri, self.settings.experiment,
-                                        artifacts=self.settings.root / "artifacts")  # fmt: skip
+        self.tracker = tracking.Tracker(
+            self.settings.tracking_uri,
+            self.settings.experiment,
+            artifacts=self.settings.root / "artifacts",
+        )
         self.previous: list = []  # the seeds the store had when this process attached
         self.warm = None  # the thread starting the worker processes (runner.warm_up)
         self.written: list[int] = []  # the seeds this process wrote FINISHED
@@ -83,9 +86,15 @@ class Study:
             found = store.find(meta.name, self.prep.config_hash) if self.prep.shared else None
             if found is None:
                 self._refuse_other_settings()
-                store.start(meta, config=self.prep.cfg, config_yaml=self.prep.config_yaml,
-                            dataset=self.prep.dataset, run_name=self._run_name(),
-                            config_hash=self.prep.config_hash, converge=s.n_shards > 1)  # fmt: skip
+                store.start(
+                    meta,
+                    config=self.prep.cfg,
+                    config_yaml=self.prep.config_yaml,
+                    dataset=self.prep.dataset,
+                    run_name=self._run_name(),
+                    config_hash=self.prep.config_hash,
+                    converge=s.n_shards > 1,
+                )
             else:
                 self.tracker.resume(found.run_id, meta, run_name=self._run_name())
                 if s.n_shards > 1:  # a parent other shards may still be converging on
@@ -107,9 +116,10 @@ class Study:
         diff = identity.differences(self.prep.ident, other.params)
         raise StudyError(
             f"study {self.meta.name!r} (run {other.run_id}) was run with other settings "
-            f"({'; '.join(diff[:6]) or 'its config hash differs'}{'; ...' if len(diff) > 6 else ''})"
+            f"({'; '.join(diff[:6]) or 'its config hash differs'}"
+            f"{'; ...' if len(diff) > 6 else ''})"
             "; set them back, or choose another study.name"
-        )  # fmt: skip
+        )
 
     def _run_name(self) -> str:
         # presets name the study after the question; the dataset tells their sweeps apart
@@ -130,7 +140,9 @@ class Study:
         self._claim.written(self.written)  # an earlier round's (study.n_runs=auto)
         self._done |= self.tracker.finished_elsewhere()
         wanted = set(self._wanted)
-        journal = [r for r in Journal(s.root, self.run_id).runs(besides=self._done) if r.seed in wanted]
+        journal = [
+            r for r in Journal(s.root, self.run_id).runs(besides=self._done) if r.seed in wanted
+        ]
         kept, _ = self._claim.take([r.seed for r in journal], self._done)
         self._uploaded = set(kept)
         self._first, taken = self._claim.take(self._wanted, self._done, n=self._chunk())
@@ -140,7 +152,7 @@ class Study:
                 f"study {self.meta.name!r} is being trained by another live process ({procs}); "
                 "nothing is left for this one: let it finish (it writes the tables), or ask for "
                 "more seeds with study.n_runs"
-            )  # fmt: skip
+            )
         busy = set().union(*taken.values()) if taken else set()
         self._expected = len([x for x in self._wanted if x not in self._done and x not in busy])
         return [r for r in journal if r.seed in set(kept)]
@@ -168,15 +180,17 @@ class Study:
             self.warm.join()
         with ThreadPoolExecutor(1, thread_name_prefix="study-claim") as pool:
             while seeds:
-                ahead = None if self.prep.shared else pool.submit(
-                    take, set(self._done) | set(seeds))  # fmt: skip
+                ahead = (
+                    None if self.prep.shared else pool.submit(take, set(self._done) | set(seeds))
+                )
                 # seeds taken over from a process that died here may be in its journal
                 journalled = Journal(self.settings.root, self.run_id).runs(only=seeds)
                 self._uploaded.update(r.seed for r in journalled)
                 yield from journalled
                 rest = [x for x in seeds if x not in self._uploaded]
-                yield from runner.run_many(self.prep.plan, rest, n_jobs=self.settings.n_jobs,
-                                           keep_going=True)  # fmt: skip
+                yield from runner.run_many(
+                    self.prep.plan, rest, n_jobs=self.settings.n_jobs, keep_going=True
+                )
                 seeds = ahead.result() if ahead is not None else take(self._done)
 
     # -- train ---------------------------------------------------------------------------------
@@ -187,8 +201,11 @@ class Study:
         budget stops the study; a store that stops answering stops it within seconds."""
         s, out = self.settings, Trained()
         journal, t_log = Journal(s.root, self.run_id), 0.0
-        with _progress(s, self.meta, self._expected) as bar, self.tracker.heartbeat(self._claim), \
-                self.tracker.writer(on_written=self._claim.written) as writer:  # fmt: skip
+        with (
+            _progress(s, self.meta, self._expected) as bar,
+            self.tracker.heartbeat(self._claim),
+            self.tracker.writer(on_written=self._claim.written) as writer,
+        ):
             for rec in itertools.chain(journalled, self._pulled()):
                 runner.check_stop()  # an interrupted fit returns early: never log that seed
                 t0 = time.perf_counter()
@@ -199,8 +216,11 @@ class Study:
                 self._count(rec, out, bar, writer)
             t_wait = time.perf_counter()
             run_ids = writer.close()
-            out.timings = {"log_seconds": t_log, "writer_wait_seconds": time.perf_counter() - t_wait,
-                           "writer_busy_seconds": writer.busy_seconds}  # fmt: skip
+            out.timings = {
+                "log_seconds": t_log,
+                "writer_wait_seconds": time.perf_counter() - t_wait,
+                "writer_busy_seconds": writer.busy_seconds,
+            }
         for rec in out.runs:
             rec.run_id = run_ids[rec.seed]
         self.written = sorted(set(self.written) | set(run_ids))
@@ -218,9 +238,15 @@ class Study:
             out.failed.append(rec)
             if len(out.failed) > self.settings.max_failures:
                 writer.close()
-                raise SeedsFailed(_failures_line(out.failed, len(out.failed),
-                                                 self.settings.n_resamples, stopped=True,
-                                                 limit=self.settings.max_failures))  # fmt: skip
+                raise SeedsFailed(
+                    _failures_line(
+                        out.failed,
+                        len(out.failed),
+                        self.settings.n_resamples,
+                        stopped=True,
+                        limit=self.settings.max_failures,
+                    )
+                )
         else:
             out.runs.append(rec)
             if np.isfinite(rec.test_score):  # a running mean: the bar's cost stays per seed
@@ -255,8 +281,12 @@ class Study:
         n, self.auto_line = _auto_runs(s, record)
         if n is None:
             return False
-        print(f"study.n_runs=auto: {self.auto_line}; training {n - len(record.runs)} more seeds "
-              f"({n} in all)", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"study.n_runs=auto: {self.auto_line}; training {n - len(record.runs)} more seeds "
+            f"({n} in all)",
+            file=sys.stderr,
+            flush=True,
+        )
         self.settings = dataclasses.replace(s, n_runs=n)
         self.prep = dataclasses.replace(self.prep, settings=self.settings)
         self.previous = record.runs + record.resamples
@@ -277,8 +307,10 @@ class Study:
         y_train = datasets.split(ds, test_size=plan.test_size, seed=self.settings.seed).y_train
         test["chance"] = randomisation.chance_score(y_train, ds.task)
         keep = ("permute", "init", "tested", "alternative", "alpha", "chance", "seed")
-        self.tracker.log_arrays(tracking.NULL_BUNDLE, {
-            **null.arrays(), **{f"extra/{k}": np.asarray(test[k]) for k in keep}})  # fmt: skip
+        self.tracker.log_arrays(
+            tracking.NULL_BUNDLE,
+            {**null.arrays(), **{f"extra/{k}": np.asarray(test[k]) for k in keep}},
+        )
         return null, test
 
     def retrain(self, record: StudyRecord):
@@ -286,16 +318,24 @@ class Study:
         from . import retrain
 
         result = retrain.validate(record, self.prep.plan, self.settings, self.output_dir)
-        self.tracker.log_results(metrics=result.metrics, series=result.series,
-                                 tables=write_tables(result.tables, self.output_dir),
-                                 charts=result.charts)  # fmt: skip
+        self.tracker.log_results(
+            metrics=result.metrics,
+            series=result.series,
+            tables=write_tables(result.tables, self.output_dir),
+            charts=result.charts,
+        )
         return result
 
     def finish(self, status: str, *, quiet: bool = False) -> None:
         """End this process's part: its claim keeps the seeds it wrote, the parent ends unless
         another process still trains; it is not FINISHED short of seeds (see :func:`_notes`)."""
-        self.tracker.finish(status, quiet=quiet, claim=getattr(self, "_claim", None),
-                            written=self.written, complete=not self.missing)  # fmt: skip
+        self.tracker.finish(
+            status,
+            quiet=quiet,
+            claim=getattr(self, "_claim", None),
+            written=self.written,
+            complete=not self.missing,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,8 +366,9 @@ class Outcome:
         return self.analysis.answer
 
 
-def run(cfg: Mapping, *, config_yaml: str | None = None,
-        resume_command: str | None = None) -> Outcome:
+def run(
+    cfg: Mapping, *, config_yaml: str | None = None, resume_command: str | None = None
+) -> Outcome:
     """Run a whole study from a composed config (a plain nested mapping). Raises StudyError for
     anything the user can fix, StoreUnavailable when the store stops answering.
     ``resume_command``: the command that goes on with this study, for the report of a study
@@ -344,9 +385,12 @@ def run(cfg: Mapping, *, config_yaml: str | None = None,
     except Exception as exc:  # a store that cannot be opened or written (read-only, full disk)
         if not tracking.is_store_error(exc):
             raise
-        raise StoreUnavailable(tracking.mask_uri(
-            f"cannot write to the tracking store {prep.settings.tracking_uri} "
-            f"({_first_line(exc)}); nothing was trained")) from None  # fmt: skip
+        raise StoreUnavailable(
+            tracking.mask_uri(
+                f"cannot write to the tracking store {prep.settings.tracking_uri} "
+                f"({_first_line(exc)}); nothing was trained"
+            )
+        ) from None
     t["setup"] = time.perf_counter()
     try:
         study.open()
@@ -380,25 +424,44 @@ def run(cfg: Mapping, *, config_yaml: str | None = None,
 
 def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outcome:
     s = study.settings
-    pub = publish(study.tracker, record, study.output_dir, top_k=s.top_k,
-                  n_bootstrap=s.n_bootstrap, seed=s.seed, charts=s.charts, null=null)  # fmt: skip
+    pub = publish(
+        study.tracker,
+        record,
+        study.output_dir,
+        top_k=s.top_k,
+        n_bootstrap=s.n_bootstrap,
+        seed=s.seed,
+        charts=s.charts,
+        null=null,
+    )
     retrained = study.retrain(record) if s.validate.get("retrain") else None
     failed = sorted(trained.failed, key=lambda f: f.seed)
     outcome = Outcome(
-        run_id=study.run_id, uri=study.tracker.uri, experiment=s.experiment,
-        experiment_id=study.tracker.experiment_id, output_dir=study.output_dir, record=record,
-        analysis=pub.analysis, charts=pub.charts + (retrained.charts if retrained else []),
-        failed=failed, from_journal=trained.from_journal,
-    )  # fmt: skip
+        run_id=study.run_id,
+        uri=study.tracker.uri,
+        experiment=s.experiment,
+        experiment_id=study.tracker.experiment_id,
+        output_dir=study.output_dir,
+        record=record,
+        analysis=pub.analysis,
+        charts=pub.charts + (retrained.charts if retrained else []),
+        failed=failed,
+        from_journal=trained.from_journal,
+    )
     tables = dict(pub.tables)
     if retrained:
         tables.update(retrained.tables)
     notes = _notes(study, record, trained)
     present(study.tracker, pub, study.output_dir, notes=notes)
-    outcome.extras = {"tables": tables, "summary": report_blocks(
-        notes=notes, checks=pub.check_lines,
-        retrain=retrained.summary if retrained else None,
-        randomisation=pub.randomisation.summary if pub.randomisation else None)}  # fmt: skip
+    outcome.extras = {
+        "tables": tables,
+        "summary": report_blocks(
+            notes=notes,
+            checks=pub.check_lines,
+            retrain=retrained.summary if retrained else None,
+            randomisation=pub.randomisation.summary if pub.randomisation else None,
+        ),
+    }
     if pub.randomisation is not None:
         outcome.extras["randomisation"] = pub.randomisation
     return outcome
@@ -408,23 +471,31 @@ def _notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:
     """Lines before the detail: failures, the fallback backend, the journal, the reader's notes."""
     s, lines = study.settings, _missing_lines(study)
     if trained.failed:
-        lines += [_failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs,
-                                 s.n_resamples),
-                  "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
-                  "tables use the others."]  # fmt: skip
+        lines += [
+            _failures_line(sorted(trained.failed, key=lambda f: f.seed), s.n_runs, s.n_resamples),
+            "  Each failed seed is a FAILED child run with its traceback in error.txt; the "
+            "tables use the others.",
+        ]
     note = models.backend_note(study.prep.dataset.task, s.model)
     if note:
         lines.append(note)
     if trained.from_journal:
-        lines.append(f"{trained.from_journal} seed(s) came from the journal of an earlier "
-                     "process (trained, not yet in the store when it stopped), not trained "
-                     "again.")  # fmt: skip
+        lines.append(
+            f"{trained.from_journal} seed(s) came from the journal of an earlier "
+            "process (trained, not yet in the store when it stopped), not trained "
+            "again."
+        )
     if record.resamples:
-        how = ("as many training rows drawn with replacement" if s.resample == "bootstrap"
-               else "half the training rows drawn without replacement")  # fmt: skip
-        lines.append(f"{len(record.resamples)} resample networks ({s.resample}: {how}, each "
-                     "with its own seed) are in resamples.csv; every other table is the "
-                     "seeds' alone.")  # fmt: skip
+        how = (
+            "as many training rows drawn with replacement"
+            if s.resample == "bootstrap"
+            else "half the training rows drawn without replacement"
+        )
+        lines.append(
+            f"{len(record.resamples)} resample networks ({s.resample}: {how}, each "
+            "with its own seed) are in resamples.csv; every other table is the "
+            "seeds' alone."
+        )
     if study.auto_line:
         lines.append(f"study.n_runs=auto {study.auto_line}.")
     lines += [f"Note: {n}." for n in record.notes]
@@ -442,11 +513,15 @@ def _missing_lines(study: Study) -> list[str]:
         # complete, but the parent is the last live process's to end: should that one have died
         # a moment ago (its heartbeat still fresh), nobody would, and the report must not hide it
         who = ", ".join(sorted(study.holders))
-        return [f"Every seed is in; the parent run stays RUNNING while {who} may still be "
-                "running (the last process to end ends it). If it died, this ends the study "
-                f"{tracking.STALE:.0f} s after its last heartbeat:  {command}"]  # fmt: skip
-    seeds, resampled = [x for x in missing if not is_resample(x)], [
-        index(x) for x in missing if is_resample(x)]  # fmt: skip
+        return [
+            f"Every seed is in; the parent run stays RUNNING while {who} may still be "
+            "running (the last process to end ends it). If it died, this ends the study "
+            f"{tracking.STALE:.0f} s after its last heartbeat:  {command}"
+        ]
+    seeds, resampled = (
+        [x for x in missing if not is_resample(x)],
+        [index(x) for x in missing if is_resample(x)],
+    )
     parts = []
     for ids, n, what in ((seeds, s.n_runs, "seeds"), (resampled, s.n_resamples, "resamples")):
         if ids:
@@ -454,17 +529,19 @@ def _missing_lines(study: Study) -> list[str]:
             if len(shown) > 80:
                 shown = shown[:80].rsplit(",", 1)[0] + ", ..."
             parts.append(f"{len(ids)} of the {n} {what} ({what} {shown})")
-    head = (f"Missing: {' and '.join(parts)}; the parent run stays RUNNING until they are "
-            "in.")  # fmt: skip
+    head = f"Missing: {' and '.join(parts)}; the parent run stays RUNNING until they are in."
     held = {p: v & set(missing) for p, v in study.holders.items()}
     held = {p: v for p, v in held.items() if v}
     if not held:
         return [head, f"  Complete them with:  {command}"]
     who = ", ".join(f"{p} ({len(v)})" for p, v in sorted(held.items()))
-    return [head, f"  Claimed by {who}, which looked alive (a heartbeat under "
-                  f"{tracking.STALE:.0f} s old): it completes them when it finishes. If it died, "
-                  f"complete them {tracking.STALE:.0f} s after its last heartbeat with:  "
-                  f"{command}"]  # fmt: skip
+    return [
+        head,
+        f"  Claimed by {who}, which looked alive (a heartbeat under "
+        f"{tracking.STALE:.0f} s old): it completes them when it finishes. If it died, "
+        f"complete them {tracking.STALE:.0f} s after its last heartbeat with:  "
+        f"{command}",
+    ]
 
 
 def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
@@ -479,8 +556,11 @@ def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
 
     method = reference_method(record.meta.methods)
     try:
-        u = unc.estimate(record.values(method), record.resample_values(method),
-                         signed=record.meta.methods[method].signed)  # fmt: skip
+        u = unc.estimate(
+            record.values(method),
+            record.resample_values(method),
+            signed=record.meta.methods[method].signed,
+        )
     except ValueError as err:
         return None, f"stopped at {len(record.runs)} seeds: no error to compare ({err})"
     parts = unc.seeds_or_data(u)
@@ -488,31 +568,50 @@ def _auto_runs(s: Settings, record: StudyRecord) -> tuple[int | None, str]:
     ratio, name = float(parts.ratio[worst]), for_terminal(record.meta.feature_names[worst])
     tenth = f"{unc.MC_TARGET:g} of the data's standard error"
     if ratio <= unc.MC_TARGET:
-        return None, (f"stopped at {u.n_seeds} seeds: the seeds' Monte Carlo error is below "
-                      f"{tenth} for every variable (at most {ratio:.3f}, {name})")  # fmt: skip
+        return None, (
+            f"stopped at {u.n_seeds} seeds: the seeds' Monte Carlo error is below "
+            f"{tenth} for every variable (at most {ratio:.3f}, {name})"
+        )
     have = max(s.n_runs, len(record.runs))  # a resumed study may hold more than asked
     need = unc.seeds_needed(parts)
     if have >= AUTO_RUNS[1]:
-        more = (f"below {unc.MC_TARGET:g} would take about {need:,.0f} seeds" if np.isfinite(need)
-                else "its data's standard error is 0: no number of seeds gets below it")
-        still = (f"the seeds' Monte Carlo error is still {ratio:.3f} of the data's standard "
-                 f"error for {name}" if np.isfinite(ratio) else f"for {name}")  # fmt: skip
+        more = (
+            f"below {unc.MC_TARGET:g} would take about {need:,.0f} seeds"
+            if np.isfinite(need)
+            else "its data's standard error is 0: no number of seeds gets below it"
+        )
+        still = (
+            f"the seeds' Monte Carlo error is still {ratio:.3f} of the data's standard "
+            f"error for {name}"
+            if np.isfinite(ratio)
+            else f"for {name}"
+        )
         return None, f"stopped at {u.n_seeds} seeds, its cap being {AUTO_RUNS[1]}: {still} ({more})"
     # at least a quarter more (each round reads the study back), at most twice as many
     least = have + max(AUTO_RUNS[0], have // 4)
     n = int(min(AUTO_RUNS[1], max(least, min(2 * have, np.ceil(need)))))
     if not np.isfinite(ratio):
-        return n, (f"at {u.n_seeds} seeds the data's standard error is 0 for {name} (its "
-                   "resample networks vary no more than its seeds)")  # fmt: skip
-    return n, (f"at {u.n_seeds} seeds the seeds' Monte Carlo error is {ratio:.3f} of the data's "
-               f"standard error for {name} (wanted: below {unc.MC_TARGET:g})")  # fmt: skip
+        return n, (
+            f"at {u.n_seeds} seeds the data's standard error is 0 for {name} (its "
+            "resample networks vary no more than its seeds)"
+        )
+    return n, (
+        f"at {u.n_seeds} seeds the seeds' Monte Carlo error is {ratio:.3f} of the data's "
+        f"standard error for {name} (wanted: below {unc.MC_TARGET:g})"
+    )
 
 
 def _merged(a: Trained, b: Trained) -> Trained:
     """Two rounds of training (``study.n_runs=auto``) as one."""
     timings = {k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in a.timings | b.timings}
-    return Trained(a.runs + b.runs, a.failed + b.failed, a.from_journal + b.from_journal,
-                   timings, a.score_sum + b.score_sum, a.score_n + b.score_n)  # fmt: skip
+    return Trained(
+        a.runs + b.runs,
+        a.failed + b.failed,
+        a.from_journal + b.from_journal,
+        timings,
+        a.score_sum + b.score_sum,
+        a.score_n + b.score_n,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -526,15 +625,20 @@ def _first_line(exc: BaseException) -> str:
 
 def _unavailable(study: Study, exc: BaseException) -> StoreUnavailable:
     if study.run_id is None:
-        return StoreUnavailable(tracking.mask_uri(
-            f"cannot write to the tracking store {study.tracker.uri} ({_first_line(exc)}); "
-            "nothing was trained"))  # fmt: skip
+        return StoreUnavailable(
+            tracking.mask_uri(
+                f"cannot write to the tracking store {study.tracker.uri} ({_first_line(exc)}); "
+                "nothing was trained"
+            )
+        )
     journal = Journal(study.settings.root, study.run_id)
-    return StoreUnavailable(tracking.mask_uri(  # the cause may hold the URI (MLflow's does)
-        f"the tracking store {study.tracker.uri} stopped answering ({_first_line(exc)}); "
-        f"training stopped. {len(journal.runs())} trained seed(s) are kept in the journal "
-        f"{journal.folder} and will be uploaded, not retrained, by the resume"
-    ))  # fmt: skip
+    return StoreUnavailable(
+        tracking.mask_uri(  # the cause may hold the URI (MLflow's does)
+            f"the tracking store {study.tracker.uri} stopped answering ({_first_line(exc)}); "
+            f"training stopped. {len(journal.runs())} trained seed(s) are kept in the journal "
+            f"{journal.folder} and will be uploaded, not retrained, by the resume"
+        )
+    )
 
 
 def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
@@ -542,8 +646,10 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
     fit = np.array([r.timings.get("fit", np.nan) for r in record.runs])
     imp = np.array([r.timings.get("importance", np.nan) for r in record.runs])
     return {
-        "total_seconds": end - t["start"], "setup_seconds": t["setup"] - t["start"],
-        "training_seconds": t["trained"] - t["train"], "analysis_seconds": end - t["analyse"],
+        "total_seconds": end - t["start"],
+        "setup_seconds": t["setup"] - t["start"],
+        "training_seconds": t["trained"] - t["train"],
+        "analysis_seconds": end - t["analyse"],
         "trained_runs": len(trained.runs) - trained.from_journal,
         "fit_seconds_per_run": float(np.nanmean(fit)) if fit.size else np.nan,
         "importance_seconds_per_run": float(np.nanmean(imp)) if imp.size else np.nan,
@@ -552,7 +658,7 @@ def _timings(t: dict, record: StudyRecord, trained: Trained, null) -> dict:
         "writer_busy_seconds": trained.timings.get("writer_busy_seconds", 0.0),
         "null_seconds": t["null"] if null is not None else 0.0,
         "null_runs": null.n_networks if null is not None else 0,
-    }  # fmt: skip
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,17 +670,22 @@ def _wanted(s: Settings, *, every: bool = False) -> list[int]:
     then its resample networks (shard i takes b = i, i + n_shards, ...)."""
     n = 1 if every else s.n_shards
     seeds = [x for x in runner.seeds_for(s.seed, s.n_runs) if (x - s.seed) % n == s.shard % n]
-    return seeds + [x for b, x in enumerate(runner.resamples_for(s.n_resamples))
-                    if b % n == s.shard % n]  # fmt: skip
+    return seeds + [
+        x for b, x in enumerate(runner.resamples_for(s.n_resamples)) if b % n == s.shard % n
+    ]
 
 
-def _failures_line(failed, n_runs: int, n_resamples: int = 0, *, stopped: bool = False,
-                   limit: int = 0) -> str:  # fmt: skip
+def _failures_line(
+    failed, n_runs: int, n_resamples: int = 0, *, stopped: bool = False, limit: int = 0
+) -> str:
     first = min(failed, key=lambda f: f.seed)
     what = "network" if n_resamples else "seed"  # seeds and resample networks, counted together
     n = f"{len(failed)} {what}{'s' * (len(failed) != 1)}"
-    head = (f"{n} failed, more than study.max_failures={limit}: the study stopped" if stopped
-            else f"{len(failed)} of {n_runs + n_resamples} {what}s failed")  # fmt: skip
+    head = (
+        f"{n} failed, more than study.max_failures={limit}: the study stopped"
+        if stopped
+        else f"{len(failed)} of {n_runs + n_resamples} {what}s failed"
+    )
     which = f"resample {index(first.seed)}" if is_resample(first.seed) else f"seed {first.seed}"
     return f"{head}; the first: {which}: {first.error}"
 
@@ -584,8 +695,15 @@ def _progress(settings: Settings, meta: StudyMeta, total: int, desc: str = "trai
 
     desc = desc if kw.get("position") else f"{desc} {for_terminal(meta.name)}"
     disable = kw.pop("disable", None) or not settings.progress
-    return tqdm(total=total, desc=desc, unit="run", disable=disable, file=sys.stderr,
-                dynamic_ncols=True, **kw)  # fmt: skip
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="run",
+        disable=disable,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        **kw,
+    )
 
 
 def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: StudyRecord):
@@ -597,16 +715,31 @@ def _train_null(settings: Settings, plan: runner.Plan, meta: StudyMeta, record: 
     groups, B, p = design.groups(record.runs), test["n_permutations"], len(meta.feature_names)
     total = design.n_networks(len(groups), p, B)
     if settings.progress or total > 100_000:
-        many = ("; that is many: randomisation.tested=best (or a number of seeds) or fewer "
-                "randomisation.n_permutations cut it" if total > 100_000 else "")  # fmt: skip
-        upto = ("up to " if 0 < test["stop_after"] < B else "")
-        print(f"null networks of the randomisation test: {design.describe(B)}: {upto}{total:,} "
-              f"networks ({len(groups)} group(s) x {total // len(groups):,}){many}",
-              file=sys.stderr)  # fmt: skip
+        many = (
+            "; that is many: randomisation.tested=best (or a number of seeds) or fewer "
+            "randomisation.n_permutations cut it"
+            if total > 100_000
+            else ""
+        )
+        upto = "up to " if 0 < test["stop_after"] < B else ""
+        print(
+            f"null networks of the randomisation test: {design.describe(B)}: {upto}{total:,} "
+            f"networks ({len(groups)} group(s) x {total // len(groups):,}){many}",
+            file=sys.stderr,
+        )
 
     def bars(n, desc, **kw):
         return _progress(settings, meta, n, desc, **kw)
 
-    return nullnets.train(plan, design, record.runs, n_permutations=B, first=test["seed"],
-                          methods=meta.methods, n_jobs=settings.n_jobs, bars=bars,
-                          stop_after=test["stop_after"], alternative=test["alternative"])  # fmt: skip
+    return nullnets.train(
+        plan,
+        design,
+        record.runs,
+        n_permutations=B,
+        first=test["seed"],
+        methods=meta.methods,
+        n_jobs=settings.n_jobs,
+        bars=bars,
+        stop_after=test["stop_after"],
+        alternative=test["alternative"],
+    )

@@ -11,8 +11,19 @@ import numpy as np
 
 from .errors import StudyError
 
-__all__ = ["MODEL_KEYS", "BACKENDS", "make_model", "fit", "fit_many", "FitInfo", "backend",
-           "batched_reason", "backend_note", "trained_by", "DEFAULT_BACKEND"]
+__all__ = [
+    "MODEL_KEYS",
+    "BACKENDS",
+    "make_model",
+    "fit",
+    "fit_many",
+    "FitInfo",
+    "backend",
+    "batched_reason",
+    "backend_note",
+    "trained_by",
+    "DEFAULT_BACKEND",
+]
 
 # How the networks are trained: ``batched`` (the default) trains a block of seeds together
 # (:mod:`study.batched`), scikit-learn's algorithm step for step, and returns the same kind of
@@ -47,8 +58,10 @@ def model_params(config: Mapping) -> dict:
         )
     nulls = [k for k in MODEL_KEYS if config.get(k, "") is None and k != "hidden_layer_sizes"]
     if nulls:  # scikit-learn's default would train instead, unannounced
-        raise StudyError(f"model.{nulls[0]} is null: give it a value, or drop the key "
-                         f"(~model.{nulls[0]}) for scikit-learn's default")  # fmt: skip
+        raise StudyError(
+            f"model.{nulls[0]} is null: give it a value, or drop the key "
+            f"(~model.{nulls[0]}) for scikit-learn's default"
+        )
     params = {k: config[k] for k in MODEL_KEYS if k in config}
     if "hidden_layer_sizes" in config:
         params["hidden_layer_sizes"] = _layer_sizes(config["hidden_layer_sizes"])
@@ -61,13 +74,20 @@ def _layer_sizes(sizes) -> tuple[int, ...]:
     scikit-learn casts what it gets: ``[1.5]`` and ``[true]`` train one unit; null would train
     its default of 100. None of them is what the user meant, so each is refused, and so is a bare
     ``8``, which scikit-learn's documentation does not promise to read as one layer."""
-    ok = isinstance(sizes, (list, tuple)) and len(sizes) > 0 and all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
+    ok = (
+        isinstance(sizes, (list, tuple))
+        and len(sizes) > 0
+        and all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+        )
+    )
     if not ok:
         one = isinstance(sizes, int) and not isinstance(sizes, bool) and sizes >= 1
         hint = f"; write [{sizes}] for one layer of {sizes}" if one else ""
-        raise StudyError("model.hidden_layer_sizes must be a list of positive integers, one per "
-                         f"hidden layer (e.g. [8] or [16,8]); got {_shown(sizes)}{hint}")
+        raise StudyError(
+            "model.hidden_layer_sizes must be a list of positive integers, one per "
+            f"hidden layer (e.g. [8] or [16,8]); got {_shown(sizes)}{hint}"
+        )
     return tuple(int(s) for s in sizes)
 
 
@@ -113,8 +133,10 @@ def backend_note(task: str, config: Mapping) -> str | None:
     reason = batched_reason(task, config)
     if reason is None:
         return None
-    return (f"model.backend=batched does not reproduce {reason}: the networks were trained "
-            "one at a time with scikit-learn")
+    return (
+        f"model.backend=batched does not reproduce {reason}: the networks were trained "
+        "one at a time with scikit-learn"
+    )
 
 
 def make_model(task: str, config: Mapping, *, seed: int):
@@ -189,7 +211,11 @@ def fit_many(fitted, Xs, ys) -> list:
                 out.append(exc)
         return out
     results = batched.fit_block(fitted, Xs, ys)
-    return [r if isinstance(r, Exception) else
-            FitInfo(n_iter=int(m.n_iter_), converged=not (r + diverged(m)),
-                    warnings=tuple(r + diverged(m)))
-            for m, r in zip(fitted, results)]  # fmt: skip
+    return [
+        r
+        if isinstance(r, Exception)
+        else FitInfo(
+            n_iter=int(m.n_iter_), converged=not (r + diverged(m)), warnings=tuple(r + diverged(m))
+        )
+        for m, r in zip(fitted, results)
+    ]

@@ -18,9 +18,19 @@ __all__ = ["train"]
 _CHUNK = 2048
 
 
-def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, methods,
-          n_jobs: int = 1, bars=None, stop_after: int = 0,
-          alternative: str = "two-sided"):  # fmt: skip
+def train(
+    plan: runner.Plan,
+    design,
+    runs,
+    *,
+    n_permutations: int,
+    first: int,
+    methods,
+    n_jobs: int = 1,
+    bars=None,
+    stop_after: int = 0,
+    alternative: str = "two-sided",
+):
     """Train the null networks of ``design`` (:class:`~study.randomisation.Design`) for the
     study's ``runs`` and keep what the test compares of each: a
     :class:`~study.randomisation.NullSet`. ``methods``: the study's method layouts;
@@ -44,18 +54,24 @@ def train(plan: runner.Plan, design, runs, *, n_permutations: int, first: int, m
         for upto in waves(stop_after, B):
             jobs = [(g, v, b) for g, v in going for b in range(done, upto)]
             for part in range(0, len(jobs), _CHUNK):  # what waits to be read stays bounded
-                chunk = jobs[part:part + _CHUNK]
-                nets = [runner.Null(permutation=first + b, variable=v,
-                                    init=None if groups[g] < 0 else groups[g])
-                        for g, v, b in chunk]  # fmt: skip
+                chunk = jobs[part : part + _CHUNK]
+                nets = [
+                    runner.Null(
+                        permutation=first + b, variable=v, init=None if groups[g] < 0 else groups[g]
+                    )
+                    for g, v, b in chunk
+                ]
                 for (g, v, b), rec in zip(chunk, runner.run_many(plan, nets, n_jobs=n_jobs)):
                     runner.check_stop()
                     null.add(g, v, b, rec, primaries)
                     bar.update()
             done = upto
             if upto < B:
-                going = [(g, v) for g, v in going
-                         if not _decided(null, observed, g, v, upto, stop_after, alternative)]
+                going = [
+                    (g, v)
+                    for g, v in going
+                    if not _decided(null, observed, g, v, upto, stop_after, alternative)
+                ]
             if not going:
                 break
         bar.total = null.n_networks  # the bar ends full where units stopped early
@@ -70,8 +86,12 @@ def _observed(design, runs, groups, primaries) -> dict:
     out = []
     for start in groups:
         mine = tested if start < 0 else [r for r in runs if int(r.seed) == int(start)]
-        out.append({m: np.stack([np.asarray(r.importances[m][k], float) for r in mine])
-                    for m, k in primaries.items()})  # fmt: skip
+        out.append(
+            {
+                m: np.stack([np.asarray(r.importances[m][k], float) for r in mine])
+                for m, k in primaries.items()
+            }
+        )
     return out
 
 

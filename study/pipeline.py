@@ -1,6 +1,8 @@
-"""One study from a config: dataset -> runs -> MLflow -> analysis -> charts. Called by ``study-run``.
+"""One study from a config: dataset -> runs -> MLflow -> analysis -> charts. Called by
+``study-run``; :func:`run_table` runs one of a DataFrame (``study.run``).
 
-The steps live in :mod:`study.prepare`, :mod:`study.lifecycle` and :mod:`study.publish`; this module keeps the names notebooks and tests use.
+The steps live in :mod:`study.prepare`, :mod:`study.lifecycle` and :mod:`study.publish`; this
+module keeps the names notebooks and tests use.
 :func:`run` takes the composed config as a plain mapping (see :func:`study.config.compose`).
 Everything the user can get wrong is checked before the parent MLflow run is created; if anything
 fails after that, the parent run ends FAILED (or KILLED on Ctrl-C) rather than being left RUNNING.
@@ -16,8 +18,18 @@ from .prepare import prepare
 from .publish import analyse_and_log, publish, randomisation_and_log, write_tables
 from .settings import Settings
 
-__all__ = ["run", "run_table", "Outcome", "prepare", "publish", "analyse_and_log",
-           "randomisation_and_log", "write_tables", "keep_report", "Settings"]  # fmt: skip
+__all__ = [
+    "run",
+    "run_table",
+    "Outcome",
+    "prepare",
+    "publish",
+    "analyse_and_log",
+    "randomisation_and_log",
+    "write_tables",
+    "keep_report",
+    "Settings",
+]
 
 
 def keep_report(text: str, output_dir: Path, uri: str, run_id: str) -> Path:
@@ -64,9 +76,12 @@ def run_table(data, *, target, features=None, task: str = "auto", overrides=()) 
             cfg["study"]["name"] = f"frame-{digest}"
         data = path
     # set, not composed: column names may hold what an override cannot (spaces, commas, quotes)
-    cfg["dataset"].update(path=str(Path(data).expanduser().resolve()), task=task,
-                          target=list(target) if isinstance(target, (list, tuple)) else target,
-                          features=None if features is None else list(features))  # fmt: skip
+    cfg["dataset"].update(
+        path=str(Path(data).expanduser().resolve()),
+        task=task,
+        target=list(target) if isinstance(target, (list, tuple)) else target,
+        features=None if features is None else list(features),
+    )
     return run(cfg)
 
 
@@ -77,6 +92,7 @@ def _frame_csv(frame) -> str:
     from .errors import StudyError
 
     if not isinstance(frame, pd.DataFrame):
-        raise StudyError(f"data must be a pandas DataFrame or the path of a CSV file; got "
-                         f"{type(frame).__name__}")  # fmt: skip
+        raise StudyError(
+            f"data must be a pandas DataFrame or the path of a CSV file; got {type(frame).__name__}"
+        )
     return frame.rename(columns=str).to_csv(index=False)

@@ -23,7 +23,6 @@ from .settings import Settings
 __all__ = ["Prepared", "prepare", "output_dir", "writable_folder"]
 
 
-
 @dataclass
 class Prepared:
     """A study's inputs, checked: nothing has been written anywhere yet."""
@@ -48,14 +47,21 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
     if "backend" not in (cfg.get("model") or {}):  # logged and hashed as what trains it
         cfg = {**cfg, "model": {**cfg.get("model", {}), "backend": models.DEFAULT_BACKEND}}
     settings = Settings.from_config(cfg)
-    ds = datasets.load_dataset(settings.dataset["name"], **{
-        k: v for k, v in settings.dataset.items() if k != "name"})  # fmt: skip
+    ds = datasets.load_dataset(
+        settings.dataset["name"], **{k: v for k, v in settings.dataset.items() if k != "name"}
+    )
     for note in ds.extra.get("notes", ()):  # what the loader changed, said before training
         print(f"Note: {for_terminal(note)}.", file=sys.stderr)  # it may name a column
-    plan = runner.Plan(dataset=ds, model=settings.model, methods=settings.methods,
-                       method_options=settings.method_options, test_size=settings.test_size,
-                       split_seed=None if settings.resplit else settings.seed,
-                       resample=settings.resample, seed=settings.seed)  # fmt: skip
+    plan = runner.Plan(
+        dataset=ds,
+        model=settings.model,
+        methods=settings.methods,
+        method_options=settings.method_options,
+        test_size=settings.test_size,
+        split_seed=None if settings.resplit else settings.seed,
+        resample=settings.resample,
+        seed=settings.seed,
+    )
     if settings.validate.get("retrain") and ds.n_features < 2:
         raise StudyError("validate.retrain needs at least 2 variables; this dataset has one")
     data = datasets.split(ds, test_size=settings.test_size, seed=settings.seed)
@@ -71,8 +77,7 @@ def prepare(cfg: Mapping, *, config_yaml: str | None = None) -> Prepared:
         config_yaml = yaml.safe_dump(dict(cfg), sort_keys=False)
     ident = identity.identity(cfg)
     meta = _meta(settings, ds, chance=randomisation.chance_score(data.y_test, ds.task))
-    return Prepared(cfg, config_yaml, settings, ds, plan, meta, ident,
-                    identity.config_hash(ident))  # fmt: skip
+    return Prepared(cfg, config_yaml, settings, ds, plan, meta, ident, identity.config_hash(ident))
 
 
 def _check_model(settings: Settings, ds: datasets.Dataset, data: datasets.Split) -> None:
@@ -103,8 +108,11 @@ def _check_params(model) -> None:
     try:
         model._validate_params()
     except InvalidParameterError as err:
-        said = re.fullmatch(r"The '(\w+)' parameter of \w+ (must be .*)\. Got (.*) instead\.",
-                            str(err).strip(), re.DOTALL)  # fmt: skip
+        said = re.fullmatch(
+            r"The '(\w+)' parameter of \w+ (must be .*)\. Got (.*) instead\.",
+            str(err).strip(),
+            re.DOTALL,
+        )
         if said is None:
             raise StudyError(f"model: {err}") from None
         key, rule, got = said.groups()
@@ -120,40 +128,54 @@ def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
     opts = dict(settings.method_options.get("lek") or {})  # names checked by Settings
     steps = opts.get("steps", 100)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise StudyError(f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}")
+        raise StudyError(
+            f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}"
+        )
     group_vals = opts.get("group_vals", (0, 0.2, 0.4, 0.6, 0.8, 1))
     try:
-        lek_groups(ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
-                   group_vals if isinstance(group_vals, int) else list(group_vals))  # fmt: skip
+        lek_groups(
+            ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
+            group_vals if isinstance(group_vals, int) else list(group_vals),
+        )
     except (ValueError, TypeError) as err:
         raise StudyError(f"importance.options.lek.group_vals: {err}") from None
 
 
 def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
     if settings.top_k > ds.n_features:  # equal is clipped to n - 1 with a note (the default 3)
-        raise StudyError(f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
-                         f"variables of {ds.name}")  # fmt: skip
+        raise StudyError(
+            f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
+            f"variables of {ds.name}"
+        )
     n_repeats = (settings.method_options.get("permutation") or {}).get("n_repeats", 5)
-    if "permutation" in settings.methods and (isinstance(n_repeats, bool) or not isinstance(
-            n_repeats, int) or n_repeats < 1):  # fmt: skip
-        raise StudyError(f"importance.options.permutation.n_repeats must be a positive integer; "
-                         f"got {n_repeats!r}")  # fmt: skip
+    if "permutation" in settings.methods and (
+        isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1
+    ):
+        raise StudyError(
+            f"importance.options.permutation.n_repeats must be a positive integer; "
+            f"got {n_repeats!r}"
+        )
 
 
-def _meta(settings: Settings, ds: datasets.Dataset, *,
-          chance: float | None = None) -> StudyMeta:
+def _meta(settings: Settings, ds: datasets.Dataset, *, chance: float | None = None) -> StudyMeta:
     sizes = models.make_model(ds.task, settings.model, seed=0).hidden_layer_sizes
     outputs = ds.output_names
     return StudyMeta(
         name=settings.name or f"{ds.name}-{settings.model.get('name', 'mlp')}",
-        dataset=ds.name, task=ds.task, feature_names=ds.feature_names, output_names=outputs,
+        dataset=ds.name,
+        task=ds.task,
+        feature_names=ds.feature_names,
+        output_names=outputs,
         layer_sizes=(ds.n_features, *(int(s) for s in sizes), len(outputs)),
         methods=method_layouts(settings.methods, task=ds.task, output_names=outputs),
         score_name="accuracy" if ds.task == datasets.CLASSIFICATION else "R²",
         truth=None if ds.truth is None else tuple(float(t) for t in ds.truth),
-        top_k=settings.top_k, n_bootstrap=settings.n_bootstrap, seed=settings.seed,
-        backend=models.trained_by(ds.task, settings.model), chance_score=chance,
-    )  # fmt: skip
+        top_k=settings.top_k,
+        n_bootstrap=settings.n_bootstrap,
+        seed=settings.seed,
+        backend=models.trained_by(ds.task, settings.model),
+        chance_score=chance,
+    )
 
 
 def output_dir(settings: Settings) -> Path:
@@ -177,5 +199,3 @@ def writable_folder(folder: Path, what: str) -> Path:
     except OSError as err:  # read-only, full disk, not a folder
         raise StudyError(f"{what}: cannot write into {folder} ({err.strerror or err})") from None
     return folder
-
-

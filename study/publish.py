@@ -12,9 +12,15 @@ from . import aggregate
 from .errors import StudyError
 from .record import StudyRecord
 
-__all__ = ["Published", "publish", "present", "analyse_and_log", "randomisation_and_log",
-           "write_tables", "report_blocks"]  # fmt: skip
-
+__all__ = [
+    "Published",
+    "publish",
+    "present",
+    "analyse_and_log",
+    "randomisation_and_log",
+    "write_tables",
+    "report_blocks",
+]
 
 
 @dataclass
@@ -28,8 +34,17 @@ class Published:
     randomisation: object = None
 
 
-def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_bootstrap: int,
-            seed: int, charts: bool, null=None) -> Published:  # fmt: skip
+def publish(
+    tracker,
+    record: StudyRecord,
+    output_dir: Path,
+    *,
+    top_k: int,
+    n_bootstrap: int,
+    seed: int,
+    charts: bool,
+    null=None,
+) -> Published:
     """Analyse ``record``, run the checks of its networks and (with ``null``: the null values,
     a :class:`~study.randomisation.NullSet`, and the test's settings) Olden & Jackson's test;
     write every table and chart to ``output_dir`` and log them to the parent (``tracker`` None:
@@ -37,8 +52,15 @@ def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_boo
     from . import validation
 
     analysis, paths, checks = _analyse_and_log(
-        tracker, record, output_dir, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed,
-        charts=charts, meanwhile=lambda: validation.checks(record))  # fmt: skip
+        tracker,
+        record,
+        output_dir,
+        top_k=top_k,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        charts=charts,
+        meanwhile=lambda: validation.checks(record),
+    )
     out = Published(analysis, list(paths), dict(analysis.tables()))
     resampled = aggregate.resample_table(record)  # beside the seeds' tables, never in them
     more = {**checks.tables, **({"resamples.csv": resampled} if resampled is not None else {})}
@@ -46,8 +68,9 @@ def publish(tracker, record: StudyRecord, output_dir: Path, *, top_k: int, n_boo
     out.tables.update(more)
     out.check_lines = checks.summary
     if null is not None and null[0] is not None:
-        result, paths = randomisation_and_log(tracker, record, null[0], null[1], output_dir,
-                                              charts=charts)  # fmt: skip
+        result, paths = randomisation_and_log(
+            tracker, record, null[0], null[1], output_dir, charts=charts
+        )
         out.charts += paths
         out.tables.update(result.tables)
         out.randomisation = result
@@ -63,9 +86,13 @@ def present(tracker, pub: Published, output_dir: Path, *, notes=()) -> Path:
     analysis = pub.analysis
     warnings = [*notes, *analysis.notes]
     settings = tracker.params() if tracker is not None else {}
-    page = overview.overview_html(analysis, charts=pub.charts, warnings=warnings,
-                                  randomisation=pub.randomisation.summary if pub.randomisation else (),
-                                  settings=settings)  # fmt: skip
+    page = overview.overview_html(
+        analysis,
+        charts=pub.charts,
+        warnings=warnings,
+        randomisation=pub.randomisation.summary if pub.randomisation else (),
+        settings=settings,
+    )
     path = Path(output_dir) / "overview.html"
     path.write_text(page, encoding="utf-8")
     if tracker is not None:
@@ -79,17 +106,27 @@ def _log(tracker, **what) -> None:
         tracker.log_results(**what)
 
 
-def analyse_and_log(tracker, record: StudyRecord, output_dir: Path, *, top_k: int,
-                    n_bootstrap: int = 1000, seed: int = 0, charts: bool = True):  # fmt: skip
+def analyse_and_log(
+    tracker,
+    record: StudyRecord,
+    output_dir: Path,
+    *,
+    top_k: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    charts: bool = True,
+):
     """Analyse a study and draw its charts; write both to ``output_dir`` and log them.
     Returns the analysis and the chart paths."""
-    analysis, paths, _ = _analyse_and_log(tracker, record, output_dir, top_k=top_k,
-                                          n_bootstrap=n_bootstrap, seed=seed, charts=charts)  # fmt: skip
+    analysis, paths, _ = _analyse_and_log(
+        tracker, record, output_dir, top_k=top_k, n_bootstrap=n_bootstrap, seed=seed, charts=charts
+    )
     return analysis, paths
 
 
-def _analyse_and_log(tracker, record, output_dir, *, top_k, n_bootstrap, seed, charts,
-                     meanwhile=None):  # fmt: skip
+def _analyse_and_log(
+    tracker, record, output_dir, *, top_k, n_bootstrap, seed, charts, meanwhile=None
+):
     """:func:`analyse_and_log`, with ``meanwhile()`` (its result returned third) run while a
     forked process draws part of the charts (:func:`study.plots.start_all`)."""
     from . import plots
@@ -107,18 +144,27 @@ def _analyse_and_log(tracker, record, output_dir, *, top_k, n_bootstrap, seed, c
     return analysis, paths, extra
 
 
-def randomisation_and_log(tracker, record: StudyRecord, null, test: Mapping,
-                          output_dir: Path, *, charts: bool = True):  # fmt: skip
+def randomisation_and_log(
+    tracker, record: StudyRecord, null, test: Mapping, output_dir: Path, *, charts: bool = True
+):
     """Olden & Jackson's test of a study against its null networks (``null``: a
     :class:`~study.randomisation.NullSet`; ``test``: ``alternative``, ``alpha``, ``chance``):
     tables, metrics and charts, written and logged."""
     from . import plots, randomisation
 
-    result = randomisation.analyse(record, null, alternative=str(test["alternative"]),
-                                   alpha=float(test["alpha"]), chance=test.get("chance"))  # fmt: skip
+    result = randomisation.analyse(
+        record,
+        null,
+        alternative=str(test["alternative"]),
+        alpha=float(test["alpha"]),
+        chance=test.get("chance"),
+    )
     tables = write_tables(result.tables, output_dir)
-    paths = plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"])) \
-        if charts else []  # fmt: skip
+    paths = (
+        plots.draw_randomisation(result, record, output_dir, alpha=float(test["alpha"]))
+        if charts
+        else []
+    )
     _log(tracker, metrics=result.metrics, tables=tables, charts=paths)
     return result, paths
 
@@ -137,14 +183,25 @@ def write_tables(tables: Mapping, output_dir: Path) -> list[Path]:
     paths = []
     for name, table in tables.items():
         arrow = pa.Table.from_pandas(table, preserve_index=False)
-        text = [c for c in arrow.column_names if pa.types.is_string(arrow.schema.field(c).type)
-                or pa.types.is_large_string(arrow.schema.field(c).type)]  # fmt: skip
+        text = [
+            c
+            for c in arrow.column_names
+            if pa.types.is_string(arrow.schema.field(c).type)
+            or pa.types.is_large_string(arrow.schema.field(c).type)
+        ]
         plain = all(not table[c].astype(str).str.contains(r'[",\r\n]').any() for c in text)
         header = ",".join(_csv_field(str(c)) for c in table.columns) + "\n"
-        with open(output_dir / name, "wb") as fh:  # the header as pandas writes it (Arrow quotes it)
+        with open(
+            output_dir / name, "wb"
+        ) as fh:  # the header as pandas writes it (Arrow quotes it)
             fh.write(header.encode())
-            pcsv.write_csv(arrow, fh, pcsv.WriteOptions(
-                include_header=False, quoting_style="none" if plain else "needed"))
+            pcsv.write_csv(
+                arrow,
+                fh,
+                pcsv.WriteOptions(
+                    include_header=False, quoting_style="none" if plain else "needed"
+                ),
+            )
         paths.append(output_dir / name)
     return paths
 
@@ -163,8 +220,15 @@ def report_blocks(*, notes=(), checks=(), retrain=None, randomisation=None) -> l
     return blocks
 
 
-def compare_studies(uri: str, run_ids, output_dir: Path, *, log: bool = True,
-                    top_k: int | None = None, charts: bool = True):  # fmt: skip
+def compare_studies(
+    uri: str,
+    run_ids,
+    output_dir: Path,
+    *,
+    log: bool = True,
+    top_k: int | None = None,
+    charts: bool = True,
+):
     """Read the studies ``run_ids`` from the store, compare their answers
     (:func:`study.compare.compare`), write ``compare*.csv``, ``compare.png`` and
     ``compare.txt`` to ``output_dir`` and (``log``) log them as a comparison run in the first
@@ -193,11 +257,20 @@ def compare_studies(uri: str, run_ids, output_dir: Path, *, log: bool = True,
     run_id = None
     if log:
         pairs = compared.pairs
-        metrics = {"studies": len(records), "tau_mean": float(pairs.tau.mean()),
-                   "tau_min": float(pairs.tau.min()), "overlap_min": float(pairs.overlap.min()),
-                   "common_top": float(len(compared.common_top))}  # fmt: skip
+        metrics = {
+            "studies": len(records),
+            "tau_mean": float(pairs.tau.mean()),
+            "tau_min": float(pairs.tau.min()),
+            "overlap_min": float(pairs.overlap.min()),
+            "common_top": float(len(compared.common_top)),
+        }
         run_id = tracking.log_comparison(
-            uri, records[0].experiment_id, name="compare · " + " vs ".join(labels)[:200],
-            run_ids=run_ids, description=compared.markdown(tracking.study_links(records)),
-            metrics={k: v for k, v in metrics.items() if v == v}, files=files)  # fmt: skip
+            uri,
+            records[0].experiment_id,
+            name="compare · " + " vs ".join(labels)[:200],
+            run_ids=run_ids,
+            description=compared.markdown(tracking.study_links(records)),
+            metrics={k: v for k, v in metrics.items() if v == v},
+            files=files,
+        )
     return compared, lines, run_id

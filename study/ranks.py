@@ -54,9 +54,16 @@ _BLOCK_ELEMENTS = 1 << 21
 _TINY = 1e-12
 
 
-def confidence_sets(estimates, covariance, *, level: float = 0.95, simultaneous: bool = False,
-                    stepdown: bool = True, n_draws: int = 65_536,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def confidence_sets(
+    estimates,
+    covariance,
+    *,
+    level: float = 0.95,
+    simultaneous: bool = False,
+    stepdown: bool = True,
+    n_draws: int = 65_536,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided confidence sets for the ranks of ``theta``, as ``csranks::csranks``.
 
     Parameters
@@ -129,8 +136,16 @@ def confidence_sets(estimates, covariance, *, level: float = 0.95, simultaneous:
     return 1 + above, x.size - below
 
 
-def tau_best(estimates, covariance, *, tau: int, level: float = 0.95, stepdown: bool = True,
-             n_draws: int = 65_536, seed: int = 0) -> np.ndarray:
+def tau_best(
+    estimates,
+    covariance,
+    *,
+    tau: int,
+    level: float = 0.95,
+    stepdown: bool = True,
+    n_draws: int = 65_536,
+    seed: int = 0,
+) -> np.ndarray:
     """Which variables may be among the ``tau`` best, as ``csranks::cstaubest``.
 
     Parameters
@@ -168,8 +183,11 @@ def tau_best(estimates, covariance, *, tau: int, level: float = 0.95, stepdown: 
     [True, True, False]
     """
     x, cov = _check_inputs(estimates, covariance, level, n_draws, seed)
-    if (isinstance(tau, (bool, np.bool_)) or not isinstance(tau, numbers.Integral)
-            or not 1 <= tau <= x.size):
+    if (
+        isinstance(tau, (bool, np.bool_))
+        or not isinstance(tau, numbers.Integral)
+        or not 1 <= tau <= x.size
+    ):
         raise ValueError(f"tau must be an integer from 1 to p = {x.size}; got {tau!r}")
     above, _ = _surely_ordered(x, cov, True, level, stepdown, n_draws, seed)
     return 1 + above <= tau
@@ -187,21 +205,30 @@ def _check_inputs(estimates, covariance, level, n_draws, seed) -> tuple[np.ndarr
         raise ValueError(f"covariance has shape {cov.shape} but estimates has length {x.size}")
     for name, a in (("estimates", x), ("covariance", cov)):
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite (no NaN or infinity); leave out the "
-                             "variables whose estimate or variance is unknown")
+            raise ValueError(
+                f"{name} must be finite (no NaN or infinity); leave out the "
+                "variables whose estimate or variance is unknown"
+            )
     scale = np.abs(cov).max()
     asym = np.abs(cov - cov.T).max()
     if asym > _SYMMETRY_TOL * scale:
         raise ValueError(f"covariance must be symmetric; largest |C - C.T| is {asym:.3g}")
     smallest = np.linalg.eigvalsh((cov + cov.T) / 2).min()
     if smallest < -_PSD_TOL * scale:
-        raise ValueError("covariance must be positive semi-definite; "
-                         f"smallest eigenvalue is {smallest:.3g}")
-    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real) \
-            or not 0 < level < 1:
+        raise ValueError(
+            f"covariance must be positive semi-definite; smallest eigenvalue is {smallest:.3g}"
+        )
+    if (
+        isinstance(level, (bool, np.bool_))
+        or not isinstance(level, numbers.Real)
+        or not 0 < level < 1
+    ):
         raise ValueError(f"level must be strictly between 0 and 1; got {level!r}")
-    if isinstance(n_draws, (bool, np.bool_)) or not isinstance(n_draws, numbers.Integral) \
-            or n_draws < 1:
+    if (
+        isinstance(n_draws, (bool, np.bool_))
+        or not isinstance(n_draws, numbers.Integral)
+        or n_draws < 1
+    ):
         raise ValueError(f"n_draws must be a positive integer; got {n_draws!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an integer; got {seed!r}")
@@ -305,13 +332,13 @@ def _critical_values(z, families, first, second, scale, active, n_families, leve
     # family is several times faster than np.maximum.reduceat along axis 0
     step = max(1, _BLOCK_ELEMENTS // fam.size)
     for lo in range(0, n, step):
-        d = z[pair_low, lo:lo + step] - z[pair_high, lo:lo + step]
+        d = z[pair_low, lo : lo + step] - z[pair_high, lo : lo + step]
         d *= inv
         t = d[source]
         np.negative(t, out=t, where=flip)
         np.abs(t, out=t, where=fold)
         for row, (start, end) in enumerate(zip(starts, ends)):
-            stats[row, lo:lo + step] = t[start:end].max(axis=0)
+            stats[row, lo : lo + step] = t[start:end].max(axis=0)
     q[present] = np.quantile(stats, level, axis=1)
     return q
 
@@ -327,8 +354,7 @@ def _statistic_rows(fam, first, second, scale, p):
     """
     low, high = np.minimum(first, second), np.maximum(first, second)
     pair = low * p + high
-    keys, where, counts = np.unique(fam * p * p + pair, return_index=True,
-                                    return_counts=True)
+    keys, where, counts = np.unique(fam * p * p + pair, return_index=True, return_counts=True)
     sign = np.where(counts == 2, 0, np.where(first[where] < second[where], 1, -1))
     pairs, first_use, source = np.unique(pair[where], return_index=True, return_inverse=True)
     return keys // (p * p), pairs // p, pairs % p, scale[where][first_use], source, sign

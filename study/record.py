@@ -39,8 +39,9 @@ def method_layouts(names, *, task: str, output_names) -> dict[str, MethodLayout]
         m = get_method(name)
         n = m.n_columns(task, len(output_names))
         columns = tuple(output_names) if n == len(output_names) else ("all",)
-        layouts[name] = MethodLayout(name, m.primary, tuple(m.measures), m.signed, columns,
-                                     tuple(m.extras))  # fmt: skip
+        layouts[name] = MethodLayout(
+            name, m.primary, tuple(m.measures), m.signed, columns, tuple(m.extras)
+        )
     return layouts
 
 
@@ -73,8 +74,14 @@ class StudyMeta:
     def from_dict(cls, d: dict) -> StudyMeta:
         d = dict(d)
         d["methods"] = {
-            k: MethodLayout(**{**v, "measures": tuple(v["measures"]), "columns": tuple(v["columns"]),
-                               "extras": tuple(v.get("extras", ()))})
+            k: MethodLayout(
+                **{
+                    **v,
+                    "measures": tuple(v["measures"]),
+                    "columns": tuple(v["columns"]),
+                    "extras": tuple(v.get("extras", ())),
+                }
+            )
             for k, v in d["methods"].items()
         }
         for key in ("feature_names", "output_names", "layer_sizes"):

@@ -29,8 +29,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "BASE", "resample_id", "index", "is_resample", "network_seed", "rows",
-           "split_runs"]  # fmt: skip
+__all__ = [
+    "KINDS",
+    "BASE",
+    "resample_id",
+    "index",
+    "is_resample",
+    "network_seed",
+    "rows",
+    "split_runs",
+]
 
 KINDS = ("none", "bootstrap", "subsample")
 BASE = 2**32  # the id of resample 0: one above numpy's largest seed
@@ -71,5 +79,4 @@ def split_runs(runs) -> tuple[list, list]:
     """Records (anything with ``.seed``, the ledger id) split into the full-data seeds and the
     resample networks, each in the order given."""
     runs = list(runs)
-    return ([r for r in runs if not is_resample(r.seed)],
-            [r for r in runs if is_resample(r.seed)])  # fmt: skip
+    return ([r for r in runs if not is_resample(r.seed)], [r for r in runs if is_resample(r.seed)])

@@ -49,9 +49,16 @@ def _score(plan: Plan, cols: tuple[int, ...], seed: int) -> float:
 
 
 def retrain_curves(
-    plan: Plan, orders: dict[str, np.ndarray], *, k_max: int, n_seeds: int, n_random: int,
-    seed: int, n_jobs: int = 1, progress: bool = False,
-) -> pd.DataFrame:  # fmt: skip
+    plan: Plan,
+    orders: dict[str, np.ndarray],
+    *,
+    k_max: int,
+    n_seeds: int,
+    n_random: int,
+    seed: int,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Held-out score per (method or "random", mode "keep"/"remove", k).
 
     Returns a long table: ``method, mode, k, score_mean, score_sd, n``. For "random", the mean is
@@ -83,15 +90,29 @@ def retrain_curves(
     jobs = sorted({(cols, s) for cols in sets.values() for s in seeds})
     parallel = _pool.parallel(n_jobs, return_as="generator")
     results = parallel(delayed(_score)(plan, cols, s) for cols, s in jobs)
-    bar = tqdm(results, total=len(jobs), desc="retraining", unit="fit", disable=not progress,
-               file=sys.stderr)  # fmt: skip
+    bar = tqdm(
+        results,
+        total=len(jobs),
+        desc="retraining",
+        unit="fit",
+        disable=not progress,
+        file=sys.stderr,
+    )
     scores = dict(zip(jobs, bar))
     rows = []
     for key, cols in sets.items():
         method, mode, k, d = key
         for s in seeds:
-            rows.append({"method": method, "mode": mode, "k": k, "draw": d, "seed": s,
-                         "score": scores[(cols, s)]})  # fmt: skip
+            rows.append(
+                {
+                    "method": method,
+                    "mode": mode,
+                    "k": k,
+                    "draw": d,
+                    "seed": s,
+                    "score": scores[(cols, s)],
+                }
+            )
     raw = pd.DataFrame(rows)
     per_draw = raw.groupby(["method", "mode", "k", "draw"], sort=False).score.mean().reset_index()
     curves = per_draw.groupby(["method", "mode", "k"], sort=False).agg(
@@ -111,8 +132,14 @@ def retrain_areas(curves: pd.DataFrame) -> pd.DataFrame:
     for method in [m for m in wide.columns if m != "random"]:
         keep = (wide.loc["keep", method] - wide.loc["keep", "random"]).mean()
         remove = (wide.loc["remove", "random"] - wide.loc["remove", method]).mean()
-        rows.append({"method": method, "keep_area": keep, "remove_area": remove,
-                     "area": (keep + remove) / 2})  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "keep_area": keep,
+                "remove_area": remove,
+                "area": (keep + remove) / 2,
+            }
+        )
     return pd.DataFrame(rows).sort_values("area", ascending=False, ignore_index=True)
 
 
@@ -132,27 +159,35 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
     v = settings.validate
     orders = {m: consensus_order(record, m) for m in record.meta.methods}
     curves = retrain_curves(
-        plan, orders, k_max=int(v.get("k_max", 5)), n_seeds=int(v.get("n_seeds", 3)),
-        n_random=int(v.get("n_random", 5)), seed=settings.seed, n_jobs=settings.n_jobs,
+        plan,
+        orders,
+        k_max=int(v.get("k_max", 5)),
+        n_seeds=int(v.get("n_seeds", 3)),
+        n_random=int(v.get("n_random", 5)),
+        seed=settings.seed,
+        n_jobs=settings.n_jobs,
         progress=settings.progress,
-    )  # fmt: skip
+    )
     areas = retrain_areas(curves)
     feats = record.meta.feature_names
     ranking = pd.DataFrame(
-        [{"method": m, "position": i + 1, "feature": feats[j]} for m, o in orders.items()
-         for i, j in enumerate(o)]
-    )  # fmt: skip
+        [
+            {"method": m, "position": i + 1, "feature": feats[j]}
+            for m, o in orders.items()
+            for i, j in enumerate(o)
+        ]
+    )
     charts = []
     if settings.charts:
-        charts.append(plots.save(plots.retrain_figure(curves, record.meta), output_dir / "retrain.png"))
+        charts.append(
+            plots.save(plots.retrain_figure(curves, record.meta), output_dir / "retrain.png")
+        )
     metrics = {}
     for r in areas.itertuples():
         metrics[f"retrain.{r.method}.keep_area"] = r.keep_area
         metrics[f"retrain.{r.method}.remove_area"] = r.remove_area
         metrics[f"retrain.{r.method}.area"] = r.area
-    series = {
-        f"retrain.{r.method}.{r.mode}_score": [] for r in curves.itertuples()
-    }
+    series = {f"retrain.{r.method}.{r.mode}_score": [] for r in curves.itertuples()}
     for r in curves.itertuples():
         series[f"retrain.{r.method}.{r.mode}_score"].append((int(r.k), float(r.score_mean)))
     best = areas.iloc[0]
@@ -165,19 +200,29 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
     ]
     for r in areas.itertuples():
         top3 = ", ".join(feats[j] for j in orders[r.method][:3])
-        lines.append(f"  {r.method:<20} {r.keep_area:>+11.3f} {r.remove_area:>+13.3f} "
-                     f"{r.area:>+7.3f}   {top3}")  # fmt: skip
+        lines.append(
+            f"  {r.method:<20} {r.keep_area:>+11.3f} {r.remove_area:>+13.3f} "
+            f"{r.area:>+7.3f}   {top3}"
+        )
     tied = areas.method[np.isclose(areas.area, best.area, rtol=0, atol=1e-12)].tolist()
     if len(tied) == len(areas) > 1:
-        verdict = (f"every method's top-k beats random by {best.area:+.3f} {score} on average: "
-                   "their consensus rankings agree where it matters, and retraining cannot "
-                   "separate them")  # fmt: skip
+        verdict = (
+            f"every method's top-k beats random by {best.area:+.3f} {score} on average: "
+            "their consensus rankings agree where it matters, and retraining cannot "
+            "separate them"
+        )
     else:
         who = tied[0] if len(tied) == 1 else " and ".join(tied) + " (tied)"
         verdict = f"{who}, whose top-k beats random by {best.area:+.3f} {score} on average"
     lines.append(f"  Best: {verdict}. Positive = better than random.")
     return RetrainResult(
-        tables={"retrain_curves.csv": curves, "retrain_areas.csv": areas,
-                "retrain_rankings.csv": ranking},
-        metrics=metrics, charts=charts, summary=lines, series=series,
-    )  # fmt: skip
+        tables={
+            "retrain_curves.csv": curves,
+            "retrain_areas.csv": areas,
+            "retrain_rankings.csv": ranking,
+        },
+        metrics=metrics,
+        charts=charts,
+        summary=lines,
+        series=series,
+    )

@@ -20,9 +20,22 @@ from . import _pool, importance, models, resample
 from .datasets import CLASSIFICATION, Dataset, split
 from .record import FailedRun, RunRecord
 
-__all__ = ["Plan", "Null", "Resample", "run_one", "run_one_or_fail", "run_block", "run_many",
-           "blocks", "seeds_for", "resamples_for", "request_stop", "check_stop", "warm_up",
-           "release_workers"]  # fmt: skip
+__all__ = [
+    "Plan",
+    "Null",
+    "Resample",
+    "run_one",
+    "run_one_or_fail",
+    "run_block",
+    "run_many",
+    "blocks",
+    "seeds_for",
+    "resamples_for",
+    "request_stop",
+    "check_stop",
+    "warm_up",
+    "release_workers",
+]
 
 # scikit-learn's MLP catches KeyboardInterrupt inside fit() and returns a half-trained network;
 # so a Ctrl-C or SIGTERM also sets this flag (the console script's signal handler), and the
@@ -85,8 +98,11 @@ class Null:
         it, so that every null network has its own permutation."""
         if self.variable is None and self.init is None:
             return np.random.default_rng(self.permutation).permutation(n)
-        key = [self.permutation, -1 if self.variable is None else self.variable,
-               -1 if self.init is None else self.init]  # fmt: skip
+        key = [
+            self.permutation,
+            -1 if self.variable is None else self.variable,
+            -1 if self.init is None else self.init,
+        ]
         return np.random.default_rng([k + 1 for k in key]).permutation(n)
 
 
@@ -118,8 +134,9 @@ def _job(plan: Plan, job):
     if not resample.is_resample(job):
         return int(job)
     if plan.resample not in ("bootstrap", "subsample"):  # a bug: ids come from the settings
-        raise ValueError(f"resample network {resample.index(job)} in a study with "
-                         f"resample={plan.resample!r}")  # fmt: skip
+        raise ValueError(
+            f"resample network {resample.index(job)} in a study with resample={plan.resample!r}"
+        )
     return Resample(resample.index(job), plan.resample, plan.seed)
 
 
@@ -150,8 +167,11 @@ def _data(plan: Plan, job, shared=None):
     if shared is not None:
         data = shared
     else:
-        data = split(plan.dataset, test_size=plan.test_size,
-                     seed=_seed(job) if plan.split_seed is None else plan.split_seed)  # fmt: skip
+        data = split(
+            plan.dataset,
+            test_size=plan.test_size,
+            seed=_seed(job) if plan.split_seed is None else plan.split_seed,
+        )
     if isinstance(job, Resample):
         rows = resample.rows(job.kind, len(data.y_train), job.seed)
         _check_classes(plan, job, data.y_train, data.y_train[rows])
@@ -174,13 +194,26 @@ def _check_classes(plan: Plan, job: Resample, y_train, y) -> None:
         return
     n, have = len(np.unique(y_train, axis=0)), len(np.unique(y, axis=0))
     if have < n:
-        raise ValueError(f"resample {job.index} ({job.kind}) drew no training row of "
-                         f"{n - have} of the {n} classes")  # fmt: skip
+        raise ValueError(
+            f"resample {job.index} ({job.kind}) drew no training row of "
+            f"{n - have} of the {n} classes"
+        )
 
 
-def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_seconds: float,
-            started: float, *, null: bool = False, train_score: float | None = None,
-            test_score: float | None = None, record_id: int | None = None):  # fmt: skip
+def _record(
+    plan: Plan,
+    seed: int,
+    data,
+    model,
+    info: models.FitInfo,
+    fit_seconds: float,
+    started: float,
+    *,
+    null: bool = False,
+    train_score: float | None = None,
+    test_score: float | None = None,
+    record_id: int | None = None,
+):
     """Score the fitted ``model`` and compute every importance: the seed's :class:`RunRecord`
     (``started``: when its work began, epoch seconds). A ``null`` network is not scored on the
     held-out data (the test never reads it); ``train_score``, ``test_score``: already computed
@@ -200,18 +233,24 @@ def _record(plan: Plan, seed: int, data, model, info: models.FitInfo, fit_second
     t2 = time.perf_counter()
     return RunRecord(
         seed=int(seed if record_id is None else record_id),
-        train_score=float(model.score(data.X_train, data.y_train) if train_score is None
-                          else train_score),
-        test_score=np.nan if null else float(model.score(data.X_test, data.y_test)
-                                             if test_score is None else test_score),
+        train_score=float(
+            model.score(data.X_train, data.y_train) if train_score is None else train_score
+        ),
+        test_score=np.nan
+        if null
+        else float(model.score(data.X_test, data.y_test) if test_score is None else test_score),
         n_iter=info.n_iter,
         converged=info.converged,
         coefs=network.coefs,
         intercepts=network.intercepts,
         importances=values,
         # epoch seconds: the child run's start and end times
-        timings={"fit": fit_seconds, "importance": t2 - t1, "started_at": started,
-                 "finished_at": time.time()},
+        timings={
+            "fit": fit_seconds,
+            "importance": t2 - t1,
+            "started_at": started,
+            "finished_at": time.time(),
+        },
     )
 
 
@@ -227,8 +266,17 @@ def run_one(plan: Plan, seed) -> RunRecord:
         model = models.make_model(plan.dataset.task, plan.model, seed=seed)
         t0 = time.perf_counter()
         info = models.fit(model, data.X_train, data.y_train)
-        return _record(plan, seed, data, model, info, time.perf_counter() - t0, started,
-                       null=isinstance(job, Null), record_id=_id(job))  # fmt: skip
+        return _record(
+            plan,
+            seed,
+            data,
+            model,
+            info,
+            time.perf_counter() - t0,
+            started,
+            null=isinstance(job, Null),
+            record_id=_id(job),
+        )
 
 
 def _failed(seed: int, exc: BaseException, tb: str | None = None) -> FailedRun:
@@ -258,10 +306,14 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         if short:  # a resample short of a class fails alone; the others train as a block
             if not keep_going:
                 raise next(iter(short.values()))
-            rest = iter(run_block(plan, [j for k, j in enumerate(jobs) if k not in short],
-                                  keep_going=True) if len(short) < len(jobs) else ())  # fmt: skip
-            return [_failed(ids[k], short[k]) if k in short else next(rest)
-                    for k in range(len(jobs))]  # fmt: skip
+            rest = iter(
+                run_block(plan, [j for k, j in enumerate(jobs) if k not in short], keep_going=True)
+                if len(short) < len(jobs)
+                else ()
+            )
+            return [
+                _failed(ids[k], short[k]) if k in short else next(rest) for k in range(len(jobs))
+            ]
         fitted = [models.make_model(plan.dataset.task, plan.model, seed=s) for s in seeds]
         t0 = time.perf_counter()
         try:
@@ -275,19 +327,34 @@ def run_block(plan: Plan, seeds, *, keep_going: bool = False) -> list:
         # the scores from one forward pass of the block (model.score costs 2.5 ms a call in
         # scikit-learn's input checks, more than training a network here); null networks are
         # not scored on the held-out data
-        train = _block_scores(fitted, [d.X_train for d in datas], [d.y_train for d in datas],
-                              infos)  # fmt: skip
-        test = [None] * len(jobs) if null else _block_scores(
-            fitted, [d.X_test for d in datas], [d.y_test for d in datas], infos)  # fmt: skip
+        train = _block_scores(fitted, [d.X_train for d in datas], [d.y_train for d in datas], infos)
+        test = (
+            [None] * len(jobs)
+            if null
+            else _block_scores(fitted, [d.X_test for d in datas], [d.y_test for d in datas], infos)
+        )
         out = []
-        for s, i, data, model, info, score, held_out in zip(seeds, ids, datas, fitted, infos,
-                                                             train, test):  # fmt: skip
+        for s, i, data, model, info, score, held_out in zip(
+            seeds, ids, datas, fitted, infos, train, test
+        ):
             try:
                 if isinstance(info, Exception):
                     raise info
-                out.append(_record(plan, s, data, model, info, per_seed, started, null=null,
-                                   train_score=score, test_score=held_out,
-                                   record_id=i))  # fmt: skip
+                out.append(
+                    _record(
+                        plan,
+                        s,
+                        data,
+                        model,
+                        info,
+                        per_seed,
+                        started,
+                        null=null,
+                        train_score=score,
+                        test_score=held_out,
+                        record_id=i,
+                    )
+                )
             except Exception as exc:
                 if not keep_going:
                     raise
@@ -314,8 +381,7 @@ def _block_scores(fitted, Xs, ys, infos) -> list:
     out = [None] * len(fitted)
     if not ok or batched.unsupported(fitted[0]) is not None:
         return out
-    values = batched.scores([fitted[j] for j in ok], [Xs[j] for j in ok],
-                            [ys[j] for j in ok])  # fmt: skip
+    values = batched.scores([fitted[j] for j in ok], [Xs[j] for j in ok], [ys[j] for j in ok])
     for j, v in zip(ok, values):
         out[j] = float(v)
     return out
@@ -355,8 +421,10 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
 
 def _in_blocks(plan: Plan) -> bool:
     """Whether ``plan``'s seeds train in blocks of the batched backend."""
-    return models.backend(plan.model) == "batched" and models.batched_reason(
-        plan.dataset.task, plan.model) is None  # fmt: skip
+    return (
+        models.backend(plan.model) == "batched"
+        and models.batched_reason(plan.dataset.task, plan.model) is None
+    )
 
 
 def blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
@@ -385,7 +453,7 @@ def _blocks(plan: Plan, seeds, n_workers: int) -> list[list[int]]:
     cap = batched.block_size(n_train, ds.n_features, [*sizes, max(len(ds.output_names), 2)])
     want = -(-len(seeds) // max(2 * n_workers, 1))
     size = max(1, min(cap, max(want, min(16, len(seeds)))))
-    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+    return [seeds[i : i + size] for i in range(0, len(seeds), size)]
 
 
 def _n_workers(n_jobs: int) -> int:

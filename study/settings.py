@@ -108,7 +108,9 @@ class Settings:
             raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
         n_jobs = _int(_get(cfg, "study.n_jobs"), "study.n_jobs")
         if n_jobs == 0 or n_jobs < -1:
-            raise StudyError(f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}")
+            raise StudyError(
+                f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}"
+            )
         validate = _section(cfg, "validate")
         if validate.get("retrain"):
             for key in ("k_max", "n_seeds", "n_random"):
@@ -120,12 +122,17 @@ class Settings:
             raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
         seed = _int(_get(cfg, "study.seed"), "study.seed", minimum=0)
         if seed + n_runs - 1 > MAX_SEED:
-            raise StudyError(f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
-                             f"largest seed); got {seed} + {n_runs} - 1")  # fmt: skip
+            raise StudyError(
+                f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
+                f"largest seed); got {seed} + {n_runs} - 1"
+            )
         max_failures = _get(cfg, "study.max_failures")
         # default: 10% of the networks (seeds and resamples), rounded up
-        max_failures = -(-(n_runs + n_resamples) // 10) if max_failures is None else _int(
-            max_failures, "study.max_failures", minimum=0)  # fmt: skip
+        max_failures = (
+            -(-(n_runs + n_resamples) // 10)
+            if max_failures is None
+            else _int(max_failures, "study.max_failures", minimum=0)
+        )
         output_dir = _get(cfg, "paths.output_dir")
         experiment = _get(cfg, "tracking.experiment")
         if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
@@ -135,8 +142,10 @@ class Settings:
         if shard >= n_shards:
             raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
         if auto and n_shards > 1:
-            raise StudyError("study.n_runs=auto decides alone how many seeds to train: give "
-                             "shards a number of seeds (study.n_runs=N)")  # fmt: skip
+            raise StudyError(
+                "study.n_runs=auto decides alone how many seeds to train: give "
+                "shards a number of seeds (study.n_runs=N)"
+            )
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
@@ -181,8 +190,10 @@ def _check_known_keys(cfg: Mapping) -> None:
         node = cfg.get(section) or {}
         unknown = sorted(set(node) - known) if isinstance(node, Mapping) else []
         if unknown:
-            raise StudyError(f"unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
-                             f"{section} takes {', '.join(sorted(known))}")  # fmt: skip
+            raise StudyError(
+                f"unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+                f"{section} takes {', '.join(sorted(known))}"
+            )
     top = sorted(set(cfg) - set(KNOWN_KEYS) - {"dataset", "model", "experiment", "hydra"})
     if top:
         raise StudyError(f"unknown top-level key(s) {', '.join(top)}")
@@ -193,12 +204,18 @@ def _n_runs(cfg: Mapping, resample: str) -> tuple[int, bool]:
     value = _get(cfg, "study.n_runs")
     if isinstance(value, str) and value.strip().lower() == "auto":
         if resample == "none":
-            raise StudyError("study.n_runs=auto needs resample networks (study.resample=bootstrap "
-                             "or subsample): it trains seeds until their error is small beside "
-                             "the data's, which the resample networks measure")  # fmt: skip
+            raise StudyError(
+                "study.n_runs=auto needs resample networks (study.resample=bootstrap "
+                "or subsample): it trains seeds until their error is small beside "
+                "the data's, which the resample networks measure"
+            )
         return AUTO_RUNS[0], True
-    if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or int(value) != value:  # fmt: skip
+    if (
+        isinstance(value, str)
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or int(value) != value
+    ):
         raise StudyError(f"study.n_runs must be an integer or auto; got {value!r}")
     return _int(value, "study.n_runs", minimum=1), False
 
@@ -214,8 +231,9 @@ def _resample(cfg: Mapping) -> tuple[str, int]:
     if kind == "none":
         return kind, 0
     if n < 2:  # one network's importances give no covariance
-        raise StudyError(f"study.n_resamples must be at least 2 with study.resample={kind}; "
-                         f"got {n}")  # fmt: skip
+        raise StudyError(
+            f"study.n_resamples must be at least 2 with study.resample={kind}; got {n}"
+        )
     if n > MAX_RUNS:
         raise StudyError(f"study.n_resamples must be at most {MAX_RUNS:_}; got {n:_}")
     return kind, n
@@ -237,24 +255,33 @@ def _randomisation(r: dict) -> dict:
     }
     for key, allowed in (("permute", PERMUTE), ("init", INIT)):
         if out[key] not in allowed:
-            raise StudyError(f"randomisation.{key} must be one of {', '.join(allowed)}; got "
-                             f"{out[key]!r}")  # fmt: skip
+            raise StudyError(
+                f"randomisation.{key} must be one of {', '.join(allowed)}; got {out[key]!r}"
+            )
     if out["tested"] not in ("all", "best"):
         if isinstance(out["tested"], str) and out["tested"].isdigit():
             out["tested"] = int(out["tested"])
         if isinstance(out["tested"], str):
-            raise StudyError("randomisation.tested must be all, best or a number of seeds; got "
-                             f"{out['tested']!r}")  # fmt: skip
+            raise StudyError(
+                "randomisation.tested must be all, best or a number of seeds; got "
+                f"{out['tested']!r}"
+            )
         out["tested"] = _int(out["tested"], "randomisation.tested", minimum=1)
     if out["n_permutations"] > MAX_RUNS:
-        raise StudyError(f"randomisation.n_permutations must be at most {MAX_RUNS:_}; got "
-                         f"{out['n_permutations']:_}")  # fmt: skip
+        raise StudyError(
+            f"randomisation.n_permutations must be at most {MAX_RUNS:_}; got "
+            f"{out['n_permutations']:_}"
+        )
     if out["seed"] + out["n_permutations"] - 1 > MAX_SEED:
-        raise StudyError(f"randomisation.seed + randomisation.n_permutations - 1 must be at most "
-                         f"{MAX_SEED} (numpy's largest seed)")  # fmt: skip
+        raise StudyError(
+            f"randomisation.seed + randomisation.n_permutations - 1 must be at most "
+            f"{MAX_SEED} (numpy's largest seed)"
+        )
     if out["alternative"] not in ALTERNATIVES:
-        raise StudyError(f"randomisation.alternative must be one of {', '.join(ALTERNATIVES)}; "
-                         f"got {out['alternative']!r}")  # fmt: skip
+        raise StudyError(
+            f"randomisation.alternative must be one of {', '.join(ALTERNATIVES)}; "
+            f"got {out['alternative']!r}"
+        )
     alpha = out["alpha"]
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise StudyError(f"randomisation.alpha must be a fraction in (0, 1); got {alpha!r}")

@@ -45,13 +45,23 @@ class StudyConf:
 
 @dataclass
 class ImportanceConf:
-    methods: Any = field(default_factory=lambda: [
-        "garson", "garson_signed", "olden", "weight_sums", "permutation", "partial_derivatives"])
+    methods: Any = field(
+        default_factory=lambda: [
+            "garson",
+            "garson_signed",
+            "olden",
+            "weight_sums",
+            "permutation",
+            "partial_derivatives",
+        ]
+    )
     # per method: keyword options (permutation.n_repeats, lek.steps, ...); checked by the registry
-    options: Any = field(default_factory=lambda: {
-        "permutation": {"n_repeats": 5},  # shuffles per variable (scikit-learn's default)
-        "lek": {"steps": 100, "group_vals": [0, 0.2, 0.4, 0.6, 0.8, 1], "kmeans_seed": 0},
-    })  # fmt: skip
+    options: Any = field(
+        default_factory=lambda: {
+            "permutation": {"n_repeats": 5},  # shuffles per variable (scikit-learn's default)
+            "lek": {"steps": 100, "group_vals": [0, 0.2, 0.4, 0.6, 0.8, 1], "kmeans_seed": 0},
+        }
+    )
 
 
 @dataclass
@@ -78,7 +88,9 @@ class RandomisationConf:  # Olden & Jackson's randomisation test (2002); README:
     # where null networks start: their own fresh initial weights, or the initial weights (same
     # random_state: Glorot draw, early-stopping split, minibatch order) of the seed they test
     init: str = "tested"  # fresh | tested
-    tested: Any = "all"  # the seeds tested: all, best (the best-scoring: the paper's) or k (first k)
+    tested: Any = (
+        "all"  # the seeds tested: all, best (the best-scoring: the paper's) or k (first k)
+    )
     alternative: str = "two-sided"  # two-sided (on |value|), greater, less, observed-sign
     alpha: float = 0.05  # p <= alpha counts a seed as significant
     # Besag & Clifford's sequential null: a variable (and its tested seed) stops once h of its
@@ -117,8 +129,9 @@ class Config:
 # every key each section takes: what Settings checks a plain config against
 SECTIONS: dict[str, tuple[str, ...]] = {
     f.name: tuple(g.name for g in fields(f.default_factory))
-    for f in fields(Config) if is_dataclass(f.default_factory)
-}  # fmt: skip
+    for f in fields(Config)
+    if is_dataclass(f.default_factory)
+}
 
 
 def default(dotted: str):

@@ -18,9 +18,20 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
-    "BootstrapCI", "KendallW", "NogueiraStability", "bootstrap_mean_ci", "kendall_w",
-    "nogueira_stability", "rank_distribution", "rank_matrix", "spearman_mean", "spearman_rows",
-    "stability_curve", "stability_notes", "topk_frequency", "topk_membership",
+    "BootstrapCI",
+    "KendallW",
+    "NogueiraStability",
+    "bootstrap_mean_ci",
+    "kendall_w",
+    "nogueira_stability",
+    "rank_distribution",
+    "rank_matrix",
+    "spearman_mean",
+    "spearman_rows",
+    "stability_curve",
+    "stability_notes",
+    "topk_frequency",
+    "topk_membership",
 ]
 
 
@@ -351,12 +362,16 @@ def nogueira_stability(Z, *, alpha: float = 0.05) -> NogueiraStability:
     s2 = m / (m - 1) * p * (1 - p)
     phi_hat = 1 - s2.mean() / denom
     k_r = Z.sum(axis=1)
-    phi = ((Z * p).mean(axis=1) - k_r * kbar / n**2
-           + phi_hat / 2 * (2 * k_r * kbar / n**2 - k_r / n - kbar / n + 1)) / denom
+    phi = (
+        (Z * p).mean(axis=1)
+        - k_r * kbar / n**2
+        + phi_hat / 2 * (2 * k_r * kbar / n**2 - k_r / n - kbar / n + 1)
+    ) / denom
     variance = 4 / m**2 * np.sum((phi - phi.mean()) ** 2)
     half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(variance)
-    return NogueiraStability(float(phi_hat), float(phi_hat - half), float(phi_hat + half),
-                             float(variance), m)
+    return NogueiraStability(
+        float(phi_hat), float(phi_hat - half), float(phi_hat + half), float(variance), m
+    )
 
 
 def nogueira_curve(Z, m_values) -> np.ndarray:
@@ -381,8 +396,9 @@ def nogueira_curve(Z, m_values) -> np.ndarray:
     return out
 
 
-def bootstrap_mean_ci(values, *, confidence: float = 0.95, n_resamples: int = 1000,
-                      seed: int) -> BootstrapCI:
+def bootstrap_mean_ci(
+    values, *, confidence: float = 0.95, n_resamples: int = 1000, seed: int
+) -> BootstrapCI:
     """Each variable's mean importance over runs with a percentile bootstrap interval.
 
     Parameters
@@ -418,10 +434,18 @@ def bootstrap_mean_ci(values, *, confidence: float = 0.95, n_resamples: int = 10
         return BootstrapCI(mean, np.full(n, np.nan), np.full(n, np.nan))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        ci = stats.bootstrap((X,), np.mean, axis=0, vectorized=True, paired=False,
-                             confidence_level=confidence, n_resamples=n_resamples,
-                             batch=max(1, _RESAMPLED_VALUES // X.size),
-                             method="percentile", rng=np.random.default_rng(seed))
+        ci = stats.bootstrap(
+            (X,),
+            np.mean,
+            axis=0,
+            vectorized=True,
+            paired=False,
+            confidence_level=confidence,
+            n_resamples=n_resamples,
+            batch=max(1, _RESAMPLED_VALUES // X.size),
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     low = np.asarray(ci.confidence_interval.low, dtype=float).copy()
     high = np.asarray(ci.confidence_interval.high, dtype=float).copy()
     # Floating-point sums of a constant column can miss it in the last bit,
@@ -502,9 +526,12 @@ def stability_notes(values, *, signed: bool = False) -> list[str]:
         key = np.abs(usable) if signed else usable
         n_tied = int(np.sum(np.ptp(key, axis=1) == 0))
         if n_tied == usable.shape[0]:
-            notes.append(f"importances are all equal in every run ({n_tied}): "
-                         "ranking stability is undefined")
+            notes.append(
+                f"importances are all equal in every run ({n_tied}): ranking stability is undefined"
+            )
         elif n_tied:
-            notes.append(f"importances are all equal in {n_tied} of {usable.shape[0]} "
-                         "runs: their ranks are all tied")
+            notes.append(
+                f"importances are all equal in {n_tied} of {usable.shape[0]} "
+                "runs: their ranks are all tied"
+            )
     return notes

@@ -37,12 +37,19 @@ def stability_lines(analysis: Analysis, *, n_top: int = 3) -> list[str]:
             s = st.loc[(method, out)]
             f = freq[(freq.method == method) & (freq.output == out)].nlargest(n_top, "frequency")
             top = ", ".join(f"{r.feature} {r.count}" for r in f.itertuples() if r.count > 0)
-            interval = f"{_fmt(s.topk_stability)} [{_fmt(s.topk_stability_low)}, {_fmt(s.topk_stability_high)}]"
-            rows.append((method, label or ("" if out == "all" else out), _fmt(s.kendall_w), interval, top))
+            interval = (
+                f"{_fmt(s.topk_stability)} "
+                f"[{_fmt(s.topk_stability_low)}, {_fmt(s.topk_stability_high)}]"
+            )
+            rows.append(
+                (method, label or ("" if out == "all" else out), _fmt(s.kendall_w), interval, top)
+            )
     w_m = max(len(r[0]) for r in rows)
     w_o = max([len(r[1]) for r in rows] + [6])
-    head = (f"{'method':<{w_m}}  {'output':<{w_o}}  {'W':>5}  {f'top-{k} stability':<20}  "
-            f"most often in the top {k} (runs of {n_runs})")  # fmt: skip
+    head = (
+        f"{'method':<{w_m}}  {'output':<{w_o}}  {'W':>5}  {f'top-{k} stability':<20}  "
+        f"most often in the top {k} (runs of {n_runs})"
+    )
     lines = [head, "-" * len(head)]
     lines += [f"{m:<{w_m}}  {o:<{w_o}}  {w:>5}  {i:<20}  {t}" for m, o, w, i, t in rows]
     return lines
@@ -56,8 +63,10 @@ def _training(timings) -> str:
 
 
 def _trained_by(meta) -> str:
-    return {"batched": ", trained by the batched backend",
-            "sklearn": ", trained one at a time by scikit-learn"}.get(meta.backend or "", "")
+    return {
+        "batched": ", trained by the batched backend",
+        "sklearn": ", trained one at a time by scikit-learn",
+    }.get(meta.backend or "", "")
 
 
 def not_learned(record) -> str | None:
@@ -69,19 +78,27 @@ def not_learned(record) -> str | None:
     of such networks order noise. Convergence alone does not decide: a network stopped by
     ``max_iter`` may have learned well, and a diverged one can end "converged" at chance."""
     meta = record.meta
-    chance = meta.chance_score if meta.chance_score is not None else \
-        (0.0 if meta.task == "regression" else None)  # fmt: skip
+    chance = (
+        meta.chance_score
+        if meta.chance_score is not None
+        else (0.0 if meta.task == "regression" else None)
+    )
     test = np.array([r.test_score for r in record.runs], float)
     if chance is None or not len(test):
         return None
     mean = np.nanmean(test) if np.isfinite(test).any() else float("nan")
     if mean > chance:
         return None
-    what = "R² of predicting the mean" if meta.task == "regression" else \
-        "always the most frequent class"  # fmt: skip
-    return (f"No network learned: the mean test {meta.score_name} {mean:.3f} is not above chance "
-            f"({chance:.3f}, {what}). Their rankings order noise, so there is no answer: look at "
-            "the model's options (learning_rate_init, max_iter, solver) and the data.")  # fmt: skip
+    what = (
+        "R² of predicting the mean"
+        if meta.task == "regression"
+        else "always the most frequent class"
+    )
+    return (
+        f"No network learned: the mean test {meta.score_name} {mean:.3f} is not above chance "
+        f"({chance:.3f}, {what}). Their rankings order noise, so there is no answer: look at "
+        "the model's options (learning_rate_init, max_iter, solver) and the data."
+    )
 
 
 def _answer_lines(analysis: Analysis) -> list[str]:
@@ -92,9 +109,16 @@ def _answer_lines(analysis: Analysis) -> list[str]:
 
 
 def render(
-    analysis: Analysis, *, run_id=None, uri=None, experiment=None, experiment_id=None,
-    output_dir=None, timings=None, extras=(),
-) -> str:  # fmt: skip
+    analysis: Analysis,
+    *,
+    run_id=None,
+    uri=None,
+    experiment=None,
+    experiment_id=None,
+    output_dir=None,
+    timings=None,
+    extras=(),
+) -> str:
     """The end-of-study report: a reader sees at once whether the ranking is stable. Printed and
     kept as ``report.txt``: names cannot drive a terminal, a URI's password is masked."""
     rec = analysis.record
@@ -110,7 +134,8 @@ def render(
         f"(seeds {seeds[0]}–{seeds[-1]})"
         + (f" and {len(rec.resamples)} resample networks" if rec.resamples else "")
         + _trained_by(meta),
-        f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} (train {np.nanmean(train):.3f}); "
+        f"Test {meta.score_name} {np.nanmean(test):.3f} ± {sd:.3f} "
+        f"(train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",
         *_answer_lines(analysis),
@@ -128,7 +153,9 @@ def render(
     if "weight_sums" in meta.methods:
         ws = analysis.weight_sums[analysis.weight_sums.view == "input"]
         ratio = ws.net_sum.abs().sum() / ws.abs_sum.sum()
-        degree = "nearly cancel" if ratio < 0.1 else "partly cancel" if ratio < 0.5 else "do not cancel"
+        degree = (
+            "nearly cancel" if ratio < 0.1 else "partly cancel" if ratio < 0.5 else "do not cancel"
+        )
         lines.append(
             f"Input-weight sums over {n} runs: positive and negative sums {degree} "
             f"(sum |net| / sum abs = {ratio:.2f}). With tanh or logistic hidden units, flipping "
@@ -137,10 +164,15 @@ def render(
             "connection weights (weight_sums.csv, view=connection), which see the output layer."
         )
     if analysis.truth is not None:
-        lines += ["", "Recovery of the known true order (fraction of informative variables at "
-                      "their true rank; Spearman with the truth):"]  # fmt: skip
+        lines += [
+            "",
+            "Recovery of the known true order (fraction of informative variables at "
+            "their true rank; Spearman with the truth):",
+        ]
         for r in analysis.truth.itertuples():
-            lines.append(f"  {r.method:<22} accuracy {_fmt(r.accuracy)}  Spearman {_fmt(r.spearman_mean)}")
+            lines.append(
+                f"  {r.method:<22} accuracy {_fmt(r.accuracy)}  Spearman {_fmt(r.spearman_mean)}"
+            )
     for block in extras:
         lines += ["", *block]
     if analysis.notes:
@@ -162,7 +194,9 @@ def render(
                 "networks per second)."
             )
     if run_id:
-        lines.append(f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else ""))
+        lines.append(
+            f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else "")
+        )
     if output_dir:
         lines.append(f"Tables and charts: {output_dir}")
     if uri:

@@ -24,8 +24,10 @@ def sweep_studies(sweep_dir) -> list[tuple[str, str]]:
     from .pipeline import STUDY_RUN_FILE
 
     found = []
-    for path in sorted(Path(sweep_dir).glob(f"*/{STUDY_RUN_FILE}"),
-                       key=lambda p: (len(p.parent.name), p.parent.name)):  # fmt: skip
+    for path in sorted(
+        Path(sweep_dir).glob(f"*/{STUDY_RUN_FILE}"),
+        key=lambda p: (len(p.parent.name), p.parent.name),
+    ):
         info = json.loads(path.read_text())
         if (info["uri"], info["run_id"]) not in found:
             found.append((info["uri"], info["run_id"]))
@@ -63,14 +65,20 @@ class CompareStudies(Callback):
         if mask_uri(resolve_uri(own)) == uri:
             uri = own
         try:
-            _, lines, run_id = compare_studies(uri, [r for _, r in studies], sweep_dir,
-                                               charts=bool(config.study.charts))  # fmt: skip
+            _, lines, run_id = compare_studies(
+                uri, [r for _, r in studies], sweep_dir, charts=bool(config.study.charts)
+            )
         except StudyError as err:
-            print(f"study-run: the sweep's studies could not be compared: "
-                  f"{for_terminal(mask_uri(str(err)))}", file=sys.stderr)  # fmt: skip
+            print(
+                f"study-run: the sweep's studies could not be compared: "
+                f"{for_terminal(mask_uri(str(err)))}",
+                file=sys.stderr,
+            )
             return
         print("\n" + "\n".join(lines), flush=True)
-        print(f"Comparison run: {run_id} (and compare.csv, compare.png in {sweep_dir}); "
-              f"again: study-compare {' '.join('--study ' + r for _, r in studies)} "
-              f"--uri {mask_uri(uri)}",
-              flush=True)  # fmt: skip
+        print(
+            f"Comparison run: {run_id} (and compare.csv, compare.png in {sweep_dir}); "
+            f"again: study-compare {' '.join('--study ' + r for _, r in studies)} "
+            f"--uri {mask_uri(uri)}",
+            flush=True,
+        )

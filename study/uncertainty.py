@@ -63,8 +63,18 @@ import numpy as np
 
 from . import ranks
 
-__all__ = ["Uncertainty", "SeedsOrData", "MC_TARGET", "shares", "nearest_psd", "covariance",
-           "estimate", "verdicts", "seeds_or_data", "seeds_needed"]  # fmt: skip
+__all__ = [
+    "Uncertainty",
+    "SeedsOrData",
+    "MC_TARGET",
+    "shares",
+    "nearest_psd",
+    "covariance",
+    "estimate",
+    "verdicts",
+    "seeds_or_data",
+    "seeds_needed",
+]
 
 # study.n_runs=auto: seeds until their Monte Carlo error is below this fraction of the data's
 # standard error, for every variable
@@ -121,8 +131,10 @@ def covariance(seeds, resamples) -> Uncertainty:
     s = s[np.isfinite(s).all(axis=1)]
     r = r[np.isfinite(r).all(axis=1)]
     if len(s) < 2 or len(r) < 2:
-        raise ValueError(f"need at least 2 seeds and 2 resample networks with finite "
-                         f"importances; got {len(s)} and {len(r)}")  # fmt: skip
+        raise ValueError(
+            f"need at least 2 seeds and 2 resample networks with finite "
+            f"importances; got {len(s)} and {len(r)}"
+        )
     v_seed = _cov(s)
     v_data = nearest_psd(_cov(r) - v_seed)
     return Uncertainty(s.mean(axis=0), v_data + v_seed / len(s), v_data, v_seed, len(s), len(r))
@@ -140,8 +152,13 @@ def verdicts(estimates, cov, *, k: int, level: float, seed: int) -> dict:
     slow, shigh = ranks.confidence_sets(x, cov, level=level, simultaneous=True, seed=seed)
     maybe = ranks.tau_best(x, cov, tau=k, level=level, seed=seed)
     top = np.where(shigh <= k, "surely", np.where(maybe, "possibly", "no"))
-    return {"rank_low": low, "rank_high": high, "rank_low_simultaneous": slow,
-            "rank_high_simultaneous": shigh, "top_k": top}  # fmt: skip
+    return {
+        "rank_low": low,
+        "rank_high": high,
+        "rank_low_simultaneous": slow,
+        "rank_high_simultaneous": shigh,
+        "top_k": top,
+    }
 
 
 def estimate(seed_values, resample_values, *, signed: bool) -> Uncertainty:
@@ -164,8 +181,11 @@ class SeedsOrData:
     def ratio(self) -> np.ndarray:
         """The seeds' error over the data's (inf where the data's is 0)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.data_error > 0, self.seed_error / self.data_error,
-                            np.where(self.seed_error > 0, np.inf, 0.0))  # fmt: skip
+            return np.where(
+                self.data_error > 0,
+                self.seed_error / self.data_error,
+                np.where(self.seed_error > 0, np.inf, 0.0),
+            )
 
     @property
     def more_data(self) -> bool:

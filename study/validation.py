@@ -119,7 +119,9 @@ def output_relations(record) -> pd.DataFrame | None:
             for m in methods:
                 v = run.importances[m][meta.methods[m].primary]
                 row[m] = relation(v[:, a], v[:, b])
-                row[f"{m}_same_magnitude"] = relation(np.abs(v[:, a]), np.abs(v[:, b])) == "identical"
+                row[f"{m}_same_magnitude"] = (
+                    relation(np.abs(v[:, a]), np.abs(v[:, b])) == "identical"
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -131,15 +133,21 @@ def relations_summary(rel: pd.DataFrame) -> list[str]:
     for (a, b), g in rel.groupby(["output_a", "output_b"], sort=False):
         units = g.hidden_units.iloc[0]
         opposite = g.opposite_sign_units.eq(g.hidden_units)
-        line = (f"  {a} vs {b}: output weights of opposite sign on all {units} hidden units in "
-                f"{opposite.sum()}/{n} runs (median {g.opposite_sign_units.median():.0f})")  # fmt: skip
+        line = (
+            f"  {a} vs {b}: output weights of opposite sign on all {units} hidden units in "
+            f"{opposite.sum()}/{n} runs (median {g.opposite_sign_units.median():.0f})"
+        )
         if "garson_signed" in g:
             neg, same = g.garson_signed.eq("negated"), g.garson_signed.eq("identical")
-            line += (f"; signed Garson exactly negated in {neg.sum()}/{n} "
-                     f"({neg[opposite].sum()} of them all-opposite runs), copies in {same.sum()}/{n}")  # fmt: skip
+            line += (
+                f"; signed Garson exactly negated in {neg.sum()}/{n} "
+                f"({neg[opposite].sum()} of them all-opposite runs), copies in {same.sum()}/{n}"
+            )
         if "olden" in g:
-            line += (f"; Olden negated in {g.olden.eq('negated').sum()}/{n}, same magnitudes in "
-                     f"{g.olden_same_magnitude.sum()}/{n}")  # fmt: skip
+            line += (
+                f"; Olden negated in {g.olden.eq('negated').sum()}/{n}, same magnitudes in "
+                f"{g.olden_same_magnitude.sum()}/{n}"
+            )
         lines.append(line + ".")
     if "garson_signed" in rel:
         lines.append(
@@ -161,8 +169,8 @@ def sensitivity_summary(table: pd.DataFrame, *, first: int | None = None) -> lis
     lines = [f"Output-layer check (output weights rescaled, sign-flipped, replaced{on}):"]
     for r in table.itertuples():
         lines.append(
-            f"  {r.method:<14} {r.verdict:<38} (largest relative change: rescaled {r.rescaled:.2g}, "
-            f"sign-flipped {r.sign_flipped:.2g}, replaced {r.replaced:.2g})"
+            f"  {r.method:<14} {r.verdict:<38} (largest relative change: rescaled "
+            f"{r.rescaled:.2g}, sign-flipped {r.sign_flipped:.2g}, replaced {r.replaced:.2g})"
         )
     return lines
 
@@ -191,8 +199,9 @@ def checks(record) -> Checks:
         # a check of each formula, not of the study's networks: the first SENSITIVITY_RUNS
         # networks settle the verdicts (the table is the same at that many seeds or fewer) and
         # its cost stays bounded (16,000 importance computations took 0.7 s at 1000 seeds)
-        sens = output_layer_sensitivity([r.coefs for r in record.runs[:SENSITIVITY_RUNS]],
-                                        weight_methods, seed=record.meta.seed)  # fmt: skip
+        sens = output_layer_sensitivity(
+            [r.coefs for r in record.runs[:SENSITIVITY_RUNS]], weight_methods, seed=record.meta.seed
+        )
         out.tables["output_layer_check.csv"] = sens
         first = SENSITIVITY_RUNS if len(record.runs) > SENSITIVITY_RUNS else None
         out.summary.append(sensitivity_summary(sens, first=first))

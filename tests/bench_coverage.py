@@ -48,9 +48,16 @@ FRESH_SEEDS = 10  # networks per fresh dataset for the population mean rank
 def _prepared(task: str, n: int, data_seed: int, overrides=()):
     from study import config, prepare
 
-    cfg = config.compose([f"dataset=known_truth_{task}", f"dataset.n_samples={n}",
-                          f"dataset.seed={data_seed}", "study.resample=bootstrap",
-                          f"study.n_runs={N_SEEDS}", *overrides])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"dataset=known_truth_{task}",
+            f"dataset.n_samples={n}",
+            f"dataset.seed={data_seed}",
+            "study.resample=bootstrap",
+            f"study.n_runs={N_SEEDS}",
+            *overrides,
+        ]
+    )
     return prepare.prepare(cfg)
 
 
@@ -61,8 +68,11 @@ def _record(prep, *, resamples: bool, n_seeds: int = N_SEEDS):
     ids = runner.seeds_for(prep.settings.seed, n_seeds)
     if resamples:
         ids += runner.resamples_for(prep.settings.n_resamples)
-    recs = [r for r in runner.run_many(prep.plan, ids, n_jobs=prep.settings.n_jobs,
-                                       keep_going=True) if not isinstance(r, FailedRun)]  # fmt: skip
+    recs = [
+        r
+        for r in runner.run_many(prep.plan, ids, n_jobs=prep.settings.n_jobs, keep_going=True)
+        if not isinstance(r, FailedRun)
+    ]
     from study.resample import split_runs
 
     seeds, res = split_runs(recs)
@@ -92,51 +102,82 @@ def one_case(task: str, n: int, n_datasets: int, n_fresh: int, overrides=()) -> 
     method, k = ans.reference_method(first.settings.methods), first.settings.top_k
     top_true = set(np.flatnonzero(truth <= k))
     pop = population_mean_rank(task, n, n_fresh, method, overrides)
-    rows = {key: [] for key in ("seeds", "seeds_w", "marg", "marg_w", "sim", "sim_w", "topk",
-                                "topk_n", "surely")}  # fmt: skip
+    rows = {
+        key: []
+        for key in (
+            "seeds",
+            "seeds_w",
+            "marg",
+            "marg_w",
+            "sim",
+            "sim_w",
+            "topk",
+            "topk_n",
+            "surely",
+        )
+    }
     for d in range(n_datasets):
         prep = _prepared(task, n, d, overrides)
         record = _record(prep, resamples=True)
-        a = ans.answer(record, k=k, n_bootstrap=prep.settings.n_bootstrap, seed=prep.settings.seed,
-                       method=method)  # fmt: skip
+        a = ans.answer(
+            record,
+            k=k,
+            n_bootstrap=prep.settings.n_bootstrap,
+            seed=prep.settings.seed,
+            method=method,
+        )
         t = a.table.set_index("feature").loc[names]
         rows["seeds"] += list((t.ci_low <= pop) & (pop <= t.ci_high))
         rows["seeds_w"] += list(t.ci_high - t.ci_low)
         rows["marg"] += list((t.rank_low <= truth) & (truth <= t.rank_high))
         rows["marg_w"] += list(t.rank_high - t.rank_low)
-        rows["sim"].append(bool(((t.rank_low_simultaneous <= truth)
-                                 & (truth <= t.rank_high_simultaneous)).all()))  # fmt: skip
+        rows["sim"].append(
+            bool(((t.rank_low_simultaneous <= truth) & (truth <= t.rank_high_simultaneous)).all())
+        )
         rows["sim_w"] += list(t.rank_high_simultaneous - t.rank_low_simultaneous)
         chosen = set(np.flatnonzero(t.top_k.isin(["surely", "possibly"]).to_numpy()))
         rows["topk"].append(top_true <= chosen)
         rows["topk_n"].append(len(chosen))
         rows["surely"].append(set(np.flatnonzero((t.top_k == "surely").to_numpy())) <= top_true)
     out = {key: float(np.mean(v)) for key, v in rows.items()}
-    out.update(task=task, n=n, p=len(names), k=k, datasets=n_datasets, method=method,
-               B=first.settings.n_resamples)  # fmt: skip
+    out.update(
+        task=task,
+        n=n,
+        p=len(names),
+        k=k,
+        datasets=n_datasets,
+        method=method,
+        B=first.settings.n_resamples,
+    )
     return out
 
 
-HEADER = ("| task | n | p | seeds' interval: coverage, width | marginal sets: coverage, width "
-          "(/p) | simultaneous: all covered, width | top-k: holds the top k, size; 'surely' right |")
+HEADER = (
+    "| task | n | p | seeds' interval: coverage, width | marginal sets: coverage, width "
+    "(/p) | simultaneous: all covered, width | top-k: holds the top k, size; 'surely' right |"
+)
 RULE = "|---|---|---|---|---|---|---|"
 
 
 def row(r: dict) -> str:
-    return (f"| {r['task']} | {r['n']} | {r['p']} | {r['seeds']:.0%}, {r['seeds_w']:.2f} | "
-            f"{r['marg']:.0%}, {r['marg_w']:.2f} ({r['marg_w'] / r['p']:.2f}) | "
-            f"{r['sim']:.0%}, {r['sim_w']:.2f} | {r['topk']:.0%}, {r['topk_n']:.1f}; "
-            f"{r['surely']:.0%} |")  # fmt: skip
+    return (
+        f"| {r['task']} | {r['n']} | {r['p']} | {r['seeds']:.0%}, {r['seeds_w']:.2f} | "
+        f"{r['marg']:.0%}, {r['marg_w']:.2f} ({r['marg_w'] / r['p']:.2f}) | "
+        f"{r['sim']:.0%}, {r['sim_w']:.2f} | {r['topk']:.0%}, {r['topk_n']:.1f}; "
+        f"{r['surely']:.0%} |"
+    )
 
 
 def coverage(n_datasets: int = 20, n_fresh: int = 40, tasks=TASKS, sizes=SIZES, overrides=()):
     """The whole table (module docstring), printed row by row."""
     first = _prepared(tasks[0], sizes[0], 0, overrides)
-    print(f"Coverage of the answer's intervals (olden, top {first.settings.top_k}; "
-          f"{N_SEEDS} seeds + {first.settings.n_resamples} bootstrap resample networks per "
-          f"dataset, {n_datasets} datasets per row; population mean rank from {n_fresh} fresh "
-          f"datasets x {FRESH_SEEDS} seeds){' with ' + ' '.join(overrides) if overrides else ''}",
-          flush=True)  # fmt: skip
+    print(
+        f"Coverage of the answer's intervals (olden, top {first.settings.top_k}; "
+        f"{N_SEEDS} seeds + {first.settings.n_resamples} bootstrap resample networks per "
+        f"dataset, {n_datasets} datasets per row; population mean rank from {n_fresh} fresh "
+        f"datasets x {FRESH_SEEDS} seeds){' with ' + ' '.join(overrides) if overrides else ''}",
+        flush=True,
+    )
     print(HEADER + "\n" + RULE, flush=True)
     out = []
     for task in tasks:
@@ -151,8 +192,9 @@ def coverage(n_datasets: int = 20, n_fresh: int = 40, tasks=TASKS, sizes=SIZES, 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=20, help="datasets per row (20)")
-    parser.add_argument("--fresh", type=int, default=40,
-                        help="fresh datasets for the population mean rank (40)")
+    parser.add_argument(
+        "--fresh", type=int, default=40, help="fresh datasets for the population mean rank (40)"
+    )
     parser.add_argument("--sizes", default="200,1000", help="rows per dataset (200,1000)")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("overrides", nargs="*", help="study overrides, e.g. study.n_resamples=20")
@@ -160,9 +202,13 @@ def main(argv=None) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="study-coverage-") as tmp:  # prepare's write check
-        coverage(args.datasets, args.fresh, tuple(args.tasks.split(",")),
-                 tuple(int(x) for x in args.sizes.split(",")),
-                 (f"paths.root={tmp}", *args.overrides))  # fmt: skip
+        coverage(
+            args.datasets,
+            args.fresh,
+            tuple(args.tasks.split(",")),
+            tuple(int(x) for x in args.sizes.split(",")),
+            (f"paths.root={tmp}", *args.overrides),
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,19 @@ import numpy as np
 
 from study.batched import _numerics, initial_weights
 
-SPEC = {"activation": "tanh", "out_activation": "softmax", "loss": "log_loss", "alpha": 1e-4,
-        "learning_rate_init": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
-        "tol": 1e-4, "n_iter_no_change": 10, "max_iter": 2000}  # fmt: skip
+SPEC = {
+    "activation": "tanh",
+    "out_activation": "softmax",
+    "loss": "log_loss",
+    "alpha": 1e-4,
+    "learning_rate_init": 0.01,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-8,
+    "tol": 1e-4,
+    "n_iter_no_change": 10,
+    "max_iter": 2000,
+}
 
 
 def table():
@@ -32,8 +42,9 @@ def table():
     from sklearn.datasets import make_classification
     from sklearn.model_selection import train_test_split
 
-    X, y = make_classification(n_samples=2000, n_features=30, n_informative=6, n_redundant=0,
-                               n_classes=3, random_state=0)  # fmt: skip
+    X, y = make_classification(
+        n_samples=2000, n_features=30, n_informative=6, n_redundant=0, n_classes=3, random_state=0
+    )
     X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     return X_train, np.eye(3)[y_train]
 
@@ -46,8 +57,11 @@ def train(xp, X, Y, seeds, spec=SPEC):
 
     N, (n, p), K = len(seeds), X.shape, Y.shape[1]
     units = [p, 8, K]
-    streams, coefs, intercepts = [], [np.empty((N, a, b)) for a, b in zip(units, units[1:])], \
-        [np.empty((N, b)) for b in units[1:]]  # fmt: skip
+    streams, coefs, intercepts = (
+        [],
+        [np.empty((N, a, b)) for a, b in zip(units, units[1:])],
+        [np.empty((N, b)) for b in units[1:]],
+    )
     for j, seed in enumerate(seeds):
         rs = check_random_state(seed)
         for i, (w, b) in enumerate(initial_weights(rs, units, spec["activation"])):
@@ -69,7 +83,7 @@ def train(xp, X, Y, seeds, spec=SPEC):
         shuffling += time.perf_counter() - t0
         acc = 0.0
         for start in range(0, n, bs):
-            rows = rows_all[:, start:start + bs]
+            rows = rows_all[:, start : start + bs]
             loss, cg, ig = _numerics.backprop(params[:L], params[L:], Xd[rows], Yd[rows], spec)
             acc = acc + loss * rows.shape[1]
             for q, u in zip(params, opt.updates(cg + ig)):
@@ -103,15 +117,28 @@ def check() -> None:
     X, Y = table()
     y = Y.argmax(axis=1)
     seeds = list(range(8))
-    models = [MLPClassifier(hidden_layer_sizes=[8], activation="tanh", learning_rate_init=0.01,
-                            max_iter=2000, random_state=s) for s in seeds]  # fmt: skip
+    models = [
+        MLPClassifier(
+            hidden_layer_sizes=[8],
+            activation="tanh",
+            learning_rate_init=0.01,
+            max_iter=2000,
+            random_state=s,
+        )
+        for s in seeds
+    ]
     batched.fit_block(models, [X] * len(seeds), [y] * len(seeds))
     out, n_iter, _ = train(np, X, Y, seeds)
-    diff = max(float(np.abs(out[i][j] - (m.coefs_ + m.intercepts_)[i]).max())
-               for j, m in enumerate(models) for i in range(4))  # fmt: skip
+    diff = max(
+        float(np.abs(out[i][j] - (m.coefs_ + m.intercepts_)[i]).max())
+        for j, m in enumerate(models)
+        for i in range(4)
+    )
     same = all(n_iter[j] == m.n_iter_ for j, m in enumerate(models))
-    print(f"prototype on numpy vs study.batched, {len(seeds)} seeds: epochs equal {same}, "
-          f"largest weight difference {diff:.1e}")
+    print(
+        f"prototype on numpy vs study.batched, {len(seeds)} seeds: epochs equal {same}, "
+        f"largest weight difference {diff:.1e}"
+    )
     assert same and diff == 0.0
 
 
@@ -127,16 +154,20 @@ def main() -> None:
     import cupyx.scipy.special
 
     on_cpu = _numerics.xlogy  # scipy's ufunc does not dispatch to CuPy
-    _numerics.xlogy = lambda a, b: (cupyx.scipy.special.xlogy if isinstance(b, cupy.ndarray)
-                                    else on_cpu)(a, b)  # fmt: skip
+    _numerics.xlogy = lambda a, b: (
+        cupyx.scipy.special.xlogy if isinstance(b, cupy.ndarray) else on_cpu
+    )(a, b)
     X, Y = table()
     print(f"GPU: {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}", flush=True)
     ref_seeds = list(range(32))
     t0 = time.perf_counter()
     ref, ref_iter, _ = train(np, X, Y, ref_seeds)
     cpu = time.perf_counter() - t0
-    print(f"  CPU (this machine, numpy float64, one process), 32 seeds: {cpu:.1f} s, "
-          f"{32 / cpu:.1f} networks/s, mean {ref_iter.mean():.0f} epochs", flush=True)
+    print(
+        f"  CPU (this machine, numpy float64, one process), 32 seeds: {cpu:.1f} s, "
+        f"{32 / cpu:.1f} networks/s, mean {ref_iter.mean():.0f} epochs",
+        flush=True,
+    )
     train(cupy, X, Y, [0, 1])  # compile the kernels
     for N in [int(s) for s in args.sizes.split(",")]:
         seeds = list(range(N))
@@ -145,16 +176,26 @@ def main() -> None:
         out, n_iter, shuffling = train(cupy, X, Y, seeds)
         cupy.cuda.Device().synchronize()
         t = time.perf_counter() - t0
-        line = (f"  GPU float64, block of {N}: {t:.1f} s, {N / t:.1f} networks/s, mean "
-                f"{n_iter.mean():.0f} epochs; drawing the shuffles on the CPU {shuffling:.1f} s")
+        line = (
+            f"  GPU float64, block of {N}: {t:.1f} s, {N / t:.1f} networks/s, mean "
+            f"{n_iter.mean():.0f} epochs; drawing the shuffles on the CPU {shuffling:.1f} s"
+        )
         if N >= 32:
-            close = [n_iter[j] == ref_iter[j] and all(np.allclose(out[i][j], ref[i][j], rtol=1e-6,
-                                                                  atol=1e-12) for i in range(4))
-                     for j in range(32)]  # fmt: skip
-            diff = max(float(np.abs(out[i][j] - ref[i][j]).max()) for j in range(32)
-                       for i in range(4) if n_iter[j] == ref_iter[j])  # fmt: skip
-            line += (f"; vs the CPU: {sum(close)}/32 seeds with the same epochs and weights to "
-                     f"1e-6, largest difference where the epochs agree {diff:.1e}")
+            close = [
+                n_iter[j] == ref_iter[j]
+                and all(np.allclose(out[i][j], ref[i][j], rtol=1e-6, atol=1e-12) for i in range(4))
+                for j in range(32)
+            ]
+            diff = max(
+                float(np.abs(out[i][j] - ref[i][j]).max())
+                for j in range(32)
+                for i in range(4)
+                if n_iter[j] == ref_iter[j]
+            )
+            line += (
+                f"; vs the CPU: {sum(close)}/32 seeds with the same epochs and weights to "
+                f"1e-6, largest difference where the epochs agree {diff:.1e}"
+            )
         print(line, flush=True)
 
 

@@ -49,7 +49,13 @@ def _states(checks, accept, reject):
         for c, m in grown.items():
             prob = m / ((n + 1) * comb(n, c))
             if last or c <= reject[k]:
-                states.append(((0 if c <= reject[k] and not last else 1, k if not last else 0, c), (k, c), prob))
+                states.append(
+                    (
+                        (0 if c <= reject[k] and not last else 1, k if not last else 0, c),
+                        (k, c),
+                        prob,
+                    )
+                )
             elif c >= accept[k]:
                 states.append(((2, -k, c), (k, c), prob))
             else:
@@ -131,10 +137,18 @@ def fixed_counts(root: Path) -> tuple[np.ndarray, int, int]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
-        subprocess.run([str(Path(sys.executable).with_name("study-run")),
-                        "experiment=randomisation_test", "randomisation.stop_after=0",
-                        f"paths.root={tmp}", "study.progress=false", "study.charts=false"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("study-run")),
+                "experiment=randomisation_test",
+                "randomisation.stop_after=0",
+                f"paths.root={tmp}",
+                "study.progress=false",
+                "study.charts=false",
+            ],
+            check=True,
+            capture_output=True,
+        )
         counts, n_seeds, p = fixed_counts(Path(tmp))
     total = counts.shape[0] * counts.shape[2]
     K = counts.shape[1] // 2  # Olden's K classes first, then Garson's columns
@@ -153,22 +167,29 @@ def main() -> None:
         "h = 5, reject at 33/49 if 0, at 73 if <= 1": (WAVES, [5] * 8, [-1] * 4 + [0, 0, 1, -1]),
         "h = 5, reject from 22 if 0": (WAVES, [5] * 8, [-1] * 3 + [0] * 4 + [-1]),
     }
-    print(f"Wine randomisation preset: {counts.shape[0]} units x {counts.shape[1]} statistics, "
-          f"{total:,} null networks fixed; {len(fixed)} pairs significant in half the seeds")
+    print(
+        f"Wine randomisation preset: {counts.shape[0]} units x {counts.shape[1]} statistics, "
+        f"{total:,} null networks fixed; {len(fixed)} pairs significant in half the seeds"
+    )
     print(f"  power at u = {', '.join(map(str, US))}")
     for label, (checks, accept, reject) in rules.items():
         networks, pv = replay(counts, checks, accept, reject)
         found = pairs(pv)
         pw = ", ".join(f"{power(checks, accept, reject, u):.3f}" for u in US)
-        print(f"  {label:<44} {networks:>6,} ({networks / total:.0%}) | pairs {len(found & fixed)} "
-              f"of {len(fixed)}, {len(found - fixed)} new | power {pw}", flush=True)
+        print(
+            f"  {label:<44} {networks:>6,} ({networks / total:.0%}) | pairs {len(found & fixed)} "
+            f"of {len(fixed)}, {len(found - fixed)} new | power {pw}",
+            flush=True,
+        )
     # a bound no valid rule beats: a rejection needs 1 / (n + 1) <= alpha, n >= 19 null networks
     sig = counts[:, :, -1] + 1 <= 0.05 * (counts.shape[2] + 1)
     for h in (1, 3, 5):
         first = np.where(counts >= h, np.arange(1, counts.shape[2] + 1), 10**9).min(axis=2)
         need = np.where(sig, 19, np.minimum(first, counts.shape[2])).max(axis=1).sum()
-        print(f"  oracle: the fixed design's rejections after 19 networks, acceptance at the "
-              f"{h} extreme value(s): {need:,} ({need / total:.0%})")
+        print(
+            f"  oracle: the fixed design's rejections after 19 networks, acceptance at the "
+            f"{h} extreme value(s): {need:,} ({need / total:.0%})"
+        )
 
 
 if __name__ == "__main__":

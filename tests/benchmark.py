@@ -91,12 +91,19 @@ def _bin(name: str) -> str:
 
 
 def _study_run(root: Path, n: int, *, before: Path | None = None) -> tuple[float, str]:
-    args = [f"study.n_runs={n}", f"paths.root={root}", f"paths.output_dir={root / f'out{n}'}",
-            "study.progress=false", *(["study.charts=false"] if n <= 30 else [])]  # fmt: skip
+    args = [
+        f"study.n_runs={n}",
+        f"paths.root={root}",
+        f"paths.output_dir={root / f'out{n}'}",
+        "study.progress=false",
+        *(["study.charts=false"] if n <= 30 else []),
+    ]
     if before is None:
         return _wall([_bin("study-run"), *args])
-    code = (f"import sys; sys.path.insert(0, {str(before)!r}); sys.argv = ['study-run'] + "
-            f"{args!r}; from study.cli import run_main; run_main()")  # fmt: skip
+    code = (
+        f"import sys; sys.path.insert(0, {str(before)!r}); sys.argv = ['study-run'] + "
+        f"{args!r}; from study.cli import run_main; run_main()"
+    )
     return _wall([sys.executable, "-c", code])
 
 
@@ -105,10 +112,17 @@ def _parent_id(stdout: str) -> str:
 
 
 def _logging_line(stdout: str) -> str:
-    m = re.search(r"MLflow: ([\d.]+) ms per run on the training path; the background writer "
-                  r"took ([\d.]+) s", stdout)  # fmt: skip
-    return (f"{float(m.group(1)):.3f} ms per child on the training path, writer {float(m.group(2)):.1f} s"
-            if m else "(old version: logging on the training path)")  # fmt: skip
+    m = re.search(
+        r"MLflow: ([\d.]+) ms per run on the training path; the background writer "
+        r"took ([\d.]+) s",
+        stdout,
+    )
+    return (
+        f"{float(m.group(1)):.3f} ms per child on the training path, writer "
+        f"{float(m.group(2)):.1f} s"
+        if m
+        else "(old version: logging on the training path)"
+    )
 
 
 def bench_studies(root: Path, seeds: list[int], before: Path | None) -> dict[int, str]:
@@ -132,13 +146,25 @@ def bench_studies(root: Path, seeds: list[int], before: Path | None) -> dict[int
             t_old, _ = _study_run(broot, n, before=before)
             row.append(t_old)
         rows.append(row)
-        print(f"  {n:>5} seeds: bare loop {t_bare:6.1f} s | study-run {t_run:6.1f} s "
-              f"({t_run / t_bare:.2f}x)" + (f" | before {row[5]:6.1f} s ({row[5] / t_bare:.2f}x)"
-                                             if before is not None else "")
-              + f" | {row[3]}; peak memory so far {peak:.0f} MB", flush=True)  # fmt: skip
+        print(
+            f"  {n:>5} seeds: bare loop {t_bare:6.1f} s | study-run {t_run:6.1f} s "
+            f"({t_run / t_bare:.2f}x)"
+            + (f" | before {row[5]:6.1f} s ({row[5] / t_bare:.2f}x)" if before is not None else "")
+            + f" | {row[3]}; peak memory so far {peak:.0f} MB",
+            flush=True,
+        )
     for n, rid in parents.items():
-        t_agg, _ = _wall([_bin("study-aggregate"), "--run-id", rid, "--uri", uri,
-                          "--output", str(root / f"agg{n}")])  # fmt: skip
+        t_agg, _ = _wall(
+            [
+                _bin("study-aggregate"),
+                "--run-id",
+                rid,
+                "--uri",
+                uri,
+                "--output",
+                str(root / f"agg{n}"),
+            ]
+        )
         print(f"  study-aggregate of the {n}-seed study (with charts): {t_agg:.1f} s", flush=True)
     return parents
 
@@ -180,7 +206,7 @@ def bench_analysis(uri: str, run_id: str) -> None:
     total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for name, draw in plots.CHARTS.items():
-            t, _ = _timed(lambda: plots.save(draw(analysis), Path(tmp) / name))
+            t, _ = _timed(lambda d=draw, n=name: plots.save(d(analysis), Path(tmp) / n))
             total += t
             print(f"  chart {name:<24} {t:6.2f} s")
     print(f"  all {len(plots.CHARTS)} charts {total:.2f} s")
@@ -200,8 +226,10 @@ def _measured(cmd) -> tuple[float, str, float]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     streams = {}
-    readers = [threading.Thread(target=lambda k=k: streams.__setitem__(k, getattr(proc, k).read()))
-               for k in ("stdout", "stderr")]  # fmt: skip
+    readers = [
+        threading.Thread(target=lambda k=k: streams.__setitem__(k, getattr(proc, k).read()))
+        for k in ("stdout", "stderr")
+    ]
     for r in readers:
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage, unlike RUSAGE_CHILDREN
@@ -210,7 +238,9 @@ def _measured(cmd) -> tuple[float, str, float]:
         r.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed:\n{streams['stderr'][-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd[:4]))} ... failed:\n{streams['stderr'][-3000:]}"
+        )
     return wall, streams["stdout"], usage.ru_maxrss / 1024
 
 
@@ -219,9 +249,11 @@ def _time_line(out: str) -> dict:
     writer's time after training."""
     m = re.search(r"training ([\d.]+) s \((\d+) networks per second\)", out)
     w = re.search(r"the background writer took ([\d.]+) s, ([\d.]+) s of it after training", out)
-    return {"training": float(m.group(1)) if m else float("nan"),
-            "rate": int(m.group(2)) if m else 0,
-            "writer_after": float(w.group(2)) if w else float("nan")}  # fmt: skip
+    return {
+        "training": float(m.group(1)) if m else float("nan"),
+        "rate": int(m.group(2)) if m else 0,
+        "writer_after": float(w.group(2)) if w else float("nan"),
+    }
 
 
 def bench_end_to_end(root: Path) -> None:
@@ -241,41 +273,78 @@ def bench_end_to_end(root: Path) -> None:
     common = [f"paths.root={root}", "study.progress=false"]
     wall, out, peak = _measured([_bin("study-run"), *common, "study.name=e2e-default"])
     t = _time_line(out)
-    print(f"Default study (30 seeds, charts): {wall:.1f} s wall, training {t['training']:.1f} s "
-          f"({t['rate']} networks/s), writer after training {t['writer_after']:.1f} s, peak "
-          f"{peak:.0f} MB", flush=True)  # fmt: skip
+    print(
+        f"Default study (30 seeds, charts): {wall:.1f} s wall, training {t['training']:.1f} s "
+        f"({t['rate']} networks/s), writer after training {t['writer_after']:.1f} s, peak "
+        f"{peak:.0f} MB",
+        flush=True,
+    )
     print("  seeds | charts | backend |  wall | training | networks/s | writer after | peak memory")
     for n, charts in ((300, False), (1000, True)):
         for backend in ("sklearn", "batched"):
             name = f"e2e-{backend}-{n}"
-            wall, out, peak = _measured([_bin("study-run"), *common, f"study.n_runs={n}",
-                                         f"study.charts={str(charts).lower()}",
-                                         f"model.backend={backend}", f"study.name={name}"])  # fmt: skip
+            wall, out, peak = _measured(
+                [
+                    _bin("study-run"),
+                    *common,
+                    f"study.n_runs={n}",
+                    f"study.charts={str(charts).lower()}",
+                    f"model.backend={backend}",
+                    f"study.name={name}",
+                ]
+            )
             t = _time_line(out)
             rows[(n, backend)] = (wall, _parent_id(out))
-            print(f"  {n:>5} | {'on' if charts else 'off':>6} | {backend:>7} | {wall:5.1f} | "
-                  f"{t['training']:6.1f} s | {t['rate']:>10} | {t['writer_after']:10.1f} s | "
-                  f"{peak:.0f} MB", flush=True)  # fmt: skip
+            print(
+                f"  {n:>5} | {'on' if charts else 'off':>6} | {backend:>7} | {wall:5.1f} | "
+                f"{t['training']:6.1f} s | {t['rate']:>10} | {t['writer_after']:10.1f} s | "
+                f"{peak:.0f} MB",
+                flush=True,
+            )
     aggregate = {}
     for n in (300, 1000):
-        wall, _, _ = _measured([_bin("study-aggregate"), "--run-id", rows[(n, "batched")][1],
-                                "--uri", uri, "--output", str(root / f"agg{n}")])  # fmt: skip
+        wall, _, _ = _measured(
+            [
+                _bin("study-aggregate"),
+                "--run-id",
+                rows[(n, "batched")][1],
+                "--uri",
+                uri,
+                "--output",
+                str(root / f"agg{n}"),
+            ]
+        )
         aggregate[n] = wall
         print(f"study-aggregate of the {n}-seed study (charts on): {wall:.1f} s", flush=True)
-    wall, out, _ = _measured([_bin("study-run"), *common, "experiment=randomisation_test",
-                              "study.name=e2e-randomisation"])  # fmt: skip
+    wall, out, _ = _measured(
+        [
+            _bin("study-run"),
+            *common,
+            "experiment=randomisation_test",
+            "study.name=e2e-randomisation",
+        ]
+    )
     line = next((ln for ln in out.splitlines() if ln.startswith("Null networks of")), "")
-    print(f"Randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
-          flush=True)  # fmt: skip
+    print(
+        f"Randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
+        flush=True,
+    )
     default_1000 = rows[(1000, "batched")][0]
     print("Targets, this run:")
-    print(f"  study-run study.n_runs=1000 (default, batched, charts) / bare loop of 100: "
-          f"{default_1000:.1f} / {bare:.1f} s = {default_1000 / bare:.2f}x (target <= 1.5)")
-    print(f"  300 seeds, no charts, sklearn / batched: {rows[(300, 'sklearn')][0]:.1f} / "
-          f"{rows[(300, 'batched')][0]:.1f} s = "
-          f"{rows[(300, 'sklearn')][0] / rows[(300, 'batched')][0]:.2f}x (target >= 3)")
-    print(f"  study-aggregate of 1000 seeds - import floor: {aggregate[1000]:.1f} - {floor:.1f} = "
-          f"{aggregate[1000] - floor:.1f} s (target <= 3)", flush=True)  # fmt: skip
+    print(
+        f"  study-run study.n_runs=1000 (default, batched, charts) / bare loop of 100: "
+        f"{default_1000:.1f} / {bare:.1f} s = {default_1000 / bare:.2f}x (target <= 1.5)"
+    )
+    print(
+        f"  300 seeds, no charts, sklearn / batched: {rows[(300, 'sklearn')][0]:.1f} / "
+        f"{rows[(300, 'batched')][0]:.1f} s = "
+        f"{rows[(300, 'sklearn')][0] / rows[(300, 'batched')][0]:.2f}x (target >= 3)"
+    )
+    print(
+        f"  study-aggregate of 1000 seeds - import floor: {aggregate[1000]:.1f} - {floor:.1f} = "
+        f"{aggregate[1000] - floor:.1f} s (target <= 3)",
+        flush=True,
+    )
 
 
 def bench_permutation() -> None:
@@ -290,13 +359,20 @@ def bench_permutation() -> None:
     d = datasets.split(ds, test_size=0.25, seed=0)
     m = models.make_model(ds.task, s.model, seed=0)
     models.fit(m, d.X_train, d.y_train)
-    t_ours, _ = _timed(lambda: [permutation(m, d.X_test, d.y_test, n_repeats=5, seed=0)
-                                for _ in range(20)])  # fmt: skip
-    t_sk, _ = _timed(lambda: [permutation_importance(m, d.X_test, d.y_test, n_repeats=5,
-                                                     random_state=0) for _ in range(5)])  # fmt: skip
-    print(f"Permutation importance per network (13 variables x 5 repeats): ours "
-          f"{t_ours / 20 * 1000:.1f} ms, scikit-learn {t_sk / 5 * 1000:.1f} ms "
-          f"({t_sk / 5 / (t_ours / 20):.0f}x)")  # fmt: skip
+    t_ours, _ = _timed(
+        lambda: [permutation(m, d.X_test, d.y_test, n_repeats=5, seed=0) for _ in range(20)]
+    )
+    t_sk, _ = _timed(
+        lambda: [
+            permutation_importance(m, d.X_test, d.y_test, n_repeats=5, random_state=0)
+            for _ in range(5)
+        ]
+    )
+    print(
+        f"Permutation importance per network (13 variables x 5 repeats): ours "
+        f"{t_ours / 20 * 1000:.1f} ms, scikit-learn {t_sk / 5 * 1000:.1f} ms "
+        f"({t_sk / 5 / (t_ours / 20):.0f}x)"
+    )
 
 
 def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list, float]:
@@ -315,20 +391,28 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
     plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
     # the preset's null networks of one tested seed: each variable permuted, seed 0's start
     p = len(ds.feature_names)
-    seeds = [runner.Null(1000 + b, variable=b % p, init=0) for b in range(n)] if null \
-        else list(range(n))  # fmt: skip
+    seeds = (
+        [runner.Null(1000 + b, variable=b % p, init=0) for b in range(n)]
+        if null
+        else list(range(n))
+    )
     with threadpool_limits(1):
         datas = [runner._data(plan, seed) for seed in seeds]
 
         def train(trace: bool):
-            fitted = [models.make_model(ds.task, s.model, seed=runner._seed(seed)) for seed in seeds]
+            fitted = [
+                models.make_model(ds.task, s.model, seed=runner._seed(seed)) for seed in seeds
+            ]
             if trace:  # numpy's allocations; slows Python code, so never while timing
                 tracemalloc.start()
             t0 = time.perf_counter()
             if backend == "batched":
                 for part in runner.blocks(plan, list(range(len(seeds))), 1):  # positions
-                    models.fit_many([fitted[i] for i in part], [datas[i].X_train for i in part],
-                                    [datas[i].y_train for i in part])  # fmt: skip
+                    models.fit_many(
+                        [fitted[i] for i in part],
+                        [datas[i].X_train for i in part],
+                        [datas[i].y_train for i in part],
+                    )
             else:
                 for m, d in zip(fitted, datas):
                     models.fit(m, d.X_train, d.y_train)
@@ -352,18 +436,24 @@ def _agreement(sk, ours, X, y) -> str:
 
     def close(a, b):
         return a.n_iter_ == b.n_iter_ and all(
-            np.allclose(x, z, rtol=1e-6, atol=1e-12) for x, z in
-            zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_))  # fmt: skip
+            np.allclose(x, z, rtol=1e-6, atol=1e-12)
+            for x, z in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_)
+        )
 
     same = sum(close(a, b) for a, b in zip(sk, ours))
     score_p = stats.mannwhitneyu([m.score(X, y) for m in sk], [m.score(X, y) for m in ours]).pvalue
     oa = np.stack([olden(m.coefs_) for m in sk])
     ob = np.stack([olden(m.coefs_) for m in ours])
-    ps = [stats.ks_2samp(oa[:, i, c], ob[:, i, c]).pvalue
-          for i in range(oa.shape[1]) for c in range(oa.shape[2])]  # fmt: skip
-    return (f"{same}/{len(sk)} seeds match scikit-learn (n_iter_ and weights to 1e-6); "
-            f"test score Mann-Whitney p={score_p:.2f} (nan: identical), smallest KS p over "
-            f"{len(ps)} Olden values {min(ps):.2f}")  # fmt: skip
+    ps = [
+        stats.ks_2samp(oa[:, i, c], ob[:, i, c]).pvalue
+        for i in range(oa.shape[1])
+        for c in range(oa.shape[2])
+    ]
+    return (
+        f"{same}/{len(sk)} seeds match scikit-learn (n_iter_ and weights to 1e-6); "
+        f"test score Mann-Whitney p={score_p:.2f} (nan: identical), smallest KS p over "
+        f"{len(ps)} Olden values {min(ps):.2f}"
+    )
 
 
 def bench_backends(root: Path, seeds: list[int]) -> None:
@@ -374,33 +464,58 @@ def bench_backends(root: Path, seeds: list[int]) -> None:
     for n in seeds:
         sk_rate, _, _ = _fit_rate("sklearn", min(n, 100))  # the rate does not depend on n
         b_rate, _, peak = _fit_rate("batched", n)
-        print(f"  {n:>5} seeds: sklearn {sk_rate:6.1f}/s | batched {b_rate:6.1f}/s "
-              f"({b_rate / sk_rate:.1f}x) | batched peak memory {peak:.0f} MB", flush=True)
+        print(
+            f"  {n:>5} seeds: sklearn {sk_rate:6.1f}/s | batched {b_rate:6.1f}/s "
+            f"({b_rate / sk_rate:.1f}x) | batched peak memory {peak:.0f} MB",
+            flush=True,
+        )
     sk_rate, _, _ = _fit_rate("sklearn", 100, null=True)
     b_rate, _, peak = _fit_rate("batched", 1287, null=True)
-    print(f"  1287 null networks of one tested seed (randomisation preset): sklearn {sk_rate:6.1f}/s | batched "
-          f"{b_rate:6.1f}/s ({b_rate / sk_rate:.1f}x) | peak memory {peak:.0f} MB", flush=True)
+    print(
+        f"  1287 null networks of one tested seed (randomisation preset): sklearn "
+        f"{sk_rate:6.1f}/s | batched "
+        f"{b_rate:6.1f}/s ({b_rate / sk_rate:.1f}x) | peak memory {peak:.0f} MB",
+        flush=True,
+    )
     _, sk, _ = _fit_rate("sklearn", 200)
     _, ours, _ = _fit_rate("batched", 200)
     d = datasets.split(datasets.load_dataset("wine"), test_size=0.25, seed=0)
     print(f"  200 seeds of the default study: {_agreement(sk, ours, d.X_test, d.y_test)}")
     print("study-run with each backend, in fresh processes, same store:")
     common = [f"paths.root={root}", "study.progress=false", "study.charts=false"]
-    for label, extra in (("300 seeds, no charts", ["study.n_runs=300"]),
-                         ("randomisation preset at 2 seeds", ["experiment=randomisation_test",
-                                                              "study.n_runs=2"])):  # fmt: skip
+    for label, extra in (
+        ("300 seeds, no charts", ["study.n_runs=300"]),
+        ("randomisation preset at 2 seeds", ["experiment=randomisation_test", "study.n_runs=2"]),
+    ):
         walls = {}
         for backend in ("sklearn", "batched"):  # a study name each: other settings, same store
-            walls[backend], _ = _wall([_bin("study-run"), *common, *extra,
-                                       f"model.backend={backend}",
-                                       f"study.name=bench-{backend}-{len(label)}"])  # fmt: skip
-        print(f"  {label}: sklearn {walls['sklearn']:.1f} s | batched {walls['batched']:.1f} s "
-              f"({walls['sklearn'] / walls['batched']:.2f}x)", flush=True)
-    wall, out = _wall([_bin("study-run"), *common, "experiment=randomisation_test",
-                       "study.name=bench-randomisation-preset"])  # fmt: skip
+            walls[backend], _ = _wall(
+                [
+                    _bin("study-run"),
+                    *common,
+                    *extra,
+                    f"model.backend={backend}",
+                    f"study.name=bench-{backend}-{len(label)}",
+                ]
+            )
+        print(
+            f"  {label}: sklearn {walls['sklearn']:.1f} s | batched {walls['batched']:.1f} s "
+            f"({walls['sklearn'] / walls['batched']:.2f}x)",
+            flush=True,
+        )
+    wall, out = _wall(
+        [
+            _bin("study-run"),
+            *common,
+            "experiment=randomisation_test",
+            "study.name=bench-randomisation-preset",
+        ]
+    )
     line = next((ln for ln in out.splitlines() if ln.startswith("Null networks of")), "")
-    print(f"  randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
-          flush=True)  # fmt: skip
+    print(
+        f"  randomisation preset (30 seeds x 13 variables x 99, batched): {wall:.1f} s; {line}",
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,8 +524,13 @@ def bench_backends(root: Path, seeds: list[int]) -> None:
 # the randomisation preset's network (8 relu units, early stopping with a patience of 50), with
 # the learning rate of 0.01 the preset uses: at scikit-learn's 0.001 a regression network stops
 # at max_iter with R² 0.1-0.5 on these data (0.83 at 0.01)
-CALIBRATION_MODEL = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
-                     "learning_rate_init": 0.01, "backend": "batched"}  # fmt: skip
+CALIBRATION_MODEL = {
+    "hidden_layer_sizes": [8],
+    "early_stopping": True,
+    "n_iter_no_change": 50,
+    "learning_rate_init": 0.01,
+    "backend": "batched",
+}
 
 
 def _calibration_data(data_seeds):
@@ -421,18 +541,37 @@ def _calibration_data(data_seeds):
     out = []
     for seed in data_seeds:
         out += [
-            ("global", load_dataset("known_truth_regression", n_samples=300, seed=seed,
-                                    coefficients=[0] * 7)),
-            ("global", load_dataset("known_truth_classification", n_samples=300, n_features=7,
-                                    informative=[0], strengths=[1e-9], seed=seed)),
+            (
+                "global",
+                load_dataset(
+                    "known_truth_regression", n_samples=300, seed=seed, coefficients=[0] * 7
+                ),
+            ),
+            (
+                "global",
+                load_dataset(
+                    "known_truth_classification",
+                    n_samples=300,
+                    n_features=7,
+                    informative=[0],
+                    strengths=[1e-9],
+                    seed=seed,
+                ),
+            ),
             ("partial", load_dataset("known_truth_classification", seed=seed)),
             ("partial", load_dataset("known_truth_regression", n_samples=300, seed=seed)),
-        ]  # fmt: skip
+        ]
     return out
 
 
-def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, alpha: float = 0.05,
-                designs=None, stop_after: int = 0):  # fmt: skip
+def calibration(
+    data_seeds=(0, 1, 2, 3, 4, 5),
+    n_seeds: int = 3,
+    B: int = 39,
+    alpha: float = 0.05,
+    designs=None,
+    stop_after: int = 0,
+):
     """Per design: the rate of p <= alpha under the global null (every (variable, output) pair of
     pure-noise data), under the partial null (the noise pairs of known-truth data) and the power
     per planted strength (an informative variable found when its smallest p over the outputs is
@@ -460,8 +599,16 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
                 # repeat the same few draws of the null instead of sampling it
                 obs = list(run_many(plan, range(100 * d, 100 * d + n_seeds), n_jobs=-1))
                 layouts = method_layouts(("olden",), task=ds.task, output_names=ds.output_names)
-                null = nullnets.train(plan, design, obs, n_permutations=B, first=10_000,
-                                      methods=layouts, n_jobs=-1, stop_after=stop_after)  # fmt: skip
+                null = nullnets.train(
+                    plan,
+                    design,
+                    obs,
+                    n_permutations=B,
+                    first=10_000,
+                    methods=layouts,
+                    n_jobs=-1,
+                    stop_after=stop_after,
+                )
                 n_nets += null.n_networks
                 values = np.stack([r.importances["olden"]["value"] for r in obs])  # (m, p, K)
                 groups = [null.group_of(r.seed) for r in obs]
@@ -476,38 +623,60 @@ def calibration(data_seeds=(0, 1, 2, 3, 4, 5), n_seeds: int = 3, B: int = 39, al
                     key = f"{'cls' if ds.task == 'classification' else 'reg'} {truth[i]:g}"
                     power.setdefault(key, []).append(sig[:, i].any(axis=-1))
             rate = lambda v: float(np.mean(np.concatenate(v)))  # noqa: E731
-            label = f"{permute} / {init}" + (f", B {B}" if B != 39 else "") + (
-                f", h {stop_after}" if stop_after else "")  # fmt: skip
-            rows.append({"design": label, "global": rate(hits["global"]),
-                         "partial": rate(hits["partial"]),
-                         "n": (np.concatenate(hits["global"]).size,
-                               np.concatenate(hits["partial"]).size),
-                         "power": {k: rate(v) for k, v in power.items()},
-                         "networks": n_nets, "rate": n_nets / (time.perf_counter() - t0)})  # fmt: skip
+            label = (
+                f"{permute} / {init}"
+                + (f", B {B}" if B != 39 else "")
+                + (f", h {stop_after}" if stop_after else "")
+            )
+            rows.append(
+                {
+                    "design": label,
+                    "global": rate(hits["global"]),
+                    "partial": rate(hits["partial"]),
+                    "n": (
+                        np.concatenate(hits["global"]).size,
+                        np.concatenate(hits["partial"]).size,
+                    ),
+                    "power": {k: rate(v) for k, v in power.items()},
+                    "networks": n_nets,
+                    "rate": n_nets / (time.perf_counter() - t0),
+                }
+            )
             _print_calibration_row(rows[-1])
     return rows
 
 
 def _print_calibration_row(row) -> None:
-    power = ", ".join(f"{k} {v:.0%}" for k, v in sorted(row["power"].items(),
-                                                        key=lambda kv: (kv[0][:3], -float(kv[0][4:]))))
-    print(f"  {row['design']:<30} level: global null {row['global']:5.1%} (of {row['n'][0]}), "
-          f"partial null {row['partial']:5.1%} (of {row['n'][1]}) | power: {power} | "
-          f"{row['networks']:,} networks, "
-          f"{row['rate']:.0f}/s", flush=True)  # fmt: skip
+    power = ", ".join(
+        f"{k} {v:.0%}"
+        for k, v in sorted(row["power"].items(), key=lambda kv: (kv[0][:3], -float(kv[0][4:])))
+    )
+    print(
+        f"  {row['design']:<30} level: global null {row['global']:5.1%} (of {row['n'][0]}), "
+        f"partial null {row['partial']:5.1%} (of {row['n'][1]}) | power: {power} | "
+        f"{row['networks']:,} networks, "
+        f"{row['rate']:.0f}/s",
+        flush=True,
+    )
 
 
 def bench_calibration() -> None:
     """Section 5."""
-    print("Randomisation test, calibration of the null designs (permute / init; Olden, B = 39, "
-          "3 seeds per dataset, data seeds 0-5; rate of p <= 0.05): global null = every (variable, "
-          "output) of pure-noise data (7 variables; regression and 3 classes); partial null = "
-          "the noise (variable, output) pairs of known-truth data (classification 14 variables, "
-          "4 informative; regression 8 variables, 5 informative); power = informative variables "
-          "found (smallest p over the outputs), by planted strength", flush=True)  # fmt: skip
+    print(
+        "Randomisation test, calibration of the null designs (permute / init; Olden, B = 39, "
+        "3 seeds per dataset, data seeds 0-5; rate of p <= 0.05): global null = every (variable, "
+        "output) of pure-noise data (7 variables; regression and 3 classes); partial null = "
+        "the noise (variable, output) pairs of known-truth data (classification 14 variables, "
+        "4 informative; regression 8 variables, 5 informative); power = informative variables "
+        "found (smallest p over the outputs), by planted strength",
+        flush=True,
+    )
     calibration()
-    print("The valid design at B = 99, all null networks, then Besag & Clifford's sequential null "
-          "(randomisation.stop_after=5): it must reject the same and train fewer", flush=True)
+    print(
+        "The valid design at B = 99, all null networks, then Besag & Clifford's sequential null "
+        "(randomisation.stop_after=5): it must reject the same and train fewer",
+        flush=True,
+    )
     for h in (0, 5):
         calibration(B=99, designs=[("variable", "tested")], stop_after=h)
 
@@ -521,15 +690,22 @@ def bench_coverage() -> None:
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
         bench_coverage.coverage(overrides=(f"paths.root={tmp}",))
         for b in (10, 40):
-            bench_coverage.coverage(tasks=("regression",),
-                                    overrides=(f"paths.root={tmp}", f"study.n_resamples={b}"))
+            bench_coverage.coverage(
+                tasks=("regression",), overrides=(f"paths.root={tmp}", f"study.n_resamples={b}")
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # section 7: realistic size (a 2000-row, 30-variable, 3-class table)
 
-REALISTIC = {"n_samples": 2000, "n_features": 30, "n_informative": 6, "n_redundant": 0,
-             "n_classes": 3, "random_state": 0}  # fmt: skip
+REALISTIC = {
+    "n_samples": 2000,
+    "n_features": 30,
+    "n_informative": 6,
+    "n_redundant": 0,
+    "n_classes": 3,
+    "random_state": 0,
+}
 
 
 def _realistic_csv(root: Path) -> Path:
@@ -612,8 +788,16 @@ def _minibatch_profile(N: int = 32) -> str:
     Ys = np.stack([Y] * N)
     W = [rng.normal(size=(N, p, H)) * 0.3, rng.normal(size=(N, H, K)) * 0.3]
     b = [np.zeros((N, H)), np.zeros((N, K))]
-    spec = {"activation": "tanh", "out_activation": "softmax", "loss": "log_loss", "alpha": 1e-4,
-            "learning_rate_init": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}  # fmt: skip
+    spec = {
+        "activation": "tanh",
+        "out_activation": "softmax",
+        "loss": "log_loss",
+        "alpha": 1e-4,
+        "learning_rate_init": 0.01,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-8,
+    }
     rows = np.stack([rng.permutation(n)[:bs] for _ in range(N)])
     Xb, Yb = X[rows], Ys[np.arange(N)[:, None], rows]
     acts = nm.forward(W, b, Xb, "tanh", "softmax")
@@ -622,8 +806,10 @@ def _minibatch_profile(N: int = 32) -> str:
     z = np.matmul(Xb, W[0])
     parts = {
         "gather the rows": lambda: (X[rows], Ys[np.arange(N)[:, None], rows]),
-        "first-layer products (X W, X^T delta)": lambda: (np.matmul(Xb, W[0]),
-                                                          np.matmul(Xb.swapaxes(-1, -2), z)),
+        "first-layer products (X W, X^T delta)": lambda: (
+            np.matmul(Xb, W[0]),
+            np.matmul(Xb.swapaxes(-1, -2), z),
+        ),
         "tanh": lambda: np.tanh(z),
         "forward pass (products, tanh, softmax)": lambda: nm.forward(W, b, Xb, "tanh", "softmax"),
         "loss": lambda: nm._loss("log_loss", Yb, acts[-1]),
@@ -659,81 +845,137 @@ def bench_realistic() -> None:
         plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
         seeds = list(range(30))
         splits = [runner._data(plan, seed) for seed in seeds]
-        fitted = [models.make_model(ds.task, {**s.model, "backend": "sklearn"}, seed=seed)
-                  for seed in seeds]  # fmt: skip
+        fitted = [
+            models.make_model(ds.task, {**s.model, "backend": "sklearn"}, seed=seed)
+            for seed in seeds
+        ]
         t_sk, _ = _timed(lambda: [m.fit(d.X_train, d.y_train) for m, d in zip(fitted, splits)])
         epochs = float(np.mean([m.n_iter_ for m in fitted]))
         sk_rate = len(seeds) / t_sk
-        print(f"Realistic size: make_classification({REALISTIC}), the default network "
-              f"({s.model['hidden_layer_sizes']}, {s.model['activation']}, learning rate "
-              f"{s.model['learning_rate_init']}), seeds 0-29", flush=True)  # fmt: skip
-        print(f"  plain scikit-learn, one fit after another in one process: {t_sk:.1f} s, "
-              f"{sk_rate:.2f} networks/s, mean {epochs:.0f} epochs", flush=True)  # fmt: skip
+        print(
+            f"Realistic size: make_classification({REALISTIC}), the default network "
+            f"({s.model['hidden_layer_sizes']}, {s.model['activation']}, learning rate "
+            f"{s.model['learning_rate_init']}), seeds 0-29",
+            flush=True,
+        )
+        print(
+            f"  plain scikit-learn, one fit after another in one process: {t_sk:.1f} s, "
+            f"{sk_rate:.2f} networks/s, mean {epochs:.0f} epochs",
+            flush=True,
+        )
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
             mine = [models.make_model(ds.task, s.model, seed=seed) for seed in seeds]
-            t_b, _ = _timed(models.fit_many, mine, [d.X_train for d in splits],
-                            [d.y_train for d in splits])  # fmt: skip
-        print(f"  batched backend, one block of 30 on one core: {t_b:.1f} s, "
-              f"{len(seeds) / t_b:.2f} networks/s ({len(seeds) / t_b / sk_rate:.1f}x)", flush=True)
+            t_b, _ = _timed(
+                models.fit_many, mine, [d.X_train for d in splits], [d.y_train for d in splits]
+            )
+        print(
+            f"  batched backend, one block of 30 on one core: {t_b:.1f} s, "
+            f"{len(seeds) / t_b:.2f} networks/s ({len(seeds) / t_b / sk_rate:.1f}x)",
+            flush=True,
+        )
         for extra in ([], ["study.resample=none"]):
-            wall, out, _ = _measured([_bin("study-run"), *data, f"paths.root={root}",
-                                      "study.progress=false", *extra])  # fmt: skip
+            wall, out, _ = _measured(
+                [_bin("study-run"), *data, f"paths.root={root}", "study.progress=false", *extra]
+            )
             train, n = _report_rate(out)
-            print(f"  study-run{' ' + ' '.join(extra) if extra else ' (default settings)'}: "
-                  f"{wall:.1f} s wall, training {train:.1f} s for {n} networks = "
-                  f"{n / train:.2f} networks/s = {n / train / sk_rate:.1f}x scikit-learn "
-                  f"(target >= 20)", flush=True)  # fmt: skip
+            print(
+                f"  study-run{' ' + ' '.join(extra) if extra else ' (default settings)'}: "
+                f"{wall:.1f} s wall, training {train:.1f} s for {n} networks = "
+                f"{n / train:.2f} networks/s = {n / train / sk_rate:.1f}x scikit-learn "
+                f"(target >= 20)",
+                flush=True,
+            )
         n_train = splits[0].X_train.shape[0]
         units = [ds.n_features, *s.model["hidden_layer_sizes"], len(ds.output_names)]
         # forward X W and back (X^T delta, delta W^T) per layer; the first layer's delta W^T unused
-        flops = sum(2 * n_train * a * b * (3 if i else 2)
-                    for i, (a, b) in enumerate(zip(units[:-1], units[1:])))  # fmt: skip
-        print(f"  one minibatch step, microseconds per network (block of 32, one core): "
-              f"{_minibatch_profile()}; scikit-learn: {1e6 / (sk_rate * epochs * 7.5):.0f} "
-              "a minibatch (7.5 a network-epoch)", flush=True)  # fmt: skip
+        flops = sum(
+            2 * n_train * a * b * (3 if i else 2)
+            for i, (a, b) in enumerate(zip(units[:-1], units[1:]))
+        )
+        print(
+            f"  one minibatch step, microseconds per network (block of 32, one core): "
+            f"{_minibatch_profile()}; scikit-learn: {1e6 / (sk_rate * epochs * 7.5):.0f} "
+            "a minibatch (7.5 a network-epoch)",
+            flush=True,
+        )
         cores = os.cpu_count() or 1
         floor = cores * small * 1e9 / (flops * epochs)
-        print(f"  matrix products: {big:.0f} GFLOP/s (2000 x 2000, every core), {small:.0f} "
-              f"GFLOP/s on one core at a block's shape; {flops / 1e6:.2f} MFLOP a network-epoch: "
-              f"the products alone at a block's rate on {cores} cores, {floor:.0f} networks/s "
-              f"({floor / sk_rate:.0f}x scikit-learn; at the large product's rate "
-              f"{big * 1e9 / (flops * epochs) / sk_rate:.0f}x), before tanh, softmax and the "
-              "loss", flush=True)  # fmt: skip
-        preset = ["experiment=randomisation_test", f"paths.root={root}", "study.progress=false",
-                  "study.charts=false"]  # fmt: skip
-        for label, extra in (("wine, 30 seeds", []), ("2000 x 30, 3 seeds",
-                                                          [*data, "study.n_runs=3",
-                                                           "study.name=realistic-randomisation"])):
+        print(
+            f"  matrix products: {big:.0f} GFLOP/s (2000 x 2000, every core), {small:.0f} "
+            f"GFLOP/s on one core at a block's shape; {flops / 1e6:.2f} MFLOP a network-epoch: "
+            f"the products alone at a block's rate on {cores} cores, {floor:.0f} networks/s "
+            f"({floor / sk_rate:.0f}x scikit-learn; at the large product's rate "
+            f"{big * 1e9 / (flops * epochs) / sk_rate:.0f}x), before tanh, softmax and the "
+            "loss",
+            flush=True,
+        )
+        preset = [
+            "experiment=randomisation_test",
+            f"paths.root={root}",
+            "study.progress=false",
+            "study.charts=false",
+        ]
+        for label, extra in (
+            ("wine, 30 seeds", []),
+            ("2000 x 30, 3 seeds", [*data, "study.n_runs=3", "study.name=realistic-randomisation"]),
+        ):
             wall, out, _ = _measured([_bin("study-run"), *preset, *extra])
             trained, planned, pairs = _significant_pairs(out)
-            print(f"  randomisation preset, {label}: {wall:.1f} s wall, {trained:,} null networks "
-                  f"of {planned:,}, {pairs} (variable, class) pairs of Olden's weights significant "
-                  "in at least half the seeds", flush=True)  # fmt: skip
+            print(
+                f"  randomisation preset, {label}: {wall:.1f} s wall, {trained:,} null networks "
+                f"of {planned:,}, {pairs} (variable, class) pairs of Olden's weights significant "
+                "in at least half the seeds",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="30,300,1000", help="numbers of seeds (30,300,1000)")
-    parser.add_argument("--only-end-to-end", action="store_true",
-                        help="section 0 only (the study as a user runs it, about 6 minutes)")
-    parser.add_argument("--only-backends", action="store_true",
-                        help="section 4 only (the two training backends)")
-    parser.add_argument("--no-backends", action="store_true",
-                        help="skip section 4 (the two training backends)")
-    parser.add_argument("--only-calibration", action="store_true",
-                        help="section 5 only (the randomisation test's null designs)")
-    parser.add_argument("--no-calibration", action="store_true",
-                        help="skip section 5 (the randomisation test's null designs)")
-    parser.add_argument("--only-coverage", action="store_true",
-                        help="section 6 only (coverage of the answer's intervals, about 8 minutes)")
-    parser.add_argument("--no-coverage", action="store_true",
-                        help="skip section 6 (coverage of the answer's intervals)")
-    parser.add_argument("--only-realistic", action="store_true",
-                        help="section 7 only (a 2000 x 30 table; about 10 minutes)")
-    parser.add_argument("--before", type=Path, default=None,
-                        help="an older checkout of this repository: time its study-run too")
+    parser.add_argument(
+        "--only-end-to-end",
+        action="store_true",
+        help="section 0 only (the study as a user runs it, about 6 minutes)",
+    )
+    parser.add_argument(
+        "--only-backends", action="store_true", help="section 4 only (the two training backends)"
+    )
+    parser.add_argument(
+        "--no-backends", action="store_true", help="skip section 4 (the two training backends)"
+    )
+    parser.add_argument(
+        "--only-calibration",
+        action="store_true",
+        help="section 5 only (the randomisation test's null designs)",
+    )
+    parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="skip section 5 (the randomisation test's null designs)",
+    )
+    parser.add_argument(
+        "--only-coverage",
+        action="store_true",
+        help="section 6 only (coverage of the answer's intervals, about 8 minutes)",
+    )
+    parser.add_argument(
+        "--no-coverage",
+        action="store_true",
+        help="skip section 6 (coverage of the answer's intervals)",
+    )
+    parser.add_argument(
+        "--only-realistic",
+        action="store_true",
+        help="section 7 only (a 2000 x 30 table; about 10 minutes)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="an older checkout of this repository: time its study-run too",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{os.cpu_count()} cores; Python {sys.version.split()[0]}")
@@ -761,8 +1003,10 @@ def main() -> None:
         root = Path(tmp)
         if not args.no_backends:
             bench_backends(root, seeds)
-        print("Default study (wine, 13-8-3, six methods): bare loop vs study-run, same machine, "
-              "same run")  # fmt: skip
+        print(
+            "Default study (wine, 13-8-3, six methods): bare loop vs study-run, same machine, "
+            "same run"
+        )
         parents = bench_studies(root, seeds, args.before)
         bench_analysis(f"sqlite:///{root / 'mlflow.db'}", parents[max(parents)])
     if not args.no_calibration:

@@ -49,8 +49,14 @@ def wait_healthy(url: str, proc, *, seconds: float, what: str) -> None:
     pytest.fail(f"{what} did not start in {seconds:.0f} s")
 
 
-def mlflow_server(backend_uri: str, artifacts, *, workers: int = 1, seconds: float = 120,
-                  what: str = "mlflow server"):
+def mlflow_server(
+    backend_uri: str,
+    artifacts,
+    *,
+    workers: int = 1,
+    seconds: float = 120,
+    what: str = "mlflow server",
+):
     """A generator for a fixture: an ``mlflow server`` on 127.0.0.1 over ``backend_uri``,
     serving artifacts from ``artifacts``; yields its URL, terminates it afterwards."""
     import subprocess
@@ -58,11 +64,26 @@ def mlflow_server(backend_uri: str, artifacts, *, workers: int = 1, seconds: flo
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts),
-         "--workers", str(workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(uri, proc, seconds=seconds, what=what)

@@ -16,18 +16,31 @@ def _record(values, *, signed=False, truth=None, coefs=None):
     m, n = values.shape
     layout = MethodLayout("olden" if signed else "garson", "value", ("value",), signed, ("y",))
     meta = StudyMeta(
-        name="t", dataset="t", task="regression", feature_names=tuple(f"v{i}" for i in range(n)),
-        output_names=("y",), layer_sizes=(n, 2, 1), methods={layout.name: layout},
-        score_name="R²", truth=None if truth is None else tuple(truth), top_k=2,
-    )  # fmt: skip
+        name="t",
+        dataset="t",
+        task="regression",
+        feature_names=tuple(f"v{i}" for i in range(n)),
+        output_names=("y",),
+        layer_sizes=(n, 2, 1),
+        methods={layout.name: layout},
+        score_name="R²",
+        truth=None if truth is None else tuple(truth),
+        top_k=2,
+    )
     rng = np.random.default_rng(0)
     runs = [
-        RunRecord(seed=r, train_score=1.0, test_score=0.9, n_iter=10, converged=True,
-                  coefs=coefs[r] if coefs else [rng.normal(size=(n, 2)), rng.normal(size=(2, 1))],
-                  intercepts=[np.zeros(2), np.zeros(1)],
-                  importances={layout.name: {"value": values[r][:, None]}})
+        RunRecord(
+            seed=r,
+            train_score=1.0,
+            test_score=0.9,
+            n_iter=10,
+            converged=True,
+            coefs=coefs[r] if coefs else [rng.normal(size=(n, 2)), rng.normal(size=(2, 1))],
+            intercepts=[np.zeros(2), np.zeros(1)],
+            importances={layout.name: {"value": values[r][:, None]}},
+        )
         for r in range(m)
-    ]  # fmt: skip
+    ]
     return StudyRecord(meta, runs)
 
 
@@ -69,9 +82,11 @@ def test_weight_sums_input_view_ignores_hidden_unit_sign_flips():
 
 def test_truth_accuracy_counts_informative_variables_at_their_true_rank():
     truth = [0.0, 3.0, 2.0, 1.0]  # true order v1 > v2 > v3, v0 noise
-    runs = [[0.1, 3.0, 2.0, 1.0],   # all three right
-            [0.1, 2.0, 3.0, 1.0],   # v3 right only
-            [5.0, 3.0, 2.0, 1.0]]   # noise on top: none right
+    runs = [
+        [0.1, 3.0, 2.0, 1.0],  # all three right
+        [0.1, 2.0, 3.0, 1.0],  # v3 right only
+        [5.0, 3.0, 2.0, 1.0],
+    ]  # noise on top: none right
     t = aggregate.truth_table(_record(runs, truth=truth))
     row = t.iloc[0]
     assert row.accuracy == pytest.approx((3 + 1 + 0) / 9)
@@ -102,9 +117,9 @@ def test_aggregate_table_matches_runs():
 @pytest.mark.parametrize(
     "values, note",
     [
-        ([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], None),                     # N = 2 runs: works
-        ([[1.0], [2.0], [3.0]], "one variable"),                          # a single variable
-        ([[1.0, 1.0, 1.0]] * 3, "all equal"),                             # all-equal importances
+        ([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], None),  # N = 2 runs: works
+        ([[1.0], [2.0], [3.0]], "one variable"),  # a single variable
+        ([[1.0, 1.0, 1.0]] * 3, "all equal"),  # all-equal importances
         ([[1.0, 2.0, 3.0], [np.nan, 1.0, 2.0], [1.0, 3.0, 2.0]], "NaN"),  # a diverged run
     ],
     ids=["two-runs", "one-variable", "all-equal", "nan-run"],
@@ -126,11 +141,19 @@ def test_study_aggregate_reproduces_study_run_tables(mlflow_store, tmp_path, cap
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{mlflow_store / 'mlflow.db'}"
-    cfg = config.compose([
-        f"tracking.uri={uri}", f"paths.root={tmp_path}", "tracking.experiment=aggregate-cli",
-        "study.n_runs=4", "study.progress=false", "study.resample=none", "study.charts=false",
-        "importance.methods=[garson,olden,weight_sums]", "stability.n_bootstrap=200",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri={uri}",
+            f"paths.root={tmp_path}",
+            "tracking.experiment=aggregate-cli",
+            "study.n_runs=4",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[garson,olden,weight_sums]",
+            "stability.n_bootstrap=200",
+        ]
+    )
     outcome = pipeline.run(cfg)
     out = tmp_path / "again"
     aggregate_main(["--run-id", outcome.run_id, "--uri", uri, "--output", str(out), "--no-charts"])
@@ -146,7 +169,9 @@ def test_study_aggregate_reproduces_study_run_tables(mlflow_store, tmp_path, cap
     )
     w1 = []
     for child in children:
-        with np.load(client.download_artifacts(child.info.run_id, "weights.npz", str(tmp_path))) as w:
+        with np.load(
+            client.download_artifacts(child.info.run_id, "weights.npz", str(tmp_path))
+        ) as w:
             w1.append(w["coef_0"])
     w1 = np.stack(w1)
     ws = pd.read_csv(out / "weight_sums.csv")
@@ -154,9 +179,21 @@ def test_study_aggregate_reproduces_study_run_tables(mlflow_store, tmp_path, cap
     np.testing.assert_allclose(inp.pos_sum, np.clip(w1, 0, None).sum(axis=(0, 2)), rtol=1e-12)
     np.testing.assert_allclose(inp.neg_sum, np.clip(w1, None, 0).sum(axis=(0, 2)), rtol=1e-12)
     # the latest study of an experiment is found by name, too
-    aggregate_main(["--experiment", "aggregate-cli", "--uri", uri, "--output", str(tmp_path / "x"),
-                    "--no-log", "--no-charts"])  # fmt: skip
-    assert (tmp_path / "x" / "weight_sums.csv").read_bytes() == (out / "weight_sums.csv").read_bytes()
+    aggregate_main(
+        [
+            "--experiment",
+            "aggregate-cli",
+            "--uri",
+            uri,
+            "--output",
+            str(tmp_path / "x"),
+            "--no-log",
+            "--no-charts",
+        ]
+    )
+    assert (tmp_path / "x" / "weight_sums.csv").read_bytes() == (
+        out / "weight_sums.csv"
+    ).read_bytes()
 
 
 def test_study_aggregate_unknown_run_is_a_user_error(mlflow_store, capsys):

@@ -25,8 +25,10 @@ def _brute_force(a, b, k):
         "rank_agreement": sum(x == y for x, y in zip(top_a, top_b)) / k,
         "sign_agreement": sum(same_sign[i] for i in shared) / k,
         "signed_rank_agreement": sum(x == y and same_sign[x] for x, y in zip(top_a, top_b)) / k,
-        "pairwise_rank_agreement": sum((pos_a[i] < pos_a[j]) == (pos_b[i] < pos_b[j])
-                                       for i, j in pairs) / len(pairs),
+        "pairwise_rank_agreement": sum(
+            (pos_a[i] < pos_a[j]) == (pos_b[i] < pos_b[j]) for i, j in pairs
+        )
+        / len(pairs),
     }
 
 
@@ -44,10 +46,16 @@ def test_agreement_identical_vectors_all_one():
 def test_agreement_negated_vector_disagrees_on_sign_only():
     a = np.random.default_rng(1).standard_normal(7)
     res = agreement(a, -a, k=3)
-    assert res == pytest.approx({
-        "feature_agreement": 1.0, "rank_agreement": 1.0, "sign_agreement": 0.0,
-        "signed_rank_agreement": 0.0, "rank_correlation": 1.0, "pairwise_rank_agreement": 1.0,
-    })
+    assert res == pytest.approx(
+        {
+            "feature_agreement": 1.0,
+            "rank_agreement": 1.0,
+            "sign_agreement": 0.0,
+            "signed_rank_agreement": 0.0,
+            "rank_correlation": 1.0,
+            "pairwise_rank_agreement": 1.0,
+        }
+    )
 
 
 def test_agreement_reversed_order_at_full_k():
@@ -72,7 +80,8 @@ def test_agreement_matches_brute_force(seed):
         for name, value in _brute_force(a, b, k).items():
             assert res[name] == pytest.approx(value, abs=1e-12), (name, k)
         assert res["rank_correlation"] == pytest.approx(
-            stats.spearmanr(np.abs(a), np.abs(b)).statistic, abs=1e-12, nan_ok=True)
+            stats.spearmanr(np.abs(a), np.abs(b)).statistic, abs=1e-12, nan_ok=True
+        )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -118,12 +127,14 @@ def test_mean_agreement_skips_nan_runs():
     A, B = rng.standard_normal((2, 5, 4))
     A[2, 1] = np.nan
     assert mean_agreement(A, B, k=2) == pytest.approx(
-        mean_agreement(np.delete(A, 2, axis=0), np.delete(B, 2, axis=0), k=2))
+        mean_agreement(np.delete(A, 2, axis=0), np.delete(B, 2, axis=0), k=2)
+    )
     all_nan = mean_agreement(np.full((3, 4), np.nan), B[:3], k=2)
     assert all(np.isnan(v) for v in all_nan.values())
 
 
 # --- the vectorised mean against agreement() run by run ------------------------------------
+
 
 def _tied_pair(seed, m=40, n=9):
     """Two importance matrices with ties in |value|, exact zeros and sign flips."""

@@ -19,17 +19,37 @@ def _record(methods: dict, *, n_out=1, name="t", seed=0):
     outputs = tuple(f"y{k}" for k in range(n_out))
     layouts = {}
     for meth, vals in methods.items():
-        cols = outputs if vals.shape[2] == n_out and n_out > 1 else ("y0",) if n_out == 1 else ("all",)
-        layouts[meth] = MethodLayout(meth, "value", ("value",), meth in ("olden", "garson_signed"), cols)
-    meta = StudyMeta(name=name, dataset="t", task="regression",
-                     feature_names=tuple(f"v{i}" for i in range(n)), output_names=outputs,
-                     layer_sizes=(n, 3, n_out), methods=layouts, score_name="R²", top_k=2,
-                     seed=seed)  # fmt: skip
-    runs = [RunRecord(seed=r, train_score=1.0, test_score=0.8 + 0.01 * r, n_iter=5, converged=True,
-                      coefs=[np.ones((n, 3)), np.ones((3, n_out))],
-                      intercepts=[np.zeros(3), np.zeros(n_out)],
-                      importances={k: {"value": v[r]} for k, v in methods.items()})
-            for r in range(m)]  # fmt: skip
+        cols = (
+            outputs if vals.shape[2] == n_out and n_out > 1 else ("y0",) if n_out == 1 else ("all",)
+        )
+        layouts[meth] = MethodLayout(
+            meth, "value", ("value",), meth in ("olden", "garson_signed"), cols
+        )
+    meta = StudyMeta(
+        name=name,
+        dataset="t",
+        task="regression",
+        feature_names=tuple(f"v{i}" for i in range(n)),
+        output_names=outputs,
+        layer_sizes=(n, 3, n_out),
+        methods=layouts,
+        score_name="R²",
+        top_k=2,
+        seed=seed,
+    )
+    runs = [
+        RunRecord(
+            seed=r,
+            train_score=1.0,
+            test_score=0.8 + 0.01 * r,
+            n_iter=5,
+            converged=True,
+            coefs=[np.ones((n, 3)), np.ones((3, n_out))],
+            intercepts=[np.zeros(3), np.zeros(n_out)],
+            importances={k: {"value": v[r]} for k, v in methods.items()},
+        )
+        for r in range(m)
+    ]
     return StudyRecord(meta, runs, run_id=f"{name:0<32}"[:32], experiment_id="1")
 
 
@@ -49,8 +69,9 @@ def test_answer_puts_the_planted_order_on_top_with_closed_form_numbers():
     mean = ranks.mean(axis=0)
     t = a.table.set_index("feature")
     np.testing.assert_allclose(t.loc[[f"v{i}" for i in range(6)], "mean_rank"], mean)
-    np.testing.assert_allclose(t.loc[[f"v{i}" for i in range(6)], "top_share"],
-                               stability.topk_frequency(ranks, 2))  # fmt: skip
+    np.testing.assert_allclose(
+        t.loc[[f"v{i}" for i in range(6)], "top_share"], stability.topk_frequency(ranks, 2)
+    )
     assert (t.ci_low <= t.mean_rank).all() and (t.mean_rank <= t.ci_high).all()
     assert a.kendall_w == pytest.approx(stability.kendall_w(ranks).statistic)
     assert list(a.table.mean_rank) == sorted(a.table.mean_rank)
@@ -61,7 +82,9 @@ def test_answer_agreement_identical_method_agrees_reversed_one_does_not():
     rec = _record({"olden": vals, "permutation": vals.copy(), "garson": -vals + 10})
     a = ans.answer(rec, k=2, n_bootstrap=100)
     rows = a.methods.set_index("method")
-    assert rows.loc["permutation", "overlap"] == 2 and rows.loc["permutation", "tau"] == pytest.approx(1)
+    assert rows.loc["permutation", "overlap"] == 2 and rows.loc[
+        "permutation", "tau"
+    ] == pytest.approx(1)
     assert rows.loc["garson", "overlap"] == 0 and rows.loc["garson", "tau"] == pytest.approx(-1)
     assert rows.loc["garson", "blind"] == "blind to the output layer"
     assert rows.loc["permutation", "blind"] == ""
@@ -77,8 +100,17 @@ def test_reference_method_prefers_olden_then_model_based_methods():
     assert ans.reference_method(["weight_sums", "garson"]) == "garson"
 
 
-@pytest.mark.parametrize("w, word", [(0.05, "very weak"), (0.3, "weak"), (0.5, "moderate"),
-                                     (0.7, "strong"), (0.95, "very strong"), (np.nan, "undefined")])
+@pytest.mark.parametrize(
+    "w, word",
+    [
+        (0.05, "very weak"),
+        (0.3, "weak"),
+        (0.5, "moderate"),
+        (0.7, "strong"),
+        (0.95, "very strong"),
+        (np.nan, "undefined"),
+    ],
+)
 def test_strength_words_follow_schmidt(w, word):
     assert ans.strength(w) == word
 
@@ -89,8 +121,10 @@ def test_answer_lines_name_the_top_variables_with_their_interval():
     lines = a.lines()
     assert len(lines) == 5 and lines[0].startswith("Answer: the top 2 by olden")
     first = a.table.iloc[0]
-    assert f"v0 {first.mean_rank:.1f} [{first.ci_low:.1f}, {first.ci_high:.1f}], " \
-           f"{first.top_share:.0%}" in lines[1]  # fmt: skip
+    assert (
+        f"v0 {first.mean_rank:.1f} [{first.ci_low:.1f}, {first.ci_high:.1f}], "
+        f"{first.top_share:.0%}" in lines[1]
+    )
     # the seeds' interval is named for what it is, never a confidence interval of the rank
     assert "seeds' 95% interval" in lines[1] and "CI" not in "\n".join(lines)
     assert "cover the seeds only" in lines[2] and "study.resample=bootstrap" in lines[2]
@@ -105,10 +139,14 @@ def _with_resamples(rec, values, n_resamples=30, seed=7):
     rng = np.random.default_rng(seed)
     mean = values.mean(axis=0)
     spread = values.std(axis=0)
-    runs = [dataclasses.replace(rec.runs[0], seed=2**32 + b,
-                                importances={"olden": {"value": mean + spread * rng.normal(
-                                    size=mean.shape)}})
-            for b in range(n_resamples)]  # fmt: skip
+    runs = [
+        dataclasses.replace(
+            rec.runs[0],
+            seed=2**32 + b,
+            importances={"olden": {"value": mean + spread * rng.normal(size=mean.shape)}},
+        )
+        for b in range(n_resamples)
+    ]
     return dataclasses.replace(rec, resamples=runs)
 
 
@@ -119,7 +157,7 @@ def test_answer_with_resamples_leads_with_the_rank_sets():
     t = a.table
     assert a.n_resamples == 30
     cols = list(a.frame().columns)
-    assert cols[cols.index("rank_low"):][:5] == list(ans.DATA_COLUMNS)
+    assert cols[cols.index("rank_low") :][:5] == list(ans.DATA_COLUMNS)
     assert cols[-3:] == ["k", "n_seeds", "n_resamples"]
     assert (t.rank_low <= t.rank_high).all()
     assert (t.rank_low_simultaneous <= t.rank_low).all()
@@ -173,8 +211,11 @@ def test_compare_agreeing_and_reversed_studies():
     a = _record({"olden": base}, name="a")
     same = _record({"olden": _planted(n=6, seed=9)}, name="b")
     rev = _record({"olden": _planted(n=6, order=np.linspace(0.5, 3, 6))}, name="c")
-    params = [{"model.name": "m1", "study.n_runs": "40"}, {"model.name": "m2", "study.n_runs": "9"},
-              {"model.name": "m3"}]  # fmt: skip
+    params = [
+        {"model.name": "m1", "study.n_runs": "40"},
+        {"model.name": "m2", "study.n_runs": "9"},
+        {"model.name": "m3"},
+    ]
     c = compare.compare([a, same, rev], params, labels=["a", "b", "c"], k=2)
     pairs = c.pairs.set_index(["study_a", "study_b"])
     assert pairs.loc[("a", "b"), "tau"] > 0.7 and pairs.loc[("a", "b"), "overlap"] == 2
@@ -199,8 +240,9 @@ def test_compare_shows_each_studys_rank_sets_or_that_it_has_none():
     vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
     with_b = _with_resamples(_record({"olden": vals}, name="r"), vals)
     plain = _record({"olden": vals}, name="p")
-    c = compare.compare([with_b, plain], [{"model.name": "m1"}, {"model.name": "m2"}],
-                        labels=["r", "p"], k=2)  # fmt: skip
+    c = compare.compare(
+        [with_b, plain], [{"model.name": "m1"}, {"model.name": "m2"}], labels=["r", "p"], k=2
+    )
     mine = ans.answer(with_b, k=2, n_bootstrap=1000, seed=with_b.meta.seed).table.head(2)
     sets = ", ".join(f"{r.feature} {r.rank_low}–{r.rank_high}" for r in mine.itertuples())
     assert sets.startswith("v0 1")
@@ -226,8 +268,13 @@ def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
     from study import aggregate
 
     vals = _planted(m=30, n=5)
-    rec = _record({"olden": np.concatenate([vals, vals * 2], axis=2), "garson": np.repeat(np.abs(vals), 2, axis=2)},
-                  n_out=2)  # fmt: skip
+    rec = _record(
+        {
+            "olden": np.concatenate([vals, vals * 2], axis=2),
+            "garson": np.repeat(np.abs(vals), 2, axis=2),
+        },
+        n_out=2,
+    )
     analysis = aggregate.analyse(rec, top_k=2, n_bootstrap=100)
     assert set(analysis.same_ranking) == {"olden", "garson"}  # outputs x and 2x rank alike
     metrics, series = analysis.metrics(), analysis.series()
@@ -235,12 +282,20 @@ def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
     assert not any(k.startswith("stability.garson.y") for k in list(metrics) + list(series))
     assert not any(k.startswith("agreement.") for k in metrics)
     st = analysis.stability.set_index(["method", "output"])
-    w = series["stability.olden.y0.kendall_w"] if "stability.olden.y0.kendall_w" in series \
-        else series["stability.olden.kendall_w"]  # fmt: skip
+    w = (
+        series["stability.olden.y0.kendall_w"]
+        if "stability.olden.y0.kendall_w" in series
+        else series["stability.olden.kendall_w"]
+    )
     assert [s for s, _ in w] == list(range(2, 31))
     assert w[-1][1] == pytest.approx(st.loc[("olden", "y0"), "kendall_w"])
     assert set(pd.Series([k.rsplit(".", 1)[-1] for k in metrics])) <= {
-        "runs", "runs_converged", "test_score_mean", "test_score_sd", "top2_stability_ci"}
+        "runs",
+        "runs_converged",
+        "test_score_mean",
+        "test_score_sd",
+        "top2_stability_ci",
+    }
     thin = analysis.series(max_points=5)["stability.garson.kendall_w"]
     assert len(thin) == 5 and thin[0][0] == 2 and thin[-1][0] == 30
 
@@ -251,12 +306,14 @@ def test_description_and_overview_lead_with_the_rank_sets_or_say_they_are_the_se
     vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
     plain = aggregate.analyse(_record({"olden": vals}), top_k=2, n_bootstrap=100)
     md = overview.description(plain)
-    assert md.startswith("**Answer**, the top 2 by olden (mean rank over 40 seeds [seeds' 95% "
-                         "interval]")  # the UI shows the first lines: the answer opens them
+    assert md.startswith(
+        "**Answer**, the top 2 by olden (mean rank over 40 seeds [seeds' 95% interval]"
+    )  # the UI shows the first lines: the answer opens them
     assert "cover the seeds only" in md and "CI]" not in md
     assert "cover the seeds only" in overview.overview_html(plain)
-    rich = aggregate.analyse(_with_resamples(_record({"olden": vals}), vals), top_k=2,
-                             n_bootstrap=100)  # fmt: skip
+    rich = aggregate.analyse(
+        _with_resamples(_record({"olden": vals}), vals), top_k=2, n_bootstrap=100
+    )
     a = rich.answer
     md = overview.description(rich)
     assert md.startswith("**Answer**, the top 2 by olden, 95% rank sets over data and seeds")
@@ -288,13 +345,18 @@ def test_auto_runs_stops_goes_on_or_hits_its_cap_by_the_seeds_error_against_the_
     rec = _record({"olden": vals})  # 40 seeds
     wide = _with_resamples(rec, (vals - vals.mean(axis=0)) * 30 + vals.mean(axis=0), seed=3)
     n, line = _auto_runs(s, wide)
-    assert n is None and line.startswith("stopped at 40 seeds: the seeds' Monte Carlo error is "
-                                         "below 0.1 of the data's standard error")  # fmt: skip
-    same = dataclasses.replace(rec, resamples=[dataclasses.replace(r, seed=2**32 + i)
-                                               for i, r in enumerate(rec.runs)])  # fmt: skip
+    assert n is None and line.startswith(
+        "stopped at 40 seeds: the seeds' Monte Carlo error is "
+        "below 0.1 of the data's standard error"
+    )
+    same = dataclasses.replace(
+        rec, resamples=[dataclasses.replace(r, seed=2**32 + i) for i, r in enumerate(rec.runs)]
+    )
     n, line = _auto_runs(s, same)  # V_data = 0: the seeds' error is all there is
-    assert n == 80 and line == ("at 40 seeds the data's standard error is 0 for v0 (its resample "
-                                "networks vary no more than its seeds)")  # fmt: skip
+    assert n == 80 and line == (
+        "at 40 seeds the data's standard error is 0 for v0 (its resample "
+        "networks vary no more than its seeds)"
+    )
     n, line = _auto_runs(dataclasses.replace(s, n_runs=AUTO_RUNS[1]), same)
     assert n is None and line.startswith(f"stopped at 40 seeds, its cap being {AUTO_RUNS[1]}")
     assert line.endswith("its data's standard error is 0: no number of seeds gets below it)")

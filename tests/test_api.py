@@ -43,8 +43,9 @@ def test_a_dataframe_study_answers_one_row_per_variable_and_is_logged(tmp_path):
     # the same table from its CSV file: the same answer, number for number
     path = tmp_path / "same.csv"
     frame.to_csv(path, index=False)
-    again = study.run(str(path), target="y",
-                      overrides=[*QUICK, f"paths.root={tmp_path}", "study.name=from-csv"])  # fmt: skip
+    again = study.run(
+        str(path), target="y", overrides=[*QUICK, f"paths.root={tmp_path}", "study.name=from-csv"]
+    )
     pd.testing.assert_frame_equal(again.answer.table, table)
 
     # another table in the same store is another study, not a clash of settings
@@ -55,9 +56,18 @@ def test_a_dataframe_study_answers_one_row_per_variable_and_is_logged(tmp_path):
 
 @pytest.mark.slow
 def test_a_dataframe_study_with_the_default_settings_has_rank_sets(tmp_path):
-    result = study.run(_planted(2), target="y", features=NAMES[:3],
-                       overrides=["study.n_runs=3", "study.n_resamples=4", "study.progress=false",
-                                  "study.charts=false", f"paths.root={tmp_path}"])  # fmt: skip
+    result = study.run(
+        _planted(2),
+        target="y",
+        features=NAMES[:3],
+        overrides=[
+            "study.n_runs=3",
+            "study.n_resamples=4",
+            "study.progress=false",
+            "study.charts=false",
+            f"paths.root={tmp_path}",
+        ],
+    )
     table = result.answer.table
     assert sorted(table.feature) == sorted(NAMES[:3])  # only the features asked for
     assert result.answer.n_resamples == 4

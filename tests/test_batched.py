@@ -18,9 +18,18 @@ from study.datasets import load_dataset, split
 from study.errors import StudyError
 from study.settings import Settings
 
-DEFAULT = dict(hidden_layer_sizes=(8,), activation="tanh", solver="adam", alpha=1e-4,
-               batch_size="auto", learning_rate_init=0.01, max_iter=2000, tol=1e-4,
-               n_iter_no_change=10, early_stopping=False)  # fmt: skip
+DEFAULT = dict(
+    hidden_layer_sizes=(8,),
+    activation="tanh",
+    solver="adam",
+    alpha=1e-4,
+    batch_size="auto",
+    learning_rate_init=0.01,
+    max_iter=2000,
+    tol=1e-4,
+    n_iter_no_change=10,
+    early_stopping=False,
+)
 
 
 def _sklearn(cls, params, seeds, X, y):
@@ -36,8 +45,10 @@ def _batched(cls, params, seeds, X, y):
 
 
 def _rel(a, b):
-    return max(float(np.max(np.abs(x - y) / np.maximum(np.abs(x), 1e-12)))
-               for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_))  # fmt: skip
+    return max(
+        float(np.max(np.abs(x - y) / np.maximum(np.abs(x), 1e-12)))
+        for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_)
+    )
 
 
 def _matches(a, b) -> bool:
@@ -60,8 +71,10 @@ def test_initial_weights_are_scikit_learns_bit_for_bit(wine, monkeypatch):
     for activation in ("tanh", "logistic"):
         for seed in range(5):
             with pytest.raises(StopIteration):
-                MLPClassifier(**{**DEFAULT, "hidden_layer_sizes": (8, 4), "activation": activation},
-                              random_state=seed).fit(wine.X_train, wine.y_train)  # fmt: skip
+                MLPClassifier(
+                    **{**DEFAULT, "hidden_layer_sizes": (8, 4), "activation": activation},
+                    random_state=seed,
+                ).fit(wine.X_train, wine.y_train)
             ours = batched.initial_weights(np.random.RandomState(seed), [13, 8, 4, 3], activation)
             ours = [w for w, _ in ours] + [b for _, b in ours]
             for a, b in zip(seen[seed], ours):
@@ -91,8 +104,16 @@ CONFIGS = [  # (dataset, overrides): every solver, activation, output and stoppi
     ("wine", dict(early_stopping=True, n_iter_no_change=50)),
     ("wine", dict(batch_size=32)),
     ("wine", dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1)),
-    ("wine", dict(solver="sgd", learning_rate="invscaling", batch_size=16, learning_rate_init=0.1,
-                  max_iter=60)),
+    (
+        "wine",
+        dict(
+            solver="sgd",
+            learning_rate="invscaling",
+            batch_size=16,
+            learning_rate_init=0.1,
+            max_iter=60,
+        ),
+    ),
     ("iris", dict(solver="sgd", learning_rate="constant", nesterovs_momentum=False, max_iter=50)),
     ("diabetes", dict(activation="relu", max_iter=300)),
     ("linnerud", dict(activation="logistic", early_stopping=True)),
@@ -121,8 +142,9 @@ def test_every_covered_configuration_matches_scikit_learn(name, overrides):
         if params["early_stopping"]:
             np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-9)
             assert a.best_validation_score_ == pytest.approx(b.best_validation_score_)
-        assert a.score(data.X_test, data.y_test) == pytest.approx(b.score(data.X_test, data.y_test),
-                                                                  abs=1e-9)  # fmt: skip
+        assert a.score(data.X_test, data.y_test) == pytest.approx(
+            b.score(data.X_test, data.y_test), abs=1e-9
+        )
 
 
 def test_what_it_does_not_reproduce_falls_back_and_says_so():
@@ -137,18 +159,29 @@ def test_what_it_does_not_reproduce_falls_back_and_says_so():
     ds = load_dataset("wine")
     plan = runner.Plan(ds, cfg, ("olden",))
     fell_back = sorted(runner.run_many(plan, [0, 1]), key=lambda r: r.seed)
-    plain = [runner.run_one(runner.Plan(ds, {**cfg, "backend": "sklearn"}, ("olden",)), s)
-             for s in (0, 1)]  # fmt: skip
+    plain = [
+        runner.run_one(runner.Plan(ds, {**cfg, "backend": "sklearn"}, ("olden",)), s)
+        for s in (0, 1)
+    ]
     for a, b in zip(fell_back, plain):
-        np.testing.assert_array_equal(a.importances["olden"]["value"], b.importances["olden"]["value"])
+        np.testing.assert_array_equal(
+            a.importances["olden"]["value"], b.importances["olden"]["value"]
+        )
     with pytest.raises(StudyError, match="unknown model.backend 'gpu'; valid: sklearn, batched"):
         models.backend({"backend": "gpu"})
 
 
 def _plan(backend, methods=None, **kw):
     settings = Settings.from_config(config.compose([f"model.backend={backend}"]))
-    return runner.Plan(load_dataset("wine"), settings.model, methods or settings.methods,
-                       settings.method_options, 0.25, 0, **kw)  # fmt: skip
+    return runner.Plan(
+        load_dataset("wine"),
+        settings.model,
+        methods or settings.methods,
+        settings.method_options,
+        0.25,
+        0,
+        **kw,
+    )
 
 
 def test_runner_records_match_scikit_learns_for_every_method():
@@ -165,8 +198,13 @@ def test_runner_records_match_scikit_learns_for_every_method():
         assert a.test_score == b.test_score and a.train_score == b.train_score
         for method, measures in b.importances.items():
             for key, value in measures.items():
-                np.testing.assert_allclose(a.importances[method][key], value, rtol=1e-6,
-                                           atol=1e-12, err_msg=f"{method}/{key}")  # fmt: skip
+                np.testing.assert_allclose(
+                    a.importances[method][key],
+                    value,
+                    rtol=1e-6,
+                    atol=1e-12,
+                    err_msg=f"{method}/{key}",
+                )
     assert matched >= 11
 
 
@@ -190,14 +228,21 @@ def test_block_scores_are_model_score_bit_for_bit(name):
 
 def test_the_null_networks_of_the_randomisation_test_match_too():
     # every design: the response or a variable permuted, fresh or the tested seed's weights
-    jobs = [runner.Null(5), runner.Null(6), runner.Null(7, variable=2), runner.Null(8, init=3),
-            runner.Null(9, variable=0, init=3), runner.Null(10, variable=4, init=3)]
+    jobs = [
+        runner.Null(5),
+        runner.Null(6),
+        runner.Null(7, variable=2),
+        runner.Null(8, init=3),
+        runner.Null(9, variable=0, init=3),
+        runner.Null(10, variable=4, init=3),
+    ]
     ours = runner.run_block(_plan("batched", methods=("olden",)), jobs)
     theirs = [runner.run_one(_plan("sklearn", methods=("olden",)), j) for j in jobs]
     for a, b in zip(ours, theirs):
         assert a.n_iter == b.n_iter
-        np.testing.assert_allclose(a.importances["olden"]["value"],
-                                   b.importances["olden"]["value"], rtol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            a.importances["olden"]["value"], b.importances["olden"]["value"], rtol=1e-6
+        )
 
 
 def test_blocks_and_workers_do_not_change_a_number(monkeypatch):
@@ -244,8 +289,14 @@ def test_seeds_that_drift_still_agree_in_distribution(wine):
 def test_a_network_that_diverges_fails_alone():
     ds = load_dataset("diabetes")
     data = split(ds, test_size=0.25, seed=0)
-    params = {**DEFAULT, "activation": "relu", "solver": "sgd", "learning_rate_init": 10.0,
-              "max_iter": 20, "momentum": 0.0}  # fmt: skip
+    params = {
+        **DEFAULT,
+        "activation": "relu",
+        "solver": "sgd",
+        "learning_rate_init": 10.0,
+        "max_iter": 20,
+        "momentum": 0.0,
+    }
     sk_errors = []
     for s in range(4):
         try:

@@ -16,14 +16,21 @@ REPO = Path(__file__).resolve().parents[1]
 def _run(args, cwd, module="study"):
     env = {**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1", "HYDRA_FULL_ERROR": ""}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _csv(tmp_path, name="data.csv", rows=60, **columns):
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
-                       "c": rng.normal(size=rows)})  # fmt: skip
+    df = pd.DataFrame(
+        {"a": rng.normal(size=rows), "b": rng.normal(size=rows), "c": rng.normal(size=rows)}
+    )
     df["y"] = 2 * df.a - df.b + 0.1 * rng.normal(size=rows)
     df["label"] = np.where(df.a > 0, "high", "low")
     for key, value in columns.items():
@@ -54,17 +61,33 @@ def _assert_user_error(proc, *needles):
 def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
     path = _csv(tmp_path)
     db = mlflow_store / "mlflow.db"
-    proc = _run([f"dataset.path={path}", "dataset=csv", "dataset.target=y", "dataset.features=[a,b,c]",
-                 "study.n_runs=2", "study.progress=false", "study.resample=none", f"tracking.uri=sqlite:///{db}",
-                 "tracking.experiment=cli-csv", "importance.options.permutation.n_repeats=2",
-                 "stability.n_bootstrap=200", "study.charts=false"], tmp_path)  # fmt: skip
+    proc = _run(
+        [
+            f"dataset.path={path}",
+            "dataset=csv",
+            "dataset.target=y",
+            "dataset.features=[a,b,c]",
+            "study.n_runs=2",
+            "study.progress=false",
+            "study.resample=none",
+            f"tracking.uri=sqlite:///{db}",
+            "tracking.experiment=cli-csv",
+            "importance.options.permutation.n_repeats=2",
+            "stability.n_bootstrap=200",
+            "study.charts=false",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "Parent run:" in out and f"study-ui --uri sqlite:///{db}" in out
     assert "Test R²" in out and "most often in the top" in out
     # the planted signal: y depends on a and b, not c; c is never ranked first by Olden
-    runs = [r for r in _store_runs(db) if r.data.tags.get("study.role") == "seed"
-            and r.data.params.get("seed") is not None]  # fmt: skip
+    runs = [
+        r
+        for r in _store_runs(db)
+        if r.data.tags.get("study.role") == "seed" and r.data.params.get("seed") is not None
+    ]
     assert runs
     for r in runs:
         m = r.data.metrics
@@ -85,22 +108,34 @@ def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
     from study import spec
 
     B, S = spec.default("study.n_resamples"), spec.default("study.n_runs")  # stated once: spec.py
-    assert lines[head + 1] == (f"  95% rank sets over data and seeds ({B} resample networks; "
-                               "'surely' holds for all at once):")  # fmt: skip
+    assert lines[head + 1] == (
+        f"  95% rank sets over data and seeds ({B} resample networks; "
+        "'surely' holds for all at once):"
+    )
     sets = lines[head + 2].split(";  ")
-    assert len(sets) == 3 and all(re.fullmatch(
-        r"\s*\S+ rank \d+(–\d+)?, (surely|possibly|not) top 3", x) for x in sets), sets
+    assert len(sets) == 3 and all(
+        re.fullmatch(r"\s*\S+ rank \d+(–\d+)?, (surely|possibly|not) top 3", x) for x in sets
+    ), sets
     assert lines[head + 3].startswith("  Seeds or data: more ")
     folder = Path(re.search(r"Tables and charts: (\S+)", proc.stdout).group(1))
     folder = folder if folder.is_absolute() else tmp_path / folder
     table = pd.read_csv(folder / "answer.csv")
-    assert {"rank_low", "rank_high", "rank_low_simultaneous", "rank_high_simultaneous", "top_k",
-            "n_resamples", "share", "data_share"} <= set(table.columns)  # fmt: skip
+    assert {
+        "rank_low",
+        "rank_high",
+        "rank_low_simultaneous",
+        "rank_high_simultaneous",
+        "top_k",
+        "n_resamples",
+        "share",
+        "data_share",
+    } <= set(table.columns)
     assert (table.n_seeds == S).all() and (table.n_resamples == B).all()
     shown = {x.split(" rank ")[0].strip(): x.split(" rank ")[1].split(",")[0] for x in sets}
     for r in table.head(3).itertuples():  # the report's sets are answer.csv's
-        assert shown[r.feature] == (f"{r.rank_low}" if r.rank_low == r.rank_high
-                                    else f"{r.rank_low}–{r.rank_high}")  # fmt: skip
+        assert shown[r.feature] == (
+            f"{r.rank_low}" if r.rank_low == r.rank_high else f"{r.rank_low}–{r.rank_high}"
+        )
     assert (folder / "rank_sets.png").stat().st_size > 10_000
 
 
@@ -115,8 +150,15 @@ def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
         (["dataset.path={one}", "dataset.target=label"], ["single class", "'label'"]),
         (["dataset.target=y"], ["dataset.path is required"]),
     ],
-    ids=["missing-file", "unknown-target", "unknown-feature", "nan", "non-numeric", "one-class",
-         "no-path"],
+    ids=[
+        "missing-file",
+        "unknown-target",
+        "unknown-feature",
+        "nan",
+        "non-numeric",
+        "one-class",
+        "no-path",
+    ],
 )
 def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     files = {
@@ -142,17 +184,33 @@ def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
         (["tracking.uri=mlruns"], ["tracking.uri"]),
         (["study.typo=3"], ["typo"]),
         (["randomisation.alternative=both"], ["randomisation.alternative", "observed-sign"]),
-        (["importance.methods=[lek]", "importance.options.lek.group_vals=[0.5,2]"],
-         ["importance.options.lek.group_vals", "fractions in [0, 1]"]),
+        (
+            ["importance.methods=[lek]", "importance.options.lek.group_vals=[0.5,2]"],
+            ["importance.options.lek.group_vals", "fractions in [0, 1]"],
+        ),
         (["+study.n_seeds=6"], ["unknown key(s) study.n_seeds", "n_runs"]),
         (["stability.top_k=50"], ["stability.top_k=50", "13 variables"]),
         (["importance.options.permutation.n_repeats=0"], ["n_repeats", "positive integer"]),
     ],
-    ids=["unknown-method", "unknown-dataset", "zero-runs", "bad-activation", "file-store", "typo-key",
-         "bad-alternative", "bad-lek-groups", "appended-typo", "top-k-above-p", "zero-repeats"],
+    ids=[
+        "unknown-method",
+        "unknown-dataset",
+        "zero-runs",
+        "bad-activation",
+        "file-store",
+        "typo-key",
+        "bad-alternative",
+        "bad-lek-groups",
+        "appended-typo",
+        "top-k-above-p",
+        "zero-repeats",
+    ],
 )
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, overrides, needles):
-    proc = _run(overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides), tmp_path)
+    proc = _run(
+        overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides),
+        tmp_path,
+    )
     _assert_user_error(proc, *needles)
     db = tmp_path / "store.db"
     assert not db.exists() or all(r.info.status != "RUNNING" for r in _store_runs(db))
@@ -167,10 +225,18 @@ def test_cli_help_lists_config_groups(tmp_path):
 
 def test_aggregate_refuses_a_missing_store_and_creates_none(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = ("from study.cli import aggregate_main; "
-            "aggregate_main(['--study', 'S', '--uri', 'sqlite:///nowhere/x.db'])")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    code = (
+        "from study.cli import aggregate_main; "
+        "aggregate_main(['--study', 'S', '--uri', 'sqlite:///nowhere/x.db'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no study store" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "nowhere").exists()
@@ -179,17 +245,33 @@ def test_aggregate_refuses_a_missing_store_and_creates_none(tmp_path):
 def test_ui_refuses_a_missing_store(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = "from study.cli import ui_main; ui_main(['--uri', 'sqlite:///absent/mlflow.db'])"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no study store" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
 def test_a_user_error_in_one_sweep_job_fails_that_job_only(tmp_path):
-    proc = _run(["-m", "stability.top_k=50,2", "study.n_runs=2", "study.progress=false", "study.resample=none",
-                 "study.charts=false", "importance.methods=[olden]",
-                 "tracking.uri=sqlite:///store.db"], tmp_path)  # fmt: skip
+    proc = _run(
+        [
+            "-m",
+            "stability.top_k=50,2",
+            "study.n_runs=2",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[olden]",
+            "tracking.uri=sqlite:///store.db",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 2
     assert "1 job(s) of the sweep failed" in proc.stderr and "stability.top_k=50" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -199,7 +281,10 @@ def test_a_user_error_in_one_sweep_job_fails_that_job_only(tmp_path):
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'store.db'}")
     assert "report.txt" in {a.path for a in client.list_artifacts(parents[0])}
-    folder = next(ln.split(": ", 1)[1] for ln in proc.stdout.splitlines()
-                  if ln.startswith("Tables and charts:"))  # fmt: skip
+    folder = next(
+        ln.split(": ", 1)[1]
+        for ln in proc.stdout.splitlines()
+        if ln.startswith("Tables and charts:")
+    )
     folder = Path(folder) if Path(folder).is_absolute() else tmp_path / folder
     assert f"Parent run: {parents[0]}" in (folder / "report.txt").read_text()

@@ -21,15 +21,30 @@ def test_three_studies_started_together_on_a_fresh_store(tmp_path):
     datasets = ["wine", "iris", "diabetes"]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, f"dataset={name}", "study.n_runs=3", "study.n_jobs=1",
-             f"paths.root={tmp_path}", "study.progress=false", "study.resample=none", "study.charts=false",
-             "importance.methods=[olden]", "stability.n_bootstrap=200"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                code,
+                f"dataset={name}",
+                "study.n_runs=3",
+                "study.n_jobs=1",
+                f"paths.root={tmp_path}",
+                "study.progress=false",
+                "study.resample=none",
+                "study.charts=false",
+                "importance.methods=[olden]",
+                "stability.n_bootstrap=200",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in datasets
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
     from mlflow import MlflowClient
 
@@ -39,9 +54,14 @@ def test_three_studies_started_together_on_a_fresh_store(tmp_path):
     assert len(runs) == 3 * (1 + 3) and all(r.info.status == "FINISHED" for r in runs)
     folders = set()
     for name, (out, _) in zip(datasets, outputs):
-        parent = next(line.split()[2] for line in out.splitlines() if line.startswith("Parent run:"))
-        folder = next(line.split(": ", 1)[1] for line in out.splitlines()
-                      if line.startswith("Tables and charts:"))  # fmt: skip
+        parent = next(
+            line.split()[2] for line in out.splitlines() if line.startswith("Parent run:")
+        )
+        folder = next(
+            line.split(": ", 1)[1]
+            for line in out.splitlines()
+            if line.startswith("Tables and charts:")
+        )
         folders.add(folder)
         logged = pd.read_csv(client.download_artifacts(parent, "importances.csv", str(tmp_path)))
         assert set(logged["feature"]) == set(load_dataset(name).feature_names)

@@ -215,8 +215,14 @@ def test_known_truth_regression_correlation_as_configured():
 
 def test_known_truth_classification_truth_and_anova_signal():
     informative, strengths = (1, 4, 6, 9), (2.0, 1.4, 0.9, 0.5)
-    ds = load_dataset("known_truth_classification", n_samples=600, n_features=11,
-                      informative=informative, strengths=strengths, seed=4)  # fmt: skip
+    ds = load_dataset(
+        "known_truth_classification",
+        n_samples=600,
+        n_features=11,
+        informative=informative,
+        strengths=strengths,
+        seed=4,
+    )
     want = np.zeros(11)
     want[list(informative)] = strengths
     np.testing.assert_array_equal(ds.truth, want)
@@ -250,20 +256,37 @@ def test_zero_coefficients_are_pure_noise_with_no_true_order():
         ("known_truth_regression", {"coefficients": (1.0, -1.0, 0.5)}, "distinct"),
         ("known_truth_regression", {"coefficients": ()}, "non-empty"),
         ("known_truth_regression", {"correlation": 1.0}, "correlation"),
-        ("known_truth_regression", {"coefficients": (1.0, 0.5, 0.2), "correlation": -0.6},
-         "correlation"),
-        ("known_truth_classification", {"n_features": 5, "informative": (1, 5),
-                                        "strengths": (1.0, 2.0)}, "0..4"),
-        ("known_truth_classification", {"informative": (-1, 2), "strengths": (1.0, 2.0)},
-         "informative"),
-        ("known_truth_classification", {"informative": (1, 2), "strengths": (1.0, 1.0)},
-         "distinct"),
-        ("known_truth_classification", {"informative": (1, 2), "strengths": (1.0, -2.0)},
-         "positive"),
-        ("known_truth_classification", {"informative": (1, 2, 3), "strengths": (1.0, 2.0)},
-         "equally long"),
-        ("known_truth_classification", {"informative": (2, 2), "strengths": (1.0, 2.0)},
-         "unique"),
+        (
+            "known_truth_regression",
+            {"coefficients": (1.0, 0.5, 0.2), "correlation": -0.6},
+            "correlation",
+        ),
+        (
+            "known_truth_classification",
+            {"n_features": 5, "informative": (1, 5), "strengths": (1.0, 2.0)},
+            "0..4",
+        ),
+        (
+            "known_truth_classification",
+            {"informative": (-1, 2), "strengths": (1.0, 2.0)},
+            "informative",
+        ),
+        (
+            "known_truth_classification",
+            {"informative": (1, 2), "strengths": (1.0, 1.0)},
+            "distinct",
+        ),
+        (
+            "known_truth_classification",
+            {"informative": (1, 2), "strengths": (1.0, -2.0)},
+            "positive",
+        ),
+        (
+            "known_truth_classification",
+            {"informative": (1, 2, 3), "strengths": (1.0, 2.0)},
+            "equally long",
+        ),
+        ("known_truth_classification", {"informative": (2, 2), "strengths": (1.0, 2.0)}, "unique"),
         # what YAML gives as readily as a number: each was a traceback or silently truncated
         ("known_truth_regression", {"n_samples": "abc"}, "n_samples must be an integer; got 'abc'"),
         ("known_truth_regression", {"n_samples": 100.5}, "n_samples must be an integer; got 100.5"),
@@ -274,13 +297,19 @@ def test_zero_coefficients_are_pure_noise_with_no_true_order():
         ("known_truth_regression", {"seed": -1}, "seed must be at least 0"),
         ("known_truth_classification", {"n_samples": 0}, "n_samples must be at least 10"),
         ("known_truth_classification", {"n_features": 0}, "n_features must be at least 1"),
-        ("known_truth_classification", {"informative": ["a"], "strengths": [1.0]},
-         "informative must be a non-empty list of integers"),
-        ("known_truth_classification", {"informative": [1], "strengths": ["a"]},
-         "strengths must be a non-empty list of numbers"),
+        (
+            "known_truth_classification",
+            {"informative": ["a"], "strengths": [1.0]},
+            "informative must be a non-empty list of integers",
+        ),
+        (
+            "known_truth_classification",
+            {"informative": [1], "strengths": ["a"]},
+            "strengths must be a non-empty list of numbers",
+        ),
         ("known_truth_classification", {"one_hot": "maybe"}, "one_hot must be true or false"),
     ],
-)  # fmt: skip
+)
 def test_known_truth_bad_config_raises_study_error(name, options, match):
     _one_line_error(match, name, **{"n_samples": 30, **options})
 
@@ -345,8 +374,9 @@ def test_load_dataset_csv_string_labels_task_auto(tmp_path):
 
 
 def test_load_dataset_csv_binary_labels_one_output(tmp_path):
-    ds = load_dataset("csv", path=_write(tmp_path, _class_frame(labels=("yes", "no"))),
-                      target="label")  # fmt: skip
+    ds = load_dataset(
+        "csv", path=_write(tmp_path, _class_frame(labels=("yes", "no"))), target="label"
+    )
     assert ds.class_names == ("no", "yes") and ds.output_names == ("yes",)
 
 
@@ -378,16 +408,22 @@ def test_load_dataset_csv_no_path(tmp_path):
 
 
 def test_load_dataset_csv_unknown_target_lists_columns(tmp_path):
-    msg = _one_line_error("dataset.target", "csv", path=_write(tmp_path, _regression_frame()),
-                          target="z")  # fmt: skip
+    msg = _one_line_error(
+        "dataset.target", "csv", path=_write(tmp_path, _regression_frame()), target="z"
+    )
     assert "'z'" in msg
     for col in ("a", "b", "c", "y", "y2"):
         assert col in msg.split("columns are:")[1]
 
 
 def test_load_dataset_csv_unknown_feature(tmp_path):
-    msg = _one_line_error("dataset.features", "csv", path=_write(tmp_path, _regression_frame()),
-                          target="y", features=["a", "q"])  # fmt: skip
+    msg = _one_line_error(
+        "dataset.features",
+        "csv",
+        path=_write(tmp_path, _regression_frame()),
+        target="y",
+        features=["a", "q"],
+    )
     assert "'q'" in msg
 
 
@@ -407,16 +443,18 @@ def test_load_dataset_csv_missing_values_name_column(tmp_path):
 
 
 def test_load_dataset_csv_one_class_only(tmp_path):
-    msg = _one_line_error("single class", "csv", path=_write(tmp_path, _class_frame(labels=("a",))),
-                          target="label")  # fmt: skip
+    msg = _one_line_error(
+        "single class", "csv", path=_write(tmp_path, _class_frame(labels=("a",))), target="label"
+    )
     assert "'label'" in msg and "'a'" in msg
 
 
 def test_load_dataset_csv_one_numeric_class_message_shows_label(tmp_path):
     df = _regression_frame()
     df["k"] = 1
-    msg = _one_line_error("single class", "csv", path=_write(tmp_path, df), target="k",
-                          task="classification")  # fmt: skip
+    msg = _one_line_error(
+        "single class", "csv", path=_write(tmp_path, df), target="k", task="classification"
+    )
     assert "np." not in msg and "(1)" in msg
 
 
@@ -428,8 +466,9 @@ def test_load_dataset_csv_class_with_single_row(tmp_path):
 
 
 def test_load_dataset_csv_too_few_rows(tmp_path):
-    msg = _one_line_error("at least 10", "csv", path=_write(tmp_path, _regression_frame(n=6)),
-                          target="y")  # fmt: skip
+    msg = _one_line_error(
+        "at least 10", "csv", path=_write(tmp_path, _regression_frame(n=6)), target="y"
+    )
     assert "6 data rows" in msg
 
 
@@ -450,17 +489,31 @@ def test_load_dataset_csv_unparsable_file(tmp_path):
 
 
 def test_load_dataset_csv_multi_target_classification(tmp_path):
-    _one_line_error("one target column", "csv", path=_write(tmp_path, _regression_frame()),
-                    target=["y", "y2"], task="classification")  # fmt: skip
+    _one_line_error(
+        "one target column",
+        "csv",
+        path=_write(tmp_path, _regression_frame()),
+        target=["y", "y2"],
+        task="classification",
+    )
 
 
 def test_load_dataset_csv_feature_also_target(tmp_path):
-    msg = _one_line_error("both feature and target", "csv",
-                          path=_write(tmp_path, _regression_frame()), target="y",
-                          features=["a", "y"])  # fmt: skip
+    msg = _one_line_error(
+        "both feature and target",
+        "csv",
+        path=_write(tmp_path, _regression_frame()),
+        target="y",
+        features=["a", "y"],
+    )
     assert "'y'" in msg
 
 
 def test_load_dataset_csv_bad_task(tmp_path):
-    _one_line_error("dataset.task", "csv", path=_write(tmp_path, _regression_frame()),
-                    target="y", task="clustering")  # fmt: skip
+    _one_line_error(
+        "dataset.task",
+        "csv",
+        path=_write(tmp_path, _regression_frame()),
+        target="y",
+        task="clustering",
+    )

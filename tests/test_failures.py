@@ -26,11 +26,19 @@ def _break_olden_for(monkeypatch, seeds):
 
 
 def _cfg(store, *overrides):
-    return config.compose([
-        f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}",
-        "study.progress=false", "study.resample=none", "study.charts=false", "study.n_jobs=1",  # the patch lives here
-        "importance.methods=[olden,garson]", "stability.n_bootstrap=200", *overrides,
-    ])  # fmt: skip
+    return config.compose(
+        [
+            f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
+            f"paths.root={store}",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "study.n_jobs=1",  # the patch lives here
+            "importance.methods=[olden,garson]",
+            "stability.n_bootstrap=200",
+            *overrides,
+        ]
+    )
 
 
 def _runs(uri, parent):
@@ -51,7 +59,11 @@ def test_a_failing_seed_is_logged_failed_and_the_others_go_on(mlflow_store, monk
     assert parent.info.status == "FINISHED"
     assert sorted(children) == [0, 1, 2, 3]
     assert {s: c.info.status for s, c in children.items()} == {
-        0: "FINISHED", 1: "FAILED", 2: "FINISHED", 3: "FINISHED"}  # fmt: skip
+        0: "FINISHED",
+        1: "FAILED",
+        2: "FINISHED",
+        3: "FINISHED",
+    }
     assert children[1].data.tags["study.error"] == "FloatingPointError: weights went NaN"
     trace = Path(client.download_artifacts(children[1].info.run_id, "error.txt", str(tmp_path)))
     assert "Traceback" in trace.read_text() and "boom" in trace.read_text()
@@ -62,8 +74,14 @@ def test_a_failing_seed_is_logged_failed_and_the_others_go_on(mlflow_store, monk
 def test_too_many_failures_stop_the_study(mlflow_store, monkeypatch):
     _break_olden_for(monkeypatch, {0, 1, 2})
     with pytest.raises(SeedsFailed, match="more than study.max_failures=1"):
-        pipeline.run(_cfg(mlflow_store, "study.n_runs=6", "study.max_failures=1",
-                          "tracking.experiment=fail-many"))  # fmt: skip
+        pipeline.run(
+            _cfg(
+                mlflow_store,
+                "study.n_runs=6",
+                "study.max_failures=1",
+                "tracking.experiment=fail-many",
+            )
+        )
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
@@ -72,7 +90,9 @@ def test_too_many_failures_stop_the_study(mlflow_store, monkeypatch):
     assert not [r for r in runs if r.info.status == "RUNNING"]
     parent = [r for r in runs if r.data.tags.get("study.role") == "study"]
     assert [p.info.status for p in parent] == ["FAILED"]
-    failed = [r for r in runs if r.info.status == "FAILED" and r.data.tags.get("study.role") == "seed"]
+    failed = [
+        r for r in runs if r.info.status == "FAILED" and r.data.tags.get("study.role") == "seed"
+    ]
     assert len(failed) == 2  # the second failure is over the limit of 1: nothing trains after it
 
 
@@ -91,15 +111,29 @@ def test_study_run_exits_1_when_a_seed_failed(tmp_path):
         "from study.cli import run_main\n"
         "sys.argv = ['study-run', *sys.argv[1:]]\n"
         "run_main()\n"
-    )  # fmt: skip
+    )
     proc = subprocess.run(
-        [sys.executable, str(script), "study.n_runs=3", "study.n_jobs=1", f"paths.root={tmp_path}",
-         "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]"],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(REPO),
-                                                           **_env()},
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(script),
+            "study.n_runs=3",
+            "study.n_jobs=1",
+            f"paths.root={tmp_path}",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[olden]",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), **_env()},
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "1 of 3 seeds failed; the first: seed 2: FloatingPointError: weights went NaN" in proc.stdout
+    assert (
+        "1 of 3 seeds failed; the first: seed 2: FloatingPointError: weights went NaN"
+        in proc.stdout
+    )
     assert "Traceback" not in proc.stderr
 
 

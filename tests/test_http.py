@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import free_port, mlflow_server, wait_healthy
+
 from study import config, pipeline, tracking
 from study.errors import StudyError
 
@@ -21,11 +21,20 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp_path):
-    cfg = config.compose([
-        f"tracking.uri={server}", f"paths.root={tmp_path}", "study.n_runs=6", "study.n_jobs=1",
-        "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden,garson]",
-        "stability.n_bootstrap=200", "tracking.experiment=http",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri={server}",
+            f"paths.root={tmp_path}",
+            "study.n_runs=6",
+            "study.n_jobs=1",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[olden,garson]",
+            "stability.n_bootstrap=200",
+            "tracking.experiment=http",
+        ]
+    )
     out = pipeline.run(cfg)
     assert out.uri == server
     # children are written by the background writer: microseconds on the training path
@@ -41,8 +50,15 @@ def test_a_study_over_http_logs_off_the_training_path_and_reads_back(server, tmp
 
 def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
     port = free_port()  # nothing listens there
-    cfg = config.compose([f"tracking.uri=http://127.0.0.1:{port}", f"paths.root={tmp_path}",
-                          "study.n_runs=2", "study.progress=false", "study.resample=none"])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=http://127.0.0.1:{port}",
+            f"paths.root={tmp_path}",
+            "study.n_runs=2",
+            "study.progress=false",
+            "study.resample=none",
+        ]
+    )
     t0 = time.perf_counter()
     with pytest.raises(StudyError, match="no tracking server answers"):
         pipeline.run(cfg)
@@ -52,8 +68,9 @@ def test_an_unreachable_tracking_uri_fails_in_seconds(tmp_path):
 @pytest.mark.slow  # reads the study the first (slow) test of this module logged
 def test_study_ui_on_a_server_prints_its_address(server):
     code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", code, "--uri", server], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--uri", server], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"The tracking server at {server} serves its own UI" in proc.stdout
     # the study the first test of this module logged: its runs view, in the classic UI view
@@ -70,10 +87,20 @@ def test_study_ui_leaves_no_server_behind_on_sigterm(mlflow_store):
     port = free_port()
     code = "import sys; from study.cli import ui_main; ui_main(sys.argv[1:])"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "--uri", f"sqlite:///{mlflow_store / 'mlflow.db'}",
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--uri",
+            f"sqlite:///{mlflow_store / 'mlflow.db'}",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1"},
-    )  # fmt: skip
+    )
     wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=120, what="study-ui")
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)

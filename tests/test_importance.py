@@ -347,14 +347,16 @@ def _fitted(kind, activation, hidden=(6,)):
     X = rng.standard_normal((120, 4))
     if kind == "regressor":
         Y = np.column_stack([np.sin(X[:, 0]) + X[:, 1] * X[:, 2], X[:, 3] - X[:, 0] ** 2])
-        model = MLPRegressor(hidden_layer_sizes=hidden, activation=activation, max_iter=100,
-                             random_state=0)  # fmt: skip
+        model = MLPRegressor(
+            hidden_layer_sizes=hidden, activation=activation, max_iter=100, random_state=0
+        )
     else:
         score = X[:, 0] + X[:, 1] * X[:, 2]
         n_classes = 3 if kind == "multiclass" else 2
         Y = np.digitize(score, np.quantile(score, np.linspace(0, 1, n_classes + 1)[1:-1]))
-        model = MLPClassifier(hidden_layer_sizes=hidden, activation=activation, max_iter=100,
-                              random_state=0)  # fmt: skip
+        model = MLPClassifier(
+            hidden_layer_sizes=hidden, activation=activation, max_iter=100, random_state=0
+        )
     model.fit(X, Y)
     return model, X, Y
 
@@ -394,8 +396,13 @@ def test_jacobian_equals_finite_differences_of_sklearn_forward_pass(kind, activa
     if activation == "relu":
         X = _away_from_kinks(model, X)
         assert len(X) > 20
-    jac = jacobian(model.coefs_, model.intercepts_, X, activation=activation,
-                   out_activation=model.out_activation_)  # fmt: skip
+    jac = jacobian(
+        model.coefs_,
+        model.intercepts_,
+        X,
+        activation=activation,
+        out_activation=model.out_activation_,
+    )
     fd = _finite_differences(_forward(model, kind), X)
     n_out = {"regressor": 2, "multiclass": 3, "binary": 1}[kind]
     assert jac.shape == fd.shape == (len(X), 4, n_out)
@@ -440,26 +447,38 @@ def _neuralsens_sens(model, X, monkeypatch):
     K = model.coefs_[-1].shape[1]
     # jacobian_mlp reads y.columns, and for several outputs y.name and y.unique(); labels only.
     y = types.SimpleNamespace(
-        columns=pd.Index([f"y{k}" for k in range(K)]), name="y",
+        columns=pd.Index([f"y{k}" for k in range(K)]),
+        name="y",
         unique=lambda: [str(k) for k in range(K)],
-    )  # fmt: skip
+    )
     actfunc = ["identity"] + [model.activation] * (len(model.coefs_) - 1) + [model.out_activation_]
     X_df = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     res = nsp.jacobian_mlp(model.coefs_, model.intercepts_, actfunc, X_df, y)
-    return {m: np.column_stack([s[m].to_numpy() for s in res.sens])
-            for m in ("mean", "std", "mean_squared")}  # fmt: skip
+    return {
+        m: np.column_stack([s[m].to_numpy() for s in res.sens])
+        for m in ("mean", "std", "mean_squared")
+    }
 
 
 @pytest.mark.parametrize(
     "kind,activation,hidden",
-    [("regressor", "tanh", (6, 5)), ("regressor", "relu", (6,)),
-     ("multiclass", "logistic", (6,)), ("multiclass", "tanh", (6, 4))],
-)  # fmt: skip
+    [
+        ("regressor", "tanh", (6, 5)),
+        ("regressor", "relu", (6,)),
+        ("multiclass", "logistic", (6,)),
+        ("multiclass", "tanh", (6, 4)),
+    ],
+)
 def test_partial_derivatives_match_neuralsens(kind, activation, hidden, monkeypatch):
     model, X, _ = _fitted(kind, activation, hidden)
     want = _neuralsens_sens(model, X, monkeypatch)
-    got = partial_derivatives(model.coefs_, model.intercepts_, X, activation=activation,
-                              out_activation=model.out_activation_)  # fmt: skip
+    got = partial_derivatives(
+        model.coefs_,
+        model.intercepts_,
+        X,
+        activation=activation,
+        out_activation=model.out_activation_,
+    )
     assert got.mean.shape == want["mean"].shape == (4, 2 if kind == "regressor" else 3)
     np.testing.assert_allclose(got.mean, want["mean"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(got.std, want["std"], rtol=0, atol=1e-10)
@@ -560,15 +579,19 @@ def _sklearn_permutation(model, X, y, *, n_repeats, seed):
         parts = []
         for k in range(y.shape[1]):
             scorer = make_scorer(lambda t, p, k=k: r2_score(t[:, k], p[:, k]))
-            parts.append(permutation_importance(model, X, y, scoring=scorer,
-                                                n_repeats=n_repeats, random_state=seed))
+            parts.append(
+                permutation_importance(
+                    model, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed
+                )
+            )
     else:
         parts = [permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed)]
     return np.stack([p.importances for p in parts], axis=1)
 
 
-@pytest.mark.parametrize("make", [_planted_regression, _planted_two_targets, _planted_classifier,
-                                  _planted_multilabel])
+@pytest.mark.parametrize(
+    "make", [_planted_regression, _planted_two_targets, _planted_classifier, _planted_multilabel]
+)
 @pytest.mark.parametrize("seed, n_repeats", [(0, 5), (3, 1), (12345, 7)])
 def test_permutation_equals_scikit_learn(make, seed, n_repeats):
     model, X, y = make()
@@ -627,8 +650,9 @@ def _contract_network(kind):
     X = rng.standard_normal((90, 5))
     if kind == "regressor":
         y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2] - X[:, 3]])
-        model = MLPRegressor(hidden_layer_sizes=(6,), activation="logistic", max_iter=200,
-                             random_state=0)  # fmt: skip
+        model = MLPRegressor(
+            hidden_layer_sizes=(6,), activation="logistic", max_iter=200, random_state=0
+        )
         task, n_outputs = "regression", 2
     else:
         n_classes = 3 if kind == "multiclass" else 2
@@ -636,8 +660,9 @@ def _contract_network(kind):
         X[:, 0] += y
         # not relu, the default: the registry must pass the model's own activation on
         activation = "tanh" if n_classes == 3 else "relu"
-        model = MLPClassifier(hidden_layer_sizes=(6,), activation=activation, max_iter=200,
-                              random_state=0)  # fmt: skip
+        model = MLPClassifier(
+            hidden_layer_sizes=(6,), activation=activation, max_iter=200, random_state=0
+        )
         task, n_outputs = "classification", (3 if n_classes == 3 else 1)
     model.fit(X[:60], y[:60])
     return model, X[60:], y[60:], task, n_outputs
@@ -688,8 +713,13 @@ def test_registry_matches_public_functions():
     ws = weight_sums(model.coefs_)
     for m in ("abs", "pos", "neg", "net"):
         np.testing.assert_array_equal(out["weight_sums"][m], getattr(ws, m))
-    pd_ = partial_derivatives(model.coefs_, model.intercepts_, X, activation=model.activation,
-                              out_activation=model.out_activation_)  # fmt: skip
+    pd_ = partial_derivatives(
+        model.coefs_,
+        model.intercepts_,
+        X,
+        activation=model.activation,
+        out_activation=model.out_activation_,
+    )
     for m in ("rms", "mean", "std"):
         np.testing.assert_array_equal(out["partial_derivatives"][m], getattr(pd_, m))
     perm = permutation(model, X, y, n_repeats=3, seed=4)

@@ -20,23 +20,39 @@ from study.errors import StudyError
 from study.tracking import _ledger
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none",
-        "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
+ARGS = [
+    "study.n_jobs=1",
+    "study.charts=false",
+    "study.progress=false",
+    "study.resample=none",
+    "importance.methods=[olden,garson]",
+    "stability.n_bootstrap=200",
+]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
 RUN = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
 
 
 def _cfg(root, *overrides):
-    return config.compose([f"tracking.uri=sqlite:///{root / 'mlflow.db'}", f"paths.root={root}",
-                           f"paths.output_dir={root / 'out'}", *ARGS, *overrides])  # fmt: skip
+    return config.compose(
+        [
+            f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+            f"paths.root={root}",
+            f"paths.output_dir={root / 'out'}",
+            *ARGS,
+            *overrides,
+        ]
+    )
 
 
 def _children(db: Path) -> list[tuple[int, str]]:
     """(seed, status) of every child run in a SQLite store, sorted."""
     with sqlite3.connect(db) as con:
-        return sorted(con.execute(
-            "select cast(p.value as integer), r.status from runs r join params p on "
-            "p.run_uuid = r.run_uuid and p.key = 'seed' where r.lifecycle_stage = 'active'"))  # fmt: skip
+        return sorted(
+            con.execute(
+                "select cast(p.value as integer), r.status from runs r join params p on "
+                "p.run_uuid = r.run_uuid and p.key = 'seed' where r.lifecycle_stage = 'active'"
+            )
+        )
 
 
 def _n_runs(db: Path) -> int:
@@ -47,8 +63,14 @@ def _n_runs(db: Path) -> int:
 
 
 def _study_run(*args, cwd, env=ENV, timeout=300):
-    return subprocess.run([sys.executable, "-c", RUN, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", RUN, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # --- inputs refused in one line, nothing written -----------------------------------------------
@@ -60,8 +82,11 @@ def test_a_repeated_csv_column_is_refused_before_any_run(tmp_path):
     rows = ["a,b,c,y,y"] + [f"{a},{b},{c},{a + b},{a + b}" for a, b, c in X]
     (tmp_path / "dup.csv").write_text("\n".join(rows))
     with pytest.raises(StudyError, match=r"column name\(s\) 'y' appear more than once"):
-        pipeline.run(_cfg(tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'dup.csv'}",
-                          "dataset.target=y"))  # fmt: skip
+        pipeline.run(
+            _cfg(
+                tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'dup.csv'}", "dataset.target=y"
+            )
+        )
     assert _n_runs(tmp_path / "mlflow.db") == 0
 
 
@@ -69,18 +94,34 @@ def test_a_constant_regression_target_is_refused(tmp_path):
     rows = ["a,b,y"] + [f"{i},{i % 3},2.5" for i in range(30)]
     (tmp_path / "flat.csv").write_text("\n".join(rows))
     with pytest.raises(StudyError, match="'y' of csv are constant"):
-        pipeline.run(_cfg(tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'flat.csv'}",
-                          "dataset.target=y", "dataset.task=regression"))  # fmt: skip
+        pipeline.run(
+            _cfg(
+                tmp_path,
+                "dataset=csv",
+                f"dataset.path={tmp_path / 'flat.csv'}",
+                "dataset.target=y",
+                "dataset.task=regression",
+            )
+        )
     assert _n_runs(tmp_path / "mlflow.db") == 0
 
 
-@pytest.mark.parametrize("override, message", [
-    ("study.n_runs=1000000000", "study.n_runs must be at most 1_000_000"),
-    ("study.seed=4294967290", "numpy's largest seed"),
-    ("+dataset.n_sample=50", "unknown dataset.n_sample for dataset wine"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("study.n_runs=1000000000", "study.n_runs must be at most 1_000_000"),
+        ("study.seed=4294967290", "numpy's largest seed"),
+        ("+dataset.n_sample=50", "unknown dataset.n_sample for dataset wine"),
+    ],
+)
 def test_bounds_and_misspelt_options_are_one_line_errors(tmp_path, override, message):
-    proc = _study_run(override, f"paths.root={tmp_path}", "study.progress=false", "study.resample=none", cwd=tmp_path)
+    proc = _study_run(
+        override,
+        f"paths.root={tmp_path}",
+        "study.progress=false",
+        "study.resample=none",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -88,8 +129,15 @@ def test_bounds_and_misspelt_options_are_one_line_errors(tmp_path, override, mes
 
 
 def test_a_diverging_loss_is_not_reported_as_converged(tmp_path):
-    out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", "model.solver=sgd",
-                            "model.learning_rate_init=10000", "importance.methods=[olden]"))  # fmt: skip
+    out = pipeline.run(
+        _cfg(
+            tmp_path,
+            "study.n_runs=2",
+            "model.solver=sgd",
+            "model.learning_rate_init=10000",
+            "importance.methods=[olden]",
+        )
+    )
     assert not any(r.converged for r in out.record.runs)
 
 
@@ -150,8 +198,11 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
     now = time.time()
     # another process claimed 0-5 a moment before this one, but after this one read the tags
-    client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + "elsewhere:9",
-                   f"heartbeat={now:.3f} seeds=0-5@{now - 1:.3f}")  # fmt: skip
+    client.set_tag(
+        out.run_id,
+        _ledger.CLAIM_PREFIX + "elsewhere:9",
+        f"heartbeat={now:.3f} seeds=0-5@{now - 1:.3f}",
+    )
     real_get = client.get_run
     calls = []
 
@@ -171,15 +222,19 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
 
 
-def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(tmp_path,
-                                                                                  monkeypatch):  # fmt: skip
+def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(
+    tmp_path, monkeypatch
+):
     """Workers started together claimed the same chunk; the loser stopped with "nothing is left
     for this one" while seeds were still free (seen with four workers on a server)."""
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=race-all"))
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
     now = time.time()
-    client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + "elsewhere:9",
-                   f"heartbeat={now:.3f} seeds=0-3@{now - 1:.3f}")  # fmt: skip
+    client.set_tag(
+        out.run_id,
+        _ledger.CLAIM_PREFIX + "elsewhere:9",
+        f"heartbeat={now:.3f} seeds=0-3@{now - 1:.3f}",
+    )
     real_get, calls = client.get_run, []
 
     def stale_first_read(run_id):
@@ -230,10 +285,12 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
     # and only its claim says who wrote what: the real process's settled claim names 0-2 too
     client.delete_tag(out.run_id, _ledger.CLAIM_PREFIX + _ledger.PROCESS)
     # its claim still names 0-5: it was killed before its heartbeat moved 1-2 to its done
-    client.set_tag(out.run_id, _ledger.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} "
-                   "seeds=1-5@0 done=0")  # fmt: skip
-    running = client.create_run(out.record.experiment_id, tags={
-        "mlflow.parentRunId": out.run_id, "study.process": dead}).info.run_id  # fmt: skip
+    client.set_tag(
+        out.run_id, _ledger.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} seeds=1-5@0 done=0"
+    )
+    running = client.create_run(
+        out.record.experiment_id, tags={"mlflow.parentRunId": out.run_id, "study.process": dead}
+    ).info.run_id
     monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:1")
     claim = _ledger.Claim(client, out.run_id)
     assert claim.take(range(6), done=set()) == ([3, 4, 5], {})
@@ -243,8 +300,10 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
     mine = _ledger.claims(client.get_run(out.run_id).data.tags)["elsewhere:1"]
     assert set(mine["seeds"]) == {5} and mine["done"] == {3, 4}
     monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:2")
-    assert _ledger.Claim(client, out.run_id).take(range(7), done={0, 1, 2}) == \
-        ([6], {"elsewhere:1": {5}})  # fmt: skip
+    assert _ledger.Claim(client, out.run_id).take(range(7), done={0, 1, 2}) == (
+        [6],
+        {"elsewhere:1": {5}},
+    )
 
 
 def test_a_journal_keeps_the_seeds_the_store_lacks(tmp_path):
@@ -264,21 +323,39 @@ def test_a_journal_keeps_the_seeds_the_store_lacks(tmp_path):
 def test_workers_started_together_pull_one_studys_seeds_without_shards(tmp_path):
     # scikit-learn's backend, a seed at a time: the batched one trains a chunk of 64 seeds in
     # less time than the second process takes to start
-    args = [f"paths.root={tmp_path}", "study.name=pull", "study.n_runs=100", "study.n_jobs=1",
-            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
-            "model.backend=sklearn"]  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", RUN, *args, "study.resume=true"],
-                              cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    args = [
+        f"paths.root={tmp_path}",
+        "study.name=pull",
+        "study.n_runs=100",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "importance.methods=[olden]",
+        "model.backend=sklearn",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN, *args, "study.resume=true"],
+            cwd=tmp_path,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in results]
     children = _children(tmp_path / "mlflow.db")
     assert children == [(s, "FINISHED") for s in range(100)]
     with sqlite3.connect(tmp_path / "mlflow.db") as con:
-        processes = con.execute("select count(distinct value) from tags where key = 'study.process'"
-                                ).fetchone()[0]  # fmt: skip
-        parents = con.execute("select count(*) from tags where key = 'study.role' and value = 'study'"
-                              ).fetchone()[0]  # fmt: skip
+        processes = con.execute(
+            "select count(distinct value) from tags where key = 'study.process'"
+        ).fetchone()[0]
+        parents = con.execute(
+            "select count(*) from tags where key = 'study.role' and value = 'study'"
+        ).fetchone()[0]
     assert parents == 1 and processes == 2  # one study, whose seeds both workers trained
 
 
@@ -286,10 +363,13 @@ def _by_process(db: Path) -> dict[str, int]:
     """FINISHED children per process (``host:pid``) in a SQLite store."""
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:  # never creates it
-            return dict(con.execute(
-                "select t.value, count(*) from runs r join tags t on t.run_uuid = r.run_uuid "
-                "and t.key = 'study.process' where r.status = 'FINISHED' "
-                "group by t.value"))  # fmt: skip
+            return dict(
+                con.execute(
+                    "select t.value, count(*) from runs r join tags t on t.run_uuid = r.run_uuid "
+                    "and t.key = 'study.process' where r.status = 'FINISHED' "
+                    "group by t.value"
+                )
+            )
     except sqlite3.Error:  # not there yet, or its schema is being made
         return {}
 
@@ -300,13 +380,31 @@ def test_a_worker_killed_beside_another_leaves_each_seed_finished_once(tmp_path)
     # FINISHED, some journalled and the rest unclaimed by anyone alive: the other takes them
     # over, trains none of them twice, and a last resume finds nothing to do
     n = 120
-    args = [f"paths.root={tmp_path}", "study.name=dies", f"study.n_runs={n}", "study.n_jobs=1",
-            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
-            "dataset=iris", "model.backend=sklearn", "stability.n_bootstrap=200",
-            "study.resume=true"]  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    args = [
+        f"paths.root={tmp_path}",
+        "study.name=dies",
+        f"study.n_runs={n}",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "importance.methods=[olden]",
+        "dataset=iris",
+        "model.backend=sklearn",
+        "stability.n_bootstrap=200",
+        "study.resume=true",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN, *args],
+            cwd=tmp_path,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     db, victim, host = tmp_path / "mlflow.db", None, socket.gethostname()
     try:
         deadline = time.time() + 120
@@ -335,9 +433,10 @@ def test_a_worker_killed_beside_another_leaves_each_seed_finished_once(tmp_path)
     assert f"{n} runs" in again.stdout and "missing" not in again.stdout
     assert _children(db) == [(s, "FINISHED") for s in range(n)]
     with sqlite3.connect(db) as con:
-        assert con.execute("select status from runs r join tags t on t.run_uuid = r.run_uuid "
-                           "and t.key = 'study.role' and t.value = 'study'").fetchall() == \
-            [("FINISHED",)]  # fmt: skip
+        assert con.execute(
+            "select status from runs r join tags t on t.run_uuid = r.run_uuid "
+            "and t.key = 'study.role' and t.value = 'study'"
+        ).fetchall() == [("FINISHED",)]
     assert not (tmp_path / "journal").exists()  # every journalled seed is in the store
 
 
@@ -349,20 +448,38 @@ def test_seed_ranges_round_trip():
 
 @pytest.mark.slow
 def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tmp_path):
-    args = [f"paths.root={tmp_path}", "study.name=live", "study.n_runs=12", "study.n_jobs=1",
-            "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
-            "dataset=known_truth_classification", "model=mlp_16_8", "model.max_iter=1000",
-            "model.tol=0", "model.n_iter_no_change=100000",
-            "model.backend=sklearn"]  # about 1 s a seed: the resume starts while it trains  # fmt: skip
-    first = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        f"paths.root={tmp_path}",
+        "study.name=live",
+        "study.n_runs=12",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "importance.methods=[olden]",
+        "dataset=known_truth_classification",
+        "model=mlp_16_8",
+        "model.max_iter=1000",
+        "model.tol=0",
+        "model.n_iter_no_change=100000",
+        "model.backend=sklearn",
+    ]  # about 1 s a seed: the resume starts while it trains
+    first = subprocess.Popen(
+        [sys.executable, "-c", RUN, *args],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     db = tmp_path / "mlflow.db"
     deadline = time.time() + 120
     while time.time() < deadline and first.poll() is None:  # until its claim is in the store
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:  # never creates it
-                if con.execute("select count(*) from tags where key like 'study.claim.%'"
-                               ).fetchone()[0]:  # fmt: skip
+                if con.execute(
+                    "select count(*) from tags where key like 'study.claim.%'"
+                ).fetchone()[0]:
                     break
         except sqlite3.Error:
             pass
@@ -377,9 +494,10 @@ def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tm
     assert "Traceback" not in second.stderr
     assert _children(db) == [(s, "FINISHED") for s in range(12)]
     with sqlite3.connect(db) as con:
-        assert con.execute("select status from runs r join tags t on t.run_uuid = r.run_uuid "
-                           "and t.key = 'study.role' and t.value = 'study'").fetchall() == \
-            [("FINISHED",)]  # fmt: skip
+        assert con.execute(
+            "select status from runs r join tags t on t.run_uuid = r.run_uuid "
+            "and t.key = 'study.role' and t.value = 'study'"
+        ).fetchall() == [("FINISHED",)]
 
 
 # --- names, damaged bundles, what study-aggregate writes ----------------------------------------
@@ -387,24 +505,34 @@ def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tm
 
 def test_a_name_with_quotes_resumes_and_aggregates(tmp_path, capsys):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", 'study.name="it\'s"'))
-    again = pipeline.run(_cfg(tmp_path, "study.n_runs=3", 'study.name="it\'s"', "study.resume=true"))
+    again = pipeline.run(
+        _cfg(tmp_path, "study.n_runs=3", 'study.name="it\'s"', "study.resume=true")
+    )
     assert again.run_id == out.run_id and again.record.seeds == [0, 1, 2]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    aggregate_main(["--study", "it's", "--uri", uri, "--output", str(tmp_path / "agg"),
-                    "--no-log"])  # fmt: skip
+    aggregate_main(["--study", "it's", "--uri", uri, "--output", str(tmp_path / "agg"), "--no-log"])
     assert "3 finished seeds" in capsys.readouterr().out
     both = pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name='it\\'s \"both\"'"))
-    assert tracking.find_study(uri, name="it's \"both\"") == both.run_id
+    assert tracking.find_study(uri, name='it\'s "both"') == both.run_id
 
 
 def test_a_new_study_of_a_used_name_with_other_settings_is_refused(tmp_path):
     pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=taken"))
-    with pytest.raises(StudyError, match=r"was run with other settings \(model.alpha: 0.0001 -> 0.01"):
+    with pytest.raises(
+        StudyError, match=r"was run with other settings \(model.alpha: 0.0001 -> 0.01"
+    ):
         pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=taken", "model.alpha=0.01"))
     n = _n_runs(tmp_path / "mlflow.db")
     with pytest.raises(StudyError, match="other settings"):
-        pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=taken", "model.alpha=0.01",
-                          "study.resume=true"))  # fmt: skip
+        pipeline.run(
+            _cfg(
+                tmp_path,
+                "study.n_runs=1",
+                "study.name=taken",
+                "model.alpha=0.01",
+                "study.resume=true",
+            )
+        )
     assert _n_runs(tmp_path / "mlflow.db") == n  # refused before anything was written
 
 
@@ -416,31 +544,69 @@ def test_a_truncated_bundle_is_read_from_the_children(tmp_path, capsys):
     back = tracking.load_study(uri, out.run_id)
     assert back.seeds == [0, 1, 2] and "damaged" in back.notes[0]
     np.testing.assert_array_equal(back.values("olden"), out.record.values("olden"))
-    aggregate_main(["--study", "damaged", "--uri", uri, "--output", str(tmp_path / "agg"),
-                    "--no-log", "--no-charts"])  # fmt: skip
+    aggregate_main(
+        [
+            "--study",
+            "damaged",
+            "--uri",
+            uri,
+            "--output",
+            str(tmp_path / "agg"),
+            "--no-log",
+            "--no-charts",
+        ]
+    )
     assert "is damaged" in capsys.readouterr().out
 
 
 def test_study_aggregate_writes_every_csv_study_run_wrote(tmp_path):
-    cfg = _cfg(tmp_path, "study.n_runs=3", "study.name=files", "dataset=breast_cancer_onehot",
-               "importance.methods=[garson,garson_signed,olden]", "validate.retrain=true",
-               "validate.k_max=1", "validate.n_seeds=1", "validate.n_random=1")  # fmt: skip
+    cfg = _cfg(
+        tmp_path,
+        "study.n_runs=3",
+        "study.name=files",
+        "dataset=breast_cancer_onehot",
+        "importance.methods=[garson,garson_signed,olden]",
+        "validate.retrain=true",
+        "validate.k_max=1",
+        "validate.n_seeds=1",
+        "validate.n_random=1",
+    )
     pipeline.run(cfg)
-    aggregate_main(["--study", "files", "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-                    "--output", str(tmp_path / "agg"), "--no-log", "--no-charts"])  # fmt: skip
+    aggregate_main(
+        [
+            "--study",
+            "files",
+            "--uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--output",
+            str(tmp_path / "agg"),
+            "--no-log",
+            "--no-charts",
+        ]
+    )
     wrote = sorted(p.name for p in (tmp_path / "out").glob("*.csv"))
     assert {"output_layer_check.csv", "output_relations.csv", "retrain_areas.csv"} <= set(wrote)
     assert sorted(p.name for p in (tmp_path / "agg").glob("*.csv")) == wrote
     for name in wrote:
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "agg" / name),
-                                      pd.read_csv(tmp_path / "out" / name))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "agg" / name), pd.read_csv(tmp_path / "out" / name)
+        )
 
 
 def test_study_aggregate_refuses_top_k_above_the_variables(tmp_path, capsys):
     pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=topk"))
     with pytest.raises(SystemExit) as exit_:
-        aggregate_main(["--study", "topk", "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-                        "--top-k", "100", "--no-log"])  # fmt: skip
+        aggregate_main(
+            [
+                "--study",
+                "topk",
+                "--uri",
+                f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "--top-k",
+                "100",
+                "--no-log",
+            ]
+        )
     assert exit_.value.code == 2
     assert "--top-k 100 is more than the 13 variables" in capsys.readouterr().err
 
@@ -468,9 +634,17 @@ def test_a_read_only_output_folder_is_one_line(tmp_path):
         target.mkdir()
         target.chmod(0o500)
     with pytest.raises(StudyError, match="cannot write into"):
-        pipeline.run(config.compose([f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                                     f"paths.root={tmp_path}", f"paths.output_dir={target}",
-                                     *ARGS, "study.n_runs=1"]))  # fmt: skip
+        pipeline.run(
+            config.compose(
+                [
+                    f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                    f"paths.root={tmp_path}",
+                    f"paths.output_dir={target}",
+                    *ARGS,
+                    "study.n_runs=1",
+                ]
+            )
+        )
     assert _n_runs(tmp_path / "mlflow.db") == 0
 
 
@@ -481,12 +655,28 @@ def _server(root: Path, port: int):
     from conftest import wait_healthy
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-         "--artifacts-destination", str(root / "served"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "served"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
         start_new_session=True,  # its workers too are killed with its process group
-    )  # fmt: skip
+    )
     wait_healthy(f"http://127.0.0.1:{port}", proc, seconds=120, what="mlflow server")
     return proc
 
@@ -498,11 +688,18 @@ def _finished_over_http(uri: str, name: str) -> list[int]:
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     # children carry study.name too: the parents are the runs of role study
-    parents = client.search_runs(ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+    parents = client.search_runs(
+        ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'"
+    )
     seeds = []
     for p in parents:
-        seeds += [int(c.data.params["seed"]) for c in client.search_runs(
-            ids, f"tags.`mlflow.parentRunId` = '{p.info.run_id}' and attributes.status = 'FINISHED'")]
+        seeds += [
+            int(c.data.params["seed"])
+            for c in client.search_runs(
+                ids,
+                f"tags.`mlflow.parentRunId` = '{p.info.run_id}' and attributes.status = 'FINISHED'",
+            )
+        ]
     return sorted(seeds)
 
 
@@ -513,13 +710,31 @@ def test_a_server_killed_mid_study_stops_it_and_the_resume_uploads_the_journal(t
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = _server(tmp_path, port)
-    args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=dies", "study.n_runs=16",
-            "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
-            "importance.methods=[olden]", "dataset=known_truth_classification", "model=mlp_16_8",
-            "model.max_iter=1000", "model.tol=0", "model.n_iter_no_change=100000",
-            "model.backend=sklearn"]  # a seed at a time, about 1 s each: killed mid-study  # fmt: skip
-    study = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        f"tracking.uri={uri}",
+        f"paths.root={tmp_path}",
+        "study.name=dies",
+        "study.n_runs=16",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "importance.methods=[olden]",
+        "dataset=known_truth_classification",
+        "model=mlp_16_8",
+        "model.max_iter=1000",
+        "model.tol=0",
+        "model.n_iter_no_change=100000",
+        "model.backend=sklearn",
+    ]  # a seed at a time, about 1 s each: killed mid-study
+    study = subprocess.Popen(
+        [sys.executable, "-c", RUN, *args],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline and study.poll() is None:
@@ -569,13 +784,32 @@ def test_two_shards_started_at_once_on_two_machines_end_in_one_parent(tmp_path):
                 home = tmp_path / f"machine{shard}"  # own HOME and TMPDIR: no shared file lock
                 (home / "tmp").mkdir(parents=True, exist_ok=True)
                 env = {**ENV, "HOME": str(home), "TMPDIR": str(home / "tmp")}
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-c", RUN, f"tracking.uri={uri}", f"paths.root={home}",
-                     f"study.name={name}", "study.n_runs=4", "study.n_shards=2",
-                     f"study.shard={shard}", "study.n_jobs=1", "study.progress=false", "study.resample=none",
-                     "study.charts=false", "importance.methods=[olden]",
-                     "stability.n_bootstrap=200"],
-                    cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-c",
+                            RUN,
+                            f"tracking.uri={uri}",
+                            f"paths.root={home}",
+                            f"study.name={name}",
+                            "study.n_runs=4",
+                            "study.n_shards=2",
+                            f"study.shard={shard}",
+                            "study.n_jobs=1",
+                            "study.progress=false",
+                            "study.resample=none",
+                            "study.charts=false",
+                            "importance.methods=[olden]",
+                            "stability.n_bootstrap=200",
+                        ],
+                        cwd=home,
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
             for p in procs:
                 _, err = p.communicate(timeout=300)
                 assert p.returncode == 0, err[-3000:]
@@ -584,7 +818,8 @@ def test_two_shards_started_at_once_on_two_machines_end_in_one_parent(tmp_path):
             client = MlflowClient(uri)
             ids = [e.experiment_id for e in client.search_experiments()]
             parents = client.search_runs(  # children carry study.name too: role study only
-                ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+                ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'"
+            )
             assert len(parents) == 1, f"trial {trial}: {len(parents)} parents"
             assert parents[0].info.status == "FINISHED"
             assert _finished_over_http(uri, name) == [0, 1, 2, 3]
@@ -602,12 +837,27 @@ def test_sigterm_during_the_final_flush_leaves_nothing_running(tmp_path):
     uri = f"http://127.0.0.1:{port}"
     server = _server(tmp_path, port)
     n = 40
-    args = [f"tracking.uri={uri}", f"paths.root={tmp_path}", "study.name=flush", f"study.n_runs={n}",
-            "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
-            "model.backend=batched", "importance.methods=[olden,garson]"]  # fmt: skip
+    args = [
+        f"tracking.uri={uri}",
+        f"paths.root={tmp_path}",
+        "study.name=flush",
+        f"study.n_runs={n}",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "model.backend=batched",
+        "importance.methods=[olden,garson]",
+    ]
     try:
-        study = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        study = subprocess.Popen(
+            [sys.executable, "-c", RUN, *args],
+            cwd=tmp_path,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.time() + 180
         while time.time() < deadline and study.poll() is None:  # every seed trained: flushing
             if len(list((tmp_path / "journal").rglob("seed-*.pkl"))) == n:
@@ -639,9 +889,15 @@ def test_a_store_that_cannot_be_written_is_one_line_and_stays_unchanged(tmp_path
         db.chmod(0o444)
     before = db.read_bytes()
     try:
-        proc = _study_run(f"tracking.uri=sqlite:///{db}", f"paths.root={tmp_path}",
-                          "study.n_runs=1", "study.progress=false", "study.resample=none", "study.charts=false",
-                          cwd=tmp_path)  # fmt: skip
+        proc = _study_run(
+            f"tracking.uri=sqlite:///{db}",
+            f"paths.root={tmp_path}",
+            "study.n_runs=1",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            cwd=tmp_path,
+        )
     finally:
         subprocess.run(["chattr", "-i", str(db)], capture_output=True)
         db.chmod(0o644)

@@ -1,4 +1,5 @@
-"""Lek's profile: NeuralNetTools' values, the forward pass, groups (quantiles, k-means, a matrix)."""
+"""Lek's profile: NeuralNetTools' values, the forward pass, groups (quantiles, k-means, a
+matrix)."""
 
 import json
 from pathlib import Path
@@ -16,9 +17,15 @@ REF = json.loads((Path(__file__).parent / "data" / "lekprofile_reference.json").
 @pytest.mark.parametrize("case", REF["cases"], ids=lambda c: f"{c['struct']}-{c['out_activation']}")
 def test_matches_neuralnettools(case):
     coefs, intercepts = from_neuralnettools(case["wts"], case["struct"])
-    prof = lek_profile(coefs, intercepts, np.array(case["X"]), activation="logistic",
-                       out_activation=case["out_activation"], steps=case["steps"],
-                       group_vals=case["group_vals"])  # fmt: skip
+    prof = lek_profile(
+        coefs,
+        intercepts,
+        np.array(case["X"]),
+        activation="logistic",
+        out_activation=case["out_activation"],
+        steps=case["steps"],
+        group_vals=case["group_vals"],
+    )
     np.testing.assert_allclose(prof.x, np.array(case["x"]), rtol=0, atol=1e-9)
     np.testing.assert_allclose(prof.groups, np.array(case["groups"]), rtol=0, atol=1e-9)
     np.testing.assert_allclose(prof.response, np.array(case["response"]), rtol=0, atol=1e-9)
@@ -50,8 +57,13 @@ def fitted():
 
 def test_forward_is_scikit_learns(fitted):
     model, X = fitted
-    out = forward(model.coefs_, model.intercepts_, X, activation=model.activation,
-                  out_activation=model.out_activation_)  # fmt: skip
+    out = forward(
+        model.coefs_,
+        model.intercepts_,
+        X,
+        activation=model.activation,
+        out_activation=model.out_activation_,
+    )
     np.testing.assert_allclose(out, model.predict_proba(X), rtol=0, atol=1e-12)
 
 
@@ -85,8 +97,14 @@ def test_matrix_of_constants_and_sensitivity(fitted):
     np.testing.assert_array_equal(prof.groups, const)
     slow = _loop_profile(model.coefs_, model.intercepts_, X, const, 11, **act)
     np.testing.assert_allclose(prof.response, slow, rtol=0, atol=1e-12)
-    expected = np.mean([[slow[i, g, :, k].max() - slow[i, g, :, k].min() for g in range(2)]
-                        for i in range(2) for k in range(3)], axis=1).reshape(2, 3)  # fmt: skip
+    expected = np.mean(
+        [
+            [slow[i, g, :, k].max() - slow[i, g, :, k].min() for g in range(2)]
+            for i in range(2)
+            for k in range(3)
+        ],
+        axis=1,
+    ).reshape(2, 3)
     np.testing.assert_allclose(lek_sensitivity(prof.response), expected, atol=1e-15)
     np.testing.assert_allclose(prof.sensitivity, expected, atol=1e-15)
 
@@ -95,8 +113,9 @@ def test_a_variable_the_network_ignores_has_a_flat_profile():
     rng = np.random.default_rng(1)
     coefs = [rng.standard_normal((3, 4)), rng.standard_normal((4, 1))]
     coefs[0][1] = 0.0  # input 1 reaches no hidden unit
-    prof = lek_profile(coefs, [np.zeros(4), np.zeros(1)], rng.standard_normal((50, 3)),
-                       activation="tanh")  # fmt: skip
+    prof = lek_profile(
+        coefs, [np.zeros(4), np.zeros(1)], rng.standard_normal((50, 3)), activation="tanh"
+    )
     sens = prof.sensitivity[:, 0]
     assert sens[1] == 0 and sens[0] > 0 and sens[2] > 0
 
@@ -113,25 +132,47 @@ def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_p
     from study import config, pipeline, tracking
     from study.datasets import load_dataset, split
 
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path}", "tracking.experiment=lek", "study.progress=false", "study.resample=none",
-        "study.n_runs=4", "importance.methods=[olden,lek]", "importance.options.lek.steps=9",
-        "stability.n_bootstrap=200",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            f"paths.output_dir={tmp_path}",
+            "tracking.experiment=lek",
+            "study.progress=false",
+            "study.resample=none",
+            "study.n_runs=4",
+            "importance.methods=[olden,lek]",
+            "importance.options.lek.steps=9",
+            "stability.n_bootstrap=200",
+        ]
+    )
     out = pipeline.run(cfg)
     assert set(out.analysis.stability["method"]) == {"olden", "lek"}  # ranked like any method
     data = split(load_dataset("wine"), test_size=0.25, seed=0)
-    profiles = [lek_profile(r.coefs, r.intercepts, data.X_train, activation="tanh",
-                            out_activation="softmax", steps=9) for r in out.record.runs]  # fmt: skip
+    profiles = [
+        lek_profile(
+            r.coefs,
+            r.intercepts,
+            data.X_train,
+            activation="tanh",
+            out_activation="softmax",
+            steps=9,
+        )
+        for r in out.record.runs
+    ]
     for run, prof in zip(out.record.runs, profiles):  # the registered measure, from training data
-        np.testing.assert_allclose(run.importances["lek"]["sensitivity"], prof.sensitivity,
-                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            run.importances["lek"]["sensitivity"], prof.sensitivity, atol=1e-6
+        )
     table = pd.read_csv(tmp_path / "lek_profile.csv")
     assert len(table) == 3 * 13 * 6 * 9
     stacked = np.stack([p.response for p in profiles])  # (runs, p, G, S, K)
-    row = table[(table.output == "class_2") & (table.feature == "proline") & (table.group == 4)
-                & (table.step == 5)].iloc[0]  # fmt: skip
+    row = table[
+        (table.output == "class_2")
+        & (table.feature == "proline")
+        & (table.group == 4)
+        & (table.step == 5)
+    ].iloc[0]
     i = list(load_dataset("wine").feature_names).index("proline")
     np.testing.assert_allclose(row["median"], np.median(stacked[:, i, 3, 4, 2]), atol=1e-6)
     np.testing.assert_allclose(row["q90"], np.quantile(stacked[:, i, 3, 4, 2], 0.9), atol=1e-6)

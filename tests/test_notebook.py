@@ -21,8 +21,9 @@ def test_notebook_executes_and_concludes_from_its_results(tmp_path):
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # Raises CellExecutionError, with the failing cell, if any cell errors.
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
@@ -33,8 +34,14 @@ def test_notebook_executes_and_concludes_from_its_results(tmp_path):
     text, chance = conclusions
     assert "Known truth, beyond chance" in chance and "median p ≤ 0.05 over 8 seeds" in chance
     assert "best-scoring seed alone" in chance
-    for heading in ("Stability", "Signed input sums", "known truth", "Retraining", "output layer",
-                    "Signed Garson"):  # fmt: skip
+    for heading in (
+        "Stability",
+        "Signed input sums",
+        "known truth",
+        "Retraining",
+        "output layer",
+        "Signed Garson",
+    ):
         assert heading in text
     # numbers from this execution, not prose: a W value, an accuracy, run counts
     assert "W = 0." in text and "accuracy 0." in text and "/10 runs" in text

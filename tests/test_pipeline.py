@@ -1,4 +1,5 @@
-"""A whole study through Hydra's Compose API into a temporary SQLite store, read back from MLflow."""
+"""A whole study through Hydra's Compose API into a temporary SQLite store, read back from
+MLflow."""
 
 import json
 
@@ -16,21 +17,25 @@ METHODS = [m for m in importance.METHODS if m != "lek"]
 
 
 def _compose(store, *overrides):
-    return config.compose([
-        f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
-        f"paths.root={store}",
-        "study.progress=false", "study.resample=none",
-        "importance.options.permutation.n_repeats=2",
-        "stability.n_bootstrap=200",
-        "study.charts=false",
-        *overrides,
-    ])  # fmt: skip
+    return config.compose(
+        [
+            f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
+            f"paths.root={store}",
+            "study.progress=false",
+            "study.resample=none",
+            "importance.options.permutation.n_repeats=2",
+            "stability.n_bootstrap=200",
+            "study.charts=false",
+            *overrides,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
 def wine_study(mlflow_store):
-    cfg = _compose(mlflow_store, "study.n_runs=3", "tracking.experiment=pipeline-wine",
-                   "study.charts=true")
+    cfg = _compose(
+        mlflow_store, "study.n_runs=3", "tracking.experiment=pipeline-wine", "study.charts=true"
+    )
     return pipeline.run(cfg)
 
 
@@ -101,8 +106,9 @@ def test_children_have_their_own_duration_the_study_tags_and_no_copied_values(wi
         assert parent.info.start_time <= c.info.start_time <= parent.info.end_time
         assert c.data.tags["study.name"] == parent.data.tags["study.name"]
         assert c.data.tags["study.config_hash"] == parent.data.tags["study.config_hash"]
-        assert [d.dataset.digest for d in c.inputs.dataset_inputs] == \
-            [d.dataset.digest for d in parent.inputs.dataset_inputs]  # fmt: skip
+        assert [d.dataset.digest for d in c.inputs.dataset_inputs] == [
+            d.dataset.digest for d in parent.inputs.dataset_inputs
+        ]
         vectors = {}
         for key, value in c.data.metrics.items():
             if key.startswith("importance."):
@@ -120,8 +126,10 @@ def test_weights_artifact_recomputes_the_logged_importances(wine_study, tmp_path
         with np.load(path) as w:
             coefs = [w["coef_0"], w["coef_1"]]
         assert coefs[0].shape == (13, 8) and coefs[1].shape == (8, 3)
-        logged = [[child.data.metrics[tracking.importance_key("olden", c, f)] for c in ds.output_names]
-                  for f in feats]  # fmt: skip
+        logged = [
+            [child.data.metrics[tracking.importance_key("olden", c, f)] for c in ds.output_names]
+            for f in feats
+        ]
         np.testing.assert_allclose(logged, importance.olden(coefs), rtol=1e-12)
         # garson: one column, the same for every output
         garson = importance.garson(coefs)
@@ -132,19 +140,40 @@ def test_weights_artifact_recomputes_the_logged_importances(wine_study, tmp_path
 
 def test_parent_gets_importance_table_and_study_layout(wine_study, tmp_path):
     client = _client(wine_study)
-    table = pd.read_csv(client.download_artifacts(wine_study.run_id, "importances.csv", str(tmp_path)))
-    assert list(table.columns) == ["seed", "method", "measure", "output", "feature", "value", "rank"]
+    table = pd.read_csv(
+        client.download_artifacts(wine_study.run_id, "importances.csv", str(tmp_path))
+    )
+    assert list(table.columns) == [
+        "seed",
+        "method",
+        "measure",
+        "output",
+        "feature",
+        "value",
+        "rank",
+    ]
     primary = table[table.measure == table.method.map(lambda m: importance.get_method(m).primary)]
     # per (seed, method, output) the ranks are a permutation-with-ties of 1..13
     sums = primary.groupby(["seed", "method", "output"])["rank"].sum()
     assert np.allclose(sums, 13 * 14 / 2)
-    meta = json.loads(open(client.download_artifacts(wine_study.run_id, "study.json", str(tmp_path))).read())
+    meta = json.loads(
+        open(client.download_artifacts(wine_study.run_id, "study.json", str(tmp_path))).read()
+    )
     assert meta["output_names"] == ["class_0", "class_1", "class_2"]
     assert meta["layer_sizes"] == [13, 8, 3]
     artifacts = {a.path for a in client.list_artifacts(wine_study.run_id)}
-    assert {"config.yaml", "study.json", "importances.csv", "weight_sums.csv", "aggregate.csv",
-            "stability.csv", "topk_frequency.csv", "rank_distribution.csv", "agreement.csv",
-            "charts"} <= artifacts  # fmt: skip
+    assert {
+        "config.yaml",
+        "study.json",
+        "importances.csv",
+        "weight_sums.csv",
+        "aggregate.csv",
+        "stability.csv",
+        "topk_frequency.csv",
+        "rank_distribution.csv",
+        "agreement.csv",
+        "charts",
+    } <= artifacts
 
 
 def test_parent_gets_few_metrics_stability_with_history_and_a_description(wine_study):
@@ -158,7 +187,9 @@ def test_parent_gets_few_metrics_stability_with_history_and_a_description(wine_s
     assert not any(k.startswith("agreement.") for k in metrics)
     st = pd.DataFrame(wine_study.analysis.stability).set_index(["method", "output"])
     for method in METHODS:
-        out = {"permutation": "all", "garson": "class_0", "weight_sums": "class_0"}.get(method, "class_1")
+        out = {"permutation": "all", "garson": "class_0", "weight_sums": "class_0"}.get(
+            method, "class_1"
+        )
         base = f"stability.{method}" + ("" if out in ("all", "class_0") else ".class_1")
         w = metrics[f"{base}.kendall_w"]
         assert w == pytest.approx(st.loc[(method, out), "kendall_w"])
@@ -187,14 +218,27 @@ def test_read_back_equals_what_was_trained(wine_study):
 
 
 def test_single_output_binary_and_two_output_regression_keys(mlflow_store):
-    out = pipeline.run(_compose(mlflow_store, "dataset=breast_cancer", "study.n_runs=2",
-                                "importance.methods=[garson,olden]",
-                                "tracking.experiment=pipeline-keys"))  # fmt: skip
+    out = pipeline.run(
+        _compose(
+            mlflow_store,
+            "dataset=breast_cancer",
+            "study.n_runs=2",
+            "importance.methods=[garson,olden]",
+            "tracking.experiment=pipeline-keys",
+        )
+    )
     metrics = _children(out)[0].data.metrics
     assert "importance.olden.mean_radius" in metrics  # one logistic unit: no output part
     assert out.record.meta.output_names == ("benign",)
-    out = pipeline.run(_compose(mlflow_store, "dataset=neuraldat", "model=mlp_10",
-                                "study.n_runs=2", "tracking.experiment=pipeline-keys"))  # fmt: skip
+    out = pipeline.run(
+        _compose(
+            mlflow_store,
+            "dataset=neuraldat",
+            "model=mlp_10",
+            "study.n_runs=2",
+            "tracking.experiment=pipeline-keys",
+        )
+    )
     metrics = _children(out)[0].data.metrics
     assert {"importance.olden.Y1.X1", "importance.olden.Y2.X1"} <= set(metrics)
     assert "importance.garson_signed.Y2.X3" in metrics
@@ -213,8 +257,9 @@ def test_n_jobs_gives_identical_numbers():
             np.testing.assert_array_equal(a, b)
         for m in METHODS:
             for measure in seq[s].importances[m]:
-                np.testing.assert_array_equal(seq[s].importances[m][measure],
-                                              par[s].importances[m][measure])  # fmt: skip
+                np.testing.assert_array_equal(
+                    seq[s].importances[m][measure], par[s].importances[m][measure]
+                )
     # another seed gives another network
     assert not np.array_equal(seq[5].coefs[0], seq[6].coefs[0])
 
@@ -226,12 +271,19 @@ def test_failure_after_start_leaves_parent_failed(mlflow_store, monkeypatch):
         raise RuntimeError("planted failure")
 
     monkeypatch.setattr("study.aggregate.analyse", boom)
-    cfg = _compose(mlflow_store, "dataset=iris", "study.n_runs=2", "tracking.experiment=pipeline-fail",
-                   "importance.methods=[olden]")  # fmt: skip
+    cfg = _compose(
+        mlflow_store,
+        "dataset=iris",
+        "study.n_runs=2",
+        "tracking.experiment=pipeline-fail",
+        "importance.methods=[olden]",
+    )
     with pytest.raises(RuntimeError, match="planted failure"):
         pipeline.run(cfg)
     client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
     exp = client.get_experiment_by_name("pipeline-fail")
     runs = client.search_runs([exp.experiment_id])
-    assert runs and {r.info.status for r in runs if r.data.tags.get("study.role") == "study"} == {"FAILED"}
+    assert runs and {r.info.status for r in runs if r.data.tags.get("study.role") == "study"} == {
+        "FAILED"
+    }
     assert all(r.info.status != "RUNNING" for r in runs)

@@ -17,20 +17,31 @@ from study.record import StudyRecord
 from study.runner import Plan, run_one
 from study.settings import Settings
 
-CHART_NAMES = ["weight_sums.png", "importance_boxplots.png", "rank_heatmap.png", "rank_bump.png",
-               "stability_curve.png", "agreement_matrix.png", "network_diagram.png"]  # fmt: skip
+CHART_NAMES = [
+    "weight_sums.png",
+    "importance_boxplots.png",
+    "rank_heatmap.png",
+    "rank_bump.png",
+    "stability_curve.png",
+    "agreement_matrix.png",
+    "network_diagram.png",
+]
 METHODS = ("garson", "olden", "weight_sums", "permutation")
 
 
 def _analysis(dataset="iris", *, n_runs=4, methods=METHODS, nan_run=None, n_features=None):
     """A small real study: iris has 4 variables and 3 classes, so every panel rule is exercised."""
-    cfg = {"dataset": {"name": dataset}, "study": {"n_runs": n_runs},
-           "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
-           "importance": {"methods": list(methods)}}  # fmt: skip
+    cfg = {
+        "dataset": {"name": dataset},
+        "study": {"n_runs": n_runs},
+        "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
+        "importance": {"methods": list(methods)},
+    }
     settings, ds = Settings.from_config(cfg), load_dataset(dataset)
     if n_features is not None:
-        ds = dataclasses.replace(ds, X=ds.X[:, :n_features],
-                                 feature_names=ds.feature_names[:n_features])
+        ds = dataclasses.replace(
+            ds, X=ds.X[:, :n_features], feature_names=ds.feature_names[:n_features]
+        )
     plan = Plan(ds, settings.model, settings.methods, {"permutation": {"n_repeats": 2}}, 0.25, 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of deliberately short fits
@@ -106,8 +117,11 @@ def test_weight_sums_figure_draws_at_most_four_outputs_and_says_so(iris):
     outputs = tuple(f"extra_{i}" for i in range(3))
     extra = [ws[ws["output"] == meta.output_names[0]].assign(output=o) for o in outputs]
     meta = dataclasses.replace(meta, output_names=meta.output_names + outputs)
-    wide = dataclasses.replace(iris, weight_sums=pd.concat([ws, *extra], ignore_index=True),
-                               record=dataclasses.replace(iris.record, meta=meta))
+    wide = dataclasses.replace(
+        iris,
+        weight_sums=pd.concat([ws, *extra], ignore_index=True),
+        record=dataclasses.replace(iris.record, meta=meta),
+    )
     fig = plots.weight_sums_figure(wide)
     assert len(_panels(fig)) == 1 + 4
     assert "first 4 of 6 outputs" in fig.get_suptitle()
@@ -151,9 +165,12 @@ def test_rank_heatmap_one_panel_per_view_with_annotated_counts(iris):
 def test_rank_bump_one_panel_per_method_on_its_first_output(iris):
     fig = plots.rank_bump_figure(iris)
     first = iris.record.meta.output_names[0]
-    assert _titles(fig) == [f"garson (output {first})", f"olden (output {first})",
-                            f"weight_sums (output {first})",
-                            "permutation (pooled over outputs)"]  # fmt: skip
+    assert _titles(fig) == [
+        f"garson (output {first})",
+        f"olden (output {first})",
+        f"weight_sums (output {first})",
+        "permutation (pooled over outputs)",
+    ]
     imp = iris.importances
     for ax, method in zip(_panels(fig), METHODS):
         col = iris.record.meta.methods[method].columns[0]
@@ -209,25 +226,35 @@ def test_agreement_figure_symmetric_matrices_with_unit_diagonal(iris):
         mat = np.asarray(ax.images[0].get_array())
         np.testing.assert_allclose(mat, mat.T)
         np.testing.assert_allclose(np.diag(mat), 1.0)
-        rows = iris.agreement[(iris.agreement["measure"] == measure)
-                              & (iris.agreement["method_a"] == "garson")
-                              & (iris.agreement["method_b"] == "olden")]  # fmt: skip
+        rows = iris.agreement[
+            (iris.agreement["measure"] == measure)
+            & (iris.agreement["method_a"] == "garson")
+            & (iris.agreement["method_b"] == "olden")
+        ]
         assert mat[0, 1] == pytest.approx(rows["value"].mean())  # averaged over outputs
 
 
 def test_retrain_figure_keep_and_remove_panels():
-    rows = [{"method": m, "mode": mode, "k": k, "score_mean": 0.5 + 0.1 * k, "score_sd": 0.02,
-             "n": 3} for m in ("random", "garson") for mode in ("keep", "remove") for k in (1, 2)]
+    rows = [
+        {"method": m, "mode": mode, "k": k, "score_mean": 0.5 + 0.1 * k, "score_sd": 0.02, "n": 3}
+        for m in ("random", "garson")
+        for mode in ("keep", "remove")
+        for k in (1, 2)
+    ]
     meta = type("Meta", (), {"name": "toy", "score_name": "accuracy"})()
     fig = plots.retrain_figure(pd.DataFrame(rows), meta)
     assert _titles(fig) == ["keep the top k variables", "remove the top k variables"]
 
 
-@pytest.mark.parametrize("case", [
-    {"n_runs": 2, "methods": ("olden",)},
-    {"n_runs": 4, "methods": ("garson", "permutation"), "nan_run": 1},
-    {"dataset": "neuraldat", "n_runs": 3, "methods": ("garson", "olden"), "n_features": 1},
-], ids=["two-runs-one-method", "nan-run", "one-variable"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"n_runs": 2, "methods": ("olden",)},
+        {"n_runs": 4, "methods": ("garson", "permutation"), "nan_run": 1},
+        {"dataset": "neuraldat", "n_runs": 3, "methods": ("garson", "olden"), "n_features": 1},
+    ],
+    ids=["two-runs-one-method", "nan-run", "one-variable"],
+)
 def test_draw_all_survives_degenerate_studies(case, tmp_path):
     analysis = _analysis(**case)
     _assert_charts_written(plots.draw_all(analysis, tmp_path), tmp_path)
@@ -271,8 +298,9 @@ def test_a_chart_that_fails_in_the_child_is_drawn_again_here(tmp_path):
         raise ValueError("a bug in a chart")
 
     with pytest.raises(ValueError, match="a bug in a chart"):
-        start([(tmp_path / "a.png", broken, 1.0), (tmp_path / "b.png", broken, 1.0)],
-              fork=True).finish()
+        start(
+            [(tmp_path / "a.png", broken, 1.0), (tmp_path / "b.png", broken, 1.0)], fork=True
+        ).finish()
 
 
 def _logged_jobs(tmp_path, n, seconds):
@@ -288,6 +316,7 @@ def _logged_jobs(tmp_path, n, seconds):
             with open(log, "a") as f:
                 f.write(f"{os.getpid()} {i}\n")
             return _figure(str(i))
+
         return draw
 
     jobs = [(tmp_path / f"{i}.png", job(i), float(n - i)) for i in range(n)]
@@ -334,9 +363,12 @@ def test_rank_sets_figure_draws_each_variables_sets_by_estimate(tmp_path):
     ``rank_sets.png`` after the other charts. Without them there is no such chart."""
     from study.resample import resample_id
 
-    cfg = {"dataset": {"name": "iris"}, "study": {"n_runs": 4},
-           "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
-           "importance": {"methods": ["olden"]}}  # fmt: skip
+    cfg = {
+        "dataset": {"name": "iris"},
+        "study": {"n_runs": 4},
+        "model": {"hidden_layer_sizes": [5], "activation": "tanh", "max_iter": 300},
+        "importance": {"methods": ["olden"]},
+    }
     settings, ds = Settings.from_config(cfg), load_dataset("iris")
     plan = Plan(ds, settings.model, settings.methods, {}, 0.25, 0, "bootstrap", 0)
     with warnings.catch_warnings():

@@ -31,8 +31,17 @@ def postgres():
         shutil.chown(root, "postgres")
     port = free_port()
     _as_postgres(PG_BIN / "initdb", "-D", root / "data", "-U", "postgres", "-A", "trust")
-    _as_postgres(PG_BIN / "pg_ctl", "-D", root / "data", "-w", "-l", root / "pg.log", "-o",
-                 f"-p {port} -c listen_addresses=127.0.0.1 -k {root}", "start")  # fmt: skip
+    _as_postgres(
+        PG_BIN / "pg_ctl",
+        "-D",
+        root / "data",
+        "-w",
+        "-l",
+        root / "pg.log",
+        "-o",
+        f"-p {port} -c listen_addresses=127.0.0.1 -k {root}",
+        "start",
+    )
     try:
         _as_postgres(PG_BIN / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "mlflow")
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow", root
@@ -44,8 +53,9 @@ def postgres():
 @pytest.fixture(scope="module")
 def server(postgres):
     db, root = postgres
-    yield from mlflow_server(db, root / "artifacts", workers=2, seconds=180,
-                             what="mlflow server on PostgreSQL")
+    yield from mlflow_server(
+        db, root / "artifacts", workers=2, seconds=180, what="mlflow server on PostgreSQL"
+    )
 
 
 @pytest.mark.slow
@@ -53,12 +63,30 @@ def test_two_shards_over_http_into_postgresql_complete_and_aggregate(server, tmp
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
     proc = subprocess.run(
-        [sys.executable, "-c", code, "-m", "study.shard=0,1", "study.n_shards=2",
-         "hydra/launcher=joblib", "study.name=PG", f"tracking.uri={server}",
-         f"paths.root={tmp_path}", "study.n_runs=4", "study.progress=false", "study.resample=none", "study.charts=false",
-         "importance.methods=[olden]", "stability.n_bootstrap=200"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            code,
+            "-m",
+            "study.shard=0,1",
+            "study.n_shards=2",
+            "hydra/launcher=joblib",
+            "study.name=PG",
+            f"tracking.uri={server}",
+            f"paths.root={tmp_path}",
+            "study.n_runs=4",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[olden]",
+            "stability.n_bootstrap=200",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert len({ln.split()[2] for ln in lines if ln.startswith("Parent run:")}) == 1
@@ -69,8 +97,9 @@ def test_two_shards_over_http_into_postgresql_complete_and_aggregate(server, tmp
 
     from study.cli import aggregate_main
 
-    aggregate_main(["--study", "PG", "--uri", server, "--output", str(tmp_path / "agg"),
-                    "--no-charts"])  # fmt: skip
+    aggregate_main(
+        ["--study", "PG", "--uri", server, "--output", str(tmp_path / "agg"), "--no-charts"]
+    )
     out = capsys.readouterr().out
     assert "4 finished seeds, logged by 2 processes; none missing of seeds 0-3" in out
     assert (tmp_path / "agg" / "stability.csv").is_file()
@@ -81,9 +110,14 @@ def _finished_by_process(client, name: str) -> dict[str, list[int]]:
     (``host:pid``) that wrote them."""
     ids = [e.experiment_id for e in client.search_experiments()]
     out: dict[str, list[int]] = {}
-    for child in client.search_runs(ids, max_results=5000, filter_string=(
+    for child in client.search_runs(
+        ids,
+        max_results=5000,
+        filter_string=(
             f"tags.`study.role` = 'seed' and tags.`study.name` = '{name}' "
-            "and attributes.status = 'FINISHED'")):  # fmt: skip
+            "and attributes.status = 'FINISHED'"
+        ),
+    ):
         out.setdefault(child.data.tags["study.process"], []).append(int(child.data.params["seed"]))
     return out
 
@@ -93,7 +127,9 @@ def _claimed(client, name: str) -> dict[str, set[int]]:
     from study.tracking import _ledger
 
     ids = [e.experiment_id for e in client.search_experiments()]
-    parents = client.search_runs(ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+    parents = client.search_runs(
+        ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'"
+    )
     every = _ledger.claims(parents[0].data.tags) if parents else {}
     return {p: set(c["seeds"]) | c["done"] for p, c in every.items()}
 
@@ -115,13 +151,33 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
     n, name = 240, "four"  # chunks of 64: 64, 64, 64 and 48 seeds
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
-    args = [f"tracking.uri={server}", f"paths.root={tmp_path}", f"study.name={name}",
-            f"study.n_runs={n}", "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
-            "importance.methods=[olden]", "dataset=iris", "model.backend=sklearn",
-            "model.max_iter=50", "stability.n_bootstrap=200", "study.resume=true"]  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]  # fmt: skip
+    args = [
+        f"tracking.uri={server}",
+        f"paths.root={tmp_path}",
+        f"study.name={name}",
+        f"study.n_runs={n}",
+        "study.n_jobs=1",
+        "study.progress=false",
+        "study.resample=none",
+        "study.charts=false",
+        "importance.methods=[olden]",
+        "dataset=iris",
+        "model.backend=sklearn",
+        "model.max_iter=50",
+        "stability.n_bootstrap=200",
+        "study.resume=true",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     client, host, victim, idle = MlflowClient(server), socket.gethostname(), None, []
     try:
         deadline = time.time() + 180
@@ -138,8 +194,10 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
             by = _finished_by_process(client, name)
             done = [len(by.get(f"{host}:{p.pid}", [])) for p in procs]
             claimed = _claimed(client, name)
-            left = [len(claimed.get(f"{host}:{p.pid}", set()) - set(by.get(f"{host}:{p.pid}", [])))
-                    for p in procs]  # fmt: skip
+            left = [
+                len(claimed.get(f"{host}:{p.pid}", set()) - set(by.get(f"{host}:{p.pid}", [])))
+                for p in procs
+            ]
             # every worker trains, a third of the seeds are in (the others' last seeds take less
             # than the 60 s after which they would take the killed one's over), and one worker
             # has seeds in the store and more to train
@@ -156,41 +214,58 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    assert [p.returncode for p in survivors] == [0] * len(survivors), \
-        [e[-3000:] for _, e in results]  # fmt: skip
+    assert [p.returncode for p in survivors] == [0] * len(survivors), [
+        e[-3000:] for _, e in results
+    ]
     finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
     assert len(finished) == len(set(finished))  # none twice
     if took > STALE - 5 and finished == list(range(n)):
         # a slow machine: a survivor still training when the killed claim went stale took its
         # seeds over, as it should; nothing is missing and the last one ended the study
-        parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                    f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+        parent = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'",
+        )
         assert [p.info.status for p in parent] == ["FINISHED"]
         victim.wait()
         return
     assert len(finished) < n  # the killed worker's are missing
     # every survivor says so; the last one to read the study back misses exactly those
-    missing = [int(out.split("Missing: ")[1].split()[0]) for out, _ in results if "Missing: " in out]
-    assert len(missing) == len(survivors) and min(missing) == n - len(finished), \
-        [o for o, _ in results]  # fmt: skip
+    missing = [
+        int(out.split("Missing: ")[1].split()[0]) for out, _ in results if "Missing: " in out
+    ]
+    assert len(missing) == len(survivors) and min(missing) == n - len(finished), [
+        o for o, _ in results
+    ]
     command = next(ln for out, _ in results for ln in out.splitlines() if "with:  " in ln)
-    assert command.split("with:  ")[1].startswith("study-run ") and \
-        command.endswith("study.resume=true")  # fmt: skip
+    assert command.split("with:  ")[1].startswith("study-run ") and command.endswith(
+        "study.resume=true"
+    )
     reports = list(tmp_path.glob("hydra/*/*/report.txt"))
     assert len(reports) == len(survivors)
     assert all("Missing: " in r.read_text() for r in reports)
-    parent = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'")
+    parent = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'",
+    )
     assert [p.info.status for p in parent] == ["RUNNING"]  # not FINISHED short of seeds
 
     victim.wait()  # reaped: gone, its claim is dead at once
-    again = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Missing: " not in again.stdout
     finished = sorted(s for seeds in _finished_by_process(client, name).values() for s in seeds)
     assert finished == list(range(n))  # each seed FINISHED once
     ids = [e.experiment_id for e in client.search_experiments()]  # the killed: KILLED
-    assert client.search_runs(ids, f"attributes.status = 'RUNNING' and tags.`study.name` = "
-                                   f"'{name}'") == []  # fmt: skip
+    assert (
+        client.search_runs(ids, f"attributes.status = 'RUNNING' and tags.`study.name` = '{name}'")
+        == []
+    )
     assert client.get_run(parent[0].info.run_id).info.status == "FINISHED"

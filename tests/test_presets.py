@@ -20,17 +20,20 @@ def _dataset(cfg):
 
 
 def _compose(store, preset, *overrides):
-    return config.compose([
-        f"experiment={preset}",
-        f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
-        f"paths.root={store}",
-        f"tracking.experiment=preset-{preset}",
-        "study.progress=false", "study.n_resamples=4",
-        "study.charts=false",
-        "importance.options.permutation.n_repeats=2",
-        "stability.n_bootstrap=200",
-        *overrides,
-    ])  # fmt: skip
+    return config.compose(
+        [
+            f"experiment={preset}",
+            f"tracking.uri=sqlite:///{store / 'mlflow.db'}",
+            f"paths.root={store}",
+            f"tracking.experiment=preset-{preset}",
+            "study.progress=false",
+            "study.n_resamples=4",
+            "study.charts=false",
+            "importance.options.permutation.n_repeats=2",
+            "stability.n_bootstrap=200",
+            *overrides,
+        ]
+    )
 
 
 def _client(outcome):
@@ -98,7 +101,12 @@ def _promises_known_truth(cfg):
     # |beta| = 1.0 > 0.8 > 0.6 > 0.4 > 0.2 at x02, x04, x05, x07, x08; three noise variables
     informative = ds.truth > 0
     assert [ds.feature_names[i] for i in np.argsort(-ds.truth, kind="stable")[:5]] == [
-        "x02", "x04", "x05", "x07", "x08"]  # fmt: skip
+        "x02",
+        "x04",
+        "x05",
+        "x07",
+        "x08",
+    ]
     assert np.unique(ds.truth[informative]).size == 5 and np.count_nonzero(~informative) == 3
 
 
@@ -109,8 +117,11 @@ def _promises_randomisation_test(cfg):
     assert cfg["randomisation"]["n_permutations"] == 99
     assert cfg["randomisation"]["alternative"] == "two-sided"
     # the recommended design: valid per-variable p-values (README: "Null designs"), every seed
-    assert (cfg["randomisation"]["permute"], cfg["randomisation"]["init"],
-            cfg["randomisation"]["tested"]) == ("variable", "tested", "all")  # fmt: skip
+    assert (
+        cfg["randomisation"]["permute"],
+        cfg["randomisation"]["init"],
+        cfg["randomisation"]["tested"],
+    ) == ("variable", "tested", "all")
     assert cfg["model"]["backend"] == "batched"  # a seed's null networks train as blocks
     # early stopping with a patience of 50: the null networks must not memorise the noise
     assert cfg["model"]["early_stopping"] is True and cfg["model"]["n_iter_no_change"] == 50
@@ -158,20 +169,30 @@ SHRINK = {
     "randomisation_test": ["randomisation.n_permutations=9"],
 }
 SPECIAL = {  # the table and metric each preset exists for
-    "ranking_study": [("truth_recovery.csv", "truth.olden.accuracy"),
-                      ("retrain_areas.csv", "retrain.olden.area")],
+    "ranking_study": [
+        ("truth_recovery.csv", "truth.olden.accuracy"),
+        ("retrain_areas.csv", "retrain.olden.area"),
+    ],
     "ranking_study_wine": [("retrain_areas.csv", "retrain.olden.area")],
     "multioutput_garson": [("output_relations.csv", "stability.garson_signed.Y1.kendall_w")],
     "known_truth": [("truth_recovery.csv", "truth.olden.accuracy")],
     "randomisation_test": [("randomisation.csv", "randomisation.olden.class_0.significant")],
-}  # fmt: skip
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_presets_run_end_to_end(preset, mlflow_store, tmp_path):
-    cfg = _compose(mlflow_store, preset, "study.n_runs=2", "study.n_jobs=1", "validate.k_max=1",
-                   "validate.n_seeds=1", "validate.n_random=1", *SHRINK.get(preset, []))  # fmt: skip
+    cfg = _compose(
+        mlflow_store,
+        preset,
+        "study.n_runs=2",
+        "study.n_jobs=1",
+        "validate.k_max=1",
+        "validate.n_seeds=1",
+        "validate.n_random=1",
+        *SHRINK.get(preset, []),
+    )
     outcome = pipeline.run(cfg)
     client = _client(outcome)
     parent = client.get_run(outcome.run_id)
@@ -193,8 +214,15 @@ def test_presets_run_end_to_end(preset, mlflow_store, tmp_path):
 def known_truth_small(mlflow_store):
     """known_truth with 12 networks and 600 rows (the full preset: 50 networks, 1000 rows)."""
     # another study than the end-to-end run of the preset (other settings: another name)
-    return pipeline.run(_compose(mlflow_store, "known_truth", "study.n_runs=12",
-                                 "dataset.n_samples=600", "study.name=known_truth_600"))  # fmt: skip
+    return pipeline.run(
+        _compose(
+            mlflow_store,
+            "known_truth",
+            "study.n_runs=12",
+            "dataset.n_samples=600",
+            "study.name=known_truth_600",
+        )
+    )
 
 
 def test_known_truth_olden_recovers_the_true_order(known_truth_small, tmp_path):
@@ -211,12 +239,20 @@ def test_known_truth_olden_recovers_the_true_order(known_truth_small, tmp_path):
 @pytest.fixture(scope="module")
 def multioutput_onehot(mlflow_store):
     """multioutput_garson on breast_cancer_onehot (two complementary outputs), 8 networks."""
-    return pipeline.run(_compose(mlflow_store, "multioutput_garson", "dataset=breast_cancer_onehot",
-                                 "study.n_runs=8", "study.name=multioutput_onehot"))  # fmt: skip
+    return pipeline.run(
+        _compose(
+            mlflow_store,
+            "multioutput_garson",
+            "dataset=breast_cancer_onehot",
+            "study.n_runs=8",
+            "study.name=multioutput_onehot",
+        )
+    )
 
 
-def test_multioutput_garson_opposite_output_weights_negate_signed_garson_only(multioutput_onehot,
-                                                                              tmp_path):  # fmt: skip
+def test_multioutput_garson_opposite_output_weights_negate_signed_garson_only(
+    multioutput_onehot, tmp_path
+):
     rel = _artifact(multioutput_onehot, "output_relations.csv", tmp_path)
     assert len(rel) == 8 and (rel.hidden_units == 10).all()
     opposite = rel.opposite_sign_units == rel.hidden_units

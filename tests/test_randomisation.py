@@ -28,8 +28,9 @@ def _slow_p(obs, null, alternative):
             alternative_here = "greater" if o >= 0 else "less"
         else:
             alternative_here = alternative
-        extreme = {"two-sided": np.abs(col) >= abs(o), "greater": col >= o,
-                   "less": col <= o}[alternative_here]  # fmt: skip
+        extreme = {"two-sided": np.abs(col) >= abs(o), "greater": col >= o, "less": col <= o}[
+            alternative_here
+        ]
         out[idx] = (1 + extreme.sum()) / (col.size + 1)
     return out
 
@@ -93,8 +94,10 @@ def test_benjamini_hochberg_is_the_step_up_formula_and_keeps_nans():
         ok = np.isfinite(row)
         r = row[ok]
         n = r.size
-        expected = [min(min(1.0, n * r[j] / (np.sum(r <= r[j]))) for j in range(n) if r[j] >= r[i])
-                    for i in range(n)]  # fmt: skip
+        expected = [
+            min(min(1.0, n * r[j] / (np.sum(r <= r[j]))) for j in range(n) if r[j] >= r[i])
+            for i in range(n)
+        ]
         np.testing.assert_allclose(qrow[ok], expected, atol=1e-15)
         assert np.isnan(qrow[~ok]).all()
 
@@ -110,18 +113,27 @@ def test_connection_products_sum_to_olden(sizes):
         np.testing.assert_allclose(c[2, 1, 0], coefs[0][2, 1] * coefs[1][1, 0], atol=1e-15)
 
 
-MODEL = {"hidden_layer_sizes": [8], "activation": "tanh", "early_stopping": True,
-         "learning_rate_init": 0.01, "max_iter": 500, "n_iter_no_change": 50, "backend": "batched"}
+MODEL = {
+    "hidden_layer_sizes": [8],
+    "activation": "tanh",
+    "early_stopping": True,
+    "learning_rate_init": 0.01,
+    "max_iter": 500,
+    "n_iter_no_change": 50,
+    "backend": "batched",
+}
 
 
-def _study_and_null(dataset, design, *, n_seeds, B, model=None, methods=("olden", "garson"),
-                    first_seed=0):  # fmt: skip
+def _study_and_null(
+    dataset, design, *, n_seeds, B, model=None, methods=("olden", "garson"), first_seed=0
+):
     """The study's runs and the null values of ``design`` (trained as study-run trains them)."""
     plan = Plan(dataset, model or MODEL, methods, {}, 0.25, 0)
     obs = list(run_many(plan, range(first_seed, first_seed + n_seeds), n_jobs=-1))
     layouts = method_layouts(methods, task=dataset.task, output_names=dataset.output_names)
-    null = nullnets.train(plan, design, obs, n_permutations=B, first=10_000, methods=layouts,
-                          n_jobs=-1)  # fmt: skip
+    null = nullnets.train(
+        plan, design, obs, n_permutations=B, first=10_000, methods=layouts, n_jobs=-1
+    )
     return obs, null
 
 
@@ -129,8 +141,9 @@ def _p_olden(obs, null, alternative="two-sided", column=0):
     """Olden's p-values (m, p) of output ``column``, each seed against its own null group."""
     stack = np.stack([r.importances["olden"]["value"][:, column] for r in obs])
     groups = [null.group_of(r.seed) for r in obs]
-    return randomisation.grouped_p_values(stack, null.values["olden"][..., column], groups,
-                                          alternative)  # fmt: skip
+    return randomisation.grouped_p_values(
+        stack, null.values["olden"][..., column], groups, alternative
+    )
 
 
 def _by_hand(ds, model, seed, permute_column=None, order=None):
@@ -149,8 +162,12 @@ def _by_hand(ds, model, seed, permute_column=None, order=None):
 def test_null_networks_train_on_permuted_data_from_the_chosen_start():
     ds = load_dataset("known_truth_regression", n_samples=200)
     # scikit-learn's fits, compared bit for bit with fits by hand on the permuted data
-    model = {"hidden_layer_sizes": [4], "max_iter": 300, "learning_rate_init": 0.01,
-             "backend": "sklearn"}
+    model = {
+        "hidden_layer_sizes": [4],
+        "max_iter": 300,
+        "learning_rate_init": 0.01,
+        "backend": "sklearn",
+    }
     plan = Plan(ds, model, ("olden",), {}, 0.25, 0)
     real = list(run_many(plan, [5]))[0]
     n = len(split(ds, test_size=0.25, seed=0).y_train)
@@ -184,9 +201,12 @@ def test_null_set_keeps_row_i_of_the_network_that_permuted_variable_i():
     assert null.groups.tolist() == [best] and null.values["olden"].shape == (1, 3, 8, 1)
     for i in (0, 5):
         rec = list(run_many(plan, [Null(101, variable=i, init=best)]))[0]
-        np.testing.assert_array_equal(null.values["olden"][0, 1, i], rec.importances["olden"]["value"][i])
-        np.testing.assert_array_equal(null.connections[0, 1, i],
-                                      randomisation.connection_products(rec.coefs)[i])  # fmt: skip
+        np.testing.assert_array_equal(
+            null.values["olden"][0, 1, i], rec.importances["olden"]["value"][i]
+        )
+        np.testing.assert_array_equal(
+            null.connections[0, 1, i], randomisation.connection_products(rec.coefs)[i]
+        )
     assert null.n_networks == 8 * 3
 
 
@@ -196,16 +216,24 @@ def _levels(p, informative):
     return float(np.mean(noise <= 0.05)), np.median(p[:, informative], axis=0)
 
 
-DESIGNS = [randomisation.Design(pm, init, "all") for pm in randomisation.PERMUTE
-           for init in randomisation.INIT]
+DESIGNS = [
+    randomisation.Design(pm, init, "all")
+    for pm in randomisation.PERMUTE
+    for init in randomisation.INIT
+]
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=lambda d: f"{d.permute}-{d.init}")
 def test_every_design_finds_a_strong_planted_signal(design):
     # regression with strong signal (as the issue: 300 rows, beta 0.9, -0.6, 0.5): every design
     # finds the planted variables; the noise variables mostly stay above 0.05
-    ds = load_dataset("known_truth_regression", n_samples=300,
-                      coefficients=[0.9, 0, -0.6, 0, 0.5, 0], correlation=0.2, noise=0.5)
+    ds = load_dataset(
+        "known_truth_regression",
+        n_samples=300,
+        coefficients=[0.9, 0, -0.6, 0, 0.5, 0],
+        correlation=0.2,
+        noise=0.5,
+    )
     obs, null = _study_and_null(ds, design, n_seeds=2, B=19, methods=("olden",))
     rate, informative = _levels(_p_olden(obs, null), np.array([1, 0, 1, 0, 1, 0], bool))
     assert (informative <= 0.05).all(), informative
@@ -217,12 +245,19 @@ def test_every_design_holds_its_level_on_pure_noise(design):
     # the global null: every design is exact there, P(p <= 2/20) = 0.1 with B = 19
     p = []
     for seed in (30, 31):  # 2 datasets x 6 variables x 3 seeds = 36 p-values per design
-        ds = load_dataset("known_truth_regression", n_samples=150, seed=seed,
-                          coefficients=[0] * 6, correlation=0.2, noise=1.0)
+        ds = load_dataset(
+            "known_truth_regression",
+            n_samples=150,
+            seed=seed,
+            coefficients=[0] * 6,
+            correlation=0.2,
+            noise=1.0,
+        )
         # other seeds per dataset: with fresh weights a network that learns nothing stays near
         # its start, so the same seeds would repeat the same draws of the null
-        obs, null = _study_and_null(ds, design, n_seeds=3, B=19, methods=("olden",),
-                                    first_seed=100 * seed)  # fmt: skip
+        obs, null = _study_and_null(
+            ds, design, n_seeds=3, B=19, methods=("olden",), first_seed=100 * seed
+        )
         p.append(_p_olden(obs, null).ravel())
     p = np.concatenate(p)
     # binomial sd of the rate over 36 at 0.1: 0.05; a broken null (the issue's 27-47%) fails
@@ -236,8 +271,13 @@ def test_the_per_variable_design_is_valid_and_powerful_on_known_truth_classifica
     # tested seed's start: every informative variable's median p (over seeds, min over classes)
     # at most 0.05; at most 10% of the noise (variable, class) pairs at p <= 0.05
     ds = load_dataset("known_truth_classification")
-    model = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
-             "learning_rate_init": 0.01, "backend": "batched"}  # the preset's network
+    model = {
+        "hidden_layer_sizes": [8],
+        "early_stopping": True,
+        "n_iter_no_change": 50,
+        "learning_rate_init": 0.01,
+        "backend": "batched",
+    }  # the preset's network
     design = randomisation.Design("variable", "tested", "all")
     obs, null = _study_and_null(ds, design, n_seeds=3, B=39, model=model, methods=("olden",))
     p = np.stack([_p_olden(obs, null, column=k) for k in range(3)], axis=-1)  # (seeds, p, K)
@@ -252,49 +292,80 @@ def test_the_response_design_from_the_tested_start_is_invalid_under_the_partial_
     # far more than 5% of the noise pairs. As the issue measured it (scikit-learn's learning rate
     # of 0.001, 99 permutations: 27-47%); with the preset's 0.01 and B = 39, 11% (the README)
     ds = load_dataset("known_truth_classification")
-    model = {"hidden_layer_sizes": [8], "early_stopping": True, "n_iter_no_change": 50,
-             "backend": "batched"}  # fmt: skip
+    model = {
+        "hidden_layer_sizes": [8],
+        "early_stopping": True,
+        "n_iter_no_change": 50,
+        "backend": "batched",
+    }
     design = randomisation.Design("response", "tested", "all")
     obs, null = _study_and_null(ds, design, n_seeds=3, B=99, model=model, methods=("olden",))
     p = np.stack([_p_olden(obs, null, column=k) for k in range(3)], axis=-1)
     assert np.mean(p[:, ds.truth == 0] <= 0.05) >= 0.15
     assert randomisation.validity_warning(design) and not randomisation.validity_warning(
-        randomisation.Design("variable", "fresh"))  # fmt: skip
+        randomisation.Design("variable", "fresh")
+    )
 
 
 def test_settings_are_checked():
     base = config.compose(["study.n_runs=2"])
-    for bad, match in [("randomisation.alternative=both", "alternative"),
-                       ("randomisation.alpha=1.5", "alpha"),
-                       ("randomisation.n_permutations=-1", "n_permutations"),
-                       ("randomisation.permute=column", "permute"),
-                       ("randomisation.init=random", "init"),
-                       ("randomisation.tested=first", "tested"),
-                       ("randomisation.tested=0", "tested")]:  # fmt: skip
+    for bad, match in [
+        ("randomisation.alternative=both", "alternative"),
+        ("randomisation.alpha=1.5", "alpha"),
+        ("randomisation.n_permutations=-1", "n_permutations"),
+        ("randomisation.permute=column", "permute"),
+        ("randomisation.init=random", "init"),
+        ("randomisation.tested=first", "tested"),
+        ("randomisation.tested=0", "tested"),
+    ]:
         cfg = config.compose(["study.n_runs=2", bad])
         with pytest.raises(StudyError, match=match):
             pipeline.Settings.from_config(cfg)
     test = pipeline.Settings.from_config(base).randomisation
     assert test["n_permutations"] == 0
     assert (test["permute"], test["init"], test["tested"]) == ("variable", "tested", "all")
-    assert pipeline.Settings.from_config(config.compose(["randomisation.tested=3"])
-                                         ).randomisation["tested"] == 3  # fmt: skip
+    assert (
+        pipeline.Settings.from_config(config.compose(["randomisation.tested=3"])).randomisation[
+            "tested"
+        ]
+        == 3
+    )
 
 
 @pytest.mark.slow
 def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_path):
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path / 'run'}", "tracking.experiment=randomisation",
-        "study.progress=false", "study.resample=none", "study.n_runs=3", "importance.methods=[olden,garson,lek]",
-        "importance.options.lek.steps=5",
-        "randomisation.n_permutations=19", "model.early_stopping=true",
-        "randomisation.permute=response", "randomisation.init=fresh",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "tracking.experiment=randomisation",
+            "study.progress=false",
+            "study.resample=none",
+            "study.n_runs=3",
+            "importance.methods=[olden,garson,lek]",
+            "importance.options.lek.steps=5",
+            "randomisation.n_permutations=19",
+            "model.early_stopping=true",
+            "randomisation.permute=response",
+            "randomisation.init=fresh",
+        ]
+    )
     out = pipeline.run(cfg)
     table = out.extras["tables"]["randomisation.csv"]
-    assert {"method", "output", "feature", "observed", "null_mean", "null_sd", "p_value",
-            "share_significant", "p_best", "p_holm", "q_bh"} <= set(table.columns)  # fmt: skip
+    assert {
+        "method",
+        "output",
+        "feature",
+        "observed",
+        "null_mean",
+        "null_sd",
+        "p_value",
+        "share_significant",
+        "p_best",
+        "p_holm",
+        "q_bh",
+    } <= set(table.columns)
     assert len(table) == 13 * 3 * 3 and table["p_value"].between(1 / 20, 1).all()
     from mlflow import MlflowClient
 
@@ -319,7 +390,13 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     assert (test["permute"], test["init"], test["tested"]) == ("response", "fresh", "all")
     # the null keeps each method's primary measure and the connections, not Lek's curves
     assert set(null.values) == {"olden", "garson", "lek"}
-    assert null.values["lek"].shape == (1, 19, 13, 3) and null.connections.shape == (1, 19, 13, 8, 3)
+    assert null.values["lek"].shape == (1, 19, 13, 3) and null.connections.shape == (
+        1,
+        19,
+        13,
+        8,
+        3,
+    )
     assert rec.runs[0].importances["lek"]["response"].shape == (13, 6, 5, 3)
     obs = np.stack([r.importances["olden"]["value"][:, 1] for r in rec.runs])
     row = olden1[olden1.feature == "proline"]
@@ -327,8 +404,18 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
     # study-aggregate recomputes the same tables from MLflow alone
     from study.cli import aggregate_main
 
-    aggregate_main(["--run-id", out.run_id, "--uri", out.uri, "--output", str(tmp_path / "agg"),
-                    "--no-log", "--no-charts"])  # fmt: skip
+    aggregate_main(
+        [
+            "--run-id",
+            out.run_id,
+            "--uri",
+            out.uri,
+            "--output",
+            str(tmp_path / "agg"),
+            "--no-log",
+            "--no-charts",
+        ]
+    )
     again = pd.read_csv(tmp_path / "agg" / "randomisation.csv")
     pd.testing.assert_frame_equal(again, pd.read_csv(tmp_path / "run" / "randomisation.csv"))
     conn = pd.read_csv(tmp_path / "agg" / "randomisation_connections.csv")
@@ -337,45 +424,75 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
 
 @pytest.mark.slow
 def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_read(
-        mlflow_store, tmp_path):  # fmt: skip
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path / 'run'}", "tracking.experiment=designs",
-        "study.progress=false", "study.resample=none", "study.n_runs=3", "importance.methods=[olden,garson]",
-        "randomisation.n_permutations=5", "randomisation.tested=2", "model.early_stopping=true",
-        "model.backend=batched",
-    ])  # fmt: skip
+    mlflow_store, tmp_path
+):
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "tracking.experiment=designs",
+            "study.progress=false",
+            "study.resample=none",
+            "study.n_runs=3",
+            "importance.methods=[olden,garson]",
+            "randomisation.n_permutations=5",
+            "randomisation.tested=2",
+            "model.early_stopping=true",
+            "model.backend=batched",
+        ]
+    )
     out = pipeline.run(cfg)
     table = out.extras["tables"]["randomisation.csv"]
     assert set(table["n_runs"]) == {2}  # the first two seeds tested
     assert out.timings["null_runs"] == 2 * 13 * 5
     summary = " ".join(" ".join(out.extras["summary"][-1]).split())  # lines wrap at 100
-    assert "randomisation.permute=variable randomisation.init=tested randomisation.tested=2" in summary
+    assert (
+        "randomisation.permute=variable randomisation.init=tested randomisation.tested=2" in summary
+    )
     assert "Warning: permuting the response" not in summary
     from study.cli import aggregate_main
 
-    aggregate_main(["--run-id", out.run_id, "--uri", out.uri, "--output", str(tmp_path / "agg"),
-                    "--no-log", "--no-charts"])  # fmt: skip
+    aggregate_main(
+        [
+            "--run-id",
+            out.run_id,
+            "--uri",
+            out.uri,
+            "--output",
+            str(tmp_path / "agg"),
+            "--no-log",
+            "--no-charts",
+        ]
+    )
     for name in ("randomisation.csv", "randomisation_connections.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "agg" / name),
-                                      pd.read_csv(tmp_path / "run" / name))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "agg" / name), pd.read_csv(tmp_path / "run" / name)
+        )
     # a null bundle of the layout before the designs (one record per null network of the
     # response permuted with fresh weights) reads back as that design's null, number for number
     rec = tracking.load_study(out.uri, out.run_id)
-    plan = Plan(load_dataset("wine"), {"hidden_layer_sizes": [10], "max_iter": 30}, ("olden", "garson"))
+    plan = Plan(
+        load_dataset("wine"), {"hidden_layer_sizes": [10], "max_iter": 30}, ("olden", "garson")
+    )
     records = list(run_many(plan, [Null(b) for b in range(50, 54)]))
     tracker = tracking.Tracker(out.uri, run_id=out.run_id)
     tracker.log_bundle(records, [""] * 4, name="old_null.npz")
     from mlflow import MlflowClient
 
-    with np.load(MlflowClient(out.uri).download_artifacts(out.run_id, "old_null.npz", str(tmp_path))) as z:
+    with np.load(
+        MlflowClient(out.uri).download_artifacts(out.run_id, "old_null.npz", str(tmp_path))
+    ) as z:
         old = randomisation.NullSet.from_arrays({k: z[k] for k in z.files}, {}, rec.meta)
     fresh = randomisation.NullSet.empty(randomisation.Design("response", "fresh"), [-1], 4, 13)
     for b, r in enumerate(records):
         fresh.add(0, None, b, r, {"olden": "value", "garson": "value"})
     assert old.design == fresh.design
-    for a, b in ((old.values["olden"], fresh.values["olden"]), (old.connections, fresh.connections),
-                 (old.train_score, fresh.train_score)):  # fmt: skip
+    for a, b in (
+        (old.values["olden"], fresh.values["olden"]),
+        (old.connections, fresh.connections),
+        (old.train_score, fresh.train_score),
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -383,13 +500,22 @@ def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_
 def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store, tmp_path):
     # the issue's "Done when": all coefficients zero is a pure-noise known-truth dataset; the
     # preset's design flags at most one of the seven variables by median p
-    cfg = config.compose([
-        "experiment=randomisation_test", "dataset=known_truth_regression",
-        "dataset.coefficients=[0,0,0,0,0,0,0]", "dataset.n_samples=300",
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"paths.output_dir={tmp_path / 'run'}", "study.progress=false", "study.resample=none", "study.n_runs=5",
-        "randomisation.n_permutations=19", "study.charts=false",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            "experiment=randomisation_test",
+            "dataset=known_truth_regression",
+            "dataset.coefficients=[0,0,0,0,0,0,0]",
+            "dataset.n_samples=300",
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "study.progress=false",
+            "study.resample=none",
+            "study.n_runs=5",
+            "randomisation.n_permutations=19",
+            "study.charts=false",
+        ]
+    )
     out = pipeline.run(cfg)
     table = out.extras["tables"]["randomisation.csv"]
     olden_p = table[table.method == "olden"].p_value
@@ -434,10 +560,12 @@ def test_the_sequential_null_is_a_prefix_of_the_fixed_one_and_rejects_the_same()
     plan = Plan(ds, MODEL, ("olden", "garson"), {}, 0.25, 0)
     obs = list(run_many(plan, range(3), n_jobs=-1))
     layouts = method_layouts(("olden", "garson"), task=ds.task, output_names=ds.output_names)
-    fixed = nullnets.train(plan, design, obs, n_permutations=39, first=10_000, methods=layouts,
-                           n_jobs=-1)  # fmt: skip
-    seq = nullnets.train(plan, design, obs, n_permutations=39, first=10_000, methods=layouts,
-                         n_jobs=-1, stop_after=2)  # fmt: skip
+    fixed = nullnets.train(
+        plan, design, obs, n_permutations=39, first=10_000, methods=layouts, n_jobs=-1
+    )
+    seq = nullnets.train(
+        plan, design, obs, n_permutations=39, first=10_000, methods=layouts, n_jobs=-1, stop_after=2
+    )
     assert fixed.n_networks == fixed.n_planned == 3 * 14 * 39
     assert seq.n_planned == fixed.n_planned and seq.n_networks < 0.8 * fixed.n_networks
     trained = seq.trained  # (G, B, p)
@@ -453,8 +581,18 @@ def test_the_sequential_null_is_a_prefix_of_the_fixed_one_and_rejects_the_same()
             n = int(trained[g, :, v].sum())
             assert trained[g, :n, v].all() and n in steps
             stats = {m: np.stack([obs[g].importances[m]["value"]]) for m in ("olden", "garson")}
-            ok = [all(decided(stats[m][:, v], fixed.values[m][g, :k, v][:, None], h=2,
-                              alternative="two-sided") for m in stats) for k in steps[:-1]]  # fmt: skip
+            ok = [
+                all(
+                    decided(
+                        stats[m][:, v],
+                        fixed.values[m][g, :k, v][:, None],
+                        h=2,
+                        alternative="two-sided",
+                    )
+                    for m in stats
+                )
+                for k in steps[:-1]
+            ]
             first = next((k for k, y in zip(steps, ok) if y), 39)
             assert n == first, (g, v, n, first)
     groups = [seq.group_of(r.seed) for r in obs]

@@ -17,8 +17,13 @@ def _all_bounds(x, sigma, level, tau, **kw):
     marg = confidence_sets(x, sigma, level=level, **kw)
     simul = confidence_sets(x, sigma, level=level, simultaneous=True, **kw)
     best = tau_best(x, sigma, tau=tau, level=level, **kw)
-    return {"marg_L": marg[0], "marg_U": marg[1], "simul_L": simul[0], "simul_U": simul[1],
-            "taubest": best}
+    return {
+        "marg_L": marg[0],
+        "marg_U": marg[1],
+        "simul_L": simul[0],
+        "simul_U": simul[1],
+        "taubest": best,
+    }
 
 
 def _random_case(p, seed, spread=1.0):
@@ -29,6 +34,7 @@ def _random_case(p, seed, spread=1.0):
 
 
 # --- csranks' own numbers ----------------------------------------------------------------------
+
 
 def test_reference_file_is_csranks_with_stepdown():
     assert REFERENCE["package"] == "csranks" and len(CASES) == 24
@@ -54,6 +60,7 @@ def test_confidence_sets_match_csranks_in_any_order_of_the_variables(i):
 
 
 # --- closed-form oracles -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("simultaneous", [False, True])
 def test_confidence_sets_separated_estimates_each_get_their_own_rank(simultaneous):
@@ -114,12 +121,15 @@ def test_confidence_sets_cover_the_estimated_rank():
 
 # --- how the sets are ordered ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("simultaneous", [False, True])
 def test_confidence_sets_higher_level_never_narrows(simultaneous):
     for seed in range(4):
         x, sigma = _random_case(9, seed)
-        sets = [confidence_sets(x, sigma, level=lv, simultaneous=simultaneous, n_draws=4096)
-                for lv in (0.5, 0.8, 0.9, 0.95, 0.99)]
+        sets = [
+            confidence_sets(x, sigma, level=lv, simultaneous=simultaneous, n_draws=4096)
+            for lv in (0.5, 0.8, 0.9, 0.95, 0.99)
+        ]
         for (low_a, high_a), (low_b, high_b) in zip(sets, sets[1:]):
             assert np.all(low_b <= low_a) and np.all(high_b >= high_a)
 
@@ -131,8 +141,9 @@ def test_confidence_sets_simultaneous_contain_marginal_and_single_step_contains_
         simul = confidence_sets(x, sigma, level=0.9, simultaneous=True, n_draws=4096)
         assert np.all(simul[0] <= marg[0]) and np.all(simul[1] >= marg[1])
         for simultaneous, (low, high) in ((False, marg), (True, simul)):
-            one_step = confidence_sets(x, sigma, level=0.9, simultaneous=simultaneous,
-                                       stepdown=False, n_draws=4096)
+            one_step = confidence_sets(
+                x, sigma, level=0.9, simultaneous=simultaneous, stepdown=False, n_draws=4096
+            )
             assert np.all(one_step[0] <= low) and np.all(one_step[1] >= high)
 
 
@@ -145,6 +156,7 @@ def test_tau_best_grows_with_tau_and_level():
 
 
 # --- seeds ---------------------------------------------------------------------------------------
+
 
 def test_confidence_sets_same_seed_same_answer_and_no_global_rng():
     x, sigma = _random_case(10, seed=4, spread=0.4)
@@ -164,37 +176,76 @@ def test_confidence_sets_same_seed_same_answer_and_no_global_rng():
 def test_confidence_sets_seed_reaches_the_draws():
     # with few draws the critical value moves with the seed; its sets then may differ
     x, sigma = _random_case(10, seed=5, spread=0.4)
-    answers = {tuple(np.concatenate(confidence_sets(x, sigma, n_draws=8, seed=s)))
-               for s in range(20)}
+    answers = {
+        tuple(np.concatenate(confidence_sets(x, sigma, n_draws=8, seed=s))) for s in range(20)
+    }
     assert len(answers) > 1
 
 
 # --- validation ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("x, sigma, kw, message", [
-    ([[1.0, 2.0]], np.eye(2), {}, r"estimates must be a non-empty 1-D array; got shape \(1, 2\)"),
-    ([], np.eye(0), {}, r"estimates must be a non-empty 1-D array; got shape \(0,\)"),
-    ([1.0, 2.0], np.ones((2, 3)), {}, r"covariance must be a square matrix; got shape \(2, 3\)"),
-    ([1.0, 2.0], np.ones(2), {}, r"covariance must be a square matrix; got shape \(2,\)"),
-    ([1.0, 2.0, 3.0], np.eye(2), {},
-     r"covariance has shape \(2, 2\) but estimates has length 3"),
-    ([1.0, np.nan], np.eye(2), {},
-     r"estimates must be finite \(no NaN or infinity\); leave out the variables whose "
-     r"estimate or variance is unknown"),
-    ([1.0, 2.0], [[1.0, np.nan], [np.nan, 1.0]], {}, r"covariance must be finite"),
-    ([1.0, 2.0], [[1.0, 0.5], [0.2, 1.0]], {},
-     r"covariance must be symmetric; largest \|C - C.T\| is 0.3"),
-    ([1.0, 2.0], [[1.0, 2.0], [2.0, 1.0]], {},
-     r"covariance must be positive semi-definite; smallest eigenvalue is -1"),
-    ([1.0, 2.0], -np.eye(2), {},
-     r"covariance must be positive semi-definite; smallest eigenvalue is -1"),
-    ([1.0, 2.0], np.eye(2), {"level": 1.0}, r"level must be strictly between 0 and 1; got 1.0"),
-    ([1.0, 2.0], np.eye(2), {"level": 0}, r"level must be strictly between 0 and 1; got 0"),
-    ([1.0, 2.0], np.eye(2), {"level": True},
-     r"level must be strictly between 0 and 1; got True"),
-    ([1.0, 2.0], np.eye(2), {"n_draws": 0}, r"n_draws must be a positive integer; got 0"),
-    ([1.0, 2.0], np.eye(2), {"seed": None}, r"seed must be an integer; got None"),
-])
+
+@pytest.mark.parametrize(
+    "x, sigma, kw, message",
+    [
+        (
+            [[1.0, 2.0]],
+            np.eye(2),
+            {},
+            r"estimates must be a non-empty 1-D array; got shape \(1, 2\)",
+        ),
+        ([], np.eye(0), {}, r"estimates must be a non-empty 1-D array; got shape \(0,\)"),
+        (
+            [1.0, 2.0],
+            np.ones((2, 3)),
+            {},
+            r"covariance must be a square matrix; got shape \(2, 3\)",
+        ),
+        ([1.0, 2.0], np.ones(2), {}, r"covariance must be a square matrix; got shape \(2,\)"),
+        (
+            [1.0, 2.0, 3.0],
+            np.eye(2),
+            {},
+            r"covariance has shape \(2, 2\) but estimates has length 3",
+        ),
+        (
+            [1.0, np.nan],
+            np.eye(2),
+            {},
+            r"estimates must be finite \(no NaN or infinity\); leave out the variables whose "
+            r"estimate or variance is unknown",
+        ),
+        ([1.0, 2.0], [[1.0, np.nan], [np.nan, 1.0]], {}, r"covariance must be finite"),
+        (
+            [1.0, 2.0],
+            [[1.0, 0.5], [0.2, 1.0]],
+            {},
+            r"covariance must be symmetric; largest \|C - C.T\| is 0.3",
+        ),
+        (
+            [1.0, 2.0],
+            [[1.0, 2.0], [2.0, 1.0]],
+            {},
+            r"covariance must be positive semi-definite; smallest eigenvalue is -1",
+        ),
+        (
+            [1.0, 2.0],
+            -np.eye(2),
+            {},
+            r"covariance must be positive semi-definite; smallest eigenvalue is -1",
+        ),
+        ([1.0, 2.0], np.eye(2), {"level": 1.0}, r"level must be strictly between 0 and 1; got 1.0"),
+        ([1.0, 2.0], np.eye(2), {"level": 0}, r"level must be strictly between 0 and 1; got 0"),
+        (
+            [1.0, 2.0],
+            np.eye(2),
+            {"level": True},
+            r"level must be strictly between 0 and 1; got True",
+        ),
+        ([1.0, 2.0], np.eye(2), {"n_draws": 0}, r"n_draws must be a positive integer; got 0"),
+        ([1.0, 2.0], np.eye(2), {"seed": None}, r"seed must be an integer; got None"),
+    ],
+)
 def test_confidence_sets_refuses_bad_arguments(x, sigma, kw, message):
     with pytest.raises(ValueError, match=f"^{message}"):
         confidence_sets(x, sigma, **kw)

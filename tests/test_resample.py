@@ -16,17 +16,36 @@ from study.datasets import load_dataset, split
 from study.errors import StudyError
 from study.settings import Settings
 
-ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false",
-        "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
-MODEL = dict(hidden_layer_sizes=(8,), activation="tanh", solver="adam", alpha=1e-4,
-             batch_size="auto", learning_rate_init=0.01, max_iter=2000, tol=1e-4,
-             n_iter_no_change=10, early_stopping=False)  # fmt: skip
+ARGS = [
+    "study.n_jobs=1",
+    "study.charts=false",
+    "study.progress=false",
+    "importance.methods=[olden,garson]",
+    "stability.n_bootstrap=200",
+]
+MODEL = dict(
+    hidden_layer_sizes=(8,),
+    activation="tanh",
+    solver="adam",
+    alpha=1e-4,
+    batch_size="auto",
+    learning_rate_init=0.01,
+    max_iter=2000,
+    tol=1e-4,
+    n_iter_no_change=10,
+    early_stopping=False,
+)
 
 
 def _plan(kind: str, *, backend: str = "batched", seed: int = 0) -> runner.Plan:
-    return runner.Plan(dataset=load_dataset("wine"), model={**MODEL, "backend": backend},
-                       methods=("olden", "garson"), split_seed=seed, resample=kind,
-                       seed=seed)  # fmt: skip
+    return runner.Plan(
+        dataset=load_dataset("wine"),
+        model={**MODEL, "backend": backend},
+        methods=("olden", "garson"),
+        split_seed=seed,
+        resample=kind,
+        seed=seed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,8 +72,9 @@ def test_subsample_rows_are_half_without_replacement_reproducible_and_differ_bet
         assert len(rows) == n // 2 and len(np.unique(rows)) == n // 2
         assert rows.min() >= 0 and rows.max() < n
     assert len({tuple(r) for r in draws}) == 5
-    np.testing.assert_array_equal(draws[3],
-                                  resample.rows("subsample", n, resample.network_seed(7, 3)))
+    np.testing.assert_array_equal(
+        draws[3], resample.rows("subsample", n, resample.network_seed(7, 3))
+    )
     # another study.seed, other resamples
     assert resample.network_seed(7, 0) != resample.network_seed(8, 0)
 
@@ -97,8 +117,9 @@ def test_batched_backend_equals_scikit_learn_fitted_on_the_resampled_rows(kind):
         rows = resample.rows(kind, len(whole.y_train), s)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sk = MLPClassifier(**MODEL, random_state=s).fit(whole.X_train[rows],
-                                                             whole.y_train[rows])  # fmt: skip
+            sk = MLPClassifier(**MODEL, random_state=s).fit(
+                whole.X_train[rows], whole.y_train[rows]
+            )
         assert rec.n_iter == sk.n_iter_
         for a, b in zip(sk.coefs_ + sk.intercepts_, rec.coefs + rec.intercepts):
             np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9)
@@ -108,8 +129,9 @@ def test_batched_backend_equals_scikit_learn_fitted_on_the_resampled_rows(kind):
     for a, b in zip(theirs, ours):
         assert (a.seed, a.n_iter, a.test_score) == (b.seed, b.n_iter, b.test_score)
         for method in ("olden", "garson"):
-            np.testing.assert_allclose(b.importances[method]["value"],
-                                       a.importances[method]["value"], rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(
+                b.importances[method]["value"], a.importances[method]["value"], rtol=1e-6, atol=1e-9
+            )
 
 
 def test_seeds_and_resamples_train_in_separate_blocks():
@@ -140,19 +162,29 @@ def test_resample_settings_and_their_defaults():
     default_b = spec.default("study.n_resamples")
     assert (s.resample, s.n_resamples) == (spec.default("study.resample"), default_b)
     assert s.resample == "bootstrap"  # the issue's choice: the default study resamples
-    assert (_settings("study.resample=none").resample, _settings("study.resample=none").n_resamples) \
-        == ("none", 0)  # fmt: skip
+    assert (
+        _settings("study.resample=none").resample,
+        _settings("study.resample=none").n_resamples,
+    ) == ("none", 0)
     s = _settings("study.resample=bootstrap", "study.n_resamples=5")
     assert (s.resample, s.n_resamples) == ("bootstrap", 5)
     assert _settings("study.resample=subsample").n_resamples == default_b
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["study.resample=foo"], "study.resample must be one of none, bootstrap, subsample; got 'foo'"),
-    (["study.resample=bootstrap", "study.n_resamples=1"],
-     "study.n_resamples must be at least 2 with study.resample=bootstrap; got 1"),
-    (["study.n_resamples=-1"], "study.n_resamples must be at least 0; got -1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (
+            ["study.resample=foo"],
+            "study.resample must be one of none, bootstrap, subsample; got 'foo'",
+        ),
+        (
+            ["study.resample=bootstrap", "study.n_resamples=1"],
+            "study.n_resamples must be at least 2 with study.resample=bootstrap; got 1",
+        ),
+        (["study.n_resamples=-1"], "study.n_resamples must be at least 0; got -1"),
+    ],
+)
 def test_resample_user_errors_are_one_line(overrides, needle):
     with pytest.raises(StudyError) as err:
         _settings(*overrides)
@@ -182,8 +214,9 @@ def test_cli_refuses_an_unknown_resample_in_one_line_exit_2(tmp_path):
 
 
 def _config(store, *overrides):
-    return config.compose([f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}",
-                           *ARGS, *overrides])  # fmt: skip
+    return config.compose(
+        [f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}", *ARGS, *overrides]
+    )
 
 
 def _children(db, run_id: str) -> list[tuple[str, str, str | None, str | None]]:
@@ -196,16 +229,34 @@ def _children(db, run_id: str) -> list[tuple[str, str, str | None, str | None]]:
             "join params p on p.run_uuid = r.run_uuid and p.key = 'seed' "
             "left join tags t on t.run_uuid = r.run_uuid and t.key = 'study.resample' "
             "left join params q on q.run_uuid = r.run_uuid and q.key = 'resample' "
-            "where parent.value = ? and r.status = 'FINISHED'", (run_id,)
-        ).fetchall()  # fmt: skip
+            "where parent.value = ? and r.status = 'FINISHED'",
+            (run_id,),
+        ).fetchall()
 
 
 # answer.csv gains the rank sets from the resample networks (its seeds' columns stay: SEED_COLUMNS)
-SEED_COLUMNS = ["method", "position", "feature", "mean_rank", "ci_low", "ci_high", "top_share",
-                "k", "n_seeds"]  # fmt: skip
-SEED_TABLES = ("answer_methods.csv", "importances.csv", "aggregate.csv",
-               "stability.csv", "topk_frequency.csv", "rank_distribution.csv", "agreement.csv",
-               "stability_curve.csv", "weight_sums.csv")  # fmt: skip
+SEED_COLUMNS = [
+    "method",
+    "position",
+    "feature",
+    "mean_rank",
+    "ci_low",
+    "ci_high",
+    "top_share",
+    "k",
+    "n_seeds",
+]
+SEED_TABLES = (
+    "answer_methods.csv",
+    "importances.csv",
+    "aggregate.csv",
+    "stability.csv",
+    "topk_frequency.csv",
+    "rank_distribution.csv",
+    "agreement.csv",
+    "stability_curve.csv",
+    "weight_sums.csv",
+)
 
 
 @pytest.mark.slow
@@ -216,22 +267,37 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     def _cfg(store, *overrides):
         return _config(store, f"model.backend={backend}", *overrides)
 
-    with_b = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=RS",
-                               "study.resample=bootstrap", "study.n_resamples=4",
-                               f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    with_b = pipeline.run(
+        _cfg(
+            tmp_path,
+            "study.n_runs=3",
+            "study.name=RS",
+            "study.resample=bootstrap",
+            "study.n_resamples=4",
+            f"paths.output_dir={tmp_path / 'a'}",
+        )
+    )
     kids = sorted(_children(db, with_b.run_id))
     seeds = [k for k in kids if k[2] is None]
     resampled = [k for k in kids if k[2] is not None]
     assert sorted(int(k[1]) for k in seeds) == [0, 1, 2] and all(k[3] is None for k in seeds)
     assert sorted((k[0], int(k[2]), int(k[3]), int(k[1])) for k in resampled) == [
-        (f"resample-{b}", b, b, 2**32 + b) for b in range(4)]  # fmt: skip
+        (f"resample-{b}", b, b, 2**32 + b) for b in range(4)
+    ]
     assert with_b.record.seeds == [0, 1, 2]
     assert [r.seed for r in with_b.record.resamples] == runner.resamples_for(4)
     assert with_b.record.resample_values("olden").shape == (4, 13, 3)
 
     # the seeds' tables and statistics do not see the resamples
-    without = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=NR", "study.resample=none",
-                                f"paths.output_dir={tmp_path / 'b'}"))  # fmt: skip
+    without = pipeline.run(
+        _cfg(
+            tmp_path,
+            "study.n_runs=3",
+            "study.name=NR",
+            "study.resample=none",
+            f"paths.output_dir={tmp_path / 'b'}",
+        )
+    )
     assert not without.record.resamples and not (tmp_path / "b" / "resamples.csv").exists()
     for table in SEED_TABLES:
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes(), table
@@ -241,9 +307,17 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     assert set(table.seed) == {resample.network_seed(0, b) for b in range(4)}
 
     # a resume asking for more resamples trains only the new ones
-    more = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=RS", "study.resume=true",
-                             "study.resample=bootstrap", "study.n_resamples=6",
-                             f"paths.output_dir={tmp_path / 'c'}"))  # fmt: skip
+    more = pipeline.run(
+        _cfg(
+            tmp_path,
+            "study.n_runs=3",
+            "study.name=RS",
+            "study.resume=true",
+            "study.resample=bootstrap",
+            "study.n_resamples=6",
+            f"paths.output_dir={tmp_path / 'c'}",
+        )
+    )
     assert more.run_id == with_b.run_id and more.timings["trained_runs"] == 2
     kids = _children(db, more.run_id)
     assert sorted(int(k[1]) for k in kids) == [0, 1, 2, *runner.resamples_for(6)]  # each once
@@ -257,11 +331,22 @@ def test_a_resampled_study_logs_resample_children_apart_from_the_seeds(tmp_path,
     # read back from the store alone
     back = tracking.load_study(more.uri, more.run_id)
     assert back.seeds == [0, 1, 2] and [r.seed for r in back.resamples] == runner.resamples_for(6)
-    np.testing.assert_array_equal(back.resample_values("olden"),
-                                  more.record.resample_values("olden"))  # fmt: skip
+    np.testing.assert_array_equal(
+        back.resample_values("olden"), more.record.resample_values("olden")
+    )
     out = tmp_path / "again"
-    aggregate_main(["--run-id", more.run_id, "--uri", more.uri, "--output", str(out),
-                    "--no-charts", "--no-log"])  # fmt: skip
+    aggregate_main(
+        [
+            "--run-id",
+            more.run_id,
+            "--uri",
+            more.uri,
+            "--output",
+            str(out),
+            "--no-charts",
+            "--no-log",
+        ]
+    )
     for name in ("resamples.csv", "answer.csv", *SEED_TABLES):
         assert (out / name).read_bytes() == (tmp_path / "c" / name).read_bytes(), name
 
@@ -317,19 +402,31 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
 
     b = spec.default("study.n_resamples")  # 10% of 10 seeds and B resamples, rounded up
     assert _settings("study.n_runs=10").max_failures == -(-(10 + b) // 10)
-    assert _settings("study.n_runs=10", "study.resample=subsample",
-                     "study.n_resamples=20").max_failures == 3  # fmt: skip
+    assert (
+        _settings(
+            "study.n_runs=10", "study.resample=subsample", "study.n_resamples=20"
+        ).max_failures
+        == 3
+    )
     failed = [FailedRun(resample.resample_id(4), "ValueError: short", "")]
     assert _failures_line(failed, 10, 20) == (
-        "1 of 30 networks failed; the first: resample 4: ValueError: short")
-    assert _failures_line([FailedRun(3, "E", "")], 10) == "1 of 10 seeds failed; the first: seed 3: E"
+        "1 of 30 networks failed; the first: resample 4: ValueError: short"
+    )
+    assert (
+        _failures_line([FailedRun(3, "E", "")], 10) == "1 of 10 seeds failed; the first: seed 3: E"
+    )
 
 
 def test_shards_split_the_resample_networks_as_they_split_the_seeds():
     from study.lifecycle import _wanted
 
-    cfg = ["study.n_runs=4", "study.seed=10", "study.resample=bootstrap", "study.n_resamples=3",
-           "study.n_shards=2"]  # fmt: skip
+    cfg = [
+        "study.n_runs=4",
+        "study.seed=10",
+        "study.resample=bootstrap",
+        "study.n_resamples=3",
+        "study.n_shards=2",
+    ]
     first, second = _settings(*cfg, "study.shard=0"), _settings(*cfg, "study.shard=1")
     assert _wanted(first) == [10, 12, 2**32, 2**32 + 2]
     assert _wanted(second) == [11, 13, 2**32 + 1]
@@ -341,9 +438,17 @@ def test_a_known_truth_regression_answer_gives_rank_sets_that_hold_the_truth(tmp
     """Planted coefficients [0, 1, 0, -0.8, 0.6, 0, -0.4, 0.2]: x02 is the strongest, x01, x03
     and x06 are noise. The marginal set of x02 holds rank 1, no noise variable is surely in the
     top k, and study-aggregate writes the same answer.csv from the store."""
-    out = pipeline.run(_config(tmp_path, "dataset=known_truth_regression", "study.n_runs=10",
-                               "study.resample=bootstrap", "study.n_resamples=20",
-                               "study.name=KT", f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    out = pipeline.run(
+        _config(
+            tmp_path,
+            "dataset=known_truth_regression",
+            "study.n_runs=10",
+            "study.resample=bootstrap",
+            "study.n_resamples=20",
+            "study.name=KT",
+            f"paths.output_dir={tmp_path / 'a'}",
+        )
+    )
     table = pd.read_csv(tmp_path / "a" / "answer.csv").set_index("feature")
     assert {*answer.DATA_COLUMNS, "n_resamples"} <= set(table.columns)
     assert (table.n_resamples == 20).all() and (table.n_seeds == 10).all()
@@ -354,8 +459,18 @@ def test_a_known_truth_regression_answer_gives_rank_sets_that_hold_the_truth(tmp
     assert (table.rank_low_simultaneous <= table.rank_low).all()
     assert (table.rank_high <= table.rank_high_simultaneous).all()
     again = tmp_path / "again"
-    aggregate_main(["--run-id", out.run_id, "--uri", out.uri, "--output", str(again),
-                    "--no-charts", "--no-log"])  # fmt: skip
+    aggregate_main(
+        [
+            "--run-id",
+            out.run_id,
+            "--uri",
+            out.uri,
+            "--output",
+            str(again),
+            "--no-charts",
+            "--no-log",
+        ]
+    )
     assert (again / "answer.csv").read_bytes() == (tmp_path / "a" / "answer.csv").read_bytes()
 
 
@@ -376,26 +491,40 @@ def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, 
     from study import settings
 
     monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
-    out = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
-                               f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    out = pipeline.run(
+        _config(
+            tmp_path,
+            "study.n_runs=auto",
+            "study.n_resamples=4",
+            f"paths.output_dir={tmp_path / 'a'}",
+        )
+    )
     assert out.record.seeds == list(range(9))
     kids = _children(tmp_path / "mlflow.db", out.run_id)
     assert sorted(int(k[1]) for k in kids) == [*range(9), *runner.resamples_for(4)]  # each once
     tags = _parent_tags(tmp_path / "mlflow.db", out.run_id)
     assert tags[tracking.SEEDS_TAG] == "0:9"
     report = "\n".join(sum(out.extras["summary"], []))
-    assert "study.n_runs=auto stopped at 9 seeds, its cap being 9: the seeds' Monte Carlo " \
-           "error is still" in report  # fmt: skip
+    assert (
+        "study.n_runs=auto stopped at 9 seeds, its cap being 9: the seeds' Monte Carlo "
+        "error is still" in report
+    )
     table = pd.read_csv(tmp_path / "a" / "answer.csv")
     assert (table.n_seeds == 9).all() and {"share", "data_share"} <= set(table.columns)
     back = tracking.load_study(out.uri, out.run_id)
     assert back.seeds == list(range(9)) and not back.notes
 
-
     # a resume with auto goes on from the seeds in the store, not from auto's first number
     monkeypatch.setattr(settings, "AUTO_RUNS", (4, 11))
-    more = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
-                                "study.resume=true", f"paths.output_dir={tmp_path / 'b'}"))  # fmt: skip
+    more = pipeline.run(
+        _config(
+            tmp_path,
+            "study.n_runs=auto",
+            "study.n_resamples=4",
+            "study.resume=true",
+            f"paths.output_dir={tmp_path / 'b'}",
+        )
+    )
     assert more.run_id == out.run_id and more.record.seeds == list(range(11))
     assert more.timings["trained_runs"] == 2
 
@@ -408,19 +537,30 @@ def test_n_runs_auto_stops_once_the_seeds_error_is_small_beside_the_datas(tmp_pa
 
     monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
     monkeypatch.setattr(uncertainty, "MC_TARGET", 100.0)
-    out = pipeline.run(_config(tmp_path, "study.n_runs=auto", "study.n_resamples=4",
-                               f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    out = pipeline.run(
+        _config(
+            tmp_path,
+            "study.n_runs=auto",
+            "study.n_resamples=4",
+            f"paths.output_dir={tmp_path / 'a'}",
+        )
+    )
     assert out.record.seeds == list(range(4))
     report = "\n".join(sum(out.extras["summary"], []))
-    assert ("study.n_runs=auto stopped at 4 seeds: the seeds' Monte Carlo error is below 100 of "
-            "the data's standard error for every variable") in report
+    assert (
+        "study.n_runs=auto stopped at 4 seeds: the seeds' Monte Carlo error is below 100 of "
+        "the data's standard error for every variable"
+    ) in report
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["study.n_runs=auto", "study.resample=none"], "study.n_runs=auto needs resample networks"),
-    (["study.n_runs=auto", "study.n_shards=2"], "study.n_runs=auto decides alone"),
-    (["study.n_runs=many"], "study.n_runs must be an integer or auto; got 'many'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["study.n_runs=auto", "study.resample=none"], "study.n_runs=auto needs resample networks"),
+        (["study.n_runs=auto", "study.n_shards=2"], "study.n_runs=auto decides alone"),
+        (["study.n_runs=many"], "study.n_runs must be an integer or auto; got 'many'"),
+    ],
+)
 def test_n_runs_auto_user_errors_are_one_line(overrides, needle):
     with pytest.raises(StudyError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_config(config.compose(overrides))

@@ -16,13 +16,20 @@ from study import config, pipeline, runner, tracking
 from study.errors import StudyError
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none",
-        "importance.methods=[olden,garson]", "stability.n_bootstrap=200"]  # fmt: skip
+ARGS = [
+    "study.n_jobs=1",
+    "study.charts=false",
+    "study.progress=false",
+    "study.resample=none",
+    "importance.methods=[olden,garson]",
+    "stability.n_bootstrap=200",
+]
 
 
 def _cfg(store, *overrides):
-    return config.compose([f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}",
-                           *ARGS, *overrides])  # fmt: skip
+    return config.compose(
+        [f"tracking.uri=sqlite:///{store / 'mlflow.db'}", f"paths.root={store}", *ARGS, *overrides]
+    )
 
 
 def _seed_runs(db: Path, name: str) -> list[tuple[int, str]]:
@@ -30,10 +37,12 @@ def _seed_runs(db: Path, name: str) -> list[tuple[int, str]]:
     with sqlite3.connect(db) as con:
         return con.execute(
             "select cast(p.value as integer), r.status from runs r "
-            "join tags parent on parent.run_uuid = r.run_uuid and parent.key = 'mlflow.parentRunId' "
+            "join tags parent on parent.run_uuid = r.run_uuid "
+            "and parent.key = 'mlflow.parentRunId' "
             "join tags n on n.run_uuid = parent.value and n.key = 'study.name' and n.value = ? "
-            "join params p on p.run_uuid = r.run_uuid and p.key = 'seed'", (name,)
-        ).fetchall()  # fmt: skip
+            "join params p on p.run_uuid = r.run_uuid and p.key = 'seed'",
+            (name,),
+        ).fetchall()
 
 
 def _statuses(db: Path) -> list[str]:
@@ -46,8 +55,12 @@ def _start(tmp_path, *overrides):
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, f"paths.root={tmp_path}", *ARGS, *overrides],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_finished(db: Path, name: str, n: int, proc, timeout: float = 120) -> None:
@@ -72,8 +85,9 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     # and resample networks after the seeds: the kill lands among them (they are claimed,
     # journalled and resumed as seeds are)
     one = ["model.backend=sklearn", "study.resample=bootstrap", "study.n_resamples=14"]
-    proc = _start(tmp_path, "study.n_runs=4", "study.name=K", *one,
-                  f"paths.output_dir={tmp_path / 'a'}")  # fmt: skip
+    proc = _start(
+        tmp_path, "study.n_runs=4", "study.name=K", *one, f"paths.output_dir={tmp_path / 'a'}"
+    )
     _wait_for_finished(db, "K", 7, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -81,8 +95,14 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     done_before = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
     assert 7 <= len(done_before) < 18 and done_before[:4] == list(range(4))
 
-    again = _start(tmp_path, "study.n_runs=4", "study.name=K", "study.resume=true", *one,
-                   f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
+    again = _start(
+        tmp_path,
+        "study.n_runs=4",
+        "study.name=K",
+        "study.resume=true",
+        *one,
+        f"paths.output_dir={tmp_path / 'b'}",
+    )
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
     finished = sorted(s for s, st in _seed_runs(db, "K") if st == "FINISHED")
@@ -90,13 +110,21 @@ def test_sigkill_then_resume_gives_every_seed_once_and_the_same_tables(tmp_path)
     assert "RUNNING" not in _statuses(db)
 
     # the same tables as one uninterrupted run of the same seeds and resamples
-    whole = pipeline.run(_cfg(tmp_path, "study.n_runs=4", "study.name=W", *one,
-                              f"paths.output_dir={tmp_path / 'c'}"))  # fmt: skip
+    whole = pipeline.run(
+        _cfg(tmp_path, "study.n_runs=4", "study.name=W", *one, f"paths.output_dir={tmp_path / 'c'}")
+    )
     assert whole.record.seeds == list(range(4))
-    for table in ("importances.csv", "stability.csv", "aggregate.csv", "weight_sums.csv",
-                  "answer.csv", "resamples.csv"):  # fmt: skip
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / table),
-                                      pd.read_csv(tmp_path / "c" / table))  # fmt: skip
+    for table in (
+        "importances.csv",
+        "stability.csv",
+        "aggregate.csv",
+        "weight_sums.csv",
+        "answer.csv",
+        "resamples.csv",
+    ):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "b" / table), pd.read_csv(tmp_path / "c" / table)
+        )
 
 
 @pytest.mark.slow
@@ -111,16 +139,31 @@ def test_sigterm_stops_cleanly_and_says_how_to_go_on(tmp_path):
     assert "study.name=T" in err and err.rstrip().endswith("study.resume=true")
     assert "RUNNING" not in _statuses(db)
     with sqlite3.connect(db) as con:
-        (parent,) = con.execute("select status from runs r join tags t on t.run_uuid = r.run_uuid "
-                                "and t.key = 'study.role' and t.value = 'study'").fetchone()  # fmt: skip
+        (parent,) = con.execute(
+            "select status from runs r join tags t on t.run_uuid = r.run_uuid "
+            "and t.key = 'study.role' and t.value = 'study'"
+        ).fetchone()
     assert parent == "KILLED"
 
 
 def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
-    first = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=extend-E",
-                              "tracking.experiment=resume-extend"))  # fmt: skip
-    more = pipeline.run(_cfg(mlflow_store, "study.n_runs=5", "study.name=extend-E", "study.resume=true",
-                             "tracking.experiment=resume-extend"))  # fmt: skip
+    first = pipeline.run(
+        _cfg(
+            mlflow_store,
+            "study.n_runs=3",
+            "study.name=extend-E",
+            "tracking.experiment=resume-extend",
+        )
+    )
+    more = pipeline.run(
+        _cfg(
+            mlflow_store,
+            "study.n_runs=5",
+            "study.name=extend-E",
+            "study.resume=true",
+            "tracking.experiment=resume-extend",
+        )
+    )
     assert more.run_id == first.run_id
     assert more.record.seeds == [0, 1, 2, 3, 4]
     for a, b in zip(first.record.runs, more.record.runs):  # the first three seeds were kept
@@ -142,14 +185,31 @@ def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
 
 
 def test_resume_refuses_other_settings_and_names_them(mlflow_store):
-    pipeline.run(_cfg(mlflow_store, "study.n_runs=2", "study.name=D",
-                      "tracking.experiment=resume-diff"))  # fmt: skip
+    pipeline.run(
+        _cfg(mlflow_store, "study.n_runs=2", "study.name=D", "tracking.experiment=resume-diff")
+    )
     with pytest.raises(StudyError, match=r"model.alpha: 0.0001 -> 0.01"):
-        pipeline.run(_cfg(mlflow_store, "study.n_runs=2", "study.name=D", "study.resume=true",
-                          "tracking.experiment=resume-diff", "model.alpha=0.01"))  # fmt: skip
+        pipeline.run(
+            _cfg(
+                mlflow_store,
+                "study.n_runs=2",
+                "study.name=D",
+                "study.resume=true",
+                "tracking.experiment=resume-diff",
+                "model.alpha=0.01",
+            )
+        )
     # run-count, parallelism and charts may change between the processes of one study
-    out = pipeline.run(_cfg(mlflow_store, "study.n_runs=3", "study.name=D", "study.resume=true",
-                            "tracking.experiment=resume-diff", "study.n_jobs=2"))  # fmt: skip
+    out = pipeline.run(
+        _cfg(
+            mlflow_store,
+            "study.n_runs=3",
+            "study.name=D",
+            "study.resume=true",
+            "tracking.experiment=resume-diff",
+            "study.n_jobs=2",
+        )
+    )
     assert out.record.seeds == [0, 1, 2]
 
 
@@ -197,8 +257,9 @@ def _assert_all_end(procs, *, within: float) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("backend, n_runs", [("batched", 200), ("sklearn", 32)])
-def test_sigkill_leaves_no_worker_behind_and_the_resume_completes_every_seed(tmp_path, backend,
-                                                                             n_runs):  # fmt: skip
+def test_sigkill_leaves_no_worker_behind_and_the_resume_completes_every_seed(
+    tmp_path, backend, n_runs
+):
     db = tmp_path / "mlflow.db"
     # 32 seeds or more: the workers start while MLflow loads, forked from the study's process
     # for the batched backend, loky's started by a thread for scikit-learn's
@@ -235,8 +296,9 @@ os.kill(os.getpid(), signal.SIGKILL)
 @pytest.mark.slow
 def test_a_store_left_by_a_write_killed_midway_resumes_with_its_rows_intact(tmp_path):
     db = tmp_path / "mlflow.db"
-    pipeline.run(_cfg(tmp_path, "study.n_runs=2", "study.name=J",
-                      f"paths.output_dir={tmp_path / 'a'}"))  # fmt: skip
+    pipeline.run(
+        _cfg(tmp_path, "study.n_runs=2", "study.name=J", f"paths.output_dir={tmp_path / 'a'}")
+    )
     with sqlite3.connect(db) as con:
         rows = {t: set(con.execute(f"select * from {t}")) for t in ("params", "metrics")}
     subprocess.run([sys.executable, "-c", _KILLED_IN_A_WRITE, str(db)], check=False)
@@ -244,8 +306,13 @@ def test_a_store_left_by_a_write_killed_midway_resumes_with_its_rows_intact(tmp_
     with pytest.raises(sqlite3.OperationalError):  # a read-only open cannot play it back
         sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("select * from runs")
 
-    again = _start(tmp_path, "study.n_runs=3", "study.name=J", "study.resume=true",
-                   f"paths.output_dir={tmp_path / 'b'}")  # fmt: skip
+    again = _start(
+        tmp_path,
+        "study.n_runs=3",
+        "study.name=J",
+        "study.resume=true",
+        f"paths.output_dir={tmp_path / 'b'}",
+    )
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-3000:]
     assert not Path(f"{db}-journal").exists()
@@ -263,10 +330,25 @@ def test_sigkill_of_a_sweep_leaves_no_launcher_worker_running_studies(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
     code = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "-m", f"paths.root={tmp_path}", *ARGS, "study.shard=0,1",
-         "study.n_shards=2", "hydra/launcher=joblib", "study.n_runs=60", "study.name=SW",
-         "model.backend=sklearn"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            code,
+            "-m",
+            f"paths.root={tmp_path}",
+            *ARGS,
+            "study.shard=0,1",
+            "study.n_shards=2",
+            "hydra/launcher=joblib",
+            "study.n_runs=60",
+            "study.name=SW",
+            "model.backend=sklearn",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_for_finished(db, "SW", 1, proc)
     workers = _descendants(proc.pid)
     proc.send_signal(signal.SIGKILL)

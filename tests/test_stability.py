@@ -37,6 +37,7 @@ def _friedman_w(values):
 
 # --- rank_matrix ------------------------------------------------------------
 
+
 def test_rank_matrix_recovers_planted_order():
     rng = np.random.default_rng(0)
     order = rng.permutation(8)
@@ -53,8 +54,9 @@ def test_rank_matrix_signed_ranks_by_magnitude():
 
 
 def test_rank_matrix_ties_get_average_rank():
-    np.testing.assert_array_equal(rank_matrix([[3.0, 1.0, 3.0, 3.0, 0.0]]),
-                                  [[2.0, 4.0, 2.0, 2.0, 5.0]])
+    np.testing.assert_array_equal(
+        rank_matrix([[3.0, 1.0, 3.0, 3.0, 0.0]]), [[2.0, 4.0, 2.0, 2.0, 5.0]]
+    )
 
 
 def test_rank_matrix_nan_row_becomes_nan_and_input_untouched():
@@ -72,10 +74,12 @@ def test_rank_matrix_one_run_as_vector():
 
 # --- top-k ------------------------------------------------------------------
 
+
 def test_topk_membership_includes_ties_at_boundary():
     ranks = rank_matrix([[5.0, 3.0, 3.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
-    np.testing.assert_array_equal(topk_membership(ranks, 2),
-                                  [[True, True, True, False], [True, True, True, True]])
+    np.testing.assert_array_equal(
+        topk_membership(ranks, 2), [[True, True, True, False], [True, True, True, True]]
+    )
     np.testing.assert_array_equal(topk_membership(ranks, 1)[0], [True, False, False, False])
 
 
@@ -105,6 +109,7 @@ def test_topk_frequency_skips_nan_runs():
 
 # --- rank_distribution -------------------------------------------------------
 
+
 def test_rank_distribution_counts_ranks_without_ties():
     ranks = rank_matrix(_noisy_runs(25, 6, 0.5, seed=2))
     expected = np.zeros((6, 6))
@@ -120,7 +125,7 @@ def test_rank_distribution_matches_min_max_rank_oracle():
     hi = stats.rankdata(-values, method="max", axis=1).astype(int)
     expected = np.zeros((8, 8))
     for r, i in np.ndindex(values.shape):
-        expected[i, lo[r, i] - 1:hi[r, i]] += 1 / (hi[r, i] - lo[r, i] + 1)
+        expected[i, lo[r, i] - 1 : hi[r, i]] += 1 / (hi[r, i] - lo[r, i] + 1)
     np.testing.assert_allclose(rank_distribution(rank_matrix(values)), expected, atol=1e-12)
 
 
@@ -137,6 +142,7 @@ def test_rank_distribution_splits_ties_and_sums_to_runs():
 
 
 # --- Kendall's W and Spearman ------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(5, 4), (12, 9), (40, 3)])
 def test_kendall_w_matches_friedman_continuous(shape):
@@ -202,6 +208,7 @@ def test_spearman_mean_two_runs_and_nan_run():
 
 # --- Nogueira -----------------------------------------------------------------
 
+
 def _nogueira_direct(Z):
     """The formula of methods.md and the authors' per-run variance, as loops."""
     m, n = Z.shape
@@ -213,8 +220,14 @@ def _nogueira_direct(Z):
     for r in range(m):
         k_r = sum(Z[r])
         zp = sum(Z[r, i] * p[i] for i in range(n)) / n
-        phi.append((zp - k_r * kbar / n**2
-                    + phi_hat / 2 * (2 * k_r * kbar / n**2 - k_r / n - kbar / n + 1)) / denom)
+        phi.append(
+            (
+                zp
+                - k_r * kbar / n**2
+                + phi_hat / 2 * (2 * k_r * kbar / n**2 - k_r / n - kbar / n + 1)
+            )
+            / denom
+        )
     variance = 4 / m**2 * sum((x - np.mean(phi)) ** 2 for x in phi)
     return phi_hat, variance
 
@@ -248,8 +261,9 @@ def test_nogueira_stability_equals_mean_kuncheva_for_fixed_k():
     # Nogueira et al. (2018): with a fixed set size Phi is the mean pairwise Kuncheva index.
     m, n, k = 9, 10, 4
     Z = _random_topk(m, n, k, seed=12)
-    kuncheva = [((Z[i] & Z[j]).sum() * n - k**2) / (k * (n - k))
-                for i, j in combinations(range(m), 2)]
+    kuncheva = [
+        ((Z[i] & Z[j]).sum() * n - k**2) / (k * (n - k)) for i, j in combinations(range(m), 2)
+    ]
     assert nogueira_stability(Z).statistic == pytest.approx(np.mean(kuncheva), rel=1e-12)
 
 
@@ -280,13 +294,18 @@ def test_nogueira_stability_interval_contains_estimate_and_narrows():
 
 
 def test_nogueira_stability_degenerate_is_nan():
-    for Z in (np.ones((5, 4), bool), np.zeros((5, 4), bool), np.ones((1, 4), bool),
-              np.ones((5, 1), bool)):
+    for Z in (
+        np.ones((5, 4), bool),
+        np.zeros((5, 4), bool),
+        np.ones((1, 4), bool),
+        np.ones((5, 1), bool),
+    ):
         res = nogueira_stability(Z)
         assert np.isnan([res.statistic, res.low, res.high, res.variance]).all()
 
 
 # --- bootstrap -----------------------------------------------------------------
+
 
 def test_bootstrap_mean_ci_contains_mean_and_is_seeded():
     values = _noisy_runs(30, 5, 0.5, seed=15)
@@ -312,8 +331,16 @@ def test_bootstrap_mean_ci_memory_stays_flat_in_the_runs_and_the_interval_exact(
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 60e6, f"{peak / 1e6:.0f} MB"
-    whole = st.bootstrap((values,), np.mean, axis=0, vectorized=True, paired=False,
-                         n_resamples=1000, method="percentile", rng=np.random.default_rng(0))
+    whole = st.bootstrap(
+        (values,),
+        np.mean,
+        axis=0,
+        vectorized=True,
+        paired=False,
+        n_resamples=1000,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
     np.testing.assert_array_equal(ci.low, whole.confidence_interval.low)
     np.testing.assert_array_equal(ci.high, whole.confidence_interval.high)
 
@@ -335,6 +362,7 @@ def test_bootstrap_mean_ci_one_run_gives_nan_interval():
 
 # --- stability_curve ---------------------------------------------------------
 
+
 def test_stability_curve_ends_at_full_w():
     ranks = rank_matrix(_noisy_runs(12, 6, 0.5, seed=17))
     m_values, w = stability_curve(ranks)
@@ -346,6 +374,7 @@ def test_stability_curve_ends_at_full_w():
 
 
 # --- degenerate input and notes ----------------------------------------------
+
 
 def test_kendall_w_two_runs_is_finite():
     values = _noisy_runs(2, 5, 0.5, seed=18)
@@ -371,7 +400,8 @@ def test_kendall_w_all_equal_importances_is_nan_with_note():
     values[:4] = _noisy_runs(4, 4, 0.3, seed=20)
     assert np.isfinite(kendall_w(rank_matrix(values)).statistic)
     assert stability_notes(values) == [
-        "importances are all equal in 2 of 6 runs: their ranks are all tied"]
+        "importances are all equal in 2 of 6 runs: their ranks are all tied"
+    ]
 
 
 def test_kendall_w_nan_run_is_left_out_with_note():
@@ -385,8 +415,10 @@ def test_kendall_w_nan_run_is_left_out_with_note():
 
 def test_stability_notes_too_few_runs():
     notes = stability_notes([[0.1, 0.2, 0.3], [np.nan, 0.1, 0.1]])
-    assert notes == ["run 1 has NaN importances (diverged?) and is left out",
-                     "stability needs at least 2 runs; got 1"]
+    assert notes == [
+        "run 1 has NaN importances (diverged?) and is left out",
+        "stability needs at least 2 runs; got 1",
+    ]
     assert np.isnan(kendall_w(rank_matrix([[0.1, 0.2, 0.3]])).statistic)
 
 
@@ -394,10 +426,12 @@ def test_stability_notes_signed_judges_ties_on_magnitude():
     values = np.array([[0.5, -0.5], [0.2, 0.1]])
     assert stability_notes(values) == []
     assert stability_notes(values, signed=True) == [
-        "importances are all equal in 1 of 2 runs: their ranks are all tied"]
+        "importances are all equal in 1 of 2 runs: their ranks are all tied"
+    ]
 
 
 # --- the fast (vectorised, one-pass) versions against the straightforward formulas --------
+
 
 def _tie_sum_slow(row):
     _, t = np.unique(row, return_counts=True)

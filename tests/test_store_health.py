@@ -19,7 +19,13 @@ from study.tracking import _store
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
 RUN = "import sys; from study.cli import run_main; sys.argv[0] = 'study-run'; run_main()"
-ARGS = ["study.n_runs=1", "study.n_jobs=1", "study.charts=false", "study.progress=false", "study.resample=none"]
+ARGS = [
+    "study.n_runs=1",
+    "study.n_jobs=1",
+    "study.charts=false",
+    "study.progress=false",
+    "study.resample=none",
+]
 
 
 @pytest.fixture
@@ -36,8 +42,10 @@ def test_a_link_planted_at_a_lock_files_name_is_not_followed(tmp_path, runtime):
     victim.write_text("keep me")
     uri = tracking.resolve_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     # the locks of a store (opening it) and of a study (finding its parent run)
-    names = [f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}",
-             f"study-{hashlib.sha1(f'{uri}|e|s'.encode()).hexdigest()[:16]}"]  # fmt: skip
+    names = [
+        f"store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}",
+        f"study-{hashlib.sha1(f'{uri}|e|s'.encode()).hexdigest()[:16]}",
+    ]
     # where the lock files were: predictable names in the shared temp folder
     old = [Path(tempfile.gettempdir()) / f"study-{name}.lock" for name in names]
     try:
@@ -122,26 +130,45 @@ def test_a_dead_store_gives_up_in_one_line_within_30_s(tmp_path):
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     db = tmp_path / "locked.db"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(db)], stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(db)], stdout=subprocess.PIPE, text=True
+    )
     runs = {}
     try:
         assert holder.stdout.readline().strip() == "locked"
-        stores = {"postgresql": f"postgresql+psycopg://alice:s3cret@127.0.0.1:{port}/mlflow",
-                  "sqlite": f"sqlite:///{db}"}  # fmt: skip
+        stores = {
+            "postgresql": f"postgresql+psycopg://alice:s3cret@127.0.0.1:{port}/mlflow",
+            "sqlite": f"sqlite:///{db}",
+        }
         t0 = time.monotonic()
-        runs = {kind: subprocess.Popen(
-            [sys.executable, "-c", RUN, f"tracking.uri={uri}", f"paths.root={tmp_path / kind}",
-             *ARGS], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True) for kind, uri in stores.items()}  # fmt: skip
-        done = {kind: (*proc.communicate(timeout=60), proc.returncode, time.monotonic() - t0)
-                for kind, proc in runs.items()}  # fmt: skip
+        runs = {
+            kind: subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    RUN,
+                    f"tracking.uri={uri}",
+                    f"paths.root={tmp_path / kind}",
+                    *ARGS,
+                ],
+                cwd=tmp_path,
+                env=ENV,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for kind, uri in stores.items()
+        }
+        done = {
+            kind: (*proc.communicate(timeout=60), proc.returncode, time.monotonic() - t0)
+            for kind, proc in runs.items()
+        }
     finally:
         for proc in [holder, *runs.values()]:
             proc.kill()
             proc.wait()
         server.close()
-    for kind, (out, err, code, seconds) in done.items():
+    for kind, (_, err, code, seconds) in done.items():
         assert code != 0 and seconds < 30, (kind, seconds, err)
         assert len(err.strip().splitlines()) == 1, (kind, err)
         assert "backup" not in err and "s3cret" not in err
@@ -154,8 +181,13 @@ def test_a_study_killed_while_it_creates_the_store_leaves_none_half_built(tmp_pa
     db = tmp_path / "mlflow.db"
     building = tmp_path / ".mlflow.db.creating"
     args = [f"tracking.uri=sqlite:///{db}", f"paths.root={tmp_path}", *ARGS]
-    proc = subprocess.Popen([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN, *args],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while not building.exists() and proc.poll() is None:
             time.sleep(0.01)
@@ -166,7 +198,13 @@ def test_a_study_killed_while_it_creates_the_store_leaves_none_half_built(tmp_pa
     # MLflow commits its ~60 migrations one by one: killed among them, a store in place could be
     # neither used nor finished by MLflow
     assert not db.exists()
-    again = subprocess.run([sys.executable, "-c", RUN, *args], cwd=tmp_path, env=ENV,
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    again = subprocess.run(
+        [sys.executable, "-c", RUN, *args],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert not building.exists()

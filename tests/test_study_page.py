@@ -13,15 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import mlflow_server
 
 from study import config, pipeline, summary
 from study.cli import compare_main
 
-from conftest import mlflow_server
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _browser_or_skip():
@@ -34,26 +41,48 @@ def _browser_or_skip():
 
 
 def _compose(root: Path, uri: str, *overrides):
-    return config.compose([f"tracking.uri={uri}", f"paths.root={root}", "study.progress=false", "study.resample=none",
-                           "stability.n_bootstrap=200", *overrides])  # fmt: skip
+    return config.compose(
+        [
+            f"tracking.uri={uri}",
+            f"paths.root={root}",
+            "study.progress=false",
+            "study.resample=none",
+            "stability.n_bootstrap=200",
+            *overrides,
+        ]
+    )
 
 
 def _report(outcome) -> list[str]:
-    return summary.render(outcome.analysis, run_id=outcome.run_id, uri=outcome.uri,
-                          experiment_id=outcome.experiment_id,
-                          extras=outcome.extras["summary"]).splitlines()  # fmt: skip
+    return summary.render(
+        outcome.analysis,
+        run_id=outcome.run_id,
+        uri=outcome.uri,
+        experiment_id=outcome.experiment_id,
+        extras=outcome.extras["summary"],
+    ).splitlines()
 
 
 def test_report_names_the_top_variables_with_their_uncertainty_first(mlflow_store, tmp_path):
     uri = f"sqlite:///{mlflow_store / 'mlflow.db'}"
-    out = pipeline.run(_compose(tmp_path, uri, "study.n_runs=10", "study.charts=false",
-                                "tracking.experiment=page-report"))  # fmt: skip
+    out = pipeline.run(
+        _compose(
+            tmp_path,
+            uri,
+            "study.n_runs=10",
+            "study.charts=false",
+            "tracking.experiment=page-report",
+        )
+    )
     lines = _report(out)
     a = out.analysis.answer
     assert lines[0].startswith("Study wine-mlp_8")
     head = "\n".join(lines[1:8])  # the score line, then the answer (values below headings)
     for r in a.table.head(a.k).itertuples():  # each top variable, its mean rank and interval
-        assert f"{r.feature} {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}], {r.top_share:.0%}" in head
+        assert (
+            f"{r.feature} {r.mean_rank:.1f} [{r.ci_low:.1f}, {r.ci_high:.1f}], {r.top_share:.0%}"
+            in head
+        )
     assert "Kendall's W" in head and ("Same top" in head or "of these" in head)
     # every link it prints opens the runs view (classic model-training view) of this study
     links = [w for line in lines for w in line.split() if w.startswith("http")]
@@ -65,13 +94,18 @@ def test_study_compare_prints_logs_and_refuses_one_study(mlflow_store, tmp_path,
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{mlflow_store / 'mlflow.db'}"
-    common = ("study.n_runs=4", "study.charts=false", "tracking.experiment=page-compare",
-              "importance.methods=[garson,olden]")  # fmt: skip
+    common = (
+        "study.n_runs=4",
+        "study.charts=false",
+        "tracking.experiment=page-compare",
+        "importance.methods=[garson,olden]",
+    )
     a = pipeline.run(_compose(tmp_path, uri, *common, "model=mlp_8", "study.name=cmp-a"))
     b = pipeline.run(_compose(tmp_path, uri, *common, "model=mlp_10", "study.name=cmp-b"))
     capsys.readouterr()
-    compare_main(["--study", "cmp-a", "--study", b.run_id, "--uri", uri, "--output",
-                  str(tmp_path / "cmp")])  # fmt: skip
+    compare_main(
+        ["--study", "cmp-a", "--study", b.run_id, "--uri", uri, "--output", str(tmp_path / "cmp")]
+    )
     text = capsys.readouterr().out
     assert "cmp-a (model.hidden_layer_sizes=[8], model.name=mlp_8)" in text
     assert "cmp-a vs cmp-b: tau" in text and "On top in every study:" in text
@@ -85,10 +119,21 @@ def test_study_compare_prints_logs_and_refuses_one_study(mlflow_store, tmp_path,
     run = MlflowClient(uri).get_run(rid)
     assert run.info.status == "FINISHED" and run.data.tags["study.role"] == "comparison"
     assert run.data.tags["study.compared"] == f"{a.run_id},{b.run_id}"
-    assert f"#/experiments/{a.experiment_id}/runs/{a.run_id}" in run.data.tags["mlflow.note.content"]
+    assert (
+        f"#/experiments/{a.experiment_id}/runs/{a.run_id}" in run.data.tags["mlflow.note.content"]
+    )
     # --experiment: every finished study in it (the comparison run is not one)
-    compare_main(["--experiment", "page-compare", "--uri", uri, "--no-log", "--output",
-                  str(tmp_path / "cmp2")])  # fmt: skip
+    compare_main(
+        [
+            "--experiment",
+            "page-compare",
+            "--uri",
+            uri,
+            "--no-log",
+            "--output",
+            str(tmp_path / "cmp2"),
+        ]
+    )
     assert "Comparison of 2 studies" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
         compare_main(["--study", "cmp-a", "--uri", uri])
@@ -101,13 +146,27 @@ def test_a_sweep_ends_with_the_comparison_of_its_studies(tmp_path):
     env = {**os.environ, "MLFLOW_DISABLE_AGENT_HINT": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(
-        [sys.executable, "-c", "from study.cli import run_main; run_main()", "-m",
-         "model=mlp_8,mlp_10", "study.n_runs=5", "study.charts=false", "study.progress=false", "study.resample=none",
-         "importance.methods=[garson,olden,permutation]", f"paths.root={tmp_path}"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from study.cli import run_main; run_main()",
+            "-m",
+            "model=mlp_8,mlp_10",
+            "study.n_runs=5",
+            "study.charts=false",
+            "study.progress=false",
+            "study.resample=none",
+            "importance.methods=[garson,olden,permutation]",
+            f"paths.root={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tail = proc.stdout[proc.stdout.index("Comparison of 2 studies"):]
+    tail = proc.stdout[proc.stdout.index("Comparison of 2 studies") :]
     assert "wine-mlp_8 (" in tail and "wine-mlp_10 (" in tail
     assert "wine-mlp_8 vs wine-mlp_10: tau" in tail
     assert "Comparison run: " in tail and "again: study-compare" in tail
@@ -120,9 +179,19 @@ def served_study(tmp_path_factory):
     backend = f"sqlite:///{root / 'server.db'}"
     server = mlflow_server(backend, root / "artifacts")
     url = next(server)
-    outcome = pipeline.run(_compose(root, url, "study.n_runs=10", "tracking.experiment=page",
-                                    "study.resample=bootstrap", "study.n_resamples=6"))  # fmt: skip
-    pipeline.keep_report("\n".join(_report(outcome)), outcome.output_dir, outcome.uri, outcome.run_id)
+    outcome = pipeline.run(
+        _compose(
+            root,
+            url,
+            "study.n_runs=10",
+            "tracking.experiment=page",
+            "study.resample=bootstrap",
+            "study.n_resamples=6",
+        )
+    )
+    pipeline.keep_report(
+        "\n".join(_report(outcome)), outcome.output_dir, outcome.uri, outcome.run_id
+    )
     yield url, outcome
     next(server, None)
 
@@ -147,7 +216,9 @@ def test_study_page_in_chromium(served_study, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     a = out.analysis.answer
     top = a.table.iloc[0]
-    run_page = f"{url}/#/experiments/{out.experiment_id}/runs/{out.run_id}?workflowType=machine_learning"
+    run_page = (
+        f"{url}/#/experiments/{out.experiment_id}/runs/{out.run_id}?workflowType=machine_learning"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -180,8 +251,9 @@ def test_study_page_in_chromium(served_study, tmp_path):
             with page.context.expect_page() as tab:
                 page.get_by_role("link", name="Overview page (overview.html)").click()
             page = tab.value
-            page.wait_for_function("location.hash.includes('/artifacts/overview.html')",
-                                   timeout=30_000)  # fmt: skip
+            page.wait_for_function(
+                "location.hash.includes('/artifacts/overview.html')", timeout=30_000
+            )
             page.set_viewport_size({"width": 1400, "height": 1000})
             page.wait_for_timeout(5000)
             page.screenshot(path=str(shots / "overview_in_mlflow.png"))
@@ -190,15 +262,20 @@ def test_study_page_in_chromium(served_study, tmp_path):
             import re
 
             page.wait_for_function(
-                "/Model metrics\\s*\\(\\d+\\)/.test(document.body.innerText)", timeout=60_000)
+                "/Model metrics\\s*\\(\\d+\\)/.test(document.body.innerText)", timeout=60_000
+            )
             page.wait_for_timeout(3000)
             page.screenshot(path=str(shots / "model_metrics.png"))
             n = int(re.search(r"Model metrics\s*\((\d+)\)", page.inner_text("body")).group(1))
             assert 20 <= n <= 40, n
             # a child: its own duration and the study's tags
             child = out.record.runs[0].run_id
-            page = _page(browser, f"{url}/#/experiments/{out.experiment_id}/runs/{child}"
-                         "?workflowType=machine_learning", wait_text="study.name")  # fmt: skip
+            page = _page(
+                browser,
+                f"{url}/#/experiments/{out.experiment_id}/runs/{child}"
+                "?workflowType=machine_learning",
+                wait_text="study.name",
+            )
             page.screenshot(path=str(shots / "child.png"), full_page=True)
         finally:
             browser.close()

@@ -35,8 +35,10 @@ def _seen(client, run_id):
     """What MLflow shows of a run: metrics, params, tags, status and every metric's history."""
     run = client.get_run(run_id)
     tags = {k: v for k, v in run.data.tags.items() if k != tracking.PARENT_TAG}
-    history = {k: [(m.value, m.step) for m in client.get_metric_history(run_id, k)]
-               for k in run.data.metrics}  # fmt: skip
+    history = {
+        k: [(m.value, m.step) for m in client.get_metric_history(run_id, k)]
+        for k in run.data.metrics
+    }
     return run.data.metrics, run.data.params, tags, run.info.status, history
 
 
@@ -148,11 +150,19 @@ def test_writer_failure_fails_the_study_and_leaves_nothing_running(mlflow_store,
         raise RuntimeError("store refused the write (planted)")
 
     monkeypatch.setattr(tracking.Tracker, "log_runs", boom)
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        "study.progress=false", "study.resample=none", "study.charts=false", "dataset=iris", "study.n_runs=3",
-        "importance.methods=[olden]", "tracking.experiment=tracking-writer-fails",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "dataset=iris",
+            "study.n_runs=3",
+            "importance.methods=[olden]",
+            "tracking.experiment=tracking-writer-fails",
+        ]
+    )
     with pytest.raises(tracking.WriterError, match="planted"):
         pipeline.run(cfg)
     client = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}")
@@ -164,8 +174,12 @@ def test_writer_failure_fails_the_study_and_leaves_nothing_running(mlflow_store,
 def _same_runs(a, b):
     assert [r.seed for r in a.runs] == [r.seed for r in b.runs]
     for x, y in zip(a.runs, b.runs):
-        assert (x.train_score, x.test_score, x.n_iter, x.converged) == \
-            (y.train_score, y.test_score, y.n_iter, y.converged)  # fmt: skip
+        assert (x.train_score, x.test_score, x.n_iter, x.converged) == (
+            y.train_score,
+            y.test_score,
+            y.n_iter,
+            y.converged,
+        )
         for u, v in zip(x.coefs + x.intercepts, y.coefs + y.intercepts):
             np.testing.assert_array_equal(u, v)
         for m, measures in x.importances.items():
@@ -173,8 +187,9 @@ def _same_runs(a, b):
                 np.testing.assert_array_equal(v, y.importances[m][k])
 
 
-def test_bundle_reads_back_like_the_children_and_in_two_downloads(mlflow_store, trained,
-                                                                  monkeypatch):  # fmt: skip
+def test_bundle_reads_back_like_the_children_and_in_two_downloads(
+    mlflow_store, trained, monkeypatch
+):
     from mlflow import MlflowClient
 
     meta, ds, runs = trained
@@ -186,8 +201,11 @@ def test_bundle_reads_back_like_the_children_and_in_two_downloads(mlflow_store, 
     t.finish()
     calls = []
     real = MlflowClient.download_artifacts
-    monkeypatch.setattr(MlflowClient, "download_artifacts",
-                        lambda self, rid, path, *a: calls.append(path) or real(self, rid, path, *a))
+    monkeypatch.setattr(
+        MlflowClient,
+        "download_artifacts",
+        lambda self, rid, path, *a: calls.append(path) or real(self, rid, path, *a),
+    )
     from_bundle = tracking.load_study(uri, t.run_id)
     assert sorted(calls) == ["study.json", tracking.BUNDLE]
     _same_runs(from_bundle, from_children)
@@ -227,8 +245,10 @@ def test_by_prefix_covers_every_run_id_once_within_the_limit():
     from study.tracking._reader import _by_prefix
 
     rng = np.random.default_rng(0)
-    ids = sorted({new_run_id() for _ in range(3000)} |  # time-ordered: long shared prefixes
-                 {"".join(rng.choice(list("0123456789abcdef"), 32)) for _ in range(2000)})
+    ids = sorted(
+        {new_run_id() for _ in range(3000)}  # time-ordered: long shared prefixes
+        | {"".join(rng.choice(list("0123456789abcdef"), 32)) for _ in range(2000)}
+    )
     groups = list(_by_prefix(ids, 100))
     assert all(len(g) <= 100 for _, g in groups)
     assert sorted(i for _, g in groups for i in g) == ids
@@ -239,8 +259,7 @@ def test_by_prefix_covers_every_run_id_once_within_the_limit():
     assert list(_by_prefix(ids[:100], 100)) == [("", ids[:100])]
 
 
-def test_children_are_found_whatever_the_number_of_ids_left_out(mlflow_store, trained,
-                                                                monkeypatch):  # fmt: skip
+def test_children_are_found_whatever_the_number_of_ids_left_out(mlflow_store, trained, monkeypatch):
     """A study of more than ~3,300 seeds once could not be read: every known child id went into
     one NOT IN filter, which MLflow refuses past 10,000 tokens."""
     from study.tracking import _reader
@@ -251,8 +270,12 @@ def test_children_are_found_whatever_the_number_of_ids_left_out(mlflow_store, tr
     fake = [new_run_id() for _ in range(5000)]
 
     def found(exclude):
-        return sorted(c.info.run_id for c in _reader._children(
-            t.client, t.experiment_id, t.run_id, status="FINISHED", exclude=exclude))
+        return sorted(
+            c.info.run_id
+            for c in _reader._children(
+                t.client, t.experiment_id, t.run_id, status="FINISHED", exclude=exclude
+            )
+        )
 
     assert found(fake + ids[:1]) == sorted(ids[1:])
     monkeypatch.setattr(_reader, "_IDS_PER_QUERY", 1)  # every query split, real ids

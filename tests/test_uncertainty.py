@@ -12,8 +12,11 @@ def _simulate(rng, mu, v_data, v_seed, n_seeds, n_resamples):
     p = len(mu)
     d0 = rng.multivariate_normal(np.zeros(p), v_data)
     seeds = mu + d0 + rng.multivariate_normal(np.zeros(p), v_seed, size=n_seeds)
-    resamples = (mu + rng.multivariate_normal(np.zeros(p), v_data, size=n_resamples)
-                 + rng.multivariate_normal(np.zeros(p), v_seed, size=n_resamples))
+    resamples = (
+        mu
+        + rng.multivariate_normal(np.zeros(p), v_data, size=n_resamples)
+        + rng.multivariate_normal(np.zeros(p), v_seed, size=n_resamples)
+    )
     return seeds, resamples
 
 
@@ -27,7 +30,7 @@ def test_recovers_known_data_and_seed_covariances():
     u = unc.covariance(seeds, resamples)
     # sampling error of a covariance entry ~ sqrt((s_ii s_jj + s_ij^2) / n): 5 of them at most
     total = v_data + v_seed
-    se = np.sqrt((np.outer(np.diag(total), np.diag(total)) + total ** 2) / n)
+    se = np.sqrt((np.outer(np.diag(total), np.diag(total)) + total**2) / n)
     assert np.all(np.abs(u.v_seed - v_seed) < 5 * se)
     assert np.all(np.abs(u.v_data - v_data) < 5 * np.sqrt(2) * se)
     assert np.allclose(u.covariance, u.v_data + u.v_seed / n)
@@ -78,8 +81,9 @@ def test_equal_estimates_give_the_full_range_and_possibly():
 
 def test_invariant_to_the_order_of_variables():
     rng = np.random.default_rng(3)
-    seeds, resamples = _simulate(rng, np.array([0.35, 0.3, 0.2, 0.1, 0.05]),
-                                 np.eye(5) * 0.002, np.eye(5) * 0.004, 20, 40)
+    seeds, resamples = _simulate(
+        rng, np.array([0.35, 0.3, 0.2, 0.1, 0.05]), np.eye(5) * 0.002, np.eye(5) * 0.004, 20, 40
+    )
     perm = np.array([3, 0, 4, 2, 1])
     u = unc.covariance(seeds, resamples)
     up = unc.covariance(seeds[:, perm], resamples[:, perm])
@@ -113,8 +117,9 @@ def test_seeds_or_data_splits_one_networks_variance_and_the_answers_errors():
     assert parts.ratio[2] == np.inf  # no data variance: no number of seeds is enough
     assert parts.more_data  # 0.05 of data variance against 0.0012 of the seeds'
     assert unc.seeds_needed(parts) == np.inf
-    two = unc.seeds_or_data(unc.Uncertainty(np.zeros(2), v_data[:2, :2], v_data[:2, :2],
-                                            v_seed[:2, :2], 25, 20))  # fmt: skip
+    two = unc.seeds_or_data(
+        unc.Uncertainty(np.zeros(2), v_data[:2, :2], v_data[:2, :2], v_seed[:2, :2], 25, 20)
+    )
     # the error falls as 1/sqrt(S): 0.2 of the data's at 25 seeds is 0.1 at 100
     assert unc.seeds_needed(two) == pytest.approx(100)
     assert unc.seeds_needed(two, target=0.2) == pytest.approx(25)

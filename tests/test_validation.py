@@ -11,13 +11,17 @@ from scipy.stats import rankdata
 from study import config, importance, pipeline, retrain, validation
 from study.datasets import load_dataset
 from study.importance import garson_signed, olden
-from study.record import MethodLayout, RunRecord, StudyMeta, StudyRecord, method_layouts
+from study.record import RunRecord, StudyMeta, StudyRecord, method_layouts
 from study.runner import Plan
 
 WEIGHT_METHODS = [m for m in importance.METHODS if not importance.get_method(m).needs_data]
 DATA_METHODS = [m for m in importance.METHODS if importance.get_method(m).needs_data]
-TINY_MODEL = {"hidden_layer_sizes": [4], "activation": "tanh", "learning_rate_init": 0.01,
-              "max_iter": 500}  # fmt: skip
+TINY_MODEL = {
+    "hidden_layer_sizes": [4],
+    "activation": "tanh",
+    "learning_rate_init": 0.01,
+    "max_iter": 500,
+}
 
 
 def _net(sizes, rng):
@@ -34,20 +38,34 @@ def _record(coefs_per_run, output_names, methods=("garson_signed", "olden"), *, 
     n_in = np.asarray(coefs_per_run[0][0]).shape[0] if coefs_per_run else 0
     layouts = method_layouts(methods, task="regression", output_names=output_names)
     meta = StudyMeta(
-        name="t", dataset="t", task="regression",
-        feature_names=tuple(f"v{i}" for i in range(n_in)), output_names=tuple(output_names),
+        name="t",
+        dataset="t",
+        task="regression",
+        feature_names=tuple(f"v{i}" for i in range(n_in)),
+        output_names=tuple(output_names),
         layer_sizes=(n_in, *(np.asarray(w).shape[1] for w in coefs_per_run[0])),
-        methods=layouts, score_name="R²",
-    )  # fmt: skip
+        methods=layouts,
+        score_name="R²",
+    )
     runs = []
     for r, coefs in enumerate(coefs_per_run):
-        values = importances[r] if importances is not None else importance.compute(
-            methods, importance.Network(coefs=coefs, intercepts=[])
-        )  # fmt: skip
-        runs.append(RunRecord(
-            seed=r, train_score=1.0, test_score=0.9, n_iter=10, converged=True, coefs=coefs,
-            intercepts=[np.zeros(np.asarray(w).shape[1]) for w in coefs], importances=values,
-        ))  # fmt: skip
+        values = (
+            importances[r]
+            if importances is not None
+            else importance.compute(methods, importance.Network(coefs=coefs, intercepts=[]))
+        )
+        runs.append(
+            RunRecord(
+                seed=r,
+                train_score=1.0,
+                test_score=0.9,
+                n_iter=10,
+                converged=True,
+                coefs=coefs,
+                intercepts=[np.zeros(np.asarray(w).shape[1]) for w in coefs],
+                importances=values,
+            )
+        )
     return StudyRecord(meta, runs)
 
 
@@ -309,14 +327,20 @@ def test_relations_summary_counts_match_the_table():
     # 5 runs of one pair, 4 hidden units: all opposite in runs 0, 1, 3 (3/5; median of
     # [4, 4, 2, 4, 1] = 4); signed Garson negated in runs 0, 1, 2 (3/5, 2 of them all-opposite),
     # copies in run 4 (1/5); Olden negated in run 0 (1/5), same magnitudes in runs 0, 2 (2/5).
-    rel = pd.DataFrame({
-        "seed": [0, 1, 2, 3, 4], "output_a": "a", "output_b": "b", "hidden_units": 4,
-        "opposite_sign_units": [4, 4, 2, 4, 1], "same_sign_units": [0, 0, 2, 0, 3],
-        "garson_signed": ["negated", "negated", "negated", "different", "identical"],
-        "garson_signed_same_magnitude": [True, True, True, False, True],
-        "olden": ["negated", "different", "different", "different", "different"],
-        "olden_same_magnitude": [True, False, True, False, False],
-    })  # fmt: skip
+    rel = pd.DataFrame(
+        {
+            "seed": [0, 1, 2, 3, 4],
+            "output_a": "a",
+            "output_b": "b",
+            "hidden_units": 4,
+            "opposite_sign_units": [4, 4, 2, 4, 1],
+            "same_sign_units": [0, 0, 2, 0, 3],
+            "garson_signed": ["negated", "negated", "negated", "different", "identical"],
+            "garson_signed_same_magnitude": [True, True, True, False, True],
+            "olden": ["negated", "different", "different", "different", "different"],
+            "olden_same_magnitude": [True, False, True, False, False],
+        }
+    )
     lines = validation.relations_summary(rel)
     pair = [line for line in lines if line.startswith("  a vs b:")]
     assert len(pair) == 1
@@ -364,11 +388,13 @@ def test_relations_summary_without_signed_garson_has_no_explanation():
 
 def test_consensus_order_is_argsort_of_mean_rank_not_of_mean_value():
     # v0 is huge in one run and last in the two others: the largest mean value, a poor mean rank.
-    vals = np.array([[100.0, 3.0, 2.0, 1.0],
-                     [0.1, 3.0, 2.0, 1.0],
-                     [0.1, 2.0, 3.0, 1.0]])  # fmt: skip
-    rec = _record([_net((4, 2, 1), np.random.default_rng(0))] * 3, ("y",), methods=("garson",),
-                  importances=[{"garson": {"value": v[:, None]}} for v in vals])  # fmt: skip
+    vals = np.array([[100.0, 3.0, 2.0, 1.0], [0.1, 3.0, 2.0, 1.0], [0.1, 2.0, 3.0, 1.0]])
+    rec = _record(
+        [_net((4, 2, 1), np.random.default_rng(0))] * 3,
+        ("y",),
+        methods=("garson",),
+        importances=[{"garson": {"value": v[:, None]}} for v in vals],
+    )
     mean_rank = rankdata(-vals, axis=1).mean(axis=0)
     order = retrain.consensus_order(rec, "garson")
     np.testing.assert_array_equal(order, np.argsort(mean_rank, kind="stable"))
@@ -378,12 +404,18 @@ def test_consensus_order_is_argsort_of_mean_rank_not_of_mean_value():
 def test_consensus_order_signed_multi_output_uses_mean_magnitude_and_breaks_ties_by_index():
     # Signed method, two outputs: overall importance = mean over outputs of |value|.
     # Run 0 orders v0 > v1 > v2 > v3, run 1 orders v1 > v0 > v2 > v3: v0 and v1 tie on mean rank.
-    vals = np.array([
-        [[-4.0, 0.0], [1.5, -1.5], [1.0, 0.0], [0.2, 0.2]],
-        [[0.5, -2.0], [-3.0, 3.0], [0.0, 1.0], [0.1, -0.1]],
-    ])  # fmt: skip  # (runs, variables, outputs)
-    rec = _record([_net((4, 2, 2), np.random.default_rng(0))] * 2, ("a", "b"), methods=("olden",),
-                  importances=[{"olden": {"value": v}} for v in vals])  # fmt: skip
+    vals = np.array(
+        [
+            [[-4.0, 0.0], [1.5, -1.5], [1.0, 0.0], [0.2, 0.2]],
+            [[0.5, -2.0], [-3.0, 3.0], [0.0, 1.0], [0.1, -0.1]],
+        ]
+    )  # (runs, variables, outputs)
+    rec = _record(
+        [_net((4, 2, 2), np.random.default_rng(0))] * 2,
+        ("a", "b"),
+        methods=("olden",),
+        importances=[{"olden": {"value": v}} for v in vals],
+    )
     mean_rank = rankdata(-np.abs(vals).mean(axis=2), axis=1).mean(axis=0)
     assert mean_rank[0] == mean_rank[1]
     order = retrain.consensus_order(rec, "olden")
@@ -395,16 +427,22 @@ def test_consensus_order_ties_keep_index_order_among_many_variables():
     # 20 variables in two tied groups; the more important group (v10..v19) first, each in index
     # order (an unstable sort reorders ties once there are more than 16 elements).
     vals = np.concatenate([np.ones((1, 10)), np.full((1, 10), 2.0)], axis=1)
-    rec = _record([_net((20, 2, 1), np.random.default_rng(0))], ("y",), methods=("garson",),
-                  importances=[{"garson": {"value": vals[0][:, None]}}])  # fmt: skip
-    np.testing.assert_array_equal(retrain.consensus_order(rec, "garson"),
-                                  [*range(10, 20), *range(10)])  # fmt: skip
+    rec = _record(
+        [_net((20, 2, 1), np.random.default_rng(0))],
+        ("y",),
+        methods=("garson",),
+        importances=[{"garson": {"value": vals[0][:, None]}}],
+    )
+    np.testing.assert_array_equal(
+        retrain.consensus_order(rec, "garson"), [*range(10, 20), *range(10)]
+    )
 
 
 def _fake_plan(n_features):
     ds = load_dataset("iris")
-    ds = dataclasses.replace(ds, X=ds.X[:, :n_features],
-                             feature_names=ds.feature_names[:n_features])  # fmt: skip
+    ds = dataclasses.replace(
+        ds, X=ds.X[:, :n_features], feature_names=ds.feature_names[:n_features]
+    )
     return Plan(ds, TINY_MODEL, ())
 
 
@@ -436,8 +474,9 @@ def test_retrain_curves_aggregates_scores_by_closed_form(monkeypatch):
     monkeypatch.setattr(retrain, "_score", _closed_form_score)
     order = np.array([2, 0, 3, 1])
     n_seeds, n_random, K = 3, 4, 2
-    curves = retrain.retrain_curves(_fake_plan(4), {"m": order}, k_max=K, n_seeds=n_seeds,
-                                    n_random=n_random, seed=5)  # fmt: skip
+    curves = retrain.retrain_curves(
+        _fake_plan(4), {"m": order}, k_max=K, n_seeds=n_seeds, n_random=n_random, seed=5
+    )
     seeds = np.arange(5, 5 + n_seeds)
     assert list(curves.columns) == ["method", "mode", "k", "score_mean", "score_sd", "n"]
     assert len(curves) == 2 * 2 * K  # (m, random) x (keep, remove) x k
@@ -461,8 +500,9 @@ def test_retrain_curves_aggregates_scores_by_closed_form(monkeypatch):
 def test_retrain_curves_needs_two_variables(monkeypatch):
     monkeypatch.setattr(retrain, "_score", _closed_form_score)
     with pytest.raises(ValueError, match="at least 2 variables"):
-        retrain.retrain_curves(_fake_plan(1), {"m": np.array([0])}, k_max=3, n_seeds=1,
-                               n_random=1, seed=0)  # fmt: skip
+        retrain.retrain_curves(
+            _fake_plan(1), {"m": np.array([0])}, k_max=3, n_seeds=1, n_random=1, seed=0
+        )
 
 
 @pytest.fixture(scope="module")
@@ -481,8 +521,9 @@ def planted_curves():
     mp = pytest.MonkeyPatch()
     mp.setattr(retrain, "_score", counting)
     try:
-        curves = retrain.retrain_curves(Plan(ds, TINY_MODEL, ()), orders, k_max=2, n_seeds=2,
-                                        n_random=3, seed=0, n_jobs=1)  # fmt: skip
+        curves = retrain.retrain_curves(
+            Plan(ds, TINY_MODEL, ()), orders, k_max=2, n_seeds=2, n_random=3, seed=0, n_jobs=1
+        )
     finally:
         mp.undo()
     return ds, orders, curves, calls
@@ -521,14 +562,20 @@ def test_retrain_curves_table_shape_and_unique_jobs(planted_curves):
 def test_retrain_areas_is_the_closed_form():
     k = [1, 2, 3]
     table = {
-        ("a", "keep"): [0.5, 0.7, 0.8], ("a", "remove"): [0.6, 0.4, 0.3],
-        ("b", "keep"): [0.2, 0.3, 0.5], ("b", "remove"): [0.9, 0.8, 0.6],
-        ("random", "keep"): [0.3, 0.4, 0.6], ("random", "remove"): [0.8, 0.7, 0.5],
-    }  # fmt: skip
-    curves = pd.DataFrame([
-        {"method": m, "mode": mode, "k": kk, "score_mean": s, "score_sd": 0.0, "n": 1}
-        for (m, mode), scores in table.items() for kk, s in zip(k, scores)
-    ])  # fmt: skip
+        ("a", "keep"): [0.5, 0.7, 0.8],
+        ("a", "remove"): [0.6, 0.4, 0.3],
+        ("b", "keep"): [0.2, 0.3, 0.5],
+        ("b", "remove"): [0.9, 0.8, 0.6],
+        ("random", "keep"): [0.3, 0.4, 0.6],
+        ("random", "remove"): [0.8, 0.7, 0.5],
+    }
+    curves = pd.DataFrame(
+        [
+            {"method": m, "mode": mode, "k": kk, "score_mean": s, "score_sd": 0.0, "n": 1}
+            for (m, mode), scores in table.items()
+            for kk, s in zip(k, scores)
+        ]
+    )
     areas = retrain.retrain_areas(curves).set_index("method")
     assert set(areas.index) == {"a", "b"}
     for m in ("a", "b"):
@@ -546,14 +593,26 @@ def test_retrain_areas_is_the_closed_form():
 
 @pytest.fixture(scope="module")
 def checked_study(mlflow_store):
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        "tracking.experiment=validation-checks", "dataset=iris", "study.n_runs=2",
-        "study.n_jobs=1", "study.progress=false", "study.resample=none", "study.charts=false",
-        "importance.methods=[garson,olden,permutation]",
-        "importance.options.permutation.n_repeats=2", "stability.n_bootstrap=200",
-        "validate.retrain=true", "validate.k_max=2", "validate.n_seeds=1", "validate.n_random=2",
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            "tracking.experiment=validation-checks",
+            "dataset=iris",
+            "study.n_runs=2",
+            "study.n_jobs=1",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[garson,olden,permutation]",
+            "importance.options.permutation.n_repeats=2",
+            "stability.n_bootstrap=200",
+            "validate.retrain=true",
+            "validate.k_max=2",
+            "validate.n_seeds=1",
+            "validate.n_random=2",
+        ]
+    )
     return pipeline.run(cfg)
 
 
@@ -563,14 +622,22 @@ def test_run_checks_logs_tables_to_the_parent_run(checked_study, tmp_path):
     client = MlflowClient(checked_study.uri)
     assert client.get_run(checked_study.run_id).info.status == "FINISHED"
     artifacts = {a.path for a in client.list_artifacts(checked_study.run_id)}
-    assert {"retrain_curves.csv", "retrain_areas.csv", "output_layer_check.csv",
-            "output_relations.csv"} <= artifacts  # fmt: skip
-    check = pd.read_csv(client.download_artifacts(checked_study.run_id, "output_layer_check.csv",
-                                                  str(tmp_path)))  # fmt: skip
+    assert {
+        "retrain_curves.csv",
+        "retrain_areas.csv",
+        "output_layer_check.csv",
+        "output_relations.csv",
+    } <= artifacts
+    check = pd.read_csv(
+        client.download_artifacts(checked_study.run_id, "output_layer_check.csv", str(tmp_path))
+    )
     assert dict(zip(check.method, check.verdict)) == {
-        "garson": "ignores the output layer", "olden": "uses the output weights"}
-    curves = pd.read_csv(client.download_artifacts(checked_study.run_id, "retrain_curves.csv",
-                                                   str(tmp_path)))  # fmt: skip
+        "garson": "ignores the output layer",
+        "olden": "uses the output weights",
+    }
+    curves = pd.read_csv(
+        client.download_artifacts(checked_study.run_id, "retrain_curves.csv", str(tmp_path))
+    )
     assert set(curves.method) == {"garson", "olden", "permutation", "random"}
     assert len(curves) == 4 * 2 * 2
     for name in ("retrain_curves.csv", "retrain_areas.csv", "output_layer_check.csv"):
@@ -601,11 +668,17 @@ def test_run_checks_adds_the_summary_lines(checked_study):
     heads = [b[0] for b in blocks]
     assert any(h.startswith("Output-layer check") for h in heads)
     assert any(h.startswith("Several outputs") for h in heads)
-    assert any(h.startswith("Retraining on top-k variables vs k random ones (k = 1..2")
-               for h in heads)  # fmt: skip
+    assert any(
+        h.startswith("Retraining on top-k variables vs k random ones (k = 1..2") for h in heads
+    )
     retrain_block = next(b for b in blocks if b[0].startswith("Retraining"))
-    assert sum(line.strip().split()[0] in {"garson", "olden", "permutation"}
-               for line in retrain_block[2:]) == 3  # fmt: skip
+    assert (
+        sum(
+            line.strip().split()[0] in {"garson", "olden", "permutation"}
+            for line in retrain_block[2:]
+        )
+        == 3
+    )
     assert retrain_block[-1].startswith("  Best: ")
     check_block = next(b for b in blocks if b[0].startswith("Output-layer check"))
     assert any("garson" in line and "ignores the output layer" in line for line in check_block)
@@ -618,15 +691,30 @@ def test_run_checks_bad_retrain_settings_are_user_errors_before_any_run(bad, mlf
     from study.errors import StudyError
 
     experiment = f"validation-bad-{bad.split('.')[1].split('=')[0]}"
-    cfg = config.compose([
-        f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}", f"paths.root={mlflow_store}",
-        f"tracking.experiment={experiment}", "dataset=iris", "study.n_runs=1", "study.n_jobs=1",
-        "study.progress=false", "study.resample=none", "study.charts=false", "importance.methods=[olden]",
-        "stability.n_bootstrap=200", "model.max_iter=50", "validate.retrain=true",
-        "validate.k_max=1", "validate.n_seeds=1", "validate.n_random=1", bad,
-    ])  # fmt: skip
+    cfg = config.compose(
+        [
+            f"tracking.uri=sqlite:///{mlflow_store / 'mlflow.db'}",
+            f"paths.root={mlflow_store}",
+            f"tracking.experiment={experiment}",
+            "dataset=iris",
+            "study.n_runs=1",
+            "study.n_jobs=1",
+            "study.progress=false",
+            "study.resample=none",
+            "study.charts=false",
+            "importance.methods=[olden]",
+            "stability.n_bootstrap=200",
+            "model.max_iter=50",
+            "validate.retrain=true",
+            "validate.k_max=1",
+            "validate.n_seeds=1",
+            "validate.n_random=1",
+            bad,
+        ]
+    )
     with pytest.raises(StudyError, match=bad.split("=")[0]):
         pipeline.run(cfg)
     exp = MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}").get_experiment_by_name(experiment)
     assert exp is None or not MlflowClient(f"sqlite:///{mlflow_store / 'mlflow.db'}").search_runs(
-        [exp.experiment_id])  # fmt: skip
+        [exp.experiment_id]
+    )

@@ -74,10 +74,28 @@ def block_size(n_samples: int, n_features: int, layer_sizes: Sequence[int]) -> i
 
 def _spec(model, task: str, lb) -> dict:
     p = model.get_params()
-    spec = {k: p[k] for k in ("activation", "alpha", "learning_rate_init", "learning_rate",
-                              "momentum", "nesterovs_momentum", "power_t", "beta_1", "beta_2",
-                              "epsilon", "tol", "n_iter_no_change", "max_iter", "early_stopping",
-                              "validation_fraction", "batch_size", "solver")}  # fmt: skip
+    spec = {
+        k: p[k]
+        for k in (
+            "activation",
+            "alpha",
+            "learning_rate_init",
+            "learning_rate",
+            "momentum",
+            "nesterovs_momentum",
+            "power_t",
+            "beta_1",
+            "beta_2",
+            "epsilon",
+            "tol",
+            "n_iter_no_change",
+            "max_iter",
+            "early_stopping",
+            "validation_fraction",
+            "batch_size",
+            "solver",
+        )
+    }
     if task == "classification":
         spec["out_activation"] = "softmax" if lb.y_type_ == "multiclass" else "logistic"
         spec["loss"] = "log_loss" if spec["out_activation"] == "softmax" else "binary_log_loss"
@@ -150,10 +168,10 @@ def _fit_block(models: Sequence, Xs: Sequence, ys: Sequence) -> list:
         run.epoch()
         if run.stop(last=epoch + 1 == spec["max_iter"]):
             break
-    state = {"n_iter": run.n_iter, "count": run.out_count, "stalled": run.stalled,
-             "n_rows": run.n}  # fmt: skip
-    return _finish(models, spec, units, run.out_params, state, run.curves, run.scores,
-                   start["streams"])  # fmt: skip
+    state = {"n_iter": run.n_iter, "count": run.out_count, "stalled": run.stalled, "n_rows": run.n}
+    return _finish(
+        models, spec, units, run.out_params, state, run.curves, run.scores, start["streams"]
+    )
 
 
 def _validated(models, Xs, ys, task: str) -> list:
@@ -187,10 +205,16 @@ def _validated(models, Xs, ys, task: str) -> list:
 
 def _same_validation(first, X, y) -> bool:
     m0, y0, Y0 = first
-    return (isinstance(X, np.ndarray) and X.dtype == np.float64 and X.ndim == 2
-            and X.shape == (len(Y0), m0.n_features_in_) and X.flags.c_contiguous
-            and isinstance(y, np.ndarray) and (y is y0 or np.array_equal(y, y0))
-            and bool(np.isfinite(X).all()))  # fmt: skip
+    return (
+        isinstance(X, np.ndarray)
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and X.shape == (len(Y0), m0.n_features_in_)
+        and X.flags.c_contiguous
+        and isinstance(y, np.ndarray)
+        and (y is y0 or np.array_equal(y, y0))
+        and bool(np.isfinite(X).all())
+    )
 
 
 def scores(models, Xs, ys) -> np.ndarray:
@@ -206,9 +230,15 @@ def scores(models, Xs, ys) -> np.ndarray:
     intercepts = [np.stack([m.intercepts_[i] for m in models]) for i in range(L)]
     if task == "classification":  # binarised once for the networks sharing targets and classes
         first = m0._label_binarizer.transform(ys[0]).astype(float)
-        Y = np.stack([first if y is ys[0] or (np.array_equal(y, ys[0]) and np.array_equal(
-            m.classes_, m0.classes_)) else m._label_binarizer.transform(y).astype(float)
-            for m, y in zip(models, ys)])  # fmt: skip
+        Y = np.stack(
+            [
+                first
+                if y is ys[0]
+                or (np.array_equal(y, ys[0]) and np.array_equal(m.classes_, m0.classes_))
+                else m._label_binarizer.transform(y).astype(float)
+                for m, y in zip(models, ys)
+            ]
+        )
     else:
         Y = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -236,8 +266,10 @@ def _initialise(models, data, units, spec, task: str) -> dict:
                 X, Y, random_state=rs, test_size=spec["validation_fraction"], stratify=stratify
             )
             if X_va.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction'"
-                                 " or the size of your dataset.")  # fmt: skip
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction'"
+                    " or the size of your dataset."
+                )
             Xval.append(X_va)
             Yval.append(Y_va)
         streams.append(rs)
@@ -246,9 +278,16 @@ def _initialise(models, data, units, spec, task: str) -> dict:
     shared = not spec["early_stopping"] and all(
         X is Xtr[0] or np.array_equal(X, Xtr[0]) for X in Xtr
     )
-    return {"coefs": coefs, "intercepts": intercepts, "streams": streams, "shared": shared,
-            "X": Xtr[0] if shared else np.stack(Xtr), "Y": np.stack(Ytr),
-            "Xv": np.stack(Xval) if Xval else None, "Yv": np.stack(Yval) if Yval else None}  # fmt: skip
+    return {
+        "coefs": coefs,
+        "intercepts": intercepts,
+        "streams": streams,
+        "shared": shared,
+        "X": Xtr[0] if shared else np.stack(Xtr),
+        "Y": np.stack(Ytr),
+        "Xv": np.stack(Xval) if Xval else None,
+        "Yv": np.stack(Yval) if Yval else None,
+    }
 
 
 def _batch_size(spec, n: int) -> int:
@@ -256,8 +295,10 @@ def _batch_size(spec, n: int) -> int:
     if bs == "auto":
         return min(200, n)
     if bs > n:
-        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going"
-                      " to be clipped")  # fmt: skip
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+            stacklevel=2,
+        )
     return int(np.clip(bs, 1, n))
 
 
@@ -275,7 +316,9 @@ class _Training:
         self.full = self.bs >= self.n
         self.params = start["coefs"] + start["intercepts"]
         self.L = len(start["coefs"])
-        self.opt = Adam(self.params, spec) if spec["solver"] == "adam" else SGD(self.params, spec, N)
+        self.opt = (
+            Adam(self.params, spec) if spec["solver"] == "adam" else SGD(self.params, spec, N)
+        )
         self.ids = np.arange(N)  # global index of each network still training
         # each network's current shuffle of its rows (minibatches only)
         self.order = None if self.full else np.tile(np.arange(self.n), (N, 1))
@@ -303,8 +346,9 @@ class _Training:
                 Xb, Yb = self.X, self.Y
             else:
                 rows = self.order[:, start:stop]
-                Xb = (self.X[rows] if self.shared
-                      else self.X[np.arange(len(self.ids))[:, None], rows])  # fmt: skip
+                Xb = (
+                    self.X[rows] if self.shared else self.X[np.arange(len(self.ids))[:, None], rows]
+                )
                 Yb = self.Y[np.arange(len(self.ids))[:, None], rows]
             loss, cg, ig = backprop(self.params[:L], self.params[L:], Xb, Yb, self.spec)
             acc = acc + loss * (stop - start)
@@ -319,8 +363,9 @@ class _Training:
         """scikit-learn's stopping rule after an epoch; True when no network is left."""
         spec, L = self.spec, self.L
         if spec["early_stopping"]:
-            score = _validation_score(self.task, spec, self.params[:L], self.params[L:],
-                                      self.Xv, self.Yv)  # fmt: skip
+            score = _validation_score(
+                self.task, spec, self.params[:L], self.params[L:], self.Xv, self.Yv
+            )
             self.scores.append((self.ids, score))
             self.count = np.where(score < self.best_score + spec["tol"], self.count + 1, 0)
             better = score > self.best_score
@@ -398,13 +443,21 @@ def _finish(models, spec, units, out_params, state, curves, scores, streams):
             model.best_validation_score_ = None
             model.best_loss_ = _running_best(curve[j], np.inf, np.less)
         if not all(np.isfinite(w).all() for w in model.coefs_ + model.intercepts_):
-            results.append(ValueError("Solver produced non-finite parameter weights. The input"
-                                      " data may contain large values and need to be"
-                                      " preprocessed."))  # fmt: skip
+            results.append(
+                ValueError(
+                    "Solver produced non-finite parameter weights. The input"
+                    " data may contain large values and need to be"
+                    " preprocessed."
+                )
+            )
             continue
         if state["stalled"][j]:
-            results.append([f"Stochastic Optimizer: Maximum iterations ({spec['max_iter']}) "
-                            "reached and the optimization hasn't converged yet."])  # fmt: skip
+            results.append(
+                [
+                    f"Stochastic Optimizer: Maximum iterations ({spec['max_iter']}) "
+                    "reached and the optimization hasn't converged yet."
+                ]
+            )
         else:
             results.append([])
     return results

@@ -11,7 +11,6 @@ import numpy as np
 from scipy.special import expit, xlogy
 
 
-
 def _activate(name: str, z: np.ndarray) -> None:
     if name == "tanh":
         np.tanh(z, out=z)
@@ -98,14 +97,18 @@ class Adam:
         self.lr_init = spec["learning_rate_init"]
         self.beta_1, self.beta_2, self.epsilon = spec["beta_1"], spec["beta_2"], spec["epsilon"]
         self.t = 0
-        self.state = {"ms": [np.zeros_like(p) for p in params],
-                      "vs": [np.zeros_like(p) for p in params]}  # fmt: skip
+        self.state = {
+            "ms": [np.zeros_like(p) for p in params],
+            "vs": [np.zeros_like(p) for p in params],
+        }
 
     def updates(self, grads):
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         ms = self.state["ms"] = [b1 * m + (1 - b1) * g for m, g in zip(self.state["ms"], grads)]
-        vs = self.state["vs"] = [b2 * v + (1 - b2) * (g**2) for v, g in zip(self.state["vs"], grads)]
+        vs = self.state["vs"] = [
+            b2 * v + (1 - b2) * (g**2) for v, g in zip(self.state["vs"], grads)
+        ]
         lr = self.lr_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         return [-lr * m / (np.sqrt(v) + self.epsilon) for m, v in zip(ms, vs)]
 
@@ -126,8 +129,10 @@ class SGD:
         self.schedule = spec["learning_rate"]
         self.momentum, self.nesterov = spec["momentum"], spec["nesterovs_momentum"]
         self.power_t = spec["power_t"]
-        self.state = {"velocities": [np.zeros_like(p) for p in params],
-                      "lr": [np.full(n, float(self.lr_init))]}  # fmt: skip
+        self.state = {
+            "velocities": [np.zeros_like(p) for p in params],
+            "lr": [np.full(n, float(self.lr_init))],
+        }
 
     def _lr(self, ndim):
         lr = self.state["lr"][0]

@@ -6,8 +6,8 @@ the runner refer to them by name.
 """
 
 from ._derivatives import PartialDerivatives, jacobian, partial_derivatives
-from ._neuralnettools import from_neuralnettools, to_neuralnettools
 from ._lek import LekProfile, lek_groups, lek_profile, lek_sensitivity
+from ._neuralnettools import from_neuralnettools, to_neuralnettools
 from ._permutation import PermutationImportance, permutation
 from ._registry import METHODS, Method, Network, compute, get_method, method_names
 from ._weights import WeightSums, garson, garson_signed, olden, weight_sums

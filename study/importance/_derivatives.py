@@ -51,7 +51,8 @@ def jacobian(coefs, intercepts, X, *, activation="relu", out_activation="identit
 
     Notes
     -----
-    ``J = D0 W1 D1 W2 ... DL`` with ``D_l`` the diagonal matrix of activation derivatives at layer l.
+    ``J = D0 W1 D1 W2 ... DL`` with ``D_l`` the diagonal matrix of activation derivatives at
+    layer l.
     The softmax derivative is the full matrix ``dy_k/dz_l = y_k (delta_kl - y_l)``.
     """
     if activation not in _HIDDEN:

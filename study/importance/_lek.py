@@ -67,7 +67,9 @@ def lek_groups(X, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), *, seed: int = 0) -> np
     if isinstance(group_vals, (int, np.integer)) and not isinstance(group_vals, bool):
         k = int(group_vals)
         if not 1 <= k <= X.shape[0]:
-            raise ValueError(f"group_vals = {k} k-means groups needs 1 <= k <= n_samples ({X.shape[0]})")
+            raise ValueError(
+                f"group_vals = {k} k-means groups needs 1 <= k <= n_samples ({X.shape[0]})"
+            )
         from sklearn.cluster import KMeans
 
         centres = KMeans(n_clusters=k, n_init=10, random_state=int(seed)).fit(X).cluster_centers_
@@ -78,17 +80,30 @@ def lek_groups(X, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), *, seed: int = 0) -> np
         vals = np.array([np.nan])  # refused below
     if vals.ndim == 2:
         if vals.shape[1] != X.shape[1] or vals.shape[0] == 0:
-            raise ValueError(f"a matrix of group values needs {X.shape[1]} columns (one per "
-                             f"input) and at least one row; got shape {vals.shape}")  # fmt: skip
+            raise ValueError(
+                f"a matrix of group values needs {X.shape[1]} columns (one per "
+                f"input) and at least one row; got shape {vals.shape}"
+            )
         return vals.copy()
     if vals.ndim != 1 or vals.size == 0 or np.any((vals < 0) | (vals > 1)) or np.isnan(vals).any():
-        raise ValueError("group_vals must be fractions in [0, 1], an integer number of k-means "
-                         f"groups, or a matrix of constants; got {group_vals!r}")  # fmt: skip
+        raise ValueError(
+            "group_vals must be fractions in [0, 1], an integer number of k-means "
+            f"groups, or a matrix of constants; got {group_vals!r}"
+        )
     return np.quantile(X, vals, axis=0)  # numpy's default "linear" is R's type 7
 
 
-def lek_profile(coefs, intercepts, X, *, activation="relu", out_activation="identity", steps=100,
-                group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), seed: int = 0) -> LekProfile:  # fmt: skip
+def lek_profile(
+    coefs,
+    intercepts,
+    X,
+    *,
+    activation="relu",
+    out_activation="identity",
+    steps=100,
+    group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1),
+    seed: int = 0,
+) -> LekProfile:
     """Lek's profile of a network with weights in scikit-learn order, on data X.
 
     Parameters
@@ -123,7 +138,9 @@ def lek_profile(coefs, intercepts, X, *, activation="relu", out_activation="iden
         raise ValueError(f"steps must be at least 2; got {steps}")
     n_in = X.shape[1] if X.ndim == 2 else -1
     if n_in != np.asarray(coefs[0]).shape[0]:
-        raise ValueError(f"X has {n_in} columns but the network has {np.asarray(coefs[0]).shape[0]} inputs")
+        raise ValueError(
+            f"X has {n_in} columns but the network has {np.asarray(coefs[0]).shape[0]} inputs"
+        )
     groups = lek_groups(X, group_vals, seed=seed)
     x = np.linspace(X.min(axis=0), X.max(axis=0), steps)  # (steps, n_inputs)
     n_groups = groups.shape[0]
@@ -131,8 +148,13 @@ def lek_profile(coefs, intercepts, X, *, activation="relu", out_activation="iden
     grid = np.broadcast_to(groups[None, :, None, :], (n_in, n_groups, steps, n_in)).copy()
     idx = np.arange(n_in)
     grid[idx, :, :, idx] = x.T[:, None, :]
-    out = forward(coefs, intercepts, grid.reshape(-1, n_in), activation=activation,
-                  out_activation=out_activation)  # fmt: skip
+    out = forward(
+        coefs,
+        intercepts,
+        grid.reshape(-1, n_in),
+        activation=activation,
+        out_activation=out_activation,
+    )
     return LekProfile(x=x, groups=groups, response=out.reshape(n_in, n_groups, steps, -1))
 
 

@@ -82,8 +82,9 @@ class Method:
         unknown = sorted(set(options or {}) - set(self.options))
         if unknown:
             takes = ", ".join(self.options) or "none"
-            raise ValueError(f"unknown option(s) {', '.join(unknown)} of method {self.name!r}; "
-                             f"it takes: {takes}")
+            raise ValueError(
+                f"unknown option(s) {', '.join(unknown)} of method {self.name!r}; it takes: {takes}"
+            )
 
     def n_columns(self, task: str, n_outputs: int) -> int:
         """How many columns this method returns for a network with ``n_outputs`` output units."""
@@ -96,8 +97,9 @@ def _keyword_options(compute) -> tuple[str, ...]:
     # 1000-seed study (16,000 computations)
     import inspect
 
-    return tuple(n for n, p in inspect.signature(compute).parameters.items()
-                 if p.kind is p.KEYWORD_ONLY)  # fmt: skip
+    return tuple(
+        n for n, p in inspect.signature(compute).parameters.items() if p.kind is p.KEYWORD_ONLY
+    )
 
 
 def _garson(net):
@@ -136,41 +138,96 @@ def _partial_derivatives(net):
 def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0):
     X = net.X_train if net.X_train is not None else net.X
     prof = lek_profile(
-        net.coefs, net.intercepts, X, activation=net.model.activation,
-        out_activation=net.model.out_activation_, steps=int(steps),
+        net.coefs,
+        net.intercepts,
+        X,
+        activation=net.model.activation,
+        out_activation=net.model.out_activation_,
+        steps=int(steps),
         group_vals=group_vals if isinstance(group_vals, int) else list(group_vals),
         seed=int(kmeans_seed),
-    )  # fmt: skip
+    )
     # the curves are kept in single precision: 13 inputs x 6 groups x 100 steps x 3 outputs are
     # 94 kB per seed, and they feed medians and 10-90% bands, not ranks
-    return {"sensitivity": prof.sensitivity, "response": prof.response.astype(np.float32),
-            "x": prof.x, "groups": prof.groups}  # fmt: skip
+    return {
+        "sensitivity": prof.sensitivity,
+        "response": prof.response.astype(np.float32),
+        "x": prof.x,
+        "groups": prof.groups,
+    }
 
 
 _REGISTRY = (
-    Method("garson", _garson, "value", False, False,
-           "Garson/Goh: share of |input weight| x |output weight|; the output layer cancels",
-           ("value",), output_layer="ignored"),
-    Method("garson_signed", _garson_signed, "value", True, False,
-           "Garson with signs kept: only the signs of the output weights survive",
-           ("value",), output_layer="signs"),
-    Method("olden", _olden, "value", True, False,
-           "Olden connection weights W1 @ ... @ WL: uses every layer, output included",
-           ("value",)),
-    Method("weight_sums", _weight_sums, "abs", False, False,
-           "sums of positive, negative, net and absolute first-layer weights (ranked by abs)",
-           ("abs", "pos", "neg", "net"), output_layer="ignored"),
-    Method("permutation", _permutation, "mean", False, True,
-           "scikit-learn permutation_importance on the test split (score drop)",
-           ("mean", "std"), pooled_for_classifiers=True),
-    Method("partial_derivatives", _partial_derivatives, "rms", False, True,
-           "partial derivatives dy/dx over the test split: mean, std, rms (ranked by rms)",
-           ("rms", "mean", "std")),
-    Method("lek", _lek, "sensitivity", False, True,
-           "Lek's profile on the training data: range of the response as one input sweeps its "
-           "range, mean over groups of the others",
-           ("sensitivity",), extras=("response", "x", "groups")),
-)  # fmt: skip
+    Method(
+        "garson",
+        _garson,
+        "value",
+        False,
+        False,
+        "Garson/Goh: share of |input weight| x |output weight|; the output layer cancels",
+        ("value",),
+        output_layer="ignored",
+    ),
+    Method(
+        "garson_signed",
+        _garson_signed,
+        "value",
+        True,
+        False,
+        "Garson with signs kept: only the signs of the output weights survive",
+        ("value",),
+        output_layer="signs",
+    ),
+    Method(
+        "olden",
+        _olden,
+        "value",
+        True,
+        False,
+        "Olden connection weights W1 @ ... @ WL: uses every layer, output included",
+        ("value",),
+    ),
+    Method(
+        "weight_sums",
+        _weight_sums,
+        "abs",
+        False,
+        False,
+        "sums of positive, negative, net and absolute first-layer weights (ranked by abs)",
+        ("abs", "pos", "neg", "net"),
+        output_layer="ignored",
+    ),
+    Method(
+        "permutation",
+        _permutation,
+        "mean",
+        False,
+        True,
+        "scikit-learn permutation_importance on the test split (score drop)",
+        ("mean", "std"),
+        pooled_for_classifiers=True,
+    ),
+    Method(
+        "partial_derivatives",
+        _partial_derivatives,
+        "rms",
+        False,
+        True,
+        "partial derivatives dy/dx over the test split: mean, std, rms (ranked by rms)",
+        ("rms", "mean", "std"),
+    ),
+    Method(
+        "lek",
+        _lek,
+        "sensitivity",
+        False,
+        True,
+        "Lek's profile on the training data: range of the response as one input sweeps its "
+        "range, mean over groups of the others",
+        ("sensitivity",),
+        extras=("response", "x", "groups"),
+    ),
+)
 
 METHODS: dict[str, Method] = {m.name: m for m in _REGISTRY}
 
@@ -206,6 +263,8 @@ def compute(
             raise ValueError(f"method {name!r} needs the fitted model and held-out data (X and y)")
         method.check_options(options.get(name) or {})
         values = method.compute(network, **dict(options.get(name) or {}))
-        out[name] = {k: np.asarray(v) if k in method.extras else np.asarray(v, dtype=float)
-                     for k, v in values.items()}  # fmt: skip
+        out[name] = {
+            k: np.asarray(v) if k in method.extras else np.asarray(v, dtype=float)
+            for k, v in values.items()
+        }
     return out

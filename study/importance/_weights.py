@@ -71,8 +71,8 @@ def garson(coefs) -> np.ndarray:
     the first layer, ``A1 = |W1| / colsum |W1|``, is passed on through each further hidden layer in
     proportion to the absolute weights, ``A_l = |W_l| / colsum |W_l|``, giving
     ``A = A1 @ A2 @ ... @ A_{L-1}`` (p x H_last, columns sum to 1); then ``S_i = sum_j A_ij`` and
-    ``RI = S / sum(S)``. As in the classic formula, the last (hidden -> output) matrix cancels and is
-    not used. With one hidden layer ``A = A1`` and this is exactly the classic formula.
+    ``RI = S / sum(S)``. As in the classic formula, the last (hidden -> output) matrix cancels and
+    is not used. With one hidden layer ``A = A1`` and this is exactly the classic formula.
 
     References
     ----------

@@ -39,13 +39,20 @@ def _text_width(labels, size: float) -> float:
     from matplotlib.font_manager import FontProperties
 
     renderer, font = RendererAgg(10, 10, DPI), FontProperties(size=size)
-    widths = [renderer.get_text_width_height_descent(str(s), font, ismath=False)[0]
-              for s in labels]  # fmt: skip
+    widths = [renderer.get_text_width_height_descent(str(s), font, ismath=False)[0] for s in labels]
     return max(widths, default=0.0) / DPI
 
 
-def _fixed_grid(n_panels: int, ncols: int, *, labels, panel_w: float, panel_h: float,
-                right: float = 0.3, right_labels=()):  # fmt: skip
+def _fixed_grid(
+    n_panels: int,
+    ncols: int,
+    *,
+    labels,
+    panel_w: float,
+    panel_h: float,
+    right: float = 0.3,
+    right_labels=(),
+):
     """A figure of ``n_panels`` axes in rows of ``ncols``, placed by arithmetic in inches.
 
     Constrained layout measures every tick label a dozen times per save, which made the
@@ -73,8 +80,17 @@ def _fixed_grid(n_panels: int, ncols: int, *, labels, panel_w: float, panel_h: f
 
 
 def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
-            color="0.35", wrap=True)  # fmt: skip
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=9,
+        color="0.35",
+        wrap=True,
+    )
 
 
 def _suptitle(fig, analysis, what: str) -> None:
@@ -104,8 +120,10 @@ def _primary(analysis) -> pd.DataFrame:
 def _same_values(imp: pd.DataFrame, method: str, columns) -> bool:
     rows = imp[imp["method"] == method]
     cols = [rows.loc[rows["output"] == c, "value"].to_numpy(float) for c in columns]
-    return all(a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12,
-                                                        equal_nan=True) for a in cols[1:])
+    return all(
+        a.shape == cols[0].shape and np.allclose(a, cols[0], rtol=1e-9, atol=1e-12, equal_nan=True)
+        for a in cols[1:]
+    )
 
 
 def _panels(analysis, *, on: str = "value") -> list[tuple[str, str, str]]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ._base import NEG, _grid, _new_figure, _suptitle, save
 
+
 def lek_figure(analysis, output: str):
     """Lek's profile of one output: a panel per variable, the response as it sweeps its range
     with the others held at each group's values; the median over runs as a line and the 10-90%
@@ -38,8 +39,14 @@ def lek_figure(analysis, output: str):
         if np.isfinite(lo) and np.isfinite(hi):
             ax.set_ylim(lo - pad, hi + pad)
         ax.grid(alpha=0.3)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8,
-               title="others held at", title_fontsize=8, frameon=False)  # fmt: skip
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside right upper",
+        fontsize=8,
+        title="others held at",
+        title_fontsize=8,
+        frameon=False,
+    )
     fig.supxlabel("value of the swept variable (standardised)", fontsize=9)
     fig.supylabel(f"response ({output})", fontsize=9)
     _suptitle(fig, analysis, f"Lek's profile, output {output}: median over runs, 10-90% band")
@@ -53,11 +60,13 @@ def _standardised(observed, null, groups):
         mu, sd = np.nanmean(null, axis=1), np.nanstd(null, axis=1, ddof=1)  # (G, p)
         sd = np.where(sd > 0, sd, np.nan)
         return (observed - mu[groups]) / sd[groups], ((null - mu[:, None]) / sd[:, None]).reshape(
-            -1, null.shape[-1])  # fmt: skip
+            -1, null.shape[-1]
+        )
 
 
-def randomisation_figure(observed, null, meta, method: str, output: str, *, p_values=None,
-                         groups=None, design=None):  # fmt: skip
+def randomisation_figure(
+    observed, null, meta, method: str, output: str, *, p_values=None, groups=None, design=None
+):
     """Olden & Jackson's picture for one method and output: per variable, the histogram of the
     null networks' values, every tested seed's observed value as a tick under it and their median
     as a red line; ``p_values`` (median p per variable) go in the panel titles.
@@ -82,24 +91,34 @@ def randomisation_figure(observed, null, meta, method: str, output: str, *, p_va
         if nul.size:
             ax.hist(nul, bins=30, color="0.7", edgecolor="0.55", lw=0.4)
         if obs.size:
-            ax.plot(obs, np.zeros_like(obs), "|", color=NEG, ms=9, mew=0.8, alpha=0.6,
-                    clip_on=False)  # fmt: skip
+            ax.plot(
+                obs, np.zeros_like(obs), "|", color=NEG, ms=9, mew=0.8, alpha=0.6, clip_on=False
+            )
             ax.axvline(np.median(obs), color=NEG, lw=1.6)
         title = feat if p_values is None else f"{feat}\np = {p_values[i]:.3g}"
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_yticks([])
     where = "" if output == "all" else f" · {output}"
-    what = "variable permuted" if design is not None and design.permute == "variable" \
-        else "permuted response"  # fmt: skip
+    what = (
+        "variable permuted"
+        if design is not None and design.permute == "variable"
+        else "permuted response"
+    )
     n_groups = len(set(np.asarray(groups).tolist())) if scaled else 1
     up = "up to " if np.isnan(null).any() else "the "  # a sequential null stops some early
-    units = (f"grey: {up}{null.shape[0] // n_groups} null networks ({what}) of each of the "
-             f"{n_groups} tested seeds, in sd of that seed's null" if scaled else
-             f"grey: {up.replace('the ', '')}{null.shape[0]} null networks ({what})")  # fmt: skip
-    fig.suptitle(f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\n{units};"
-                 f" red: {observed.shape[0]} seeds (ticks) and their median (line); p: median "
-                 "over seeds", fontsize=10)  # fmt: skip
+    units = (
+        f"grey: {up}{null.shape[0] // n_groups} null networks ({what}) of each of the "
+        f"{n_groups} tested seeds, in sd of that seed's null"
+        if scaled
+        else f"grey: {up.replace('the ', '')}{null.shape[0]} null networks ({what})"
+    )
+    fig.suptitle(
+        f"{meta.name} ({meta.dataset}): randomisation test of {method}{where}\n{units};"
+        f" red: {observed.shape[0]} seeds (ticks) and their median (line); p: median "
+        "over seeds",
+        fontsize=10,
+    )
     if scaled:
         fig.supxlabel("(value - its seed's null mean) / its seed's null sd", fontsize=9)
     return fig
@@ -127,24 +146,45 @@ def draw_randomisation(result, record, output_dir, *, alpha: float = 0.05) -> li
             rows = table[(table["method"] == method) & (table["output"] == col)]
             p = rows.set_index("feature").reindex(meta.feature_names)["p_value"].to_numpy()
             name = f"randomisation_{method}" + ("" if len(cols) == 1 else f"_{safe}") + ".png"
-            fig = randomisation_figure(observed, null, meta, method, col, p_values=p,
-                                       groups=groups, design=design)  # fmt: skip
+            fig = randomisation_figure(
+                observed, null, meta, method, col, p_values=p, groups=groups, design=design
+            )
             paths.append(save(fig, Path(output_dir) / name))
     if result.best_connections is not None:
         run = record.runs[result.best]
         mask = connection_mask(result.best_connections, alpha, len(run.coefs))
-        which = ("each input tested with it permuted" if design is not None
-                 and design.valid_per_variable else "tested with the response permuted")  # fmt: skip
-        title = (f"{meta.name}: seed {run.seed} (best test {meta.score_name} "
-                 f"{run.test_score:.3f}), connections with p > {alpha} faded ({which})")  # fmt: skip
-        fig = network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
-                              output_names=meta.output_names, mask=mask, title=title)  # fmt: skip
+        which = (
+            "each input tested with it permuted"
+            if design is not None and design.valid_per_variable
+            else "tested with the response permuted"
+        )
+        title = (
+            f"{meta.name}: seed {run.seed} (best test {meta.score_name} "
+            f"{run.test_score:.3f}), connections with p > {alpha} faded ({which})"
+        )
+        fig = network_diagram(
+            run.coefs,
+            run.intercepts,
+            feature_names=meta.feature_names,
+            output_names=meta.output_names,
+            mask=mask,
+            title=title,
+        )
         paths.append(save(fig, Path(output_dir) / "network_diagram_pruned.png"))
     return paths
 
 
-def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=None,
-                    bias: bool = True, mask=None, title: str | None = None, max_width: float = 5.0):  # fmt: skip
+def network_diagram(
+    coefs,
+    intercepts=None,
+    *,
+    feature_names=None,
+    output_names=None,
+    bias: bool = True,
+    mask=None,
+    title: str | None = None,
+    max_width: float = 5.0,
+):
     """A neural interpretation diagram (Özesmi & Özesmi 1999; NeuralNetTools ``plotnet``) of a
     network of any depth: nodes by layer, one line per weight, width proportional to ``|w|``
     (the largest weight of the network gets ``max_width`` points), blue positive and red
@@ -162,8 +202,10 @@ def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=
     coefs = [np.asarray(w, float) for w in coefs]
     sizes = [coefs[0].shape[0]] + [w.shape[1] for w in coefs]
     names = [list(feature_names or [f"I{i + 1}" for i in range(sizes[0])])]
-    names += [[f"H{layer}.{j + 1}" if len(sizes) > 3 else f"H{j + 1}" for j in range(n)]
-              for layer, n in enumerate(sizes[1:-1], start=1)]  # fmt: skip
+    names += [
+        [f"H{layer}.{j + 1}" if len(sizes) > 3 else f"H{j + 1}" for j in range(n)]
+        for layer, n in enumerate(sizes[1:-1], start=1)
+    ]
     names += [list(output_names or [f"O{k + 1}" for k in range(sizes[-1])])]
     draw_bias = bias and intercepts is not None
     tall = max(sizes) + (1 if draw_bias else 0)
@@ -185,7 +227,11 @@ def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=
     scale = max_width / (max(weights) or 1.0)
     segs, widths, colours = [], [], []
     for layer, w in enumerate(coefs):
-        keep = np.ones(w.shape, bool) if mask is None or mask[layer] is None else np.asarray(mask[layer], bool)
+        keep = (
+            np.ones(w.shape, bool)
+            if mask is None or mask[layer] is None
+            else np.asarray(mask[layer], bool)
+        )
         for i, j in np.ndindex(w.shape):
             segs.append([pos[layer][i], pos[layer + 1][j]])
             if keep[i, j]:
@@ -202,8 +248,15 @@ def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=
                 widths.append(max(abs(bj) * scale, 0.15))
                 colours.append(POS if bj >= 0 else NEG)
     order = np.argsort(widths)  # thick lines on top of thin ones
-    ax.add_collection(LineCollection([segs[i] for i in order], linewidths=np.asarray(widths)[order],
-                                     colors=[colours[i] for i in order], alpha=0.8, zorder=1))  # fmt: skip
+    ax.add_collection(
+        LineCollection(
+            [segs[i] for i in order],
+            linewidths=np.asarray(widths)[order],
+            colors=[colours[i] for i in order],
+            alpha=0.8,
+            zorder=1,
+        )
+    )
     for layer, p in enumerate(pos):
         ax.scatter(p[:, 0], p[:, 1], s=260, facecolor="white", edgecolor="0.25", lw=1.2, zorder=3)
         if 0 < layer < len(pos) - 1:
@@ -218,7 +271,9 @@ def network_diagram(coefs, intercepts=None, *, feature_names=None, output_names=
             x = (xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0])
             ax.scatter([x], [bias_y], s=260, facecolor="0.92", edgecolor="0.5", lw=1, zorder=3)
             ax.text(x, bias_y, f"B{layer + 1}", ha="center", va="center", fontsize=6.5, zorder=4)
-    ax.set_xlim(-0.06 - label_w / fig.get_figwidth() * 1.3, 1.06 + label_w / fig.get_figwidth() * 1.3)
+    ax.set_xlim(
+        -0.06 - label_w / fig.get_figwidth() * 1.3, 1.06 + label_w / fig.get_figwidth() * 1.3
+    )
     ax.set_ylim(-0.7, tall - 0.3 + (0.4 if draw_bias else 0))
     if title:
         fig.suptitle(title, fontsize=10)

@@ -9,8 +9,18 @@ import numpy as np
 import pandas as pd
 
 from ._base import (
-    NEG, NET, POS, _fixed_grid, _matrix, _new_figure, _note, _palette, _panels, _primary,
-    _row_height, _suptitle, save,
+    NEG,
+    NET,
+    POS,
+    _fixed_grid,
+    _matrix,
+    _new_figure,
+    _note,
+    _palette,
+    _panels,
+    _primary,
+    _row_height,
+    _suptitle,
 )
 
 MAX_OUTPUTS = 4  # connection-weight panels drawn in the weight-sums chart
@@ -67,16 +77,30 @@ def _boxes(ax, data) -> None:
     if not keep:
         return
     y = y[keep]
-    get = {k: np.array([stats[i][k] for i in keep], float)
-           for k in ("q1", "q3", "med", "whislo", "whishi")}  # fmt: skip
+    get = {
+        k: np.array([stats[i][k] for i in keep], float)
+        for k in ("q1", "q3", "med", "whislo", "whishi")
+    }
     half = 0.3
-    boxes = [[(a, c - half), (b, c - half), (b, c + half), (a, c + half)]
-             for a, b, c in zip(get["q1"], get["q3"], y)]  # fmt: skip
+    boxes = [
+        [(a, c - half), (b, c - half), (b, c + half), (a, c + half)]
+        for a, b, c in zip(get["q1"], get["q3"], y)
+    ]
     ax.add_collection(PolyCollection(boxes, facecolors="none", edgecolors="black", linewidths=1))
-    ax.hlines(np.r_[y, y], np.r_[get["whislo"], get["q3"]], np.r_[get["q1"], get["whishi"]],
-              color="black", lw=1)  # fmt: skip
-    ax.vlines(np.r_[get["whislo"], get["whishi"]], np.r_[y, y] - half / 2, np.r_[y, y] + half / 2,
-              color="black", lw=1)  # fmt: skip
+    ax.hlines(
+        np.r_[y, y],
+        np.r_[get["whislo"], get["q3"]],
+        np.r_[get["q1"], get["whishi"]],
+        color="black",
+        lw=1,
+    )
+    ax.vlines(
+        np.r_[get["whislo"], get["whishi"]],
+        np.r_[y, y] - half / 2,
+        np.r_[y, y] + half / 2,
+        color="black",
+        lw=1,
+    )
     ax.vlines(get["med"], y - half, y + half, color=NEG, lw=1.5, zorder=3)
     fx = np.concatenate([stats[i]["fliers"] for i in keep])
     fy = np.concatenate([np.full(len(stats[i]["fliers"]), y[j]) for j, i in enumerate(keep)])
@@ -93,8 +117,9 @@ def importance_boxplots_figure(analysis):
     meta, imp = analysis.record.meta, _primary(analysis)
     panels = _panels(analysis, on="value")
     n = len(meta.feature_names)
-    fig, axes = _fixed_grid(len(panels), 3, labels=meta.feature_names, panel_w=3.2,
-                            panel_h=_row_height(n) - 1.2)  # fmt: skip
+    fig, axes = _fixed_grid(
+        len(panels), 3, labels=meta.feature_names, panel_w=3.2, panel_h=_row_height(n) - 1.2
+    )
     for ax, (method, output, title) in zip(axes, panels):
         layout = meta.methods[method]
         rows = imp[(imp["method"] == method) & (imp["output"] == output)]
@@ -127,8 +152,9 @@ def rank_heatmap_figure(analysis):
     usable = analysis.stability.set_index(["method", "output"])["n_runs"]
     side = max(2.4, (0.3 if n <= 15 else 0.17) * n)
     ncols = 4 if n <= 15 else 3
-    fig, axes = _fixed_grid(len(panels), ncols, labels=meta.feature_names, panel_w=side,
-                            panel_h=side, right=1.0)  # fmt: skip
+    fig, axes = _fixed_grid(
+        len(panels), ncols, labels=meta.feature_names, panel_w=side, panel_h=side, right=1.0
+    )
     tables = []
     for method, output, _ in panels:
         rows = dist[(dist["method"] == method) & (dist["output"] == output)]
@@ -149,9 +175,16 @@ def rank_heatmap_figure(analysis):
         if len(panels) * n * n <= MAX_ANNOTATED_CELLS:  # beyond, a wall of numbers: colour only
             for (i, j), c in np.ndenumerate(counts.to_numpy(float)):
                 if c > 0.05:  # ties split a run over the ranks they span: fractional counts
-                    ax.text(j, i, f"{c:.0f}" if abs(c - round(c)) < 0.05 else f"{c:.1f}",
-                            ha="center", va="center", fontsize=7, in_layout=False,
-                            color="white" if c > 0.6 * vmax else "black")  # fmt: skip
+                    ax.text(
+                        j,
+                        i,
+                        f"{c:.0f}" if abs(c - round(c)) < 0.05 else f"{c:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        in_layout=False,
+                        color="white" if c > 0.6 * vmax else "black",
+                    )
         if int(usable.get((method, output), 0)) == 0:
             _note(ax, "no usable runs")
     if image is not None:
@@ -174,23 +207,33 @@ def rank_bump_figure(analysis):
     n = len(meta.feature_names)
     drawn = sorted(set(imp["seed"]))[:MAX_SEEDS_DRAWN]
     imp = imp[imp["seed"].isin(drawn)]
-    firsts = pd.concat([imp[(imp["method"] == m) & (imp["output"] == meta.methods[m].columns[0])]
-                        for m in methods])  # fmt: skip
+    firsts = pd.concat(
+        [imp[(imp["method"] == m) & (imp["output"] == meta.methods[m].columns[0])] for m in methods]
+    )
     ever = set(firsts.loc[firsts["rank"] <= k, "feature"])
     # one colour per variable in every panel, so a variable is followed from method to method
     colour = dict(zip([f for f in meta.feature_names if f in ever], _palette(len(ever))))
     ncols = 1 if len(methods) == 1 else 2
     panel_h = max(2.2, 0.4 + 0.2 * n)
-    fig, axes = _fixed_grid(len(methods), ncols, labels=["rank", "13"], panel_w=5.0,
-                            panel_h=panel_h, right_labels=sorted(ever))  # fmt: skip
+    fig, axes = _fixed_grid(
+        len(methods),
+        ncols,
+        labels=["rank", "13"],
+        panel_w=5.0,
+        panel_h=panel_h,
+        right_labels=sorted(ever),
+    )
     for ax, method in zip(axes, methods):
         output = meta.methods[method].columns[0]
         rows = imp[(imp["method"] == method) & (imp["output"] == output)]
         ranks = _matrix(rows, "seed", "feature", "rank", list(meta.feature_names)).sort_index()
         seeds = ranks.index.to_numpy()
         top = [f for f in ranks.columns if (ranks[f] <= k).any()]
-        grey = [np.column_stack([seeds, ranks[f].to_numpy(float)]) for f in ranks.columns
-                if f not in top]  # fmt: skip
+        grey = [
+            np.column_stack([seeds, ranks[f].to_numpy(float)])
+            for f in ranks.columns
+            if f not in top
+        ]
         ax.add_collection(LineCollection(grey, colors="0.75", linewidths=0.7, zorder=1))
         for f in top:
             ax.plot(seeds, ranks[f], color=colour[f], lw=2, marker="o", ms=3, zorder=2)
@@ -211,7 +254,9 @@ def rank_bump_figure(analysis):
             _note(ax, "no usable runs")
     m = len(analysis.record.runs)
     if len(drawn) < m:
-        what = f"rank in the first {len(drawn)} of {m} runs; coloured: in the top {k} of one of them"
+        what = (
+            f"rank in the first {len(drawn)} of {m} runs; coloured: in the top {k} of one of them"
+        )
     else:
         what = f"rank per run; coloured: ever in the top {k}"
     _suptitle(fig, analysis, what)
@@ -253,8 +298,15 @@ def stability_curve_figure(analysis):
         rows = curve[(curve["method"] == method) & (curve["output"] == output)]
         rows = rows.sort_values("n_runs")
         style = styles[list(meta.methods[method].columns).index(output) % len(styles)]
-        ax.plot(rows["n_runs"], rows["kendall_w"], style, marker="o", ms=3, label=title,
-                color=colours(methods.index(method) % colours.N))  # fmt: skip
+        ax.plot(
+            rows["n_runs"],
+            rows["kendall_w"],
+            style,
+            marker="o",
+            ms=3,
+            label=title,
+            color=colours(methods.index(method) % colours.N),
+        )
     ax.set_ylim(0, 1.02)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if len(curve):  # also right when every W is NaN or there is one point per line (2 runs)
@@ -279,8 +331,10 @@ def agreement_figure(analysis):
     axes = fig.subplots(1, 2, squeeze=False)[0]
     k, n = analysis.top_k, len(analysis.record.meta.feature_names)
     trivial = "\n(k ≥ number of variables: always 1)" if k >= n else ""
-    specs = [("feature_agreement", f"top-{k} feature agreement{trivial}", "Blues", 0),
-             ("rank_correlation", "rank correlation (Spearman)", "RdBu", -1)]  # fmt: skip
+    specs = [
+        ("feature_agreement", f"top-{k} feature agreement{trivial}", "Blues", 0),
+        ("rank_correlation", "rank correlation (Spearman)", "RdBu", -1),
+    ]
     for ax, (measure, title, cmap, vmin) in zip(axes, specs):
         mat = pd.DataFrame(np.eye(len(methods)), index=methods, columns=methods)
         rows = agree[agree["measure"] == measure]
@@ -291,8 +345,15 @@ def agreement_figure(analysis):
         ax.set_yticks(range(len(methods)), methods, fontsize=8)
         for (i, j), v in np.ndenumerate(mat.to_numpy(float)):
             dark = abs(v) > 0.65 if vmin < 0 else v > 0.65
-            ax.text(j, i, "–" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
-                    fontsize=8, color="white" if dark else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                "–" if np.isnan(v) else f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "black",
+            )
         ax.set_title(title, fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.8)
     what = "mean over runs and outputs" if len(methods) > 1 else "one method: nothing to compare"
@@ -314,8 +375,12 @@ def retrain_figure(curves: pd.DataFrame, meta):
     for ax, mode in zip(axes, ("keep", "remove")):
         rows = curves[curves["mode"] == mode].sort_values("k")
         rnd = rows[rows["method"] == "random"]
-        ax.fill_between(rnd["k"], rnd["score_mean"] - rnd["score_sd"].fillna(0),
-                        rnd["score_mean"] + rnd["score_sd"].fillna(0), color="0.85")  # fmt: skip
+        ax.fill_between(
+            rnd["k"],
+            rnd["score_mean"] - rnd["score_sd"].fillna(0),
+            rnd["score_mean"] + rnd["score_sd"].fillna(0),
+            color="0.85",
+        )
         ax.plot(rnd["k"], rnd["score_mean"], color="0.4", ls="--", label="random k")
         # Methods that agree on their top k have identical curves; a small sideways offset and
         # a marker each keep every method visible instead of hidden under the last one drawn.
@@ -323,16 +388,24 @@ def retrain_figure(curves: pd.DataFrame, meta):
         for i, m in enumerate(methods):
             r = rows[rows["method"] == m]
             x = r["k"] + (i - (len(methods) - 1) / 2) * width
-            ax.plot(x, r["score_mean"], marker="osD^vPX*"[i % 8], ms=4, lw=1.2,
-                    color=colours(i % 10), label=m)  # fmt: skip
+            ax.plot(
+                x,
+                r["score_mean"],
+                marker="osD^vPX*"[i % 8],
+                ms=4,
+                lw=1.2,
+                color=colours(i % 10),
+                label=m,
+            )
         ax.set_title(f"{mode} the top k variables", fontsize=10)
         ax.set_xlabel("k")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"held-out {meta.score_name}")
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
-    fig.suptitle(f"{meta.name}: retraining on each method's top k vs k random variables",
-                 fontsize=11)
+    fig.suptitle(
+        f"{meta.name}: retraining on each method's top k vs k random variables", fontsize=11
+    )
     return fig
 
 
@@ -364,10 +437,22 @@ def rank_sets_figure(analysis):
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]  # the largest share on top
     colours = [VERDICT_COLOURS.get(v, "#9e9e9e") for v in t.top_k]
-    ax.hlines(y, t.rank_low_simultaneous - 0.45, t.rank_high_simultaneous + 0.45,
-              colors=colours, lw=1.2, alpha=0.7)  # fmt: skip
-    ax.barh(y, t.rank_high - t.rank_low + 0.9, left=t.rank_low - 0.45, height=0.5,
-            color=colours, alpha=0.85)  # fmt: skip
+    ax.hlines(
+        y,
+        t.rank_low_simultaneous - 0.45,
+        t.rank_high_simultaneous + 0.45,
+        colors=colours,
+        lw=1.2,
+        alpha=0.7,
+    )
+    ax.barh(
+        y,
+        t.rank_high - t.rank_low + 0.9,
+        left=t.rank_low - 0.45,
+        height=0.5,
+        color=colours,
+        alpha=0.85,
+    )
     ax.plot(np.arange(1, n + 1), y, "o", color="black", ms=3.5, zorder=3)
     ax.axvline(a.k + 0.5, color="black", ls="--", lw=0.8)
     ax.set_yticks(y, list(t.feature), fontsize=8 if n <= 20 else 7)
@@ -377,18 +462,25 @@ def rank_sets_figure(analysis):
     ax.set_xticks(range(1, n + 1, step))
     ax.set_xlabel("rank (1 = most important)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(color=c, label=f"{v} in the top {a.k}" if v != "no" else f"not in the "
-                     f"top {a.k}") for v, c in VERDICT_COLOURS.items()]  # fmt: skip
-    handles += [Line2D([], [], color="grey", lw=5, label="95% rank set"),
-                Line2D([], [], color="grey", lw=1.2, label="simultaneous (all at once)"),
-                Line2D([], [], marker="o", color="black", ls="", ms=3.5,
-                       label="rank of the estimate")]  # fmt: skip
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
-              frameon=False)  # fmt: skip
+    handles = [
+        Patch(color=c, label=f"{v} in the top {a.k}" if v != "no" else f"not in the top {a.k}")
+        for v, c in VERDICT_COLOURS.items()
+    ]
+    handles += [
+        Line2D([], [], color="grey", lw=5, label="95% rank set"),
+        Line2D([], [], color="grey", lw=1.2, label="simultaneous (all at once)"),
+        Line2D([], [], marker="o", color="black", ls="", ms=3.5, label="rank of the estimate"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
+    )
     meta = analysis.record.meta
-    fig.suptitle(f"{meta.name}: where each variable ranks, over data and seeds\n"
-                 f"{a.method}: the mean share over {a.n_seeds} seeds; its covariance from "
-                 f"{a.n_resamples} resample networks", fontsize=11)  # fmt: skip
+    fig.suptitle(
+        f"{meta.name}: where each variable ranks, over data and seeds\n"
+        f"{a.method}: the mean share over {a.n_seeds} seeds; its covariance from "
+        f"{a.n_resamples} resample networks",
+        fontsize=11,
+    )
     return fig
 
 
@@ -399,17 +491,27 @@ def best_network_figure(analysis):
     rec, meta = analysis.record, analysis.record.meta
     test = np.array([r.test_score for r in rec.runs], float)
     run = rec.runs[int(np.nanargmax(test)) if np.isfinite(test).any() else 0]
-    return network_diagram(run.coefs, run.intercepts, feature_names=meta.feature_names,
-                           output_names=meta.output_names,
-                           title=f"{meta.name}: seed {run.seed}, the best test {meta.score_name} "
-                                 f"({run.test_score:.3f}) of {len(rec.runs)} runs")  # fmt: skip
+    return network_diagram(
+        run.coefs,
+        run.intercepts,
+        feature_names=meta.feature_names,
+        output_names=meta.output_names,
+        title=f"{meta.name}: seed {run.seed}, the best test {meta.score_name} "
+        f"({run.test_score:.3f}) of {len(rec.runs)} runs",
+    )
 
 
 # rough drawing time of each chart: the costliest are handed out first (measured at 13 and 30
 # variables: the many-panel charts cost most)
-_COST = {"importance_boxplots.png": 3.0, "rank_heatmap.png": 3.0, "rank_bump.png": 2.0,
-         "weight_sums.png": 2.0, "agreement_matrix.png": 1.0, "stability_curve.png": 1.0,
-         "network_diagram.png": 0.5}  # fmt: skip
+_COST = {
+    "importance_boxplots.png": 3.0,
+    "rank_heatmap.png": 3.0,
+    "rank_bump.png": 2.0,
+    "weight_sums.png": 2.0,
+    "agreement_matrix.png": 1.0,
+    "stability_curve.png": 1.0,
+    "network_diagram.png": 0.5,
+}
 
 
 def start_all(analysis, output_dir, *, fork: bool | None = None):
@@ -426,10 +528,17 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
         matplotlib.use("Agg")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(output_dir / name, (lambda draw=draw: draw(analysis)), _COST.get(name, 1.0))
-            for name, draw in CHARTS.items()]  # fmt: skip
-    jobs.append((output_dir / "network_diagram.png", lambda: best_network_figure(analysis),
-                 _COST["network_diagram.png"]))
+    jobs = [
+        (output_dir / name, (lambda draw=draw: draw(analysis)), _COST.get(name, 1.0))
+        for name, draw in CHARTS.items()
+    ]
+    jobs.append(
+        (
+            output_dir / "network_diagram.png",
+            lambda: best_network_figure(analysis),
+            _COST["network_diagram.png"],
+        )
+    )
     answer = getattr(analysis, "answer", None)
     if answer is not None and answer.n_resamples:
         jobs.append((output_dir / "rank_sets.png", lambda: rank_sets_figure(analysis), 1.0))
@@ -439,8 +548,13 @@ def start_all(analysis, output_dir, *, fork: bool | None = None):
 
         columns = analysis.record.meta.methods["lek"].columns
         for output, safe in zip(columns, metric_names(columns)):
-            jobs.append((output_dir / f"lek_profile_{safe}.png",
-                         (lambda o=output: lek_figure(analysis, o)), 1.0))  # fmt: skip
+            jobs.append(
+                (
+                    output_dir / f"lek_profile_{safe}.png",
+                    (lambda o=output: lek_figure(analysis, o)),
+                    1.0,
+                )
+            )
     if "ipykernel" in sys.modules:  # a notebook's kernel: no fork under its threads
         fork = False
     return start(jobs, fork=fork)

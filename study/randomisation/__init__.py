@@ -24,11 +24,29 @@ metrics and summary lines.
 
 from ._analysis import RandomisationResult, analyse, validity_warning
 from ._design import INIT, PERMUTE, Design, NullSet
-from ._pvalues import (ALTERNATIVES, benjamini_hochberg, chance_score, connection_products,
-                       grouped_p_values, holm, p_values)  # fmt: skip
+from ._pvalues import (
+    ALTERNATIVES,
+    benjamini_hochberg,
+    chance_score,
+    connection_products,
+    grouped_p_values,
+    holm,
+    p_values,
+)
 
 __all__ = [
-    "ALTERNATIVES", "PERMUTE", "INIT", "p_values", "grouped_p_values", "holm",
-    "benjamini_hochberg", "connection_products", "chance_score", "Design", "NullSet", "analyse",
-    "RandomisationResult", "validity_warning",
+    "ALTERNATIVES",
+    "PERMUTE",
+    "INIT",
+    "p_values",
+    "grouped_p_values",
+    "holm",
+    "benjamini_hochberg",
+    "connection_products",
+    "chance_score",
+    "Design",
+    "NullSet",
+    "analyse",
+    "RandomisationResult",
+    "validity_warning",
 ]

@@ -46,8 +46,9 @@ class Design:
         missing mean the paper's response permutation with fresh initial weights)."""
         tested = settings.get("tested", "all")
         tested = str(tested) if str(tested) in ("all", "best") else int(tested)
-        return cls(str(settings.get("permute", "response")), str(settings.get("init", "fresh")),
-                   tested)  # fmt: skip
+        return cls(
+            str(settings.get("permute", "response")), str(settings.get("init", "fresh")), tested
+        )
 
     def settings(self) -> dict:
         return {"permute": self.permute, "init": self.init, "tested": self.tested}
@@ -60,10 +61,16 @@ class Design:
 
     def describe(self, B: int, *, sequential: bool = False) -> str:
         up = "up to " if sequential else ""
-        what = (f"each variable permuted in turn ({up}{B} networks per variable)" if self.permute
-                == "variable" else f"the response permuted ({up}{B} networks)")  # fmt: skip
-        start = ("retrained from the tested seed's initial weights" if self.init == "tested"
-                 else "each from fresh initial weights")  # fmt: skip
+        what = (
+            f"each variable permuted in turn ({up}{B} networks per variable)"
+            if self.permute == "variable"
+            else f"the response permuted ({up}{B} networks)"
+        )
+        start = (
+            "retrained from the tested seed's initial weights"
+            if self.init == "tested"
+            else "each from fresh initial weights"
+        )
         return f"{what}, {start}"
 
     def tested_indices(self, runs) -> list[int]:
@@ -112,8 +119,14 @@ class NullSet:
     def empty(cls, design: Design, groups, n_permutations: int, n_features: int) -> NullSet:
         R = n_features if design.permute == "variable" else 1
         shape = (len(groups), n_permutations, R)
-        return cls(design, np.asarray(groups, np.int64), {}, None, np.full(shape, np.nan),
-                   np.zeros(shape, bool))  # fmt: skip
+        return cls(
+            design,
+            np.asarray(groups, np.int64),
+            {},
+            None,
+            np.full(shape, np.nan),
+            np.zeros(shape, bool),
+        )
 
     @property
     def n_permutations(self) -> int:
@@ -156,8 +169,11 @@ class NullSet:
 
     def arrays(self) -> dict:
         """The null bundle's arrays (:meth:`from_arrays` reads them back)."""
-        out = {"groups": self.groups, "train_score": self.train_score,
-               "connections": self.connections}  # fmt: skip
+        out = {
+            "groups": self.groups,
+            "train_score": self.train_score,
+            "connections": self.connections,
+        }
         if self.trained is not None:
             out["trained"] = self.trained
         out.update({f"values/{m}": v for m, v in self.values.items()})
@@ -169,16 +185,29 @@ class NullSet:
         of the response permuted with fresh weights) is converted."""
         design = Design.of(settings)
         if "groups" in arrays:
-            return cls(design, np.asarray(arrays["groups"], np.int64),
-                       {k.removeprefix("values/"): np.asarray(v, float) for k, v in arrays.items()
-                        if k.startswith("values/")},
-                       np.asarray(arrays["connections"], float),
-                       np.asarray(arrays["train_score"], float),
-                       np.asarray(arrays["trained"], bool) if "trained" in arrays else None)  # fmt: skip
+            return cls(
+                design,
+                np.asarray(arrays["groups"], np.int64),
+                {
+                    k.removeprefix("values/"): np.asarray(v, float)
+                    for k, v in arrays.items()
+                    if k.startswith("values/")
+                },
+                np.asarray(arrays["connections"], float),
+                np.asarray(arrays["train_score"], float),
+                np.asarray(arrays["trained"], bool) if "trained" in arrays else None,
+            )
         n_layers = len(meta.layer_sizes) - 1
         coefs = [np.asarray(arrays[f"coef_{i}"], float) for i in range(n_layers)]
         conn = np.stack([connection_products([c[b] for c in coefs]) for b in range(len(coefs[0]))])
-        values = {m: np.asarray(arrays[f"{m}/{layout.primary}"], float)[None]
-                  for m, layout in meta.methods.items()}  # fmt: skip
-        return cls(design, np.array([-1]), values, conn[None],
-                   np.asarray(arrays["train_score"], float)[None, :, None])  # fmt: skip
+        values = {
+            m: np.asarray(arrays[f"{m}/{layout.primary}"], float)[None]
+            for m, layout in meta.methods.items()
+        }
+        return cls(
+            design,
+            np.array([-1]),
+            values,
+            conn[None],
+            np.asarray(arrays["train_score"], float)[None, :, None],
+        )

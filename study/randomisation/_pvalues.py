@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ALTERNATIVES", "p_values", "grouped_p_values", "exceeds", "holm",
-           "benjamini_hochberg", "connection_products", "chance_score"]
+__all__ = [
+    "ALTERNATIVES",
+    "p_values",
+    "grouped_p_values",
+    "exceeds",
+    "holm",
+    "benjamini_hochberg",
+    "connection_products",
+    "chance_score",
+]
 
 ALTERNATIVES = ("two-sided", "greater", "less", "observed-sign")
 
@@ -21,7 +29,9 @@ def p_values(observed, null, alternative: str = "two-sided") -> np.ndarray:
     Comparisons are exact (no tolerance): ties count as "at least as extreme".
     """
     if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}")
+        raise ValueError(
+            f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}"
+        )
     obs, nul = np.asarray(observed, float), np.asarray(null, float)
     if obs.shape[1:] != nul.shape[1:]:
         raise ValueError(f"observed {obs.shape} and null {nul.shape} differ after their first axis")

@@ -27,16 +27,41 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._comparison import COMPARED_TAG, latest_study, log_comparison, studies_in, study_links, study_params
-from ._ledger import STALE, ranges as seed_ranges
-from ._reader import Found, copy_tables, find_resumable, find_study, load_null, load_study, seeds_report
-from ._store import (
-    HASH_TAG, NAME_TAG, PARENT_TAG, ROLE_TAG, SEEDS_TAG, check_reachable, flatten, importance_key,
-    is_store_error, metric_names, require_store, resolve_uri, study_lock, ui_command, ui_path,
-    ui_url,
+from ._background import ChildWriter, WriterError
+from ._comparison import (
+    COMPARED_TAG,
+    latest_study,
+    log_comparison,
+    studies_in,
+    study_links,
+    study_params,
+)
+from ._ledger import STALE
+from ._ledger import ranges as seed_ranges
+from ._reader import (
+    Found,
+    copy_tables,
+    find_resumable,
+    find_study,
+    load_null,
+    load_study,
+    seeds_report,
 )
 from ._secrets import mask_uri
-from ._background import ChildWriter, WriterError
+from ._store import (
+    PARENT_TAG,
+    SEEDS_TAG,
+    check_reachable,
+    importance_key,
+    is_store_error,
+    metric_names,
+    require_store,
+    resolve_uri,
+    study_lock,
+    ui_command,
+    ui_path,
+    ui_url,
+)
 from ._writer import BUNDLE, NULL_BUNDLE, Tracker
 
 __all__ = [
@@ -71,4 +96,6 @@ __all__ = [
     "study_links",
     "study_params",
     "latest_study",
+    "PARENT_TAG",
+    "SEEDS_TAG",
 ]

@@ -76,7 +76,9 @@ class ChildWriter:
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             err = self._error
-            raise WriterError(f"writing child runs to MLflow failed: {type(err).__name__}: {err}") from err
+            raise WriterError(
+                f"writing child runs to MLflow failed: {type(err).__name__}: {err}"
+            ) from err
 
     def _loop(self) -> None:
         try:
@@ -100,7 +102,9 @@ class ChildWriter:
             if not batch or self._cancelled.is_set() or self._error is not None:
                 continue
             t0 = time.perf_counter()
-            good = sorted((run for run in batch if isinstance(run, RunRecord)), key=lambda r: r.seed)
+            good = sorted(
+                (run for run in batch if isinstance(run, RunRecord)), key=lambda r: r.seed
+            )
             try:
                 ids = self._tracker.log_runs(good) if good else []
                 for failed in (run for run in batch if not isinstance(run, RunRecord)):

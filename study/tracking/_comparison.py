@@ -18,9 +18,12 @@ def studies_in(uri: str, experiment: str) -> list[str]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise StudyError(f"no experiment {experiment!r} in {mask_uri(resolve_uri(uri))}")
-    runs = client.search_runs([exp.experiment_id],
-                              filter_string=f"tags.`{ROLE_TAG}` = 'study' and attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time ASC"], max_results=1000)  # fmt: skip
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{ROLE_TAG}` = 'study' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1000,
+    )
     return [r.info.run_id for r in runs]
 
 
@@ -28,8 +31,16 @@ def latest_study(uri: str) -> tuple[str, str] | None:
     """``(experiment id, study name)`` of the store's latest study, or None."""
     client = _client(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, filter_string=f"tags.`{ROLE_TAG}` = 'study'",
-                              order_by=["attributes.start_time DESC"], max_results=1) if ids else []  # fmt: skip
+    runs = (
+        client.search_runs(
+            ids,
+            filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if ids
+        else []
+    )
     if not runs:
         return None
     return runs[0].info.experiment_id, runs[0].data.tags.get("study.name", "")
@@ -45,8 +56,16 @@ def study_links(records) -> dict[str, str]:
     return {r.run_id: "#" + ui_path(r.experiment_id, r.run_id) for r in records}
 
 
-def log_comparison(uri: str, experiment_id: str, *, name: str, run_ids: Sequence[str],
-                   description: str, metrics: Mapping[str, float], files: Sequence[Path]) -> str:
+def log_comparison(
+    uri: str,
+    experiment_id: str,
+    *,
+    name: str,
+    run_ids: Sequence[str],
+    description: str,
+    metrics: Mapping[str, float],
+    files: Sequence[Path],
+) -> str:
     """A FINISHED run of role ``comparison`` that names the studies it compares (tag
     :data:`COMPARED_TAG`), with ``description`` in the UI, ``metrics`` and ``files`` as artifacts.
     Returns its run id."""
@@ -55,9 +74,15 @@ def log_comparison(uri: str, experiment_id: str, *, name: str, run_ids: Sequence
     from mlflow.entities import Metric
 
     client = _client(uri)
-    run = client.create_run(experiment_id, run_name=name, tags={
-        ROLE_TAG: "comparison", COMPARED_TAG: ",".join(run_ids),
-        "mlflow.note.content": description})  # fmt: skip
+    run = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags={
+            ROLE_TAG: "comparison",
+            COMPARED_TAG: ",".join(run_ids),
+            "mlflow.note.content": description,
+        },
+    )
     rid = run.info.run_id
     try:
         now = int(time.time() * 1000)

@@ -127,9 +127,12 @@ def claims(tags) -> dict[str, dict]:
                 text, _, t = group.partition("@")
                 seeds.update(dict.fromkeys(parse_ranges(text), float(t or 0)))
             finished = "finished" in fields
-            claim = {"heartbeat": float(fields.get("heartbeat", fields.get("finished"))),
-                     "seeds": seeds, "done": parse_ranges(fields.get("done", "")),
-                     "finished": finished}  # fmt: skip
+            claim = {
+                "heartbeat": float(fields.get("heartbeat", fields.get("finished"))),
+                "seeds": seeds,
+                "done": parse_ranges(fields.get("done", "")),
+                "finished": finished,
+            }
         except (KeyError, TypeError, ValueError):
             continue
         process = key.removeprefix(CLAIM_PREFIX)
@@ -145,8 +148,9 @@ def finished_elsewhere(tags) -> set[int]:
 
 
 def _written(every: dict[str, dict]) -> set[int]:
-    return set().union(*(set(c["seeds"]) if c["finished"] else c["done"]
-                         for p, c in every.items() if p != PROCESS))  # fmt: skip
+    return set().union(
+        *(set(c["seeds"]) if c["finished"] else c["done"] for p, c in every.items() if p != PROCESS)
+    )
 
 
 def alive(process: str | None, heartbeat: float | None = None) -> bool:
@@ -233,8 +237,14 @@ class Claim:
         busy = set().union(*others.values()) if others else set()
         done = set(done) | _written(every)
         free = [s for s in wanted if s not in done and s not in mine and s not in busy]
-        dead = {p for p, c in every.items() if p != PROCESS and not c["live"]
-                and not c["finished"] and not c["seeds"].keys().isdisjoint(free)}  # fmt: skip
+        dead = {
+            p
+            for p, c in every.items()
+            if p != PROCESS
+            and not c["live"]
+            and not c["finished"]
+            and not c["seeds"].keys().isdisjoint(free)
+        }
         if dead:  # its children written since its last heartbeat are not in its done
             done |= set().union(*(self._finished_by(run, p) for p in sorted(dead)))
             free = [s for s in free if s not in done]
@@ -256,8 +266,9 @@ class Claim:
         """The seeds dead ``process`` wrote FINISHED to this study, once per process; its
         children left RUNNING are ended KILLED (nobody will finish them)."""
         if process not in self._checked:
-            self._checked[process] = end_orphans(self._client, run.info.experiment_id,
-                                                 self._run_id, process)  # fmt: skip
+            self._checked[process] = end_orphans(
+                self._client, run.info.experiment_id, self._run_id, process
+            )
         return self._checked[process]
 
     def forget(self, seeds) -> None:
@@ -320,14 +331,18 @@ def _others(client, run_id: str, *, finished: bool) -> dict[str, dict[int, float
 
 
 def _seeds_of(every: dict[str, dict], *, finished: bool) -> dict[str, dict[int, float]]:
-    return {p: c["seeds"] for p, c in every.items()
-            if p != PROCESS and (c["live"] or finished and c["finished"])}  # fmt: skip
+    return {
+        p: c["seeds"]
+        for p, c in every.items()
+        if p != PROCESS and (c["live"] or finished and c["finished"])
+    }
 
 
 def dead_claims(tags) -> set[str]:
     """The processes whose claims on a parent (its ``tags``) are dead: not live, not finished."""
-    return {p for p, c in claims(tags).items() if p != PROCESS and not c["live"] and
-            not c["finished"]}  # fmt: skip
+    return {
+        p for p, c in claims(tags).items() if p != PROCESS and not c["live"] and not c["finished"]
+    }
 
 
 def end_orphans(client, experiment_id: str, run_id: str, process: str) -> set[int]:
@@ -336,8 +351,9 @@ def end_orphans(client, experiment_id: str, run_id: str, process: str) -> set[in
     query = f"tags.`{PARENT_TAG}` = '{run_id}' and tags.`{PROCESS_TAG}` = {quoted(process)}"
     finished, token = set(), None
     while True:
-        page = client.search_runs([experiment_id], filter_string=query, max_results=1000,
-                                  page_token=token)  # fmt: skip
+        page = client.search_runs(
+            [experiment_id], filter_string=query, max_results=1000, page_token=token
+        )
         for child in page:
             if child.info.status == "FINISHED":
                 finished.add(int(child.data.params["seed"]))
@@ -351,8 +367,6 @@ def end_orphans(client, experiment_id: str, run_id: str, process: str) -> set[in
 def live_others(client, run_id: str) -> dict[str, set[int]]:
     """The live claims of other processes on ``run_id``."""
     return {p: set(seeds) for p, seeds in _others(client, run_id, finished=False).items()}
-
-
 
 
 class Heartbeat:
@@ -385,8 +399,9 @@ class Heartbeat:
 # one parent
 
 
-def converge(client, experiment_id: str, run_id: str, name: str, ident_hash: str, *,
-             created: bool = True) -> str:
+def converge(
+    client, experiment_id: str, run_id: str, name: str, ident_hash: str, *, created: bool = True
+) -> str:
     """After creating the parent ``run_id`` of a study that other processes may be creating at
     the same moment: wait :data:`SETTLE` seconds, then keep the parent with the smallest run id
     among those created in the last minute with this name and settings (every racing process
@@ -398,8 +413,11 @@ def converge(client, experiment_id: str, run_id: str, name: str, ident_hash: str
         return run_id  # an established study: no race left to lose
     time.sleep(SETTLE)
     since = ours.info.start_time - 60_000
-    runs = client.search_runs([experiment_id], filter_string=study_filter(name, ident_hash) +
-                              f" and attributes.start_time >= {since}", max_results=100)  # fmt: skip
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=study_filter(name, ident_hash) + f" and attributes.start_time >= {since}",
+        max_results=100,
+    )
     winner = min([r.info.run_id for r in runs] + [run_id])
     if winner != run_id and created:
         client.delete_run(run_id)

@@ -23,8 +23,9 @@ from ._writer import BUNDLE, NULL_BUNDLE
 # reading
 
 
-def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = None,
-               name: str | None = None) -> str:  # fmt: skip
+def find_study(
+    uri: str, *, run_id: str | None = None, experiment: str | None = None, name: str | None = None
+) -> str:
     """The parent run id of a study: ``run_id`` itself (or its parent, for a seed's run), the
     latest finished study of ``experiment``, or the latest study called ``name`` (any status,
     any experiment) that has a finished seed (a re-run killed at once does not hide the study
@@ -33,13 +34,22 @@ def find_study(uri: str, *, run_id: str | None = None, experiment: str | None = 
     mlflow = _mlflow()
     if name:
         ids = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(ids, filter_string=study_filter(name),
-                                  order_by=["attributes.start_time DESC"], max_results=50)  # fmt: skip
+        runs = client.search_runs(
+            ids,
+            filter_string=study_filter(name),
+            order_by=["attributes.start_time DESC"],
+            max_results=50,
+        )
         if not runs:
             raise StudyError(f"no study called {name!r} in {mask_uri(resolve_uri(uri))}")
         for run in runs:
-            if client.search_runs([run.info.experiment_id], max_results=1, filter_string=(
-                    f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'FINISHED'")):
+            if client.search_runs(
+                [run.info.experiment_id],
+                max_results=1,
+                filter_string=(
+                    f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'FINISHED'"
+                ),
+            ):
                 return run.info.run_id
         return runs[0].info.run_id
     if run_id:
@@ -84,8 +94,12 @@ def find_resumable(uri: str, experiment: str, name: str, ident_hash: str | None 
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
-    runs = client.search_runs([exp.experiment_id], filter_string=study_filter(name, ident_hash),
-                              order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=study_filter(name, ident_hash),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs:
         return None
     from ._store import HASH_TAG
@@ -108,8 +122,11 @@ def seeds_report(uri: str, run_id: str, record) -> str:
         first, n = (int(x) for x in asked.split(":"))
         missing = sorted(set(range(first, first + n)) - set(seeds))
         shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
-        line += f"; missing {len(missing)} of seeds {first}-{first + n - 1}: {shown}" if missing \
-            else f"; none missing of seeds {first}-{first + n - 1}"  # fmt: skip
+        line += (
+            f"; missing {len(missing)} of seeds {first}-{first + n - 1}: {shown}"
+            if missing
+            else f"; none missing of seeds {first}-{first + n - 1}"
+        )
     return line + "."
 
 
@@ -138,22 +155,39 @@ def load_study(uri: str, run_id: str, *, known=()) -> StudyRecord:
         try:
             bundled = _read_bundle(client, run_id, meta, tmp)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated
-            notes.append(f"{BUNDLE} on the parent is damaged ({type(err).__name__}: {err}); every "
-                         "seed was read from its own child run")  # fmt: skip
+            notes.append(
+                f"{BUNDLE} on the parent is damaged ({type(err).__name__}: {err}); every "
+                "seed was read from its own child run"
+            )
             bundled = []
         ids = {b.run_id for b in bundled}
         extra = [r for r in known if r.run_id and r.run_id not in ids]  # already in memory
-        others = _finished_children(client, parent.info.experiment_id, run_id,
-                                    exclude=sorted(ids | {r.run_id for r in extra}))  # fmt: skip
-        runs = [b.record for b in bundled] + extra + [_read_child(client, c, meta, tmp)
-                                                      for c in others]  # fmt: skip
+        others = _finished_children(
+            client,
+            parent.info.experiment_id,
+            run_id,
+            exclude=sorted(ids | {r.run_id for r in extra}),
+        )
+        runs = (
+            [b.record for b in bundled]
+            + extra
+            + [_read_child(client, c, meta, tmp) for c in others]
+        )
     runs, dropped = once_per_seed(runs)
     if dropped:
-        notes.append(f"{dropped} more FINISHED child run(s) of seeds already counted were left "
-                     "out: each seed counts once (the child with the smallest run id)")  # fmt: skip
+        notes.append(
+            f"{dropped} more FINISHED child run(s) of seeds already counted were left "
+            "out: each seed counts once (the child with the smallest run id)"
+        )
     seeds, resamples = split_runs(runs)  # the seeds' statistics never see a resample network
-    return StudyRecord(meta=meta, runs=seeds, run_id=run_id, resamples=resamples,
-                       experiment_id=parent.info.experiment_id, notes=notes)  # fmt: skip
+    return StudyRecord(
+        meta=meta,
+        runs=seeds,
+        run_id=run_id,
+        resamples=resamples,
+        experiment_id=parent.info.experiment_id,
+        notes=notes,
+    )
 
 
 def once_per_seed(runs) -> tuple[list[RunRecord], int]:
@@ -188,8 +222,9 @@ def _children(client, experiment_id: str, run_id: str, *, status: str, exclude=(
             where += f" and attributes.run_id NOT IN ({', '.join(repr(i) for i in ids)})"
         token = None
         while True:
-            page = client.search_runs([experiment_id], filter_string=where, max_results=1000,
-                                      page_token=token)  # fmt: skip
+            page = client.search_runs(
+                [experiment_id], filter_string=where, max_results=1000, page_token=token
+            )
             children.update((c.info.run_id, c) for c in page if c.info.run_id not in skip)
             token = page.token
             if not token:
@@ -211,8 +246,9 @@ def _by_prefix(ids: list[str], limit: int, prefix: str = ""):
         return
     at = len(prefix)
     for digit in _HEX:  # an id that is not lowercase hex falls under none: it was left out
-        yield from _by_prefix([i for i in ids if len(i) > at and i[at] == digit], limit,
-                              prefix + digit)  # fmt: skip
+        yield from _by_prefix(
+            [i for i in ids if len(i) > at and i[at] == digit], limit, prefix + digit
+        )
 
 
 def copy_tables(uri: str, run_id: str, folder: Path, *, besides=()) -> list[Path]:
@@ -220,8 +256,11 @@ def copy_tables(uri: str, run_id: str, folder: Path, *, besides=()) -> list[Path
     recomputes), downloaded into ``folder``: what only training could make again, such as the
     retraining tables of ``validate.retrain``."""
     client = _client(uri)
-    names = [a.path for a in client.list_artifacts(run_id)
-             if a.path.endswith(".csv") and not a.is_dir and a.path not in set(besides)]  # fmt: skip
+    names = [
+        a.path
+        for a in client.list_artifacts(run_id)
+        if a.path.endswith(".csv") and not a.is_dir and a.path not in set(besides)
+    ]
     return [Path(client.download_artifacts(run_id, name, str(folder))) for name in names]
 
 
@@ -236,21 +275,26 @@ def load_null(uri: str, run_id: str) -> tuple[dict, dict] | None:
     with tempfile.TemporaryDirectory(prefix="study-read-") as tmp:
         with np.load(client.download_artifacts(run_id, NULL_BUNDLE, tmp)) as z:
             arrays = {key: z[key] for key in z.files}
-    settings = {k.removeprefix("extra/"): v.item() if v.ndim == 0 else v
-                for k, v in arrays.items() if k.startswith("extra/")}  # fmt: skip
+    settings = {
+        k.removeprefix("extra/"): v.item() if v.ndim == 0 else v
+        for k, v in arrays.items()
+        if k.startswith("extra/")
+    }
     return {k: v for k, v in arrays.items() if not k.startswith("extra/")}, settings
 
 
 def _read_meta(client, run_id: str, tmp: str, *, running: bool = False) -> StudyMeta:
     """The parent's ``study.json``. A parent another process has just created (a shard that
     attached to it at once) may not have it yet: wait for it a few seconds."""
-    for attempt in range(40 if running else 1):
+    for _ in range(40 if running else 1):
         if "study.json" in {a.path for a in client.list_artifacts(run_id)}:
             path = client.download_artifacts(run_id, "study.json", tmp)
             return StudyMeta.from_dict(json.loads(Path(path).read_text()))
         time.sleep(0.25)
-    raise StudyError(f"run {run_id} has no study.json: it was not made by study-run, or the "
-                     "process creating it died")  # fmt: skip
+    raise StudyError(
+        f"run {run_id} has no study.json: it was not made by study-run, or the "
+        "process creating it died"
+    )
 
 
 def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str) -> list[_Bundled]:
@@ -263,24 +307,34 @@ def _read_bundle(client, run_id: str, meta: StudyMeta, tmp: str) -> list[_Bundle
         b = {key: z[key] for key in z.files}
     out = []
     for i, cid in enumerate(b["run_id"]):
-        out.append(_Bundled(str(cid), RunRecord(
-            run_id=str(cid) or None,
-            process=str(b["process"][i]) or None if "process" in b else None,
-            seed=int(b["seed"][i]),
-            train_score=float(b["train_score"][i]),
-            test_score=float(b["test_score"][i]),
-            n_iter=int(b["n_iter"][i]),
-            converged=bool(b["converged"][i]),
-            coefs=[b[f"coef_{layer}"][i] for layer in range(n_layers)],
-            intercepts=[b[f"intercept_{layer}"][i] for layer in range(n_layers)],
-            importances={
-                name: {k: b[f"{name}/{k}"][i] for k in layout.measures + layout.extras
-                       if f"{name}/{k}" in b}  # an array the bundle lacks is left out
-                for name, layout in meta.methods.items()
-            },
-            timings={"fit": float(b["fit_seconds"][i]),
-                     "importance": float(b["importance_seconds"][i])},
-        )))  # fmt: skip
+        out.append(
+            _Bundled(
+                str(cid),
+                RunRecord(
+                    run_id=str(cid) or None,
+                    process=str(b["process"][i]) or None if "process" in b else None,
+                    seed=int(b["seed"][i]),
+                    train_score=float(b["train_score"][i]),
+                    test_score=float(b["test_score"][i]),
+                    n_iter=int(b["n_iter"][i]),
+                    converged=bool(b["converged"][i]),
+                    coefs=[b[f"coef_{layer}"][i] for layer in range(n_layers)],
+                    intercepts=[b[f"intercept_{layer}"][i] for layer in range(n_layers)],
+                    importances={
+                        name: {
+                            k: b[f"{name}/{k}"][i]
+                            for k in layout.measures + layout.extras
+                            if f"{name}/{k}" in b
+                        }  # an array the bundle lacks is left out
+                        for name, layout in meta.methods.items()
+                    },
+                    timings={
+                        "fit": float(b["fit_seconds"][i]),
+                        "importance": float(b["importance_seconds"][i]),
+                    },
+                ),
+            )
+        )
     return out
 
 

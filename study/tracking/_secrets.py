@@ -15,11 +15,15 @@ _HTTP_USERINFO = re.compile(r"(?P<scheme>\bhttps?\\?://)(?P<info>[^/?#\s]*)@", r
 # the password up to the last "@" before a space. SQLAlchemy takes "/", "?" and "#" into the
 # password unescaped (generated passwords hold them); an "@" it would not, but the user meant
 # it as part of the password, and masking too much hides only the host.
-_OTHER_USERINFO = re.compile(r"(?P<scheme>\b(?!https?\\?://)[A-Za-z][A-Za-z0-9+.-]*\\?://)"
-                             r"(?P<user>[^:/@\s]*)(?P<colon>\\?:)\S*@", re.IGNORECASE)
+_OTHER_USERINFO = re.compile(
+    r"(?P<scheme>\b(?!https?\\?://)[A-Za-z][A-Za-z0-9+.-]*\\?://)"
+    r"(?P<user>[^:/@\s]*)(?P<colon>\\?:)\S*@",
+    re.IGNORECASE,
+)
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&](?:password|passwd|pwd|secret|token|access_token|api_key)=)[^&#\s]*",
-    re.IGNORECASE)  # fmt: skip
+    re.IGNORECASE,
+)
 
 
 def _http_userinfo(match: re.Match) -> str:

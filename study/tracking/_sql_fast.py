@@ -50,8 +50,14 @@ def sql_store(client):
     return store if isinstance(store, SqlAlchemyStore) else None
 
 
-def insert_runs(store, runs: list, tags: list, metrics: Mapping[str, tuple],
-                params: Mapping[str, list], dataset_uuid: str | None = None) -> None:
+def insert_runs(
+    store,
+    runs: list,
+    tags: list,
+    metrics: Mapping[str, tuple],
+    params: Mapping[str, list],
+    dataset_uuid: str | None = None,
+) -> None:
     """New runs (rows of MLflow's ``runs`` table), their tags, metrics and params, and (with
     ``dataset_uuid``) an existing dataset of the experiment as the training input of each, in one
     transaction of multi-row inserts.
@@ -69,7 +75,14 @@ def insert_runs(store, runs: list, tags: list, metrics: Mapping[str, tuple],
 
     import numpy as np
     from mlflow.store.tracking.dbmodels.models import (
-        SqlInput, SqlInputTag, SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag)
+        SqlInput,
+        SqlInputTag,
+        SqlLatestMetric,
+        SqlMetric,
+        SqlParam,
+        SqlRun,
+        SqlTag,
+    )
 
     columns = {"run_uuid": [], "key": [], "value": [], "timestamp": [], "step": [], "is_nan": []}
     for run_id, (timestamp, keys, values) in metrics.items():
@@ -82,18 +95,39 @@ def insert_runs(store, runs: list, tags: list, metrics: Mapping[str, tuple],
         columns["timestamp"] += [timestamp] * len(keys)
         columns["step"] += [0] * len(keys)
         columns["is_nan"] += nan.tolist()
-    param_rows = [{"run_uuid": run_id, "key": p.key, "value": p.value}
-                  for run_id, run_params in params.items() for p in run_params]  # fmt: skip
-    inputs = [{"input_uuid": uuid.uuid4().hex, "source_type": "DATASET", "source_id": dataset_uuid,
-               "destination_type": "RUN", "destination_id": run["run_uuid"]}
-              for run in runs] if dataset_uuid else []  # fmt: skip
-    input_tags = [{"input_uuid": i["input_uuid"], "name": "mlflow.data.context", "value": "training"}
-                  for i in inputs]  # fmt: skip
+    param_rows = [
+        {"run_uuid": run_id, "key": p.key, "value": p.value}
+        for run_id, run_params in params.items()
+        for p in run_params
+    ]
+    inputs = (
+        [
+            {
+                "input_uuid": uuid.uuid4().hex,
+                "source_type": "DATASET",
+                "source_id": dataset_uuid,
+                "destination_type": "RUN",
+                "destination_id": run["run_uuid"],
+            }
+            for run in runs
+        ]
+        if dataset_uuid
+        else []
+    )
+    input_tags = [
+        {"input_uuid": i["input_uuid"], "name": "mlflow.data.context", "value": "training"}
+        for i in inputs
+    ]
     with store.ManagedSessionMaker(read_only=False) as session:
-        for table, values in ((SqlRun, _columns(runs)), (SqlTag, _columns(tags)),
-                              (SqlMetric, columns), (SqlLatestMetric, columns),
-                              (SqlParam, _columns(param_rows)), (SqlInput, _columns(inputs)),
-                              (SqlInputTag, _columns(input_tags))):  # fmt: skip
+        for table, values in (
+            (SqlRun, _columns(runs)),
+            (SqlTag, _columns(tags)),
+            (SqlMetric, columns),
+            (SqlLatestMetric, columns),
+            (SqlParam, _columns(param_rows)),
+            (SqlInput, _columns(inputs)),
+            (SqlInputTag, _columns(input_tags)),
+        ):
             if values and len(next(iter(values.values()))):
                 _insert(session, table.__table__, values)
 
@@ -127,9 +161,13 @@ def dataset_uuid(store, experiment_id: str, dataset) -> str | None:
     if dataset is None:
         return None
     with store.ManagedSessionMaker() as session:
-        row = (session.query(SqlDataset).filter(SqlDataset.experiment_id == int(experiment_id))
-               .filter(SqlDataset.name == dataset.name)
-               .filter(SqlDataset.digest == dataset.digest).first())  # fmt: skip
+        row = (
+            session.query(SqlDataset)
+            .filter(SqlDataset.experiment_id == int(experiment_id))
+            .filter(SqlDataset.name == dataset.name)
+            .filter(SqlDataset.digest == dataset.digest)
+            .first()
+        )
         return row.dataset_uuid if row is not None else None
 
 
@@ -153,7 +191,9 @@ def log_children(tracker, runs) -> list[str]:
     from ._store import child_name, child_params
 
     if tracker._artifact_root is None:
-        tracker._artifact_root = tracker.client.get_experiment(tracker.experiment_id).artifact_location
+        tracker._artifact_root = tracker.client.get_experiment(
+            tracker.experiment_id
+        ).artifact_location
         tracker._dataset_uuid = dataset_uuid(tracker._sql, tracker.experiment_id, tracker._dataset)
     rows, tags, metrics, params, keys = [], [], {}, {}, tracker.metric_keys()
     for run, (start, end) in zip(runs, tracker.child_times(runs)):
@@ -166,12 +206,24 @@ def log_children(tracker, runs) -> list[str]:
             tracker._write_arrays(run, folder)
         else:
             repo.log_artifacts(str(tracker._write_arrays(run)))
-        rows.append({"run_uuid": cid, "name": child_name(run.seed), "artifact_uri": uri,
-                     "experiment_id": int(tracker.experiment_id), "source_type": "UNKNOWN",
-                     "source_name": "", "entry_point_name": "", "user_id": "unknown",
-                     "status": "FINISHED", "start_time": start, "end_time": end,
-                     "deleted_time": None, "source_version": "",
-                     "lifecycle_stage": "active"})  # fmt: skip
+        rows.append(
+            {
+                "run_uuid": cid,
+                "name": child_name(run.seed),
+                "artifact_uri": uri,
+                "experiment_id": int(tracker.experiment_id),
+                "source_type": "UNKNOWN",
+                "source_name": "",
+                "entry_point_name": "",
+                "user_id": "unknown",
+                "status": "FINISHED",
+                "start_time": start,
+                "end_time": end,
+                "deleted_time": None,
+                "source_version": "",
+                "lifecycle_stage": "active",
+            }
+        )
         child_tags = {**tracker._child_tags(run.seed), MLFLOW_RUN_NAME: child_name(run.seed)}
         tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in child_tags.items()]
         metrics[cid] = (start, keys, tracker.metric_values(run))

@@ -118,8 +118,10 @@ def resolve_uri(uri: str) -> str:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # /proc/nope, a read-only disk, a file where a folder should be
-            raise StudyError(f"tracking.uri: cannot create the folder {path.parent} for the "
-                             f"store ({err.strerror or err})") from None  # fmt: skip
+            raise StudyError(
+                f"tracking.uri: cannot create the folder {path.parent} for the "
+                f"store ({err.strerror or err})"
+            ) from None
         return f"sqlite:///{path}"
     if "://" in uri:
         if uri.startswith("file:"):
@@ -143,11 +145,17 @@ def resolve_uri(uri: str) -> str:
 # not imported here: prepare checks the URI before MLflow loads; a test keeps the two equal)
 DATABASES = ("postgresql", "mysql", "sqlite", "mssql")
 # the package that installs each driver module SQLAlchemy imports, where its name differs
-_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary",
-                    "MySQLdb": "mysqlclient", "pymysql": "PyMySQL"}  # fmt: skip
-_STORES = ("sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://host:port (an "
-           "mlflow server), or a database: postgresql[+driver]://, mysql[+driver]:// or "
-           "mssql+pyodbc://")  # fmt: skip
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+}
+_STORES = (
+    "sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://host:port (an "
+    "mlflow server), or a database: postgresql[+driver]://, mysql[+driver]:// or "
+    "mssql+pyodbc://"
+)
 
 
 def _check_driver(scheme: str, uri: str) -> None:
@@ -156,8 +164,10 @@ def _check_driver(scheme: str, uri: str) -> None:
     if scheme.partition("+")[0] not in DATABASES:
         raise StudyError(f"tracking.uri: {scheme}:// is not a tracking store; use {_STORES}")
     if scheme.startswith("sqlite"):  # no file: a database in memory, empty for each connection
-        raise StudyError("tracking.uri: write a SQLite store as sqlite:///path/to/mlflow.db "
-                         "(three slashes, four for an absolute path)")  # fmt: skip
+        raise StudyError(
+            "tracking.uri: write a SQLite store as sqlite:///path/to/mlflow.db "
+            "(three slashes, four for an absolute path)"
+        )
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -165,19 +175,23 @@ def _check_driver(scheme: str, uri: str) -> None:
         dialect = make_url(uri).get_dialect()
     except NoSuchModuleError:
         database, _, driver = scheme.partition("+")
-        raise StudyError(f"tracking.uri: SQLAlchemy has no driver {driver!r} for {database}"
-                         ) from None  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: SQLAlchemy has no driver {driver!r} for {database}"
+        ) from None
     except (ArgumentError, ValueError):  # their messages repeat the URI, password included
-        raise StudyError(f"tracking.uri: not a database URL of the form "
-                         f"{scheme}://user@host:port/database") from None  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: not a database URL of the form {scheme}://user@host:port/database"
+        ) from None
     try:
         dialect.import_dbapi()
     except ImportError as err:
         module = err.name or dialect.driver
         package = _DRIVER_PACKAGES.get(module, module)
         package = f"'{package}'" if "[" in package else package  # a shell would expand [...]
-        raise StudyError(f"tracking.uri: {scheme}:// needs the Python driver {module}, which is "
-                         f"not installed: pip install {package}") from None  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: {scheme}:// needs the Python driver {module}, which is "
+            f"not installed: pip install {package}"
+        ) from None
 
 
 def _artifact_root(uri: str, folder: Path | None = None) -> str | None:
@@ -209,8 +223,9 @@ def ui_command(uri: str) -> str:
     return f"study-ui --uri {mask_uri(uri)}"
 
 
-def ui_path(experiment_id: str | None = None, run_id: str | None = None, *,
-            study: str | None = None) -> str:  # fmt: skip
+def ui_path(
+    experiment_id: str | None = None, run_id: str | None = None, *, study: str | None = None
+) -> str:
     """The UI route (after ``#``) of an experiment's runs, of one run, or (``study``) of the runs
     view filtered to one study's parent and children, in the classic model-training view.
 
@@ -231,12 +246,21 @@ def ui_path(experiment_id: str | None = None, run_id: str | None = None, *,
     return f"{page}?{query}"
 
 
-def ui_url(experiment_id: str | None = None, run_id: str | None = None, port: int = 5000,
-           uri: str | None = None, *, study: str | None = None) -> str:  # fmt: skip
+def ui_url(
+    experiment_id: str | None = None,
+    run_id: str | None = None,
+    port: int = 5000,
+    uri: str | None = None,
+    *,
+    study: str | None = None,
+) -> str:
     """:func:`ui_path` as a full address: on the tracking server ``uri`` if it is one, else on
     ``study-ui`` (127.0.0.1:``port``)."""
-    base = _address(uri).rstrip("/") if uri and uri.startswith(("http://", "https://")) else \
-        f"http://127.0.0.1:{port}"  # fmt: skip
+    base = (
+        _address(uri).rstrip("/")
+        if uri and uri.startswith(("http://", "https://"))
+        else f"http://127.0.0.1:{port}"
+    )
     return f"{base}/#{ui_path(experiment_id, run_id, study=study)}"
 
 
@@ -252,8 +276,9 @@ def require_store(uri: str) -> None:
         return
     path = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
     if (uri.startswith("sqlite:///") or uri.endswith(".db")) and not Path(path).is_file():
-        raise StudyError(f"no study store at {Path(path).resolve()}: run study-run first, or "
-                         "pass --uri")  # fmt: skip
+        raise StudyError(
+            f"no study store at {Path(path).resolve()}: run study-run first, or pass --uri"
+        )
     uri = resolve_uri(uri)
     with _store_lock(uri):
         _check_database(uri)
@@ -271,9 +296,17 @@ def is_store_error(exc: BaseException | None) -> bool:
         module = type(exc).__module__ or ""
         if module.startswith(("requests", "urllib3", "sqlalchemy", "psycopg", "sqlite3")):
             return True
-        if type(exc).__name__ == "MlflowException" and any(s in str(exc) for s in (
-                "Max retries exceeded", "API request to", "Connection", "OperationalError",
-                "readonly database", "database or disk is full")):  # fmt: skip
+        if type(exc).__name__ == "MlflowException" and any(
+            s in str(exc)
+            for s in (
+                "Max retries exceeded",
+                "API request to",
+                "Connection",
+                "OperationalError",
+                "readonly database",
+                "database or disk is full",
+            )
+        ):
             return True
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return False
@@ -298,8 +331,10 @@ def _check_database(uri: str) -> None:
     journal = Path(f"{path}-journal")
     hot = journal.exists()  # with an empty file: the store's creation was cut short
     if path.stat().st_size == 0 and not hot:
-        raise StudyError(f"tracking.uri: {path} is an empty file, not an MLflow store; remove it "
-                         "or point tracking.uri elsewhere")  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: {path} is an empty file, not an MLflow store; remove it "
+            "or point tracking.uri elsewhere"
+        )
     import sqlite3
 
     try:
@@ -322,15 +357,21 @@ def _unreadable(path: Path, err, journal: Path) -> str:
     (or not a database) is one to restore from a backup."""
     code = getattr(err, "sqlite_errorcode", 0) & 0xFF  # the primary result code
     if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-        return (f"tracking.uri: {path} has been locked by another process for over "
-                f"{BUSY_TIMEOUT} s ({err}); run again once that process is done, or end it")
+        return (
+            f"tracking.uri: {path} has been locked by another process for over "
+            f"{BUSY_TIMEOUT} s ({err}); run again once that process is done, or end it"
+        )
     if code == 8 and journal.exists():  # SQLITE_READONLY_ROLLBACK
-        return (f"tracking.uri: {path} holds a write that a stopped process left unfinished "
-                f"({journal.name}), and this process may not write there to undo it; run once "
-                "with write access to the file and its folder")
+        return (
+            f"tracking.uri: {path} holds a write that a stopped process left unfinished "
+            f"({journal.name}), and this process may not write there to undo it; run once "
+            "with write access to the file and its folder"
+        )
     if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
-        return (f"tracking.uri: SQLite reports {path} corrupt or not a database ({err}); "
-                "restore it from a backup or point tracking.uri elsewhere")
+        return (
+            f"tracking.uri: SQLite reports {path} corrupt or not a database ({err}); "
+            "restore it from a backup or point tracking.uri elsewhere"
+        )
     return f"tracking.uri: cannot read the store {path} ({err})"
 
 
@@ -351,9 +392,11 @@ def _check_database_server(uri: str) -> None:
         engine.connect().close()
     except (exc.DBAPIError, OSError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
-        raise StudyError(f"tracking.uri: the database server of "
-                         f"{url.render_as_string(hide_password=True)} does not let the study in "
-                         f"({reason})") from None  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: the database server of "
+            f"{url.render_as_string(hide_password=True)} does not let the study in "
+            f"({reason})"
+        ) from None
     finally:
         engine.dispose()
 
@@ -382,8 +425,12 @@ def _client(uri: str):
             if not is_store_error(err):
                 raise
             path = _database_file(uri)
-            raise StudyError(mask_uri(f"tracking.uri: cannot open the store {path or uri} "
-                                      f"({str(err).splitlines()[0][:200]})")) from None
+            raise StudyError(
+                mask_uri(
+                    f"tracking.uri: cannot open the store {path or uri} "
+                    f"({str(err).splitlines()[0][:200]})"
+                )
+            ) from None
     _READY.add(uri)
     return client
 
@@ -403,8 +450,10 @@ def _create_store(path: Path) -> None:
             stale.unlink(missing_ok=True)
         os.close(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
     except OSError as err:  # MLflow would try 10 times over 101 s
-        raise StudyError(f"tracking.uri: cannot create the store {path} ({err.strerror}); "
-                         "point tracking.uri to a folder you can write") from None  # fmt: skip
+        raise StudyError(
+            f"tracking.uri: cannot create the store {path} ({err.strerror}); "
+            "point tracking.uri to a folder you can write"
+        ) from None
     # the default artifact root MlflowClient gives a store (the Default experiment's)
     store = SqlAlchemyStore(f"sqlite:///{fresh}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
     store.engine.dispose()
@@ -432,12 +481,16 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     except urllib.error.HTTPError as err:
         if err.code in (401, 403):
             return
-        raise StudyError(f"tracking.uri: {mask_uri(uri)} answers, but not as an MLflow tracking "
-                         f"server (HTTP {err.code} at /health)") from None
+        raise StudyError(
+            f"tracking.uri: {mask_uri(uri)} answers, but not as an MLflow tracking "
+            f"server (HTTP {err.code} at /health)"
+        ) from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = mask_uri(getattr(err, "reason", err))
-        raise StudyError(f"tracking.uri: no tracking server answers at {mask_uri(uri)} ({reason}); "
-                         "start one (mlflow server ...) or use sqlite:///runs/mlflow.db") from None
+        raise StudyError(
+            f"tracking.uri: no tracking server answers at {mask_uri(uri)} ({reason}); "
+            "start one (mlflow server ...) or use sqlite:///runs/mlflow.db"
+        ) from None
 
 
 def study_lock(uri: str, experiment: str, name: str):
@@ -495,8 +548,10 @@ def _locked(path: Path | None = None, *, name: str = ""):
             os.close(fd)
             raise OSError(errno.EINVAL, "not a regular file")
     except OSError as err:
-        raise StudyError(f"cannot open the lock file {path} ({err.strerror}); remove it "
-                         "if it is not a file of yours") from None  # fmt: skip
+        raise StudyError(
+            f"cannot open the lock file {path} ({err.strerror}); remove it "
+            "if it is not a file of yours"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -518,13 +573,16 @@ def _lock_folder() -> Path:
             os.mkdir(folder, 0o700)
         info = os.lstat(folder)
     except OSError as err:
-        raise StudyError(f"cannot make the folder {folder} for the study's lock files "
-                         f"({err.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
-                         ) from None  # fmt: skip
+        raise StudyError(
+            f"cannot make the folder {folder} for the study's lock files "
+            f"({err.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
+        ) from None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise StudyError(f"{folder}, where studies keep their lock files, is not a private "
-                         "folder of this user; remove it, or set XDG_RUNTIME_DIR or TMPDIR to a "
-                         "folder of yours")  # fmt: skip
+        raise StudyError(
+            f"{folder}, where studies keep their lock files, is not a private "
+            "folder of this user; remove it, or set XDG_RUNTIME_DIR or TMPDIR to a "
+            "folder of yours"
+        )
     return folder
 
 
@@ -538,7 +596,8 @@ def _experiment_id(client, name: str, uri: str, artifacts: Path | None = None) -
     if exp is None:
         try:
             return client.create_experiment(
-                name, artifact_location=_artifact_root(resolve_uri(uri), artifacts),
+                name,
+                artifact_location=_artifact_root(resolve_uri(uri), artifacts),
                 tags={_KIND_TAG: _KIND},
             )
         except _mlflow().exceptions.MlflowException:
@@ -557,5 +616,3 @@ def _experiment_id(client, name: str, uri: str, artifacts: Path | None = None) -
             if _KIND_TAG not in client.get_experiment(exp.experiment_id).tags:
                 raise
     return exp.experiment_id
-
-

@@ -14,16 +14,35 @@ from ..record import RunRecord, StudyMeta
 from ..resample import index, is_resample
 from . import _ledger, _sql_fast
 from ._background import ChildWriter
-from ._secrets import mask_uri
 from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
+from ._secrets import mask_uri
 from ._store import (
-    ERROR_TAG, HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, RESAMPLE_TAG, ROLE_TAG, SEEDS_TAG,
-    _client, _experiment_id, _importance_keys, _mlflow, child_name, child_params, flatten,
+    ERROR_TAG,
+    HASH_TAG,
+    NAME_TAG,
+    PARENT_TAG,
+    PROCESS_TAG,
+    RESAMPLE_TAG,
+    ROLE_TAG,
+    SEEDS_TAG,
+    _client,
+    _experiment_id,
+    _importance_keys,
+    _mlflow,
+    child_name,
+    child_params,
+    flatten,
     resolve_uri,
 )
 
-_SCALARS = ("train_score", "test_score", "n_iter", "converged", "fit_seconds",
-            "importance_seconds")  # a child's first metrics (Tracker.metric_values)
+_SCALARS = (
+    "train_score",
+    "test_score",
+    "n_iter",
+    "converged",
+    "fit_seconds",
+    "importance_seconds",
+)  # a child's first metrics (Tracker.metric_values)
 BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
 NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null values (Tracker.log_arrays)
 
@@ -55,8 +74,14 @@ class Tracker:
     :func:`~._store.is_store_error`.
     """
 
-    def __init__(self, uri: str, experiment: str | None = None, *, run_id: str | None = None,
-                 artifacts: Path | None = None):  # fmt: skip
+    def __init__(
+        self,
+        uri: str,
+        experiment: str | None = None,
+        *,
+        run_id: str | None = None,
+        artifacts: Path | None = None,
+    ):
         """Open ``experiment`` (created if new) for a new study, or attach to the existing parent
         run ``run_id`` (``study-aggregate`` logs its results there). ``artifacts``: the folder
         of a new experiment's artifacts on a database other than SQLite (see ``_artifact_root``).
@@ -109,9 +134,18 @@ class Tracker:
 
     # -- writing the parent ---------------------------------------------------------------
 
-    def start(self, meta: StudyMeta, *, config: Mapping, config_yaml: str, dataset, run_name,
-              tags: Mapping[str, str] | None = None, config_hash: str | None = None,
-              converge: bool = False):  # fmt: skip
+    def start(
+        self,
+        meta: StudyMeta,
+        *,
+        config: Mapping,
+        config_yaml: str,
+        dataset,
+        run_name,
+        tags: Mapping[str, str] | None = None,
+        config_hash: str | None = None,
+        converge: bool = False,
+    ):
         """Create the parent run (with ``tags``) and log the config, the study layout and the
         dataset. ``converge``: other processes may create this study at the same moment (shards
         on several machines): after :func:`~._ledger.converge`, all of them use one parent (the
@@ -120,13 +154,19 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
         self.attach(meta)
-        tags = {ROLE_TAG: "study", NAME_TAG: meta.name, NAME_KEY_TAG: name_key(meta.name),
-                **({HASH_TAG: config_hash} if config_hash else {}), **(tags or {})}  # fmt: skip
+        tags = {
+            ROLE_TAG: "study",
+            NAME_TAG: meta.name,
+            NAME_KEY_TAG: name_key(meta.name),
+            **({HASH_TAG: config_hash} if config_hash else {}),
+            **(tags or {}),
+        }
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id, self._hash = run.info.run_id, config_hash
         if converge:  # shards created at the same moment on several machines: keep one parent
-            winner = _ledger.converge(self.client, self.experiment_id, self.run_id, meta.name,
-                                      tags.get(HASH_TAG, ""))  # fmt: skip
+            winner = _ledger.converge(
+                self.client, self.experiment_id, self.run_id, meta.name, tags.get(HASH_TAG, "")
+            )
             if winner != self.run_id:
                 self.resume(winner, meta, run_name=run_name)
                 return self.run_id
@@ -184,9 +224,11 @@ class Tracker:
                 created.append(child.info.run_id)
             inputs = self._dataset_inputs()
             for cid, run, (start, _) in zip(created, runs, times):
-                self.client.log_batch(cid, metrics=self._metrics(run, start),
-                                      params=[Param(k, v) for k, v in
-                                              child_params(run.seed).items()])  # fmt: skip
+                self.client.log_batch(
+                    cid,
+                    metrics=self._metrics(run, start),
+                    params=[Param(k, v) for k, v in child_params(run.seed).items()],
+                )
                 if inputs:
                     self.client.log_inputs(cid, datasets=inputs)
                 self._log_arrays(cid, run)
@@ -206,11 +248,15 @@ class Tracker:
         """A child's tags: its parent, role and process, and the study's name and settings hash
         (the runs list groups and filters children by study with them); a resample network's
         (``seed``: its ledger id) its index ``b`` too."""
-        return {PARENT_TAG: self.run_id, ROLE_TAG: "seed", PROCESS_TAG: PROCESS,
-                NAME_TAG: self.meta.name, NAME_KEY_TAG: name_key(self.meta.name),
-                **({HASH_TAG: self._hash} if self._hash else {}),
-                **({RESAMPLE_TAG: str(index(seed))} if seed is not None and is_resample(seed)
-                   else {})}  # fmt: skip
+        return {
+            PARENT_TAG: self.run_id,
+            ROLE_TAG: "seed",
+            PROCESS_TAG: PROCESS,
+            NAME_TAG: self.meta.name,
+            NAME_KEY_TAG: name_key(self.meta.name),
+            **({HASH_TAG: self._hash} if self._hash else {}),
+            **({RESAMPLE_TAG: str(index(seed))} if seed is not None and is_resample(seed) else {}),
+        }
 
     def child_times(self, runs) -> list[tuple[int, int]]:
         """``(start, end)`` in ms of each child, in the order given (seed order: the runner
@@ -225,8 +271,11 @@ class Tracker:
         for run in runs:
             t = run.timings
             end = int(1000 * t.get("finished_at", now))
-            start = int(1000 * t["started_at"]) if "started_at" in t else \
-                end - int(1000 * (t.get("fit", 0.0) + t.get("importance", 0.0)))  # fmt: skip
+            start = (
+                int(1000 * t["started_at"])
+                if "started_at" in t
+                else end - int(1000 * (t.get("fit", 0.0) + t.get("importance", 0.0)))
+            )
             start = self._last_start = max(start, self._last_start + 1)
             out.append((start, max(end, start + 1)))
         return out
@@ -237,20 +286,27 @@ class Tracker:
 
         if self._dataset is None:
             return []
-        return [DatasetInput(dataset=self._dataset,
-                             tags=[InputTag(key="mlflow.data.context", value="training")])]  # fmt: skip
+        return [
+            DatasetInput(
+                dataset=self._dataset, tags=[InputTag(key="mlflow.data.context", value="training")]
+            )
+        ]
 
     def log_failed(self, failed) -> str:
         """A FAILED child run for a seed that raised (:class:`~study.record.FailedRun`): its
         ``seed`` param, its error in the tag ``study.error`` and the traceback in ``error.txt``.
         Returns the child run id."""
         child = self.client.create_run(
-            self.experiment_id, run_name=child_name(failed.seed),
-            tags={PARENT_TAG: self.run_id, ROLE_TAG: "seed", ERROR_TAG: failed.error[:5000],
-                  PROCESS_TAG: PROCESS,
-                  **({RESAMPLE_TAG: str(index(failed.seed))} if is_resample(failed.seed)
-                     else {})},
-        )  # fmt: skip
+            self.experiment_id,
+            run_name=child_name(failed.seed),
+            tags={
+                PARENT_TAG: self.run_id,
+                ROLE_TAG: "seed",
+                ERROR_TAG: failed.error[:5000],
+                PROCESS_TAG: PROCESS,
+                **({RESAMPLE_TAG: str(index(failed.seed))} if is_resample(failed.seed) else {}),
+            },
+        )
         cid = child.info.run_id
         try:
             for key, value in child_params(failed.seed).items():
@@ -274,11 +330,18 @@ class Tracker:
         """A child's metric values: its scores, iterations and timings, then the primary measure
         of each method per variable and output (the importance keys of the study's layout)."""
         t = run.timings
-        values = [float(run.train_score), float(run.test_score), float(run.n_iter),
-                  float(run.converged), float(t.get("fit", np.nan)),
-                  float(t.get("importance", np.nan))]  # fmt: skip
-        primary = {m: run.importances[m][self.meta.methods[m].primary]
-                   for m in dict.fromkeys(method for method, _, _, _ in self._keys)}  # fmt: skip
+        values = [
+            float(run.train_score),
+            float(run.test_score),
+            float(run.n_iter),
+            float(run.converged),
+            float(t.get("fit", np.nan)),
+            float(t.get("importance", np.nan)),
+        ]
+        primary = {
+            m: run.importances[m][self.meta.methods[m].primary]
+            for m in dict.fromkeys(method for method, _, _, _ in self._keys)
+        }
         values += [float(primary[method][i, c]) for method, c, i, _ in self._keys]
         return values
 
@@ -299,7 +362,11 @@ class Tracker:
         )
         np.savez(
             folder / "importances.npz",
-            **{f"{m}/{k}": v for m, measures in run.importances.items() for k, v in measures.items()},
+            **{
+                f"{m}/{k}": v
+                for m, measures in run.importances.items()
+                for k, v in measures.items()
+            },
         )
         return folder
 
@@ -313,8 +380,8 @@ class Tracker:
         one file instead of two per child (see :func:`study.tracking.load_study`).
 
         ``runs`` and ``run_ids`` (their child runs) in the same order. Arrays are stacked over
-        runs: ``seed``, ``run_id``, the scalars of :data:`_SCALARS` and ``process``, ``coef_<l>`` and
-        ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
+        runs: ``seed``, ``run_id``, the scalars of :data:`_SCALARS` and ``process``, ``coef_<l>``
+        and ``intercept_<l>`` ``(n_runs, ...)``, and ``<method>/<measure>`` ``(n_runs, p, K)``.
         ``name``: the artifact's file name (the randomisation test's null networks had this
         layout, with no child runs, before its designs; ``NullSet.from_arrays`` still reads it).
         """
@@ -339,8 +406,9 @@ class Tracker:
             arrays[f"intercept_{i}"] = np.stack([r.intercepts[i] for r in runs])
         for method, measures in runs[0].importances.items():
             for measure in measures:
-                arrays[f"{method}/{measure}"] = np.stack([r.importances[method][measure]
-                                                          for r in runs])  # fmt: skip
+                arrays[f"{method}/{measure}"] = np.stack(
+                    [r.importances[method][measure] for r in runs]
+                )
         self.log_arrays(name, arrays)
 
     def log_arrays(self, name: str, arrays) -> None:
@@ -363,13 +431,18 @@ class Tracker:
         ``study-ui`` and on a tracking server alike): the study page, the report, its runs."""
         from ._store import ui_path
 
-        name = self.meta.name if self.meta is not None else \
-            self.client.get_run(self.run_id).data.tags.get(NAME_TAG, "")  # fmt: skip
+        name = (
+            self.meta.name
+            if self.meta is not None
+            else self.client.get_run(self.run_id).data.tags.get(NAME_TAG, "")
+        )
         run = f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
         q = "?workflowType=machine_learning"  # else the UI switches to its GenAI view
-        return {"Overview page (overview.html)": f"{run}/artifacts/overview.html{q}",
-                "Full report (report.txt)": f"{run}/artifacts/report.txt{q}",
-                "Every run of this study": "#" + ui_path(self.experiment_id, study=name)}
+        return {
+            "Overview page (overview.html)": f"{run}/artifacts/overview.html{q}",
+            "Full report (report.txt)": f"{run}/artifacts/report.txt{q}",
+            "Every run of this study": "#" + ui_path(self.experiment_id, study=name),
+        }
 
     def log_artifact(self, path, artifact_path: str | None = None) -> None:
         """One file on the parent run."""
@@ -386,7 +459,7 @@ class Tracker:
         for name, points in (series or {}).items():
             batch += [Metric(name, float(v), now, int(step)) for step, v in points]
         for i in range(0, len(batch), 1000):  # MLflow's limit per log_batch
-            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
+            self.client.log_batch(self.run_id, metrics=batch[i : i + 1000])
         for path in tables:
             self.client.log_artifact(self.run_id, str(path))
         for path in charts:
@@ -405,17 +478,19 @@ class Tracker:
         parent = self.client.get_run(run_id)
         self.experiment_id = parent.info.experiment_id
         self._hash = parent.data.tags.get(HASH_TAG)
-        self._dataset = next((d.dataset for d in parent.inputs.dataset_inputs), None) \
-            if parent.inputs else None  # fmt: skip
+        self._dataset = (
+            next((d.dataset for d in parent.inputs.dataset_inputs), None) if parent.inputs else None
+        )
         self.client.update_run(run_id, status="RUNNING", name=run_name)
         # what they wrote is in the store now: whoever reads it next need not look again
         self._dead = _ledger.dead_claims(parent.data.tags)
         beats = {p: c["heartbeat"] for p, c in _ledger.claims(parent.data.tags).items()}
         # a process writes children only while it holds a claim: one without is dead
-        stale = [c.info.run_id for c in _children(self.client, self.experiment_id, run_id,
-                                                  status="RUNNING")
-                 if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG),
-                                      beats.get(p, 0.0))]  # fmt: skip
+        stale = [
+            c.info.run_id
+            for c in _children(self.client, self.experiment_id, run_id, status="RUNNING")
+            if not _ledger.alive(p := c.data.tags.get(PROCESS_TAG), beats.get(p, 0.0))
+        ]
         for cid in stale:
             self.client.set_terminated(cid, "KILLED")
         return stale
@@ -423,8 +498,9 @@ class Tracker:
     def converged(self, meta: StudyMeta, ident_hash: str) -> str:
         """The parent shards created at the same moment settle on, for a process that attached
         to a young parent (see :func:`._ledger.converge`): re-attached to it if it is another."""
-        winner = _ledger.converge(self.client, self.experiment_id, self.run_id, meta.name,
-                                  ident_hash, created=False)  # fmt: skip
+        winner = _ledger.converge(
+            self.client, self.experiment_id, self.run_id, meta.name, ident_hash, created=False
+        )
         if winner != self.run_id:
             self.resume(winner, meta)
         return self.run_id
@@ -450,8 +526,15 @@ class Tracker:
         missing)."""
         _set_shared_tag(self.client, self.run_id, SEEDS_TAG, f"{first}:{n_runs}")
 
-    def finish(self, status: str = "FINISHED", *, quiet: bool = False, claim=None,
-               written=(), complete: bool = True) -> bool:
+    def finish(
+        self,
+        status: str = "FINISHED",
+        *,
+        quiet: bool = False,
+        claim=None,
+        written=(),
+        complete: bool = True,
+    ) -> bool:
         """Settle this process's ``claim`` (the seeds it ``written`` FINISHED stay taken) and end
         the parent with ``status`` (FINISHED, FAILED or KILLED); the parent stays RUNNING while
         another process still holds a live claim (the last one ends it), and is not FINISHED
@@ -471,8 +554,6 @@ class Tracker:
         finally:
             self._tmp.cleanup()
         return ended
-
-
 
 
 def _set_shared_tag(client, run_id: str, key: str, value: str) -> None:
