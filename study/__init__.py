@@ -16,9 +16,8 @@ def run(data, *, target, features=None, task: str = "auto", overrides=()):
     """A whole study of ``data`` (a pandas DataFrame or a CSV path) predicting ``target``:
     trains, logs to MLflow and analyses as ``study-run`` does; returns the study's
     :class:`~study.lifecycle.Outcome` (``.answer.table``: one row per variable). See
-    :func:`study.pipeline.run_table`.
-
-    >>> result = study.run(frame, target="y", overrides=["study.n_runs=10"])  # doctest: +SKIP
+    :func:`study.pipeline.run_table`. For example
+    ``study.run(frame, target="y", overrides=["study.n_runs=10"]).answer.table``.
     """
     from .pipeline import run_table
 

@@ -79,7 +79,7 @@ class ValidateConf:
 
 
 @dataclass
-class RandomisationConf:  # Olden & Jackson's randomisation test (2002); README: null designs
+class RandomisationConf:  # Olden & Jackson's randomisation test (2002); docs/randomisation.md
     n_permutations: int = 0  # B null networks (per variable and tested seed, see below); 0 = off
     # what null networks train on: the response permuted (the paper's global null: "no variable
     # matters"), or each variable permuted in turn (the null "x_i adds nothing": valid

@@ -40,15 +40,14 @@ answer's: the data's standard error ``sqrt(V_data)`` and the seeds' Monte Carlo 
 names the larger. ``study.n_runs=auto`` adds seeds until the seeds' error is below
 :data:`MC_TARGET` (a tenth) of the data's for every variable (:func:`seeds_needed`).
 
-**Measured** (``tests/bench_coverage.py``, README): on known-truth data the marginal sets of
-10 seeds and 20 bootstrap networks covered the true rank in every (dataset, variable) pair
-(regression and classification, 200 and 1000 rows, 20 datasets each), so the covariance errs
-on the wide side. Two facts of small networks explain it,
-measured with pairs of networks on one bootstrap resample (known-truth regression, 200 rows):
-a network on a bootstrap resample varies *more* with its seed than one on the rows themselves
-(duplicated rows), and less with the resample than a network does between fresh datasets. The
-difference ``cov(resamples) - cov(seeds)`` counts the first excess, which outweighed the
-second shortfall on every variable measured.
+**Measured** (``tests/bench_coverage.py``, docs/results.md): on known-truth data the marginal sets
+of 10 seeds and 20 bootstrap networks covered the true rank in every (dataset, variable) pair
+(regression and classification, 200 and 1000 rows, 20 datasets each), so the covariance errs on the
+wide side. Two facts of small networks explain it, measured with pairs of networks on one bootstrap
+resample (known-truth regression, 200 rows): a network on a bootstrap resample varies *more* with
+its seed than one on the rows themselves (duplicated rows), and less with the resample than a
+network does between fresh datasets. The difference ``cov(resamples) - cov(seeds)`` counts the first
+excess, which outweighed the second shortfall on every variable measured.
 
 References: Efron & Tibshirani (1993), An Introduction to the Bootstrap, ch. 6; Higham, N. J.
 (1988), Computing a nearest symmetric positive semidefinite matrix, Linear Algebra Appl. 103;

@@ -116,7 +116,8 @@ def _promises_randomisation_test(cfg):
     assert cfg["study"]["n_runs"] == 30
     assert cfg["randomisation"]["n_permutations"] == 99
     assert cfg["randomisation"]["alternative"] == "two-sided"
-    # the recommended design: valid per-variable p-values (README: "Null designs"), every seed
+    # the recommended design: valid per-variable p-values (docs/randomisation.md: "Null
+    # designs"), every seed
     assert (
         cfg["randomisation"]["permute"],
         cfg["randomisation"]["init"],

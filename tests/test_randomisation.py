@@ -290,7 +290,8 @@ def test_the_per_variable_design_is_valid_and_powerful_on_known_truth_classifica
 def test_the_response_design_from_the_tested_start_is_invalid_under_the_partial_null():
     # what the report's warning says: the response permuted from the tested seed's start flags
     # far more than 5% of the noise pairs. As the issue measured it (scikit-learn's learning rate
-    # of 0.001, 99 permutations: 27-47%); with the preset's 0.01 and B = 39, 11% (the README)
+    # of 0.001, 99 permutations: 27-47%); with the preset's 0.01 and B = 39, 11%
+    # (docs/randomisation.md)
     ds = load_dataset("known_truth_classification")
     model = {
         "hidden_layer_sizes": [8],

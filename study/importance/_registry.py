@@ -50,7 +50,7 @@ class Method:
     primary : the measure that ranks the variables.
     signed : rank by ``|value|`` (True) or by value (False).
     needs_data : needs the fitted model and held-out data, not only the weights.
-    summary : one line for tables and the README.
+    summary : one line for tables and the docs.
     measures : every measure ``compute`` returns, ``primary`` first.
     pooled_for_classifiers : one column for a classifier whatever its number of outputs
         (permutation importance scores accuracy, not a class); otherwise one column per output.

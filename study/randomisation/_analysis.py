@@ -266,7 +266,7 @@ def validity_warning(design) -> list[str]:
     return _wrapped(
         f"  Warning: permuting the response tests the global null (no variable "
         f"matters); its per-variable p-values are not valid when other variables carry "
-        f"signal ({why}; the README's calibration table measures it). For a claim "
+        f"signal ({why}; the calibration table in docs/randomisation.md measures it). For a claim "
         "about one variable use randomisation.permute=variable "
         "randomisation.init=tested."
     )
