@@ -21,6 +21,7 @@ from . import agreement as agr
 from . import answer as ans
 from . import stability as stab
 from .record import StudyRecord
+from .spec import N_BOOTSTRAP
 
 __all__ = [
     "View",
@@ -547,7 +548,7 @@ def lek_table(record: StudyRecord) -> pd.DataFrame | None:
 
 
 def analyse(
-    record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = 1000, seed: int = 0
+    record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0
 ) -> Analysis:
     """Compute every table and metric of a study from its runs."""
     if not record.runs:

@@ -38,6 +38,7 @@ from . import uncertainty as unc
 from .escape import for_markdown
 from .importance import get_method
 from .record import StudyRecord
+from .spec import N_BOOTSTRAP
 
 __all__ = [
     "REFERENCE_ORDER",
@@ -317,7 +318,7 @@ def answer(
     record: StudyRecord,
     *,
     k: int,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = N_BOOTSTRAP,
     seed: int = 0,
     method: str | None = None,
 ) -> Answer:

@@ -23,6 +23,7 @@ import pandas as pd
 from . import answer as ans
 from .escape import for_markdown, for_terminal
 from .identity import identity_keys
+from .spec import N_BOOTSTRAP
 
 __all__ = ["Compared", "compare", "differing_settings"]
 
@@ -149,7 +150,7 @@ def compare(
     *,
     labels: Sequence[str],
     k: int | None = None,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = N_BOOTSTRAP,
 ) -> Compared:
     """Compare studies (``records``: :class:`~study.record.StudyRecord`, ``params``: their
     flattened settings, ``labels``: their names as printed) on their answers."""

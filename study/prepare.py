@@ -19,6 +19,7 @@ from .errors import StudyError
 from .escape import for_terminal
 from .record import StudyMeta, method_layouts
 from .settings import Settings
+from .spec import default
 
 __all__ = ["Prepared", "prepare", "output_dir", "writable_folder"]
 
@@ -125,13 +126,14 @@ def _check_lek(settings: Settings, ds: datasets.Dataset) -> None:
         return
     from .importance import lek_groups
 
-    opts = dict(settings.method_options.get("lek") or {})  # names checked by Settings
-    steps = opts.get("steps", 100)
+    # names checked by Settings; what is not given is the config's default
+    opts = {**default("importance.options")["lek"], **(settings.method_options.get("lek") or {})}
+    steps = opts["steps"]
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise StudyError(
             f"importance.options.lek.steps must be an integer of at least 2; got {steps!r}"
         )
-    group_vals = opts.get("group_vals", (0, 0.2, 0.4, 0.6, 0.8, 1))
+    group_vals = opts["group_vals"]
     try:
         lek_groups(
             ds.X[: max(20, int(group_vals) if isinstance(group_vals, int) else 0)],
@@ -147,7 +149,9 @@ def _check_options(settings: Settings, ds: datasets.Dataset) -> None:
             f"stability.top_k={settings.top_k} is more than the {ds.n_features} "
             f"variables of {ds.name}"
         )
-    n_repeats = (settings.method_options.get("permutation") or {}).get("n_repeats", 5)
+    n_repeats = (settings.method_options.get("permutation") or {}).get(
+        "n_repeats", default("importance.options")["permutation"]["n_repeats"]
+    )
     if "permutation" in settings.methods and (
         isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 1
     ):

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import aggregate
 from .errors import StudyError
 from .record import StudyRecord
+from .spec import N_BOOTSTRAP
 
 __all__ = [
     "Published",
@@ -112,7 +113,7 @@ def analyse_and_log(
     output_dir: Path,
     *,
     top_k: int,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = N_BOOTSTRAP,
     seed: int = 0,
     charts: bool = True,
 ):

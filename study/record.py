@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .importance import get_method
+from .spec import N_BOOTSTRAP
 
 __all__ = ["MethodLayout", "StudyMeta", "RunRecord", "FailedRun", "StudyRecord", "method_layouts"]
 
@@ -60,7 +61,7 @@ class StudyMeta:
     score_name: str
     truth: tuple[float, ...] | None = None
     top_k: int = 3
-    n_bootstrap: int = 1000
+    n_bootstrap: int = N_BOOTSTRAP
     seed: int = 0
     backend: str | None = None  # what trained the networks (None: a study from before the key)
     # the test score of a network that learned nothing (None: a study from before the key):

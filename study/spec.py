@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
-__all__ = ["Config", "SECTIONS", "default"]
+__all__ = ["Config", "SECTIONS", "default", "N_BOOTSTRAP"]
 
 
 @dataclass
@@ -68,6 +68,10 @@ class ImportanceConf:
 class StabilityConf:
     top_k: int = 3  # top-k frequency and top-k stability use the k most important variables
     n_bootstrap: int = 1000  # resamples for the confidence interval of each mean importance
+
+
+# the functions that take n_bootstrap (study.answer, study.aggregate, ...) default to the config's
+N_BOOTSTRAP = StabilityConf.n_bootstrap
 
 
 @dataclass

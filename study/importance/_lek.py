@@ -54,7 +54,11 @@ def forward(coefs, intercepts, X, *, activation="relu", out_activation="identity
     return a
 
 
-def lek_groups(X, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), *, seed: int = 0) -> np.ndarray:
+# NeuralNetTools' lekprofile default, seq(0, 1, by = 0.2): the quantiles the others are held at
+GROUP_VALS = (0, 0.2, 0.4, 0.6, 0.8, 1)
+
+
+def lek_groups(X, group_vals=GROUP_VALS, *, seed: int = 0) -> np.ndarray:
     """The values the other inputs are held at, ``(n_groups, n_inputs)``.
 
     ``group_vals``: a sequence of fractions in [0, 1] (quantiles of each column, R type 7), an
@@ -101,7 +105,7 @@ def lek_profile(
     activation="relu",
     out_activation="identity",
     steps=100,
-    group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1),
+    group_vals=GROUP_VALS,
     seed: int = 0,
 ) -> LekProfile:
     """Lek's profile of a network with weights in scikit-learn order, on data X.

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spec import default
 from ._derivatives import partial_derivatives
 from ._lek import lek_profile
 from ._permutation import permutation
@@ -119,7 +120,11 @@ def _weight_sums(net):
     return {"abs": ws.abs, "pos": ws.pos, "neg": ws.neg, "net": ws.net}
 
 
-def _permutation(net, *, n_repeats=5):
+# the methods' options default to the config's (study.spec), stated there once
+_OPTIONS = default("importance.options")
+
+
+def _permutation(net, *, n_repeats=_OPTIONS["permutation"]["n_repeats"]):
     res = permutation(net.model, net.X, net.y, n_repeats=int(n_repeats), seed=net.seed)
     return {"mean": res.mean, "std": res.std}
 
@@ -135,7 +140,13 @@ def _partial_derivatives(net):
     return {"rms": pd_.rms, "mean": pd_.mean, "std": pd_.std}
 
 
-def _lek(net, *, steps=100, group_vals=(0, 0.2, 0.4, 0.6, 0.8, 1), kmeans_seed=0):
+def _lek(
+    net,
+    *,
+    steps=_OPTIONS["lek"]["steps"],
+    group_vals=tuple(_OPTIONS["lek"]["group_vals"]),
+    kmeans_seed=_OPTIONS["lek"]["kmeans_seed"],
+):
     X = net.X_train if net.X_train is not None else net.X
     prof = lek_profile(
         net.coefs,
