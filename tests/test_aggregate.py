@@ -137,6 +137,7 @@ def test_analyse_degenerate_studies_give_notes_not_crashes(values, note):
         assert a.stability.n_runs.iloc[0] == 2
 
 
+@pytest.mark.slow
 def test_study_aggregate_reproduces_study_run_tables(mlflow_store, tmp_path, capsys):
     from mlflow import MlflowClient
 

@@ -347,6 +347,7 @@ def _in_a_fresh_process(body: str) -> str:
     return out.stdout
 
 
+@pytest.mark.slow
 def test_forked_workers_train_the_same_networks_in_order():
     # the workers are forked from this process (they see what it set before the fork, and it is
     # their parent) and give, block by block and in order, the networks trained here
@@ -365,6 +366,7 @@ def test_forked_workers_train_the_same_networks_in_order():
     assert out.strip() == "ok"
 
 
+@pytest.mark.slow
 def test_a_dead_worker_hands_the_rest_to_joblib_workers():
     # a worker killed (the OOM killer, say) breaks the forked pool: the blocks not yet handed
     # back are trained by joblib's workers, and every seed comes back once, with its numbers
@@ -398,6 +400,7 @@ def test_no_fork_while_another_thread_runs():
         thread.join()
 
 
+@pytest.mark.slow
 def test_no_forked_pool_for_a_study_scikit_learn_trains():
     # the scikit-learn backend trains through joblib's workers: warm_up starts those (a thread
     # to join), and forks no pool that nothing would use

@@ -58,6 +58,7 @@ def _assert_user_error(proc, *needles):
         assert needle in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_cli_csv_regression_study_runs(tmp_path, mlflow_store):
     path = _csv(tmp_path)
     db = mlflow_store / "mlflow.db"
@@ -160,6 +161,7 @@ def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
         "no-path",
     ],
 )
+@pytest.mark.slow
 def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     files = {
         "csv": _csv(tmp_path),
@@ -206,6 +208,7 @@ def test_cli_csv_errors_are_one_line_exit_2(tmp_path, overrides, needles):
         "zero-repeats",
     ],
 )
+@pytest.mark.slow
 def test_cli_config_errors_are_one_line_exit_2(tmp_path, overrides, needles):
     proc = _run(
         overrides + ["tracking.uri=sqlite:///store.db"] * ("tracking.uri=mlruns" not in overrides),
@@ -223,6 +226,7 @@ def test_cli_help_lists_config_groups(tmp_path):
         assert word in proc.stdout
 
 
+@pytest.mark.slow
 def test_aggregate_refuses_a_missing_store_and_creates_none(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = (

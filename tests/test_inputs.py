@@ -78,6 +78,7 @@ STORES = "use sqlite:///path/to/mlflow.db (or a path ending in .db), http(s)://h
         ("model.alpha=abc", "model.alpha must be a float in the range [0.0, inf); got 'abc'"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_value_is_one_line_and_exit_2_before_anything_runs(tmp_path, override, message):
     proc = _study_run(*LEAN, f"paths.root={tmp_path / 'runs'}", override, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -114,6 +114,7 @@ def test_a_constant_regression_target_is_refused(tmp_path):
         ("+dataset.n_sample=50", "unknown dataset.n_sample for dataset wine"),
     ],
 )
+@pytest.mark.slow
 def test_bounds_and_misspelt_options_are_one_line_errors(tmp_path, override, message):
     proc = _study_run(
         override,
@@ -128,6 +129,7 @@ def test_bounds_and_misspelt_options_are_one_line_errors(tmp_path, override, mes
     assert _n_runs(tmp_path / "mlflow.db") == 0
 
 
+@pytest.mark.slow
 def test_a_diverging_loss_is_not_reported_as_converged(tmp_path):
     out = pipeline.run(
         _cfg(
@@ -158,6 +160,7 @@ def test_once_per_seed_keeps_the_smallest_run_id_whatever_the_order():
         assert dropped == 2
 
 
+@pytest.mark.slow
 def test_a_seed_written_twice_counts_once(tmp_path):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=twice"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -174,6 +177,7 @@ def test_a_seed_written_twice_counts_once(tmp_path):
 # --- claims ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_claims_skip_live_seeds_and_take_over_dead_ones(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", "study.name=claims"))
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
@@ -193,6 +197,7 @@ def test_claims_skip_live_seeds_and_take_over_dead_ones(tmp_path, monkeypatch):
     assert mine == list(range(2, 12)) and taken == {}
 
 
+@pytest.mark.slow
 def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=race"))
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
@@ -222,6 +227,7 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
 
 
+@pytest.mark.slow
 def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(
     tmp_path, monkeypatch
 ):
@@ -249,6 +255,7 @@ def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(
     assert mine == [4, 5, 6, 7] and taken == {"elsewhere:9": set(range(4))}
 
 
+@pytest.mark.slow
 def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, monkeypatch):
     import threading
 
@@ -274,6 +281,7 @@ def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, 
     assert set(tag["seeds"]) == {0, 1, 2, 3}  # else another process takes 2-3 as free
 
 
+@pytest.mark.slow
 def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=over"))  # seeds 0-2, ours
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
@@ -306,6 +314,7 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
     )
 
 
+@pytest.mark.slow
 def test_a_journal_keeps_the_seeds_the_store_lacks(tmp_path):
     from study.journal import Journal
 
@@ -503,6 +512,7 @@ def test_a_resume_started_while_the_study_runs_leaves_each_seed_finished_once(tm
 # --- names, damaged bundles, what study-aggregate writes ----------------------------------------
 
 
+@pytest.mark.slow
 def test_a_name_with_quotes_resumes_and_aggregates(tmp_path, capsys):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", 'study.name="it\'s"'))
     again = pipeline.run(
@@ -516,6 +526,7 @@ def test_a_name_with_quotes_resumes_and_aggregates(tmp_path, capsys):
     assert tracking.find_study(uri, name='it\'s "both"') == both.run_id
 
 
+@pytest.mark.slow
 def test_a_new_study_of_a_used_name_with_other_settings_is_refused(tmp_path):
     pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=taken"))
     with pytest.raises(
@@ -536,6 +547,7 @@ def test_a_new_study_of_a_used_name_with_other_settings_is_refused(tmp_path):
     assert _n_runs(tmp_path / "mlflow.db") == n  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_a_truncated_bundle_is_read_from_the_children(tmp_path, capsys):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=damaged"))
     bundle = next((tmp_path / "artifacts").rglob(tracking.BUNDLE))
@@ -559,6 +571,7 @@ def test_a_truncated_bundle_is_read_from_the_children(tmp_path, capsys):
     assert "is damaged" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_study_aggregate_writes_every_csv_study_run_wrote(tmp_path):
     cfg = _cfg(
         tmp_path,
@@ -593,6 +606,7 @@ def test_study_aggregate_writes_every_csv_study_run_wrote(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_study_aggregate_refuses_top_k_above_the_variables(tmp_path, capsys):
     pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=topk"))
     with pytest.raises(SystemExit) as exit_:
@@ -879,6 +893,7 @@ def test_sigterm_during_the_final_flush_leaves_nothing_running(tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_store_that_cannot_be_written_is_one_line_and_stays_unchanged(tmp_path):
     pipeline.run(_cfg(tmp_path, "study.n_runs=1", "study.name=ro"))
     db = tmp_path / "mlflow.db"

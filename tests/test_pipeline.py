@@ -62,6 +62,7 @@ def test_compose_default_config_is_the_wine_ranking_study():
     assert cfg["tracking"]["uri"] == "sqlite:///runs/mlflow.db"
 
 
+@pytest.mark.slow
 def test_run_logs_parent_and_one_child_per_seed(wine_study):
     client = _client(wine_study)
     parent = client.get_run(wine_study.run_id)
@@ -217,6 +218,7 @@ def test_read_back_equals_what_was_trained(wine_study):
                 np.testing.assert_array_equal(rec.importances[m][measure], v)
 
 
+@pytest.mark.slow
 def test_single_output_binary_and_two_output_regression_keys(mlflow_store):
     out = pipeline.run(
         _compose(

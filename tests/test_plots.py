@@ -260,6 +260,7 @@ def test_draw_all_survives_degenerate_studies(case, tmp_path):
     _assert_charts_written(plots.draw_all(analysis, tmp_path), tmp_path)
 
 
+@pytest.mark.slow
 def test_charts_drawn_in_a_forked_process_are_the_same_files(iris, tmp_path):
     # part of the charts drawn by a forked child (plots._parallel) or all of them here: the
     # same files, byte for byte, in the same order
@@ -328,6 +329,7 @@ def _drawn_by(log):
     return {int(i): int(pid) for pid, i in rows}, len(rows)
 
 
+@pytest.mark.slow
 def test_charts_are_handed_out_one_at_a_time_each_drawn_once(tmp_path):
     # both processes take charts from one queue until it is empty: every chart is drawn once,
     # by one of them, and both draw when both are free
@@ -341,6 +343,7 @@ def test_charts_are_handed_out_one_at_a_time_each_drawn_once(tmp_path):
     assert os.getpid() in by.values() and len(set(by.values())) == 2
 
 
+@pytest.mark.slow
 def test_the_child_takes_every_chart_while_this_process_is_busy(tmp_path):
     # this process's own work (tables, checks) takes longer than the charts: the child draws
     # them all, costliest first, and finish() only waits (a fixed split would leave some here)

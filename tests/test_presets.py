@@ -150,6 +150,7 @@ def test_presets_compose_and_give_what_the_header_promises(preset):
     PROMISES[preset](cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_presets_hold_only_what_they_change(preset):
     """A preset is a ``# @package _global_`` file of overrides; its header says how to run it."""
@@ -226,6 +227,7 @@ def known_truth_small(mlflow_store):
     )
 
 
+@pytest.mark.slow
 def test_known_truth_olden_recovers_the_true_order(known_truth_small, tmp_path):
     truth = _artifact(known_truth_small, "truth_recovery.csv", tmp_path).set_index("method")
     assert (truth.n_networks == 12).all() and (truth.n_informative == 5).all()
@@ -251,6 +253,7 @@ def multioutput_onehot(mlflow_store):
     )
 
 
+@pytest.mark.slow
 def test_multioutput_garson_opposite_output_weights_negate_signed_garson_only(
     multioutput_onehot, tmp_path
 ):

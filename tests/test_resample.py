@@ -202,6 +202,7 @@ def test_no_resamples_leave_the_config_hash_of_earlier_studies_and_n_resamples_i
     assert identity.config_hash(more) != identity.config_hash(ident)
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_unknown_resample_in_one_line_exit_2(tmp_path):
     from tests.test_cli import _assert_user_error, _run
 

@@ -146,6 +146,7 @@ def test_sigterm_stops_cleanly_and_says_how_to_go_on(tmp_path):
     assert parent == "KILLED"
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
     first = pipeline.run(
         _cfg(
@@ -184,6 +185,7 @@ def test_resume_extends_a_finished_study_without_retraining(mlflow_store):
     assert "5 finished seeds, logged by 1 process; none missing of seeds 0-4" in report
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_settings_and_names_them(mlflow_store):
     pipeline.run(
         _cfg(mlflow_store, "study.n_runs=2", "study.name=D", "tracking.experiment=resume-diff")

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "study"
 
 
@@ -116,6 +118,7 @@ def test_only_the_tracking_package_imports_mlflow():
     assert found == []
 
 
+@pytest.mark.slow
 def test_a_training_worker_imports_no_mlflow_or_matplotlib():
     # what a worker process loads to train a block and compute every method: unpickling the
     # plan (study.runner, study.datasets) and running it; MLflow, matplotlib and Hydra are the

@@ -90,6 +90,7 @@ def test_report_names_the_top_variables_with_their_uncertainty_first(mlflow_stor
     assert any("searchFilter=" in u and "wine-mlp_8" in u for u in links)
 
 
+@pytest.mark.slow
 def test_study_compare_prints_logs_and_refuses_one_study(mlflow_store, tmp_path, capsys):
     from mlflow import MlflowClient
 

@@ -616,6 +616,7 @@ def checked_study(mlflow_store):
     return pipeline.run(cfg)
 
 
+@pytest.mark.slow
 def test_run_checks_logs_tables_to_the_parent_run(checked_study, tmp_path):
     from mlflow import MlflowClient
 
