@@ -15,11 +15,12 @@ from pathlib import Path
 
 from .config import config_dir, to_plain
 from .errors import SeedsFailed, StoreUnavailable, StudyError
+from .spec import default
 
 __all__ = ["run_main", "aggregate_main", "compare_main", "ui_main"]
 
 # the environment's tracking URI if it names one, as MLflow itself does
-DEFAULT_URI = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///runs/mlflow.db"
+DEFAULT_URI = os.environ.get("MLFLOW_TRACKING_URI") or default("tracking.uri")
 # Hydra exits with 1 when it cannot compose the config (unknown option, bad override): a user
 # error. Once our task function has started, Hydra's exit 1 means a bug, with its traceback.
 _task_started = False

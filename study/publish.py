@@ -65,7 +65,7 @@ def publish(
     out = Published(analysis, list(paths), dict(analysis.tables()))
     resampled = aggregate.resample_table(record)  # beside the seeds' tables, never in them
     more = {**checks.tables, **({"resamples.csv": resampled} if resampled is not None else {})}
-    _log(tracker, metrics=checks.metrics, tables=write_tables(more, output_dir))
+    _log(tracker, tables=write_tables(more, output_dir))
     out.tables.update(more)
     out.check_lines = checks.summary
     if null is not None and null[0] is not None:

@@ -24,6 +24,7 @@ import pandas as pd
 from . import stability as stab
 from .aggregate import overall_importance
 from .runner import Plan, run_one, seeds_for
+from .spec import default
 
 __all__ = ["consensus_order", "retrain_curves", "retrain_areas", "validate", "RetrainResult"]
 
@@ -156,14 +157,14 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
     """Retraining validation of every method of a study, as configured in ``validate.*``."""
     from . import plots
 
-    v = settings.validate
+    v = {**vars(default("validate")), **settings.validate}  # what is not set: the config's
     orders = {m: consensus_order(record, m) for m in record.meta.methods}
     curves = retrain_curves(
         plan,
         orders,
-        k_max=int(v.get("k_max", 5)),
-        n_seeds=int(v.get("n_seeds", 3)),
-        n_random=int(v.get("n_random", 5)),
+        k_max=int(v["k_max"]),
+        n_seeds=int(v["n_seeds"]),
+        n_random=int(v["n_random"]),
         seed=settings.seed,
         n_jobs=settings.n_jobs,
         progress=settings.progress,

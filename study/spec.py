@@ -105,15 +105,16 @@ class RandomisationConf:  # Olden & Jackson's randomisation test (2002); docs/ra
 
 
 @dataclass
-class TrackingConf:
-    uri: str = "sqlite:///runs/mlflow.db"  # conf/config.yaml: the environment's, if set
-    experiment: str = "study"
-
-
-@dataclass
 class PathsConf:
     root: str = "runs"  # everything generated goes here (git-ignored)
     output_dir: Optional[str] = None  # this study's tables and charts; null = Hydra's folder
+
+
+@dataclass
+class TrackingConf:
+    # the store under paths.root (conf/config.yaml: the environment's MLFLOW_TRACKING_URI, if set)
+    uri: str = f"sqlite:///{PathsConf.root}/mlflow.db"
+    experiment: str = "study"
 
 
 @dataclass

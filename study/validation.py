@@ -177,13 +177,10 @@ def sensitivity_summary(table: pd.DataFrame, *, first: int | None = None) -> lis
 
 @dataclass
 class Checks:
-    """What the checks add to a study: tables (file name -> DataFrame), metrics, step series
-    (``{name: [(step, value), ...]}``), chart files, and blocks of lines for the summary."""
+    """What the checks add to a study: tables (file name -> DataFrame) and blocks of lines for
+    the summary."""
 
     tables: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    series: dict = field(default_factory=dict)
-    charts: list = field(default_factory=list)
     summary: list = field(default_factory=list)
 
 

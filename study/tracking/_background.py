@@ -34,7 +34,6 @@ class ChildWriter:
         self._cancelled = threading.Event()
         self._error: BaseException | None = None
         self.run_ids: dict[int, str] = {}
-        self.failed_ids: dict[int, str] = {}  # seeds that raised: their FAILED child runs
         self.busy_seconds = 0.0  # time the thread spent writing
         # set by the thread when it ends: in CPython 3.11 a join() interrupted by a signal marks
         # the thread stopped although it still runs, so is_alive() cannot tell
@@ -108,7 +107,7 @@ class ChildWriter:
             try:
                 ids = self._tracker.log_runs(good) if good else []
                 for failed in (run for run in batch if not isinstance(run, RunRecord)):
-                    self.failed_ids[failed.seed] = self._tracker.log_failed(failed)
+                    self._tracker.log_failed(failed)
             except BaseException as exc:  # reported by the next submit() or close()
                 self._error = exc
             else:

@@ -142,11 +142,10 @@ class Tracker:
         config_yaml: str,
         dataset,
         run_name,
-        tags: Mapping[str, str] | None = None,
         config_hash: str | None = None,
         converge: bool = False,
     ):
-        """Create the parent run (with ``tags``) and log the config, the study layout and the
+        """Create the parent run and log the config, the study layout and the
         dataset. ``converge``: other processes may create this study at the same moment (shards
         on several machines): after :func:`~._ledger.converge`, all of them use one parent (the
         others' are deleted), and only its creator logs the rest."""
@@ -159,7 +158,6 @@ class Tracker:
             NAME_TAG: meta.name,
             NAME_KEY_TAG: name_key(meta.name),
             **({HASH_TAG: config_hash} if config_hash else {}),
-            **(tags or {}),
         }
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id, self._hash = run.info.run_id, config_hash
@@ -448,14 +446,16 @@ class Tracker:
         """One file on the parent run."""
         self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
 
-    def log_results(self, *, metrics: Mapping[str, float], tables=(), charts=(), series=None):
+    def log_results(
+        self, *, metrics: Mapping[str, float] | None = None, tables=(), charts=(), series=None
+    ):
         """Study-level metrics and ``series`` (``{name: [(step, value), ...]}``, shown as curves in
         the UI) in one log_batch; ``tables`` (CSV files) at the top of the parent's artifacts and
         ``charts`` (PNG files) under ``charts/``."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        batch = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         for name, points in (series or {}).items():
             batch += [Metric(name, float(v), now, int(step)) for step, v in points]
         for i in range(0, len(batch), 1000):  # MLflow's limit per log_batch
