@@ -36,6 +36,7 @@ from ._comparison import (
     study_links,
     study_params,
 )
+from ._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, SEEDS_TAG
 from ._ledger import STALE
 from ._ledger import ranges as seed_ranges
 from ._reader import (
@@ -49,8 +50,6 @@ from ._reader import (
 )
 from ._secrets import mask_uri
 from ._store import (
-    PARENT_TAG,
-    SEEDS_TAG,
     check_reachable,
     importance_key,
     is_store_error,
@@ -62,7 +61,7 @@ from ._store import (
     ui_path,
     ui_url,
 )
-from ._writer import BUNDLE, NULL_BUNDLE, Tracker
+from ._writer import Tracker
 
 __all__ = [
     "Tracker",

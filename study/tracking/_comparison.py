@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import StudyError
+from ._layout import ROLE_TAG
 from ._secrets import mask_uri
-from ._store import ROLE_TAG, _client, resolve_uri, ui_path
+from ._store import _client, resolve_uri, ui_path
 
 COMPARED_TAG = "study.compared"  # the parent run ids a comparison run compares, comma-separated
 

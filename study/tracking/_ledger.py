@@ -31,40 +31,32 @@ The reader counts every seed once whatever this ledger holds (see ``_reader``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
 import time
 
-from ._store import HASH_TAG, NAME_TAG, PARENT_TAG, PROCESS_TAG, ROLE_TAG
+from ._layout import (
+    HASH_TAG,
+    NAME_KEY_TAG,
+    NAME_TAG,
+    PARENT_TAG,
+    PROCESS_TAG,
+    ROLE_TAG,
+    name_key,
+    quoted,
+)
 
 BEAT = 10.0  # seconds between heartbeats
 STALE = 60.0  # a claim without a heartbeat for this long is dead
 _RACES = 8  # claims lost to a simultaneous claim before a process gives up looking
 SETTLE = 2.0  # seconds a new shard waits before converging with shards started with it
 CLAIM_PREFIX = "study.claim."
-NAME_KEY_TAG = "study.name_key"  # sha1 of the name: found by filter whatever the name holds
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
 # ---------------------------------------------------------------------------------------------
 # names in filter strings
-
-
-def name_key(name: str) -> str:
-    return hashlib.sha1(str(name).encode()).hexdigest()[:16]
-
-
-def quoted(value: str) -> str | None:
-    """``value`` as a string literal of MLflow's filter syntax, which has no escapes: in single
-    quotes, else in double quotes; None if it holds both kinds."""
-    value = str(value)
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    return None
 
 
 def study_filter(name: str, ident_hash: str | None = None) -> str:

@@ -14,10 +14,10 @@ import numpy as np
 from ..errors import StudyError
 from ..record import RunRecord, StudyMeta, StudyRecord
 from ..resample import split_runs
+from ._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG
 from ._ledger import study_filter
 from ._secrets import mask_uri
-from ._store import PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG, _client, _mlflow, resolve_uri
-from ._writer import BUNDLE, NULL_BUNDLE
+from ._store import _client, _mlflow, resolve_uri
 
 # ---------------------------------------------------------------------------------------------
 # reading
@@ -102,7 +102,7 @@ def find_resumable(uri: str, experiment: str, name: str, ident_hash: str | None 
     )
     if not runs:
         return None
-    from ._store import HASH_TAG
+    from ._layout import HASH_TAG
 
     return Found(runs[0].info.run_id, runs[0].data.tags.get(HASH_TAG), dict(runs[0].data.params))
 

@@ -16,16 +16,9 @@ from ..errors import StudyError
 from ..naming import importance_key, metric_names
 from ..record import StudyMeta
 from ..resample import index, is_resample
+from ._layout import NAME_KEY_TAG, NAME_TAG, name_key, quoted
 from ._secrets import mask_uri
 
-PARENT_TAG = "mlflow.parentRunId"
-ROLE_TAG = "study.role"
-ERROR_TAG = "study.error"  # on a FAILED child: the error its seed raised
-NAME_TAG = "study.name"  # on a parent: the study's name (study.resume finds it by this)
-HASH_TAG = "study.config_hash"  # on a parent: hash of the settings that define its numbers
-RESAMPLE_TAG = "study.resample"  # on a resample network's child: its index b
-SEEDS_TAG = "study.seeds"  # on a parent: "first:n_runs", the seeds the latest process asked for
-PROCESS_TAG = "study.process"  # on a child: "host:pid" of the process that logged it
 CONNECT_TIMEOUT = 10  # seconds a database server has to let a connection in
 BUSY_TIMEOUT = 10  # seconds a check of a SQLite store waits for another process's lock
 
@@ -238,8 +231,6 @@ def ui_path(
         page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "/runs")
     query = "workflowType=machine_learning"
     if study is not None:  # children carry the study's name tags too (a quote-proof key)
-        from ._ledger import NAME_KEY_TAG, name_key, quoted
-
         q = quoted(study)
         where = f"tags.`{NAME_TAG}` = {q}" if q else f"tags.`{NAME_KEY_TAG}` = '{name_key(study)}'"
         query += "&searchFilter=" + quote(where, safe="")

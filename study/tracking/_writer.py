@@ -14,17 +14,22 @@ from ..record import RunRecord, StudyMeta
 from ..resample import index, is_resample
 from . import _ledger, _sql_fast
 from ._background import ChildWriter
-from ._ledger import NAME_KEY_TAG, PROCESS, name_key  # PROCESS: host:pid, on our children
-from ._secrets import mask_uri
-from ._store import (
+from ._layout import (
+    BUNDLE,
     ERROR_TAG,
     HASH_TAG,
+    NAME_KEY_TAG,
     NAME_TAG,
     PARENT_TAG,
     PROCESS_TAG,
     RESAMPLE_TAG,
     ROLE_TAG,
     SEEDS_TAG,
+    name_key,
+)
+from ._ledger import PROCESS  # host:pid, on our children
+from ._secrets import mask_uri
+from ._store import (
     _client,
     _experiment_id,
     _importance_keys,
@@ -43,8 +48,6 @@ _SCALARS = (
     "fit_seconds",
     "importance_seconds",
 )  # a child's first metrics (Tracker.metric_values)
-BUNDLE = "study_runs.npz"  # the parent's artifact with every seed's arrays (Tracker.log_bundle)
-NULL_BUNDLE = "randomisation_null.npz"  # the randomisation test's null values (Tracker.log_arrays)
 
 
 # ---------------------------------------------------------------------------------------------
