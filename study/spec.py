@@ -32,7 +32,7 @@ class StudyConf:
     # networks retrained on resamples of the training rows (study/resample.py), beside the seeds:
     # none | bootstrap (n rows drawn with replacement) | subsample (n // 2 without)
     resample: str = "bootstrap"
-    # B resample networks, with study.resample on (at least 2); 20: tests/bench_coverage.py
+    # B resample networks, with study.resample on (at least 2); 20: benchmarks/rank_coverage.py
     n_resamples: int = 20
     progress: bool = True  # progress bar on stderr
     charts: bool = True  # draw the PNG charts

@@ -40,8 +40,8 @@ answer's: the data's standard error ``sqrt(V_data)`` and the seeds' Monte Carlo 
 names the larger. ``study.n_runs=auto`` adds seeds until the seeds' error is below
 :data:`MC_TARGET` (a tenth) of the data's for every variable (:func:`seeds_needed`).
 
-**Measured** (``tests/bench_coverage.py``, docs/results.md): on known-truth data the marginal sets
-of 10 seeds and 20 bootstrap networks covered the true rank in every (dataset, variable) pair
+**Measured** (``benchmarks/rank_coverage.py``, docs/results.md): on known-truth data the marginal
+sets of 10 seeds and 20 bootstrap networks covered the true rank in every (dataset, variable) pair
 (regression and classification, 200 and 1000 rows, 20 datasets each), so the covariance errs on the
 wide side. Two facts of small networks explain it, measured with pairs of networks on one bootstrap
 resample (known-truth regression, 200 rows): a network on a bootstrap resample varies *more* with

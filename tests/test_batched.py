@@ -3,7 +3,7 @@
 Oracles: scikit-learn itself (initial weights bit for bit; n_iter_, weights, loss curves and every
 importance method on the same seeds), invariances (the block a seed trains in, n_jobs), and the
 two-sample comparison of the seeds that do not match exactly. The 200-seed version of the main
-comparison runs in ``tests/benchmark.py``.
+comparison runs in ``benchmarks/benchmark.py``.
 """
 
 import warnings

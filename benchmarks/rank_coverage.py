@@ -1,7 +1,7 @@
 """Coverage of the answer's intervals on simulated data with a known answer (issue 28, part 7).
 
-    python tests/benchmark.py --only-coverage          # about 10 minutes on 2 cores
-    python tests/bench_coverage.py --datasets 5        # a quicker look (this module alone)
+    python benchmarks/benchmark.py --only-coverage          # about 10 minutes on 2 cores
+    python benchmarks/rank_coverage.py --datasets 5        # a quicker look (this module alone)
 
 For each known-truth dataset (``known_truth_regression``: 8 variables, 5 informative, three
 zero coefficients; ``known_truth_classification``: 14 variables, 4 informative, 3 classes) at

@@ -1,8 +1,8 @@
 """A prototype of the batched trainer on a GPU, for the README's performance section (what a GPU
 backend would need). Not collected by pytest; nothing in ``study`` uses it.
 
-    python tests/bench_gpu.py --check            # here: the prototype on numpy equals study.batched
-    python tests/bench_gpu.py                    # on a machine with CuPy and a CUDA GPU
+    python benchmarks/gpu.py --check            # here: the prototype on numpy equals study.batched
+    python benchmarks/gpu.py                    # on a machine with CuPy and a CUDA GPU
 
 It trains the default network (8 tanh units, Adam, minibatches of 200) on section 7's table
 (2000 x 30, 3 classes) for blocks of N seeds with :mod:`study.batched`'s own arithmetic

@@ -1,10 +1,10 @@
 """Benchmarks: timings and ratios measured in one run. Not collected by pytest.
 
-    python tests/benchmark.py                        # every section: about 30 minutes on 2 cores
-    python tests/benchmark.py --seeds 30,300         # shorter
-    python tests/benchmark.py --before /path/to/old  # also time an older checkout's study-run
-    python tests/benchmark.py --no-backends          # sections 0-3 only
-    python tests/benchmark.py --only-end-to-end      # section 0: the speed targets, about 6 minutes
+    python benchmarks/benchmark.py                      # every section: about 30 minutes, 2 cores
+    python benchmarks/benchmark.py --seeds 30,300       # shorter
+    python benchmarks/benchmark.py --before /path/old   # also time an older checkout's study-run
+    python benchmarks/benchmark.py --no-backends        # sections 0-3 only
+    python benchmarks/benchmark.py --only-end-to-end    # section 0: the speed targets, 6 minutes
 
 Every study is the default one (wine, 13-8-3, six methods), run as a user runs it: the real
 ``study-run`` and ``study-aggregate`` commands in fresh processes, into a SQLite store created
@@ -33,14 +33,14 @@ beforehand (creating a store costs a few seconds once; it is timed on its own li
    planted variables by strength, over two datasets of each kind and three seeds; then the
    valid design at B = 99 with every null network and with the sequential rule (h = 5).
 6. Coverage of the answer's intervals (``--only-coverage``: this alone, about 8 minutes):
-   ``tests/bench_coverage.py`` (its docstring says what each column is), at the default B and
+   ``benchmarks/rank_coverage.py`` (its docstring says what each column is), at the default B and
    for regression at B = 10 and 40.
 7. Realistic size (``--only-realistic``: this alone, about 4 minutes): a 2000-row, 30-variable,
    3-class table; plain scikit-learn fits against the batched backend on one core and the
    30-seed default study, as networks per second; where a minibatch step's microseconds go; the
    floor of the matrix products at this machine's measured rates; the randomisation preset on
-   wine and on this table (3 tested seeds). ``tests/bench_sequential.py`` replays sequential
-   rules on the wine preset's null; ``tests/bench_gpu.py`` is the GPU prototype.
+   wine and on this table (3 tested seeds). ``benchmarks/sequential.py`` replays sequential
+   rules on the wine preset's null; ``benchmarks/gpu.py`` is the GPU prototype.
 """
 
 from __future__ import annotations
@@ -682,15 +682,15 @@ def bench_calibration() -> None:
 
 
 def bench_coverage() -> None:
-    """Section 6: tests/bench_coverage.py's table at the default B, then its regression rows at
+    """Section 6: benchmarks/rank_coverage.py's table at the default B, then its regression rows at
     B = 10 and 40 (what the default B rests on)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import bench_coverage
+    import rank_coverage
 
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
-        bench_coverage.coverage(overrides=(f"paths.root={tmp}",))
+        rank_coverage.coverage(overrides=(f"paths.root={tmp}",))
         for b in (10, 40):
-            bench_coverage.coverage(
+            rank_coverage.coverage(
                 tasks=("regression",), overrides=(f"paths.root={tmp}", f"study.n_resamples={b}")
             )
 

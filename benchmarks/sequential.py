@@ -1,7 +1,7 @@
 """How few null networks can the randomisation preset train? Sequential rules replayed on the
 wine preset's fixed null. Not collected by pytest.
 
-    python tests/bench_sequential.py     # about 2 minutes on 2 cores
+    python benchmarks/sequential.py     # about 2 minutes on 2 cores
 
 Runs ``study-run experiment=randomisation_test randomisation.stop_after=0`` (every one of the
 38,610 null networks) into a temporary store. A sequential rule's null is a prefix of the fixed
