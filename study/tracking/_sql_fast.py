@@ -171,9 +171,26 @@ def dataset_uuid(store, experiment_id: str, dataset) -> str | None:
         return row.dataset_uuid if row is not None else None
 
 
-def log_children(tracker, runs) -> list[str]:
+def log_children(
+    sql,
+    runs,
+    *,
+    times,
+    experiment_id: str,
+    artifact_root: str,
+    dataset_uuid: str | None,
+    metric_keys,
+    metric_values,
+    child_tags,
+    write_arrays,
+) -> list[str]:
     """:meth:`Tracker.log_runs` on MLflow's SQL stores: each child's artifacts first, then every
     child (its run row, tags, metrics and ``seed`` param, FINISHED) in one transaction.
+
+    What the tracker knows comes as arguments: ``sql`` its store (:func:`sql_store`), ``times``
+    each run's (start, end), the experiment and its artifact root, the study's dataset row
+    (:func:`dataset_uuid`), the metric keys, and the functions that give a run's metric values
+    and child tags and write its arrays (into a folder, or a new temporary one it returns).
 
     ``create_run`` + ``log_batch`` + two ``log_artifact`` + ``set_terminated`` cost 20-40 ms
     a child, a dozen round trips through the ORM; this writes the same rows into MLflow's own
@@ -190,28 +207,23 @@ def log_children(tracker, runs) -> list[str]:
 
     from ._store import child_name, child_params
 
-    if tracker._artifact_root is None:
-        tracker._artifact_root = tracker.client.get_experiment(
-            tracker.experiment_id
-        ).artifact_location
-        tracker._dataset_uuid = dataset_uuid(tracker._sql, tracker.experiment_id, tracker._dataset)
-    rows, tags, metrics, params, keys = [], [], {}, {}, tracker.metric_keys()
-    for run, (start, end) in zip(runs, tracker.child_times(runs)):
+    rows, tags, metrics, params = [], [], {}, {}
+    for run, (start, end) in zip(runs, times):
         cid = new_run_id()
-        uri = append_to_uri_path(tracker._artifact_root, cid, "artifacts")
+        uri = append_to_uri_path(artifact_root, cid, "artifacts")
         repo = get_artifact_repository(uri)
         if isinstance(repo, LocalArtifactRepository):  # the files written where they belong
             folder = repo.artifact_dir
             os.makedirs(folder, exist_ok=True)
-            tracker._write_arrays(run, folder)
+            write_arrays(run, folder)
         else:
-            repo.log_artifacts(str(tracker._write_arrays(run)))
+            repo.log_artifacts(str(write_arrays(run)))
         rows.append(
             {
                 "run_uuid": cid,
                 "name": child_name(run.seed),
                 "artifact_uri": uri,
-                "experiment_id": int(tracker.experiment_id),
+                "experiment_id": int(experiment_id),
                 "source_type": "UNKNOWN",
                 "source_name": "",
                 "entry_point_name": "",
@@ -224,10 +236,10 @@ def log_children(tracker, runs) -> list[str]:
                 "lifecycle_stage": "active",
             }
         )
-        child_tags = {**tracker._child_tags(run.seed), MLFLOW_RUN_NAME: child_name(run.seed)}
-        tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in child_tags.items()]
-        metrics[cid] = (start, keys, tracker.metric_values(run))
+        named = {**child_tags(run.seed), MLFLOW_RUN_NAME: child_name(run.seed)}
+        tags += [{"run_uuid": cid, "key": k, "value": v} for k, v in named.items()]
+        metrics[cid] = (start, metric_keys, metric_values(run))
         params[cid] = [Param(k, v) for k, v in child_params(run.seed).items()]
         run.process = PROCESS
-    insert_runs(tracker._sql, rows, tags, metrics, params, tracker._dataset_uuid)
+    insert_runs(sql, rows, tags, metrics, params, dataset_uuid)
     return [row["run_uuid"] for row in rows]

@@ -211,7 +211,25 @@ class Tracker:
         from mlflow.entities import Param
 
         if self._sql is not None:
-            return _sql_fast.log_children(self, runs)
+            if self._artifact_root is None:  # once: the experiment's root, the dataset's row
+                self._artifact_root = self.client.get_experiment(
+                    self.experiment_id
+                ).artifact_location
+                self._dataset_uuid = _sql_fast.dataset_uuid(
+                    self._sql, self.experiment_id, self._dataset
+                )
+            return _sql_fast.log_children(
+                self._sql,
+                runs,
+                times=self.child_times(runs),
+                experiment_id=self.experiment_id,
+                artifact_root=self._artifact_root,
+                dataset_uuid=self._dataset_uuid,
+                metric_keys=self.metric_keys(),
+                metric_values=self.metric_values,
+                child_tags=self._child_tags,
+                write_arrays=self._write_arrays,
+            )
         created, times = [], self.child_times(runs)
         try:
             for run, (start, _) in zip(runs, times):
