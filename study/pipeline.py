@@ -69,18 +69,25 @@ def run_table(data, *, target, features=None, task: str = "auto", overrides=()) 
         text = _frame_csv(data)
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         path = Path(cfg["paths"]["root"]).expanduser() / "data" / f"frame-{digest}.csv"
-        if not path.is_file():
+        if not path.is_file():  # written whole or not at all: another process may read it
+            import os
+            import tempfile
+
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            fd, part = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(part, path)
         if cfg["study"].get("name") is None:
             cfg["study"]["name"] = f"frame-{digest}"
         data = path
-    # set, not composed: column names may hold what an override cannot (spaces, commas, quotes)
+    # set, not composed: column names may hold what an override cannot (spaces, commas, quotes);
+    # as text, as the CSV file has them (a DataFrame's 0, 1, ... columns are "0", "1", ...)
     cfg["dataset"].update(
         path=str(Path(data).expanduser().resolve()),
         task=task,
-        target=list(target) if isinstance(target, (list, tuple)) else target,
-        features=None if features is None else list(features),
+        target=[str(t) for t in target] if isinstance(target, (list, tuple)) else str(target),
+        features=None if features is None else [str(f) for f in features],
     )
     return run(cfg)
 

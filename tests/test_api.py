@@ -74,6 +74,16 @@ def test_a_dataframe_study_with_the_default_settings_has_rank_sets(tmp_path):
     assert (table.rank_low <= table.rank_high).all()
 
 
+@pytest.mark.slow
+def test_a_dataframe_with_integer_column_names_is_named_by_them(tmp_path):
+    frame = _planted(3).set_axis([0, 1, 2, 3, 4], axis=1)  # the target is column 4
+    result = study.run(
+        frame, target=4, features=[0, 1, 2], overrides=[*QUICK, f"paths.root={tmp_path}"]
+    )
+    assert list(result.answer.table.feature[:2]) == ["0", "1"]  # the planted order
+    assert not list((tmp_path / "data").glob("*.part"))  # written whole, then renamed
+
+
 def test_what_is_not_a_table_or_lacks_the_target_is_one_line(tmp_path):
     root = [f"paths.root={tmp_path}", *QUICK]
     with pytest.raises(StudyError, match="DataFrame or the path of a CSV file; got list"):
