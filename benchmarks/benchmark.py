@@ -778,6 +778,7 @@ def _minibatch_profile(N: int = 32) -> str:
     batched backend's own functions on a block of ``N`` networks at section 7's shapes (200 rows
     of 1500, 30 inputs, 8 tanh units, 3 classes)."""
     import numpy as np
+    from gpu import SPEC  # benchmarks/gpu.py, beside this script
     from threadpoolctl import threadpool_limits
 
     from study.batched import _numerics as nm
@@ -788,16 +789,7 @@ def _minibatch_profile(N: int = 32) -> str:
     Ys = np.stack([Y] * N)
     W = [rng.normal(size=(N, p, H)) * 0.3, rng.normal(size=(N, H, K)) * 0.3]
     b = [np.zeros((N, H)), np.zeros((N, K))]
-    spec = {
-        "activation": "tanh",
-        "out_activation": "softmax",
-        "loss": "log_loss",
-        "alpha": 1e-4,
-        "learning_rate_init": 0.01,
-        "beta_1": 0.9,
-        "beta_2": 0.999,
-        "epsilon": 1e-8,
-    }
+    spec = SPEC  # the default network's training settings, as the GPU prototype uses them
     rows = np.stack([rng.permutation(n)[:bs] for _ in range(N)])
     Xb, Yb = X[rows], Ys[np.arange(N)[:, None], rows]
     acts = nm.forward(W, b, Xb, "tanh", "softmax")

@@ -60,6 +60,8 @@ def run_table(data, *, target, features=None, task: str = "auto", overrides=()) 
     file the study's settings name, and its study is called ``frame-<hash>`` unless
     ``study.name`` is given: another table is another study."""
     import hashlib
+    import os
+    import tempfile
 
     from . import config
 
@@ -70,9 +72,6 @@ def run_table(data, *, target, features=None, task: str = "auto", overrides=()) 
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         path = Path(cfg["paths"]["root"]).expanduser() / "data" / f"frame-{digest}.csv"
         if not path.is_file():  # written whole or not at all: another process may read it
-            import os
-            import tempfile
-
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, part = tempfile.mkstemp(dir=path.parent, suffix=".part")
             with os.fdopen(fd, "w") as fh:
