@@ -61,9 +61,10 @@ BARE_LOOP = """
 import sys, time
 t0 = time.perf_counter()
 from sklearn.inspection import permutation_importance
-from study import config, datasets, models
+from study import config, datasets
+from study.training import models
 from study.importance import garson, garson_signed, olden, partial_derivatives, weight_sums
-from study.settings import Settings
+from study.config.settings import Settings
 s = Settings.from_config(config.compose())
 ds = datasets.load_dataset("wine")
 d = datasets.split(ds, test_size=s.test_size, seed=0)
@@ -180,8 +181,9 @@ def bench_analysis(uri: str, run_id: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from study import aggregate, plots
-    from study import stability as stab
+    from study.analysis import aggregate
+    from study.analysis import stability as stab
+    from study.report import plots
     from study.tracking import load_study
 
     t_load, record = _timed(load_study, uri, run_id)
@@ -350,9 +352,10 @@ def bench_end_to_end(root: Path) -> None:
 def bench_permutation() -> None:
     from sklearn.inspection import permutation_importance
 
-    from study import config, datasets, models
+    from study import config, datasets
+    from study.config.settings import Settings
     from study.importance import permutation
-    from study.settings import Settings
+    from study.training import models
 
     s = Settings.from_config(config.compose())
     ds = datasets.load_dataset("wine")
@@ -382,8 +385,9 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
 
     from threadpoolctl import threadpool_limits
 
-    from study import config, datasets, models, runner
-    from study.settings import Settings
+    from study import config, datasets
+    from study.config.settings import Settings
+    from study.training import models, runner
 
     overrides = ["experiment=randomisation_test"] if null else []
     s = Settings.from_config(config.compose([*overrides, f"model.backend={backend}"]))
@@ -579,9 +583,10 @@ def calibration(
     pairs (default: all four); ``stop_after``: Besag & Clifford's h (0: all B)."""
     import numpy as np
 
-    from study import nullnets, randomisation
-    from study.record import method_layouts
-    from study.runner import Plan, run_many
+    from study.analysis import randomisation
+    from study.analysis.randomisation import nullnets
+    from study.training.record import method_layouts
+    from study.training.runner import Plan, run_many
 
     rows = []
     data = _calibration_data(data_seeds)
@@ -781,7 +786,7 @@ def _minibatch_profile(N: int = 32) -> str:
     from gpu import SPEC  # benchmarks/gpu.py, beside this script
     from threadpoolctl import threadpool_limits
 
-    from study.batched import _numerics as nm
+    from study.training.batched import _numerics as nm
 
     rng = np.random.default_rng(0)
     n, p, H, K, bs = 1500, 30, 8, 3, 200
@@ -824,8 +829,9 @@ def bench_realistic() -> None:
     rate; then the randomisation preset on wine and on this table (3 tested seeds)."""
     import numpy as np
 
-    from study import config, datasets, models, runner
-    from study.settings import Settings
+    from study import config, datasets
+    from study.config.settings import Settings
+    from study.training import models, runner
 
     big, small = _gemm_rates()  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:

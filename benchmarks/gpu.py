@@ -1,11 +1,12 @@
 """A prototype of the batched trainer on a GPU, for the README's performance section (what a GPU
 backend would need). Not collected by pytest; nothing in ``study`` uses it.
 
-    python benchmarks/gpu.py --check            # here: the prototype on numpy equals study.batched
-    python benchmarks/gpu.py                    # on a machine with CuPy and a CUDA GPU
+    python benchmarks/gpu.py --check            # here: the prototype on numpy equals
+    study.training.batched python benchmarks/gpu.py                    # on a machine with CuPy and
+    a CUDA GPU
 
 It trains the default network (8 tanh units, Adam, minibatches of 200) on section 7's table
-(2000 x 30, 3 classes) for blocks of N seeds with :mod:`study.batched`'s own arithmetic
+(2000 x 30, 3 classes) for blocks of N seeds with :mod:`study.training.batched`'s own arithmetic
 (``_numerics.backprop`` and ``Adam``, run on CuPy arrays through numpy's dispatch) and
 scikit-learn's initial weights and per-epoch shuffles from each seed's ``RandomState`` (drawn on
 the CPU, as scikit-learn draws them). It prints networks per second, the share of that time the
@@ -20,7 +21,7 @@ import time
 
 import numpy as np
 
-from study.batched import _numerics, initial_weights
+from study.training.batched import _numerics, initial_weights
 
 SPEC = {
     "activation": "tanh",
@@ -109,10 +110,11 @@ def train(xp, X, Y, seeds, spec=SPEC):
 
 
 def check() -> None:
-    """The prototype on numpy against study.batched.fit_block on the same seeds: identical."""
+    """The prototype on numpy against study.training.batched.fit_block on the same seeds:
+    identical."""
     from sklearn.neural_network import MLPClassifier
 
-    from study import batched
+    from study.training import batched
 
     X, Y = table()
     y = Y.argmax(axis=1)
@@ -136,7 +138,7 @@ def check() -> None:
     )
     same = all(n_iter[j] == m.n_iter_ for j, m in enumerate(models))
     print(
-        f"prototype on numpy vs study.batched, {len(seeds)} seeds: epochs equal {same}, "
+        f"prototype on numpy vs study.training.batched, {len(seeds)} seeds: epochs equal {same}, "
         f"largest weight difference {diff:.1e}"
     )
     assert same and diff == 0.0
@@ -144,7 +146,9 @@ def check() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="numpy prototype vs study.batched")
+    parser.add_argument(
+        "--check", action="store_true", help="numpy prototype vs study.training.batched"
+    )
     parser.add_argument("--sizes", default="32,320,3200", help="networks per block")
     args = parser.parse_args()
     if args.check:

@@ -7,7 +7,7 @@ For each known-truth dataset (``known_truth_regression``: 8 variables, 5 informa
 zero coefficients; ``known_truth_classification``: 14 variables, 4 informative, 3 classes) at
 n = 200 and 1000 rows and each of ``--datasets`` data seeds: the default study's networks
 (1x8 tanh, the study's one split) with ``study.resample=bootstrap study.n_runs=10`` (B resample
-networks, default the study's), read through :func:`study.answer.answer`, the function that
+networks, default the study's), read through :func:`study.analysis.answer.answer`, the function that
 writes ``answer.csv``. Each row of the table:
 
 - **seeds' interval**: how often the seeds' 95% interval of a variable's mean rank (the answer
@@ -46,7 +46,8 @@ FRESH_SEEDS = 10  # networks per fresh dataset for the population mean rank
 
 
 def _prepared(task: str, n: int, data_seed: int, overrides=()):
-    from study import config, prepare
+    from study import config
+    from study.lifecycle import prepare
 
     cfg = config.compose(
         [
@@ -62,8 +63,8 @@ def _prepared(task: str, n: int, data_seed: int, overrides=()):
 
 
 def _record(prep, *, resamples: bool, n_seeds: int = N_SEEDS):
-    from study import runner
-    from study.record import FailedRun, StudyRecord
+    from study.training import runner
+    from study.training.record import FailedRun, StudyRecord
 
     ids = runner.seeds_for(prep.settings.seed, n_seeds)
     if resamples:
@@ -73,7 +74,7 @@ def _record(prep, *, resamples: bool, n_seeds: int = N_SEEDS):
         for r in runner.run_many(prep.plan, ids, n_jobs=prep.settings.n_jobs, keep_going=True)
         if not isinstance(r, FailedRun)
     ]
-    from study.resample import split_runs
+    from study.training.resample import split_runs
 
     seeds, res = split_runs(recs)
     return StudyRecord(prep.meta, seeds, resamples=res)
@@ -82,7 +83,7 @@ def _record(prep, *, resamples: bool, n_seeds: int = N_SEEDS):
 def population_mean_rank(task: str, n: int, n_fresh: int, method: str, overrides=()) -> np.ndarray:
     """One network's mean rank of every variable over ``n_fresh`` fresh datasets (data seeds
     from 10,000 up) x :data:`FRESH_SEEDS` seeds."""
-    from study.answer import overall_ranks
+    from study.analysis.answer import overall_ranks
 
     ranks = []
     for d in range(10_000, 10_000 + n_fresh):
@@ -94,7 +95,7 @@ def population_mean_rank(task: str, n: int, n_fresh: int, method: str, overrides
 def one_case(task: str, n: int, n_datasets: int, n_fresh: int, overrides=()) -> dict:
     from scipy.stats import rankdata
 
-    from study import answer as ans
+    from study.analysis import answer as ans
 
     first = _prepared(task, n, 0, overrides)
     names = list(first.dataset.feature_names)

@@ -5,9 +5,9 @@ wine preset's fixed null. Not collected by pytest.
 
 Runs ``study-run experiment=randomisation_test randomisation.stop_after=0`` (every one of the
 38,610 null networks) into a temporary store. A sequential rule's null is a prefix of the fixed
-one (:mod:`study.randomisation._sequential`), so any rule can be replayed on it: per (variable,
-seed) unit, the running count of null values at least as extreme as the observed one for each
-statistic the unit tests (Olden's weight and Garson's share, every class); a unit trains until
+one (:mod:`study.analysis.randomisation._sequential`), so any rule can be replayed on it: per
+(variable, seed) unit, the running count of null values at least as extreme as the observed one for
+each statistic the unit tests (Olden's weight and Garson's share, every class); a unit trains until
 its last statistic stops. For each rule: networks trained (share of 38,610), the (variable,
 class) pairs of Olden's weights significant in at least half the seeds against the fixed
 design's, and the rule's power against fixed B = 99 when the true p-value is u.
@@ -115,7 +115,8 @@ def replay(counts, checks, accept, reject, alpha=0.05):
 
 def fixed_counts(root: Path) -> tuple[np.ndarray, int, int]:
     """The preset's running counts (units, statistics, B), seeds and variables."""
-    from study import randomisation, tracking
+    from study import tracking
+    from study.analysis import randomisation
 
     info = json.loads(Path(glob.glob(f"{root}/hydra/*/*/study_run.json")[0]).read_text())
     uri = f"sqlite:///{root}/mlflow.db"

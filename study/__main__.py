@@ -1,5 +1,5 @@
 """``python -m study [overrides]`` is ``study-run [overrides]``."""
 
-from .cli import run_main
+from study.cli import run_main
 
 run_main()

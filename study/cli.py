@@ -13,9 +13,9 @@ import secrets
 import sys
 from pathlib import Path
 
-from .config import config_dir, to_plain
-from .errors import SeedsFailed, StoreUnavailable, StudyError
-from .spec import default
+from study.config.compose import config_dir, to_plain
+from study.config.spec import default
+from study.errors import SeedsFailed, StoreUnavailable, StudyError
 
 __all__ = ["run_main", "aggregate_main", "compare_main", "ui_main"]
 
@@ -35,8 +35,8 @@ def _fail(prog: str, err: Exception) -> None:
 def _shown(text) -> str:
     """``text`` as it may reach a terminal or a log: no URI's password, no control character
     from a name (see :mod:`study.escape`)."""
-    from .escape import for_terminal
-    from .tracking import mask_uri
+    from study.escape import for_terminal
+    from study.tracking import mask_uri
 
     return for_terminal(mask_uri(str(text)))
 
@@ -47,7 +47,7 @@ def _hydra_app():
     import hydra
     from omegaconf import DictConfig, OmegaConf
 
-    from .config import register_schema
+    from study.config.compose import register_schema
 
     register_schema()  # conf/config.yaml starts from it: Hydra checks keys and types
 
@@ -63,11 +63,11 @@ def _hydra_app():
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        from . import pipeline
+        from study.lifecycle import pipeline
 
         sweep = HydraConfig.get().mode == RunMode.MULTIRUN
         if sweep:
-            from ._pool import watch_launcher
+            from study.training.pool import watch_launcher
 
             watch_launcher()
         _mask_hydra_files(HydraConfig.get(), sweep)
@@ -132,7 +132,8 @@ def _hydra_app():
 def _after_study(outcome, sweep: bool, task) -> None:
     """Print and keep a finished study's report; exit 1 (in a sweep: this job fails, the sweep
     goes on) when seeds failed or no network learned. ``task``: the job's overrides."""
-    from . import pipeline, summary
+    from study.lifecycle import pipeline
+    from study.report import summary
 
     report = summary.render(
         outcome.analysis,
@@ -147,7 +148,7 @@ def _after_study(outcome, sweep: bool, task) -> None:
     print(report, flush=True)
     pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)
     if not sweep:  # a sweep's next study reuses them
-        from .runner import release_workers
+        from study.training.runner import release_workers
 
         release_workers()
     # the study finished without them: say so in the exit status too; a study that learned
@@ -183,7 +184,7 @@ def _mask_hydra_files(hydra_cfg, sweep: bool) -> None:
 
 def mask_file(path: Path) -> None:
     """Rewrite the text file ``path``, if it exists, with every URI's password masked."""
-    from .tracking import mask_uri
+    from study.tracking import mask_uri
 
     text = path.read_text() if path.is_file() else ""
     if mask_uri(text) != text:
@@ -250,7 +251,7 @@ def _resume_command(args=None, *, drop=()) -> str:
 
 
 def _interrupt(signum, frame) -> None:
-    from .runner import request_stop
+    from study.training.runner import request_stop
 
     request_stop()  # Ctrl-C, or SIGTERM from a scheduler or kill: raises KeyboardInterrupt
 
@@ -259,7 +260,7 @@ def run_main() -> None:
     """``study-run [overrides]``: run a repeated-training study (a Hydra app)."""
     import signal
 
-    from .allocator import keep_freed_memory, skip_final_collection
+    from study.training.allocator import keep_freed_memory, skip_final_collection
 
     keep_freed_memory()  # the writer, the analysis and the charts reuse freed memory
     skip_final_collection()
@@ -272,8 +273,8 @@ def run_main() -> None:
         # Compose once up front so that a bad override (unknown dataset, typo in a key) is
         # reported in one line; Hydra's own report spans several. Flags (-m, --help, --cfg)
         # and sweeps go straight to Hydra.
-        from .config import compose
-        from .prepare import writable_folder
+        from study.config.compose import compose
+        from study.lifecycle.prepare import writable_folder
 
         try:
             cfg = compose(overrides)
@@ -308,7 +309,8 @@ def run_main() -> None:
 
 def _null(uri: str, run_id: str, meta):
     """The study's null values and the test's settings as study-run used them (None: no test)."""
-    from . import randomisation, tracking
+    from study import tracking
+    from study.analysis import randomisation
 
     stored = tracking.load_null(uri, run_id)
     if stored is None:
@@ -320,7 +322,7 @@ def _null(uri: str, run_id: str, meta):
 
 def aggregate_main(argv=None) -> None:
     """``study-aggregate``: recompute a study's aggregates from what MLflow holds, and log them."""
-    from .allocator import keep_freed_memory, skip_final_collection
+    from study.training.allocator import keep_freed_memory, skip_final_collection
 
     keep_freed_memory()
     skip_final_collection()
@@ -353,7 +355,9 @@ def aggregate_main(argv=None) -> None:
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     args = parser.parse_args(argv)
 
-    from . import prepare, publish, summary, tracking
+    from study import tracking
+    from study.lifecycle import prepare, publish
+    from study.report import summary
 
     try:
         if args.top_k is not None and args.top_k < 1:
@@ -460,7 +464,8 @@ def compare_main(argv=None) -> None:
     )
     parser.add_argument("--no-log", action="store_true", help="do not log a comparison run")
     args = parser.parse_args(argv)
-    from . import prepare, publish, tracking
+    from study import tracking
+    from study.lifecycle import prepare, publish
 
     try:
         tracking.require_store(args.uri)
@@ -497,7 +502,7 @@ def _uri_option(parser) -> None:
 
 def _study_id(uri: str, study: str) -> str:
     """A study given by name, or by its parent (or a seed's) run id."""
-    from . import tracking
+    from study import tracking
 
     try:
         return tracking.find_study(uri, name=study)
@@ -517,7 +522,7 @@ def ui_main(argv=None) -> None:
     _uri_option(parser)
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     args = parser.parse_args(argv)
-    from .tracking import check_reachable, latest_study, resolve_uri, ui_url
+    from study.tracking import check_reachable, latest_study, resolve_uri, ui_url
 
     def latest(**where) -> str:  # the runs view of the store's latest study, if it has one
         found = latest_study(uri)

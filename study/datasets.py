@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import StudyError
+from study.errors import StudyError
 
 if TYPE_CHECKING:  # pandas loads where a CSV is read: a training worker needs none of it
     import pandas as pd

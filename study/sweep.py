@@ -21,7 +21,7 @@ __all__ = ["CompareStudies", "MaskSecrets", "sweep_studies"]
 def sweep_studies(sweep_dir) -> list[tuple[str, str]]:
     """``(uri, parent run id)`` of every job of the sweep in ``sweep_dir`` that finished, in job
     order, each study once."""
-    from .pipeline import STUDY_RUN_FILE
+    from study.lifecycle.pipeline import STUDY_RUN_FILE
 
     found = []
     for path in sorted(
@@ -42,7 +42,7 @@ class MaskSecrets(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         import atexit
 
-        from .cli import mask_file
+        from study.cli import mask_file
 
         atexit.register(mask_file, Path(str(config.hydra.sweep.dir)) / "multirun.yaml")
 
@@ -51,10 +51,10 @@ class CompareStudies(Callback):
     """Print (and log as a comparison run) the comparison of a sweep's studies."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        from .errors import StudyError
-        from .escape import for_terminal
-        from .publish import compare_studies
-        from .tracking import mask_uri, resolve_uri
+        from study.errors import StudyError
+        from study.escape import for_terminal
+        from study.lifecycle.publish import compare_studies
+        from study.tracking import mask_uri, resolve_uri
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         studies = sweep_studies(sweep_dir)

@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import aggregate, config, importance, pipeline
+from study import config, importance
+from study.analysis import aggregate
 from study.cli import aggregate_main
-from study.record import MethodLayout, RunRecord, StudyMeta, StudyRecord
+from study.lifecycle import pipeline
+from study.training.record import MethodLayout, RunRecord, StudyMeta, StudyRecord
 
 
 def _record(values, *, signed=False, truth=None, coefs=None):

@@ -1,4 +1,4 @@
-"""Tests for study.agreement: closed-form cases and brute-force oracles."""
+"""Tests for study.analysis.agreement: closed-form cases and brute-force oracles."""
 
 from itertools import combinations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from study.agreement import MEASURES, agreement, mean_agreement
+from study.analysis.agreement import MEASURES, agreement, mean_agreement
 
 
 def _brute_force(a, b, k):

@@ -1,5 +1,6 @@
-"""The study's answer (study.answer) and the comparison of studies (study.compare): planted
-signals, closed forms, and the same numbers wherever they are shown."""
+"""The study's answer (study.analysis.answer) and the comparison of studies
+(study.analysis.compare): planted signals, closed forms, and the same numbers wherever they are
+shown."""
 
 import html
 
@@ -7,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import answer as ans
-from study import compare, overview, stability
-from study.record import MethodLayout, RunRecord, StudyMeta, StudyRecord
+from study.analysis import answer as ans
+from study.analysis import compare, stability
+from study.report import overview
+from study.training.record import MethodLayout, RunRecord, StudyMeta, StudyRecord
 
 
 def _record(methods: dict, *, n_out=1, name="t", seed=0):
@@ -190,7 +192,7 @@ def test_answer_of_several_outputs_ranks_the_mean_absolute_value():
 
 
 def test_description_and_overview_show_the_same_numbers_as_the_report():
-    from study import aggregate
+    from study.analysis import aggregate
 
     rec = _record({"olden": _planted(), "garson": np.abs(_planted(seed=5))})
     analysis = aggregate.analyse(rec, top_k=2, n_bootstrap=100)
@@ -265,7 +267,7 @@ def test_compare_refuses_one_study_and_no_shared_method():
 
 
 def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
-    from study import aggregate
+    from study.analysis import aggregate
 
     vals = _planted(m=30, n=5)
     rec = _record(
@@ -301,7 +303,7 @@ def test_metrics_are_few_and_w_has_a_history_ending_at_the_study_value():
 
 
 def test_description_and_overview_lead_with_the_rank_sets_or_say_they_are_the_seeds():
-    from study import aggregate
+    from study.analysis import aggregate
 
     vals = _planted(order=[12, 4, 2, 1, 0.5, 0.25])
     plain = aggregate.analyse(_record({"olden": vals}), top_k=2, n_bootstrap=100)
@@ -337,8 +339,8 @@ def test_auto_runs_stops_goes_on_or_hits_its_cap_by_the_seeds_error_against_the_
     import dataclasses
 
     from study import config
-    from study.lifecycle import _auto_runs
-    from study.settings import AUTO_RUNS, Settings
+    from study.config.settings import AUTO_RUNS, Settings
+    from study.lifecycle.steps import _auto_runs
 
     s = Settings.from_config(config.compose(["study.n_runs=auto"]))
     vals = _planted(order=[6, 5, 4, 3, 2, 1])

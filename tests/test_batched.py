@@ -13,10 +13,11 @@ import pytest
 from scipy import stats
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from study import batched, config, models, runner
+from study import config
+from study.config.settings import Settings
 from study.datasets import load_dataset, split
 from study.errors import StudyError
-from study.settings import Settings
+from study.training import batched, models, runner
 
 DEFAULT = dict(
     hidden_layer_sizes=(8,),
@@ -313,14 +314,15 @@ def test_a_network_that_diverges_fails_alone():
 
 
 # ---------------------------------------------------------------------------------------------
-# forked workers (study._pool): what study-run uses where forking is safe
+# forked workers (study.training.pool): what study-run uses where forking is safe
 
 _FORKED = """
 import os, signal, sys
 import numpy as np
-from study import _pool, config, runner
+from study.training import pool as _pool, runner
+from study import config
 from study.datasets import load_dataset
-from study.settings import Settings
+from study.config.settings import Settings
 
 s = Settings.from_config(config.compose(["model.max_iter=30", "model.backend=batched"]))
 plan = runner.Plan(load_dataset("wine"), s.model, ("olden", "garson"), {}, 0.25, 0)
@@ -330,7 +332,7 @@ _pool._MARK = "set here before the fork"
 assert runner.warm_up(2, plan) is None  # forked: no thread to wait for
 pool = _pool.current(2)
 assert pool is not None
-mark = pool.submit(eval, "__import__('study._pool')._pool._MARK").result()
+mark = pool.submit(eval, "__import__('study.training.pool')._pool._MARK").result()
 assert mark == "set here before the fork"
 assert pool.submit(os.getppid).result() == os.getpid()
 {body}
@@ -387,7 +389,7 @@ def test_no_fork_while_another_thread_runs():
     # forked copy would wait on forever: no forked pool then, joblib's workers instead
     import threading
 
-    from study import _pool
+    from study.training import pool as _pool
 
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -408,9 +410,9 @@ def test_no_forked_pool_for_a_study_scikit_learn_trains():
     import sys
 
     code = (
-        "from study import _pool, config, runner\n"
+        "from study import config\nfrom study.training import pool as _pool, runner\n"
         "from study.datasets import load_dataset\n"
-        "from study.settings import Settings\n"
+        "from study.config.settings import Settings\n"
         "s = Settings.from_config(config.compose(['model.backend=sklearn']))\n"
         "plan = runner.Plan(load_dataset('wine'), s.model, ('olden',), {}, 0.25, 0)\n"
         "warm = runner.warm_up(2, plan)\n"

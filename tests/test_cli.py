@@ -106,7 +106,7 @@ def test_the_default_study_answers_with_rank_sets_over_data_and_seeds(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     head = lines.index("Answer: the top 3 by olden:")
-    from study import spec
+    from study.config import spec
 
     B, S = spec.default("study.n_resamples"), spec.default("study.n_runs")  # stated once: spec.py
     assert lines[head + 1] == (

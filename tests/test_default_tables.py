@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import config, pipeline
+from study import config
+from study.lifecycle import pipeline
 
 GOLDEN = Path(__file__).parent / "data" / "default_tables"
 

@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
-from study import plots  # noqa: E402
-from study.plots._base import NEG, POS  # noqa: E402
+from study.report import plots  # noqa: E402
+from study.report.plots._base import NEG, POS  # noqa: E402
 
 
 def _net(sizes, seed=0):

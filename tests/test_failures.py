@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from study import config, pipeline
+from study import config
 from study.errors import SeedsFailed
 from study.importance import _registry
+from study.lifecycle import pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 

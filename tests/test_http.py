@@ -9,8 +9,9 @@ import time
 import pytest
 from conftest import free_port, mlflow_server, wait_healthy
 
-from study import config, pipeline, tracking
+from study import config, tracking
 from study.errors import StudyError
+from study.lifecycle import pipeline
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import config, prepare
+from study import config
+from study.lifecycle import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import config, pipeline, tracking
+from study import config, tracking
 from study.cli import aggregate_main
 from study.errors import StudyError
+from study.lifecycle import pipeline
 from study.tracking import _ledger
 
 REPO = Path(__file__).resolve().parents[1]
@@ -316,7 +317,7 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
 
 @pytest.mark.slow
 def test_a_journal_keeps_the_seeds_the_store_lacks(tmp_path):
-    from study.journal import Journal
+    from study.lifecycle.journal import Journal
 
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=3", "study.name=kept"))
     journal = Journal(tmp_path, out.run_id)

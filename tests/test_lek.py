@@ -129,8 +129,9 @@ def test_bad_group_vals_are_refused(bad, fitted):
 
 @pytest.mark.slow
 def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_path):
-    from study import config, pipeline, tracking
+    from study import config, tracking
     from study.datasets import load_dataset, split
+    from study.lifecycle import pipeline
 
     cfg = config.compose(
         [
@@ -180,6 +181,6 @@ def test_a_study_with_lek_ranks_it_and_summarises_the_curves(mlflow_store, tmp_p
     assert {f"lek_profile_class_{k}.png" for k in range(3)} <= {p.name for p in out.charts}
     # read back from MLflow alone, the curves give the same table
     again = tracking.load_study(out.uri, out.run_id)
-    from study.aggregate import lek_table
+    from study.analysis.aggregate import lek_table
 
     pd.testing.assert_frame_equal(lek_table(again), out.analysis.lek_profile)

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import config, importance, pipeline, tracking
+from study import config, importance, tracking
 from study.datasets import load_dataset
 from study.escape import for_markdown
-from study.runner import Plan, run_many, seeds_for
+from study.lifecycle import pipeline
+from study.training.runner import Plan, run_many, seeds_for
 
 # the default study's methods: every method but Lek's profile, which is opt-in
 METHODS = [m for m in importance.METHODS if m != "lek"]
@@ -272,7 +273,7 @@ def test_failure_after_start_leaves_parent_failed(mlflow_store, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("planted failure")
 
-    monkeypatch.setattr("study.aggregate.analyse", boom)
+    monkeypatch.setattr("study.analysis.aggregate.analyse", boom)
     cfg = _compose(
         mlflow_store,
         "dataset=iris",

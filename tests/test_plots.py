@@ -1,4 +1,5 @@
-"""Tests for study.plots: every chart is written, has its panels, survives degenerate studies."""
+"""Tests for study.report.plots: every chart is written, has its panels, survives degenerate
+studies."""
 
 import dataclasses
 import subprocess
@@ -9,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import aggregate, plots
+from study.analysis import aggregate
+from study.config.settings import Settings
 from study.datasets import load_dataset
-from study.plots._parallel import start
-from study.prepare import _meta
-from study.record import StudyRecord
-from study.runner import Plan, run_one
-from study.settings import Settings
+from study.lifecycle.prepare import _meta
+from study.report import plots
+from study.report.plots._parallel import start
+from study.training.record import StudyRecord
+from study.training.runner import Plan, run_one
 
 CHART_NAMES = [
     "weight_sums.png",
@@ -93,7 +95,7 @@ def _assert_charts_written(paths, tmp_path):
 
 
 def test_import_study_plots_does_not_import_matplotlib():
-    code = "import sys, study.plots; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    code = "import sys, study.report.plots; assert 'matplotlib' not in sys.modules, 'matplotlib'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -272,7 +274,7 @@ def test_charts_drawn_in_a_forked_process_are_the_same_files(iris, tmp_path):
 
 
 def _figure(title):
-    from study.plots._base import _new_figure
+    from study.report.plots._base import _new_figure
 
     fig = _new_figure(2, 2)
     fig.suptitle(title)
@@ -364,7 +366,7 @@ def test_rank_sets_figure_draws_each_variables_sets_by_estimate(tmp_path):
     """With resample networks: one row per variable, the largest share on top, a bar over the
     marginal set and a line over the simultaneous one, coloured by the verdict; draw_all adds
     ``rank_sets.png`` after the other charts. Without them there is no such chart."""
-    from study.resample import resample_id
+    from study.training.resample import resample_id
 
     cfg = {
         "dataset": {"name": "iris"},

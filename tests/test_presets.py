@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from study import config, importance, pipeline
+from study import config, importance
 from study.datasets import load_dataset
+from study.lifecycle import pipeline
 
 PRESETS = sorted(p.stem for p in (config.config_dir() / "experiment").glob("*.yaml"))
 # every method but Lek's profile, which is opt-in (its curves cost ~94 kB per seed)

@@ -6,13 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import config, nullnets, pipeline, randomisation, tracking
+from study import config, tracking
+from study.analysis import randomisation
+from study.analysis.randomisation import nullnets
 from study.datasets import load_dataset, split
 from study.errors import StudyError
 from study.importance import olden
-from study.models import make_model
-from study.record import method_layouts
-from study.runner import Null, Plan, run_many
+from study.lifecycle import pipeline
+from study.training.models import make_model
+from study.training.record import method_layouts
+from study.training.runner import Null, Plan, run_many
 
 
 def _slow_p(obs, null, alternative):
@@ -532,7 +535,7 @@ def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store,
 
 
 def test_waves_and_the_stopping_rule_on_known_counts():
-    from study.randomisation._sequential import decided, waves
+    from study.analysis.randomisation._sequential import decided, waves
 
     assert waves(5, 99) == [5, 10, 15, 22, 33, 49, 73, 99]
     assert waves(0, 99) == [99] and waves(99, 99) == [99] and waves(2, 3) == [2, 3]
@@ -554,7 +557,7 @@ def test_the_sequential_null_is_a_prefix_of_the_fixed_one_and_rejects_the_same()
     Every null network trained sequentially is the fixed design's, value for value; each stopped
     unit stopped at the first wave where its rule held; and its p-values are at least Besag &
     Clifford's h / l."""
-    from study.randomisation._sequential import decided, waves
+    from study.analysis.randomisation._sequential import decided, waves
 
     ds = load_dataset("known_truth_classification", n_samples=300)
     design = randomisation.Design("variable", "tested", 3)
@@ -618,7 +621,7 @@ def test_the_sequential_rule_counts_extreme_values_as_the_p_values_do(alternativ
     """exceeds (the stopping rule's count) and p_values (the test's) are two writings of one
     comparison: with ties, NaN null values and both signs, (1 + count) / (1 + finite nulls) is
     the p-value at every position."""
-    from study.randomisation._pvalues import exceeds
+    from study.analysis.randomisation._pvalues import exceeds
 
     rng = np.random.default_rng(9)
     null = np.round(rng.normal(size=(39, 6)), 1)  # rounded: ties with the observed values

@@ -1,4 +1,4 @@
-"""Tests for study.ranks: csranks' own numbers, closed-form oracles and the sets' order."""
+"""Tests for study.analysis.ranks: csranks' own numbers, closed-form oracles and the sets' order."""
 
 import json
 import random
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study.ranks import confidence_sets, tau_best
+from study.analysis.ranks import confidence_sets, tau_best
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "csranks_reference.json").read_text())
 CASES = REFERENCE["cases"]

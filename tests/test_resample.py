@@ -10,11 +10,15 @@ import pandas as pd
 import pytest
 from sklearn.neural_network import MLPClassifier
 
-from study import answer, config, identity, pipeline, resample, runner, tracking
+from study import config, tracking
+from study.analysis import answer
 from study.cli import aggregate_main
+from study.config import identity
+from study.config.settings import Settings
 from study.datasets import load_dataset, split
 from study.errors import StudyError
-from study.settings import Settings
+from study.lifecycle import pipeline
+from study.training import resample, runner
 
 ARGS = [
     "study.n_jobs=1",
@@ -157,7 +161,7 @@ def _settings(*overrides):
 
 def test_resample_settings_and_their_defaults():
     s = _settings()
-    from study import spec
+    from study.config import spec
 
     default_b = spec.default("study.n_resamples")
     assert (s.resample, s.n_resamples) == (spec.default("study.resample"), default_b)
@@ -395,11 +399,11 @@ def test_with_resplit_a_resample_draws_its_own_split_from_its_seed_as_a_seed_doe
 
 
 def test_the_failure_budget_and_the_failures_line_count_resample_networks():
-    from study.lifecycle import _failures_line
-    from study.record import FailedRun
+    from study.lifecycle.steps import _failures_line
+    from study.training.record import FailedRun
 
     assert _settings("study.n_runs=10", "study.resample=none").max_failures == 1
-    from study import spec
+    from study.config import spec
 
     b = spec.default("study.n_resamples")  # 10% of 10 seeds and B resamples, rounded up
     assert _settings("study.n_runs=10").max_failures == -(-(10 + b) // 10)
@@ -419,7 +423,7 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
 
 
 def test_shards_split_the_resample_networks_as_they_split_the_seeds():
-    from study.lifecycle import _wanted
+    from study.lifecycle.steps import _wanted
 
     cfg = [
         "study.n_runs=4",
@@ -489,7 +493,7 @@ def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, 
     """Wine's seeds vary far more than 0.1 of its data's error at a few seeds: with the cap
     lowered to 9 (first 4), auto trains 4, then 8, then 9 seeds, each once, and stops at the
     cap, in those words; the seeds tag and the store agree, and study-aggregate reads 9 seeds."""
-    from study import settings
+    from study.config import settings
 
     monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
     out = pipeline.run(
@@ -534,7 +538,8 @@ def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, 
 def test_n_runs_auto_stops_once_the_seeds_error_is_small_beside_the_datas(tmp_path, monkeypatch):
     """A target the first seeds already meet (the seeds' error below 100 times the data's):
     auto stops after its first round, and says so."""
-    from study import settings, uncertainty
+    from study.analysis import uncertainty
+    from study.config import settings
 
     monkeypatch.setattr(settings, "AUTO_RUNS", (4, 9))
     monkeypatch.setattr(uncertainty, "MC_TARGET", 100.0)

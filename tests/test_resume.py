@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import config, pipeline, runner, tracking
+from study import config, tracking
 from study.errors import StudyError
+from study.lifecycle import pipeline
+from study.training import runner
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = [

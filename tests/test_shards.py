@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import config, pipeline
+from study import config
 from study.cli import aggregate_main
+from study.lifecycle import pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = [
@@ -83,8 +84,8 @@ def test_two_shards_make_one_study_equal_to_a_single_process(tmp_path, capsys):
 
 
 def test_shard_settings_are_checked():
+    from study.config.settings import Settings
     from study.errors import StudyError
-    from study.settings import Settings
 
     with pytest.raises(StudyError, match="study.shard must be below study.n_shards"):
         Settings.from_config(config.compose(["study.shard=2", "study.n_shards=2"]))

@@ -1,4 +1,4 @@
-"""Tests for study.stability: each measure against an independent oracle."""
+"""Tests for study.analysis.stability: each measure against an independent oracle."""
 
 from fractions import Fraction
 from itertools import combinations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from study.stability import (
+from study.analysis.stability import (
     bootstrap_mean_ci,
     kendall_w,
     nogueira_curve,
@@ -511,7 +511,7 @@ def test_kendall_w_equals_slow_tie_sums(kind):
 
 
 def test_spearman_rows_equals_scipy_per_row():
-    from study.stability import spearman_rows
+    from study.analysis.stability import spearman_rows
 
     rng = np.random.default_rng(32)
     A = rng.integers(0, 4, (30, 7)).astype(float)

@@ -17,21 +17,24 @@ def _modules():
         yield name.removesuffix(".__init__"), path, ast.parse(path.read_text())
 
 
-def _imports(name: str, path: Path, tree) -> set[str]:
+def _imports(name: str, path: Path, tree, modules) -> set[str]:
     """The study modules a module imports, at module level or inside a function (a lazy import
-    still ties the two modules together)."""
+    still ties the two modules together); ``from study.x import y`` is ``study.x.y`` where that
+    is a module, else ``study.x``."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-                out |= (
-                    {f"{target}.{a.name}" for a in node.names} if node.module is None else {target}
-                )
+                source = ".".join(base + ([node.module] if node.module else []))
             elif (node.module or "").startswith("study"):
-                out.add(node.module)
+                source = node.module
+            else:
+                continue
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                out.add(sub if sub in modules else source)
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("study")}
     return out
@@ -85,7 +88,7 @@ def test_code_lines_count_code_only(tmp_path):
 
 def test_no_import_cycle_even_through_imports_inside_functions():
     mods = {name: (path, tree) for name, path, tree in _modules()}
-    graph = {name: {d for d in _imports(name, *mods[name]) if d in mods} for name in mods}
+    graph = {name: {d for d in _imports(name, *mods[name], mods) if d in mods} for name in mods}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(name, path):
@@ -122,21 +125,22 @@ def test_only_the_tracking_package_imports_mlflow():
 @pytest.mark.slow
 def test_a_training_worker_imports_no_mlflow_or_matplotlib():
     # what a worker process loads to train a block and compute every method: unpickling the
-    # plan (study.runner, study.datasets) and running it; MLflow, matplotlib and Hydra are the
-    # study's process's, and each would cost a worker a second of imports (pandas comes with
+    # plan (study.training.runner, study.datasets) and running it; MLflow, matplotlib and Hydra are
+    # the study's process's, and each would cost a worker a second of imports (pandas comes with
     # scikit-learn itself: sklearn.utils.fixes imports it where it is installed)
     code = (
         "import pickle, sys\n"
         "plan = pickle.loads(sys.stdin.buffer.read())\n"
-        "from study import runner\n"
+        "from study.training import runner\n"
         "records = runner.run_block(plan, [0, 1])\n"
         "assert len(records) == 2 and records[1].importances\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'mlflow', 'matplotlib', 'hydra', 'omegaconf', 'sqlalchemy'}))\n"
     )
-    from study import config, runner
+    from study import config
+    from study.config.settings import Settings
     from study.datasets import load_dataset
-    from study.settings import Settings
+    from study.training import runner
 
     s = Settings.from_config(config.compose(["model.max_iter=20"]))
     plan = runner.Plan(load_dataset("wine"), s.model, s.methods, s.method_options, 0.25, 0)

@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 from conftest import mlflow_server
 
-from study import config, pipeline, summary
+from study import config
 from study.cli import compare_main
+from study.lifecycle import pipeline
+from study.report import summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -111,7 +113,7 @@ def test_study_compare_prints_logs_and_refuses_one_study(mlflow_store, tmp_path,
     assert "cmp-a (model.hidden_layer_sizes=[8], model.name=mlp_8)" in text
     assert "cmp-a vs cmp-b: tau" in text and "On top in every study:" in text
     pairs = pd.read_csv(tmp_path / "cmp" / "compare_pairs.csv")
-    from study import answer
+    from study.analysis import answer
 
     ma, mb = (answer.mean_ranks(o.record, "olden") for o in (a, b))
     assert pairs.tau.iloc[0] == pytest.approx(answer.kendall_tau(ma, mb))

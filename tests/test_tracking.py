@@ -5,12 +5,13 @@ import threading
 import numpy as np
 import pytest
 
-from study import config, pipeline, tracking
+from study import config, tracking
+from study.config.settings import Settings
 from study.datasets import load_dataset
-from study.prepare import _meta
-from study.runner import Plan, run_many, seeds_for
-from study.settings import Settings
+from study.lifecycle import pipeline
+from study.lifecycle.prepare import _meta
 from study.tracking._sql_fast import new_run_id
+from study.training.runner import Plan, run_many, seeds_for
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def _seen(client, run_id):
 def test_sql_fast_path_writes_what_log_batch_writes(mlflow_store, trained):
     import dataclasses
 
-    from study.resample import resample_id
+    from study.training.resample import resample_id
 
     meta, ds, runs = trained
     runs = [*runs, dataclasses.replace(runs[0], seed=resample_id(1))]  # and a resample network

@@ -1,10 +1,10 @@
-"""study.uncertainty: the estimator of the answer's covariance (V_data + V_seed / S), the
+"""study.analysis.uncertainty: the estimator of the answer's covariance (V_data + V_seed / S), the
 nearest PSD matrix, the scale-free shares and the top-k verdict, against known answers."""
 
 import numpy as np
 import pytest
 
-from study import uncertainty as unc
+from study.analysis import uncertainty as unc
 
 
 def _simulate(rng, mu, v_data, v_seed, n_seeds, n_resamples):

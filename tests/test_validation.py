@@ -8,11 +8,14 @@ import pandas as pd
 import pytest
 from scipy.stats import rankdata
 
-from study import config, importance, pipeline, retrain, validation
+from study import config, importance
+from study.analysis import checks as validation
+from study.analysis import retraining as retrain
 from study.datasets import load_dataset
 from study.importance import garson_signed, olden
-from study.record import RunRecord, StudyMeta, StudyRecord, method_layouts
-from study.runner import Plan
+from study.lifecycle import pipeline
+from study.training.record import RunRecord, StudyMeta, StudyRecord, method_layouts
+from study.training.runner import Plan
 
 WEIGHT_METHODS = [m for m in importance.METHODS if not importance.get_method(m).needs_data]
 DATA_METHODS = [m for m in importance.METHODS if importance.get_method(m).needs_data]

@@ -5,12 +5,12 @@ of shape ``(n_inputs, n_outputs)``. Methods are registered by name in :data:`MET
 the runner refer to them by name.
 """
 
-from ._derivatives import PartialDerivatives, jacobian, partial_derivatives
-from ._lek import LekProfile, lek_groups, lek_profile, lek_sensitivity
-from ._neuralnettools import from_neuralnettools, to_neuralnettools
-from ._permutation import PermutationImportance, permutation
-from ._registry import METHODS, Method, Network, compute, get_method, method_names
-from ._weights import WeightSums, garson, garson_signed, olden, weight_sums
+from study.importance._derivatives import PartialDerivatives, jacobian, partial_derivatives
+from study.importance._lek import LekProfile, lek_groups, lek_profile, lek_sensitivity
+from study.importance._neuralnettools import from_neuralnettools, to_neuralnettools
+from study.importance._permutation import PermutationImportance, permutation
+from study.importance._registry import METHODS, Method, Network, compute, get_method, method_names
+from study.importance._weights import WeightSums, garson, garson_signed, olden, weight_sums
 
 __all__ = [
     "garson",

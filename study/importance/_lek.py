@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._derivatives import _HIDDEN, _OUTPUT, _activate
+from study.importance._derivatives import _HIDDEN, _OUTPUT, _activate
 
 __all__ = ["LekProfile", "lek_profile", "lek_groups", "lek_sensitivity", "forward"]
 

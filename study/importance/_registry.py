@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import default
-from ._derivatives import partial_derivatives
-from ._lek import lek_profile
-from ._permutation import permutation
-from ._weights import garson, garson_signed, olden, weight_sums
+from study.config.spec import default
+from study.importance._derivatives import partial_derivatives
+from study.importance._lek import lek_profile
+from study.importance._permutation import permutation
+from study.importance._weights import garson, garson_signed, olden, weight_sums
 
 __all__ = ["Network", "Method", "METHODS", "get_method", "compute", "method_names"]
 
@@ -120,7 +120,7 @@ def _weight_sums(net):
     return {"abs": ws.abs, "pos": ws.pos, "neg": ws.neg, "net": ws.net}
 
 
-# the methods' options default to the config's (study.spec), stated there once
+# the methods' options default to the config's (study.config.spec), stated there once
 _OPTIONS = default("importance.options")
 
 

@@ -27,8 +27,8 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 3.13+ refuses the old file store; so do we.
 """
 
-from ._background import ChildWriter, WriterError
-from ._comparison import (
+from study.tracking._background import ChildWriter, WriterError
+from study.tracking._comparison import (
     COMPARED_TAG,
     latest_study,
     log_comparison,
@@ -36,10 +36,10 @@ from ._comparison import (
     study_links,
     study_params,
 )
-from ._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, SEEDS_TAG
-from ._ledger import STALE
-from ._ledger import ranges as seed_ranges
-from ._reader import (
+from study.tracking._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, SEEDS_TAG
+from study.tracking._ledger import STALE
+from study.tracking._ledger import ranges as seed_ranges
+from study.tracking._reader import (
     Found,
     copy_tables,
     find_resumable,
@@ -48,8 +48,8 @@ from ._reader import (
     load_study,
     seeds_report,
 )
-from ._secrets import mask_uri
-from ._store import (
+from study.tracking._secrets import mask_uri
+from study.tracking._store import (
     check_reachable,
     importance_key,
     is_store_error,
@@ -61,7 +61,7 @@ from ._store import (
     ui_path,
     ui_url,
 )
-from ._writer import Tracker
+from study.tracking._writer import Tracker
 
 __all__ = [
     "Tracker",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..record import RunRecord
+from study.training.record import RunRecord
 
 
 class WriterError(RuntimeError):
@@ -14,9 +14,10 @@ class WriterError(RuntimeError):
 class ChildWriter:
     """Writes child runs on a background thread while the next seeds train.
 
-    ``submit`` queues a :class:`~study.record.RunRecord` (or a :class:`~study.record.FailedRun`,
-    written as a FAILED child) and returns at once; the thread writes
-    whatever is queued, up to ``max_batch`` children per call of :meth:`Tracker.log_runs`.
+    ``submit`` queues a :class:`~study.training.record.RunRecord` (or a
+    :class:`~study.training.record.FailedRun`, written as a FAILED child) and returns at once; the
+    thread writes whatever is queued, up to ``max_batch`` children per call of
+    :meth:`Tracker.log_runs`.
     ``close`` waits until everything is written; ``cancel`` (Ctrl-C, a failure) stops after the
     batch being written and drops the rest. A failure of the thread is never silent: the next
     ``submit`` or ``close`` raises :class:`WriterError` with the cause chained, and the children

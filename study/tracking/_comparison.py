@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import StudyError
-from ._layout import ROLE_TAG
-from ._secrets import mask_uri
-from ._store import _client, resolve_uri, ui_path
+from study.errors import StudyError
+from study.tracking._layout import ROLE_TAG
+from study.tracking._secrets import mask_uri
+from study.tracking._store import _client, resolve_uri, ui_path
 
 COMPARED_TAG = "study.compared"  # the parent run ids a comparison run compares, comma-separated
 

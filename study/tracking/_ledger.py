@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 
-from ._layout import (
+from study.tracking._layout import (
     HASH_TAG,
     NAME_KEY_TAG,
     NAME_TAG,

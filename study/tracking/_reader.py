@@ -11,13 +11,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import StudyError
-from ..record import RunRecord, StudyMeta, StudyRecord
-from ..resample import split_runs
-from ._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG
-from ._ledger import study_filter
-from ._secrets import mask_uri
-from ._store import _client, _mlflow, resolve_uri
+from study.errors import StudyError
+from study.tracking._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG
+from study.tracking._ledger import study_filter
+from study.tracking._secrets import mask_uri
+from study.tracking._store import _client, _mlflow, resolve_uri
+from study.training.record import RunRecord, StudyMeta, StudyRecord
+from study.training.resample import split_runs
 
 # ---------------------------------------------------------------------------------------------
 # reading
@@ -102,7 +102,7 @@ def find_resumable(uri: str, experiment: str, name: str, ident_hash: str | None 
     )
     if not runs:
         return None
-    from ._layout import HASH_TAG
+    from study.tracking._layout import HASH_TAG
 
     return Found(runs[0].info.run_id, runs[0].data.tags.get(HASH_TAG), dict(runs[0].data.params))
 
@@ -266,8 +266,8 @@ def copy_tables(uri: str, run_id: str, folder: Path, *, besides=()) -> list[Path
 
 def load_null(uri: str, run_id: str) -> tuple[dict, dict] | None:
     """The randomisation test's null values of a study (:data:`NULL_BUNDLE` on its parent run)
-    as the arrays stored (see :meth:`study.randomisation.NullSet.from_arrays`), and the test's
-    settings stored with them (``permute``, ``init``, ``tested``, ``alternative``, ``alpha``,
+    as the arrays stored (see :meth:`study.analysis.randomisation.NullSet.from_arrays`), and the
+    test's settings stored with them (``permute``, ``init``, ``tested``, ``alternative``, ``alpha``,
     ``chance``, ``seed``); None when the study ran no randomisation test."""
     client = _client(uri)
     if NULL_BUNDLE not in {a.path for a in client.list_artifacts(run_id)}:

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from ._ledger import PROCESS
+from study.tracking._ledger import PROCESS
 
 
 def new_run_id() -> str:
@@ -205,7 +205,7 @@ def log_children(
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
     from mlflow.utils.uri import append_to_uri_path
 
-    from ._store import child_name, child_params
+    from study.tracking._store import child_name, child_params
 
     rows, tags, metrics, params = [], [], {}, {}
     for run, (start, end) in zip(runs, times):

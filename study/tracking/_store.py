@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StudyError
-from ..naming import importance_key, metric_names
-from ..record import StudyMeta
-from ..resample import index, is_resample
-from ._layout import NAME_KEY_TAG, NAME_TAG, name_key, quoted
-from ._secrets import mask_uri
+from study.errors import StudyError
+from study.tracking._layout import NAME_KEY_TAG, NAME_TAG, name_key, quoted
+from study.tracking._secrets import mask_uri
+from study.training.naming import importance_key, metric_names
+from study.training.record import StudyMeta
+from study.training.resample import index, is_resample
 
 CONNECT_TIMEOUT = 10  # seconds a database server has to let a connection in
 BUSY_TIMEOUT = 10  # seconds a check of a SQLite store waits for another process's lock
@@ -69,7 +69,7 @@ def _mlflow():
 
 def _importance_keys(meta: StudyMeta):
     """Yield ``(method, column_index, feature_index, key)`` for every primary importance value."""
-    from ..importance import get_method
+    from study.importance import get_method
 
     feats = metric_names(meta.feature_names)
     for name, layout in meta.methods.items():

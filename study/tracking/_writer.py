@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..record import RunRecord, StudyMeta
-from ..resample import index, is_resample
-from . import _ledger, _sql_fast
-from ._background import ChildWriter
-from ._layout import (
+from study.tracking import _ledger, _sql_fast
+from study.tracking._background import ChildWriter
+from study.tracking._layout import (
     BUNDLE,
     ERROR_TAG,
     HASH_TAG,
@@ -27,9 +25,9 @@ from ._layout import (
     SEEDS_TAG,
     name_key,
 )
-from ._ledger import PROCESS  # host:pid, on our children
-from ._secrets import mask_uri
-from ._store import (
+from study.tracking._ledger import PROCESS  # host:pid, on our children
+from study.tracking._secrets import mask_uri
+from study.tracking._store import (
     _client,
     _experiment_id,
     _importance_keys,
@@ -39,6 +37,8 @@ from ._store import (
     flatten,
     resolve_uri,
 )
+from study.training.record import RunRecord, StudyMeta
+from study.training.resample import index, is_resample
 
 _SCALARS = (
     "train_score",
@@ -55,7 +55,8 @@ _SCALARS = (
 
 
 class Tracker:
-    """The storage a study's lifecycle talks to (:mod:`study.lifecycle`): MLflow behind one object.
+    """The storage a study's lifecycle talks to (:mod:`study.lifecycle.steps`): MLflow behind one
+    object.
 
     The contract, as the lifecycle uses it:
 
@@ -118,20 +119,20 @@ class Tracker:
     def find(self, name: str, config_hash: str | None = None):
         """The latest parent of study ``name`` in this experiment (with these settings when
         ``config_hash`` is given) as :class:`~._reader.Found`, or None."""
-        from ._reader import find_resumable
+        from study.tracking._reader import find_resumable
 
         return find_resumable(self.uri, self.experiment, name, config_hash)
 
     def lock(self, name: str):
         """Held while this process finds or creates study ``name`` (other processes of this
         machine wait; across machines, :func:`~._ledger.converge` settles races)."""
-        from ._store import study_lock
+        from study.tracking._store import study_lock
 
         return study_lock(self.uri, self.experiment, name)
 
     def load(self, *, known=()):
         """The attached study's record from the store: every seed once (see ``_reader``)."""
-        from ._reader import load_study
+        from study.tracking._reader import load_study
 
         return load_study(self.uri, self.run_id, known=known)
 
@@ -312,7 +313,8 @@ class Tracker:
         ]
 
     def log_failed(self, failed) -> str:
-        """A FAILED child run for a seed that raised (:class:`~study.record.FailedRun`): its
+        """A FAILED child run for a seed that raised (:class:`~study.training.record.FailedRun`):
+        its
         ``seed`` param, its error in the tag ``study.error`` and the traceback in ``error.txt``.
         Returns the child run id."""
         child = self.client.create_run(
@@ -448,7 +450,7 @@ class Tracker:
     def page_links(self) -> dict[str, str]:
         """Links for the parent's description, relative to the UI's address (they work on
         ``study-ui`` and on a tracking server alike): the study page, the report, its runs."""
-        from ._store import ui_path
+        from study.tracking._store import ui_path
 
         name = (
             self.meta.name
@@ -492,7 +494,7 @@ class Tracker:
         SIGKILL or a reboot; of another: without a heartbeat for :data:`~._ledger.STALE`
         seconds, or without a claim) are ended KILLED; those of live processes are left alone.
         Returns the ids of the children ended KILLED."""
-        from ._reader import _children
+        from study.tracking._reader import _children
 
         self.attach(meta)
         self.run_id = run_id
