@@ -18,7 +18,7 @@ from study import config, tracking
 from study.cli import aggregate_main
 from study.errors import StudyError
 from study.lifecycle import pipeline
-from study.tracking import _ledger
+from study.tracking import _claims
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = [
@@ -182,19 +182,19 @@ def test_a_seed_written_twice_counts_once(tmp_path):
 def test_claims_skip_live_seeds_and_take_over_dead_ones(tmp_path, monkeypatch):
     out = pipeline.run(_cfg(tmp_path, "study.n_runs=2", "study.name=claims"))
     client = tracking.Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", run_id=out.run_id).client
-    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:1")  # another machine
-    first = _ledger.Claim(client, out.run_id)
+    monkeypatch.setattr(_claims, "PROCESS", "elsewhere:1")  # another machine
+    first = _claims.Claim(client, out.run_id)
     assert first.take(range(10), done={0, 1}, n=4) == ([2, 3, 4, 5], {})
     assert first.take(range(10), done={0, 1}, n=4) == ([6, 7, 8, 9], {})  # the next chunk
     first.forget([2, 3])  # finished: no longer claimed
-    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:2")  # a third process, same time
-    mine, taken = _ledger.Claim(client, out.run_id).take(range(12), done={0, 1, 2, 3})
+    monkeypatch.setattr(_claims, "PROCESS", "elsewhere:2")  # a third process, same time
+    mine, taken = _claims.Claim(client, out.run_id).take(range(12), done={0, 1, 2, 3})
     assert mine == [10, 11] and taken == {"elsewhere:1": set(range(2, 10)) - {0, 1, 2, 3}}
     assert first.seeds() == set(range(4, 10))
     # the first process's heartbeat stops: its seeds are free again
-    monkeypatch.setattr(_ledger.time, "time", lambda: time.monotonic() + 1e10)
-    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:3")
-    mine, taken = _ledger.Claim(client, out.run_id).take(range(12), done={0, 1})
+    monkeypatch.setattr(_claims.time, "time", lambda: time.monotonic() + 1e10)
+    monkeypatch.setattr(_claims, "PROCESS", "elsewhere:3")
+    mine, taken = _claims.Claim(client, out.run_id).take(range(12), done={0, 1})
     assert mine == list(range(2, 12)) and taken == {}
 
 
@@ -206,7 +206,7 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
     # another process claimed 0-5 a moment before this one, but after this one read the tags
     client.set_tag(
         out.run_id,
-        _ledger.CLAIM_PREFIX + "elsewhere:9",
+        _claims.CLAIM_PREFIX + "elsewhere:9",
         f"heartbeat={now:.3f} seeds=0-5@{now - 1:.3f}",
     )
     real_get = client.get_run
@@ -216,16 +216,16 @@ def test_simultaneous_claims_resolve_to_the_earlier_one(tmp_path, monkeypatch):
         calls.append(run_id)
         run = real_get(run_id)
         if len(calls) == 1:  # the first read did not see it yet
-            run.data.tags.pop(_ledger.CLAIM_PREFIX + "elsewhere:9")
+            run.data.tags.pop(_claims.CLAIM_PREFIX + "elsewhere:9")
         return run
 
     monkeypatch.setattr(client, "get_run", stale_first_read)
-    claim = _ledger.Claim(client, out.run_id)
+    claim = _claims.Claim(client, out.run_id)
     mine, taken = claim.take(range(8), done=set())
     assert mine == [6, 7] and taken == {"elsewhere:9": set(range(6))}
     assert claim.seeds() == {6, 7}
     monkeypatch.setattr(client, "get_run", real_get)
-    assert _ledger.claims(real_get(out.run_id).data.tags)[_ledger.PROCESS]["seeds"].keys() == {6, 7}
+    assert _claims.claims(real_get(out.run_id).data.tags)[_claims.PROCESS]["seeds"].keys() == {6, 7}
 
 
 @pytest.mark.slow
@@ -239,7 +239,7 @@ def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(
     now = time.time()
     client.set_tag(
         out.run_id,
-        _ledger.CLAIM_PREFIX + "elsewhere:9",
+        _claims.CLAIM_PREFIX + "elsewhere:9",
         f"heartbeat={now:.3f} seeds=0-3@{now - 1:.3f}",
     )
     real_get, calls = client.get_run, []
@@ -248,11 +248,11 @@ def test_a_process_that_loses_its_whole_chunk_to_a_race_takes_the_next_free_one(
         calls.append(run_id)
         run = real_get(run_id)
         if len(calls) == 1:  # the first read did not see the other's claim yet
-            run.data.tags.pop(_ledger.CLAIM_PREFIX + "elsewhere:9")
+            run.data.tags.pop(_claims.CLAIM_PREFIX + "elsewhere:9")
         return run
 
     monkeypatch.setattr(client, "get_run", stale_first_read)
-    mine, taken = _ledger.Claim(client, out.run_id).take(range(8), done=set(), n=4)
+    mine, taken = _claims.Claim(client, out.run_id).take(range(8), done=set(), n=4)
     assert mine == [4, 5, 6, 7] and taken == {"elsewhere:9": set(range(4))}
 
 
@@ -263,7 +263,7 @@ def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, 
     tracker = tracking.Tracker(f"sqlite:///{mlflow_store / 'mlflow.db'}", "slow-beat")
     client = tracker.client
     run_id = client.create_run(tracker.experiment_id).info.run_id
-    claim = _ledger.Claim(client, run_id)
+    claim = _claims.Claim(client, run_id)
     assert claim.take(range(4), done=set(), n=2)[0] == [0, 1]
     real = client.set_tag
 
@@ -278,7 +278,7 @@ def test_a_slow_heartbeat_does_not_drop_a_chunk_claimed_meanwhile(mlflow_store, 
     time.sleep(0.2)
     assert claim.take(range(4), done=set(), n=2)[0] == [2, 3]  # claimed while it waits
     beat.join()
-    tag = _ledger.claims(client.get_run(run_id).data.tags)[_ledger.PROCESS]
+    tag = _claims.claims(client.get_run(run_id).data.tags)[_claims.PROCESS]
     assert set(tag["seeds"]) == {0, 1, 2, 3}  # else another process takes 2-3 as free
 
 
@@ -292,24 +292,24 @@ def test_a_dead_claim_is_taken_over_less_the_seeds_its_process_wrote(tmp_path, m
     for run in out.record.runs:  # it wrote the children
         client.set_tag(run.run_id, "study.process", dead)
     # and only its claim says who wrote what: the real process's settled claim names 0-2 too
-    client.delete_tag(out.run_id, _ledger.CLAIM_PREFIX + _ledger.PROCESS)
+    client.delete_tag(out.run_id, _claims.CLAIM_PREFIX + _claims.PROCESS)
     # its claim still names 0-5: it was killed before its heartbeat moved 1-2 to its done
     client.set_tag(
-        out.run_id, _ledger.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} seeds=1-5@0 done=0"
+        out.run_id, _claims.CLAIM_PREFIX + dead, f"heartbeat={time.time():.3f} seeds=1-5@0 done=0"
     )
     running = client.create_run(
         out.record.experiment_id, tags={"mlflow.parentRunId": out.run_id, "study.process": dead}
     ).info.run_id
-    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:1")
-    claim = _ledger.Claim(client, out.run_id)
+    monkeypatch.setattr(_claims, "PROCESS", "elsewhere:1")
+    claim = _claims.Claim(client, out.run_id)
     assert claim.take(range(6), done=set()) == ([3, 4, 5], {})
     assert client.get_run(running).info.status == "KILLED"  # nobody will finish it
     claim.written([3, 4])  # FINISHED: out of the live claim, into its done
     claim.refresh()
-    mine = _ledger.claims(client.get_run(out.run_id).data.tags)["elsewhere:1"]
+    mine = _claims.claims(client.get_run(out.run_id).data.tags)["elsewhere:1"]
     assert set(mine["seeds"]) == {5} and mine["done"] == {3, 4}
-    monkeypatch.setattr(_ledger, "PROCESS", "elsewhere:2")
-    assert _ledger.Claim(client, out.run_id).take(range(7), done={0, 1, 2}) == (
+    monkeypatch.setattr(_claims, "PROCESS", "elsewhere:2")
+    assert _claims.Claim(client, out.run_id).take(range(7), done={0, 1, 2}) == (
         [6],
         {"elsewhere:1": {5}},
     )
@@ -452,8 +452,8 @@ def test_a_worker_killed_beside_another_leaves_each_seed_finished_once(tmp_path)
 
 def test_seed_ranges_round_trip():
     seeds = [0, 1, 2, 5, 7, 8, 100]
-    assert _ledger.ranges(seeds) == "0-2,5,7-8,100"
-    assert _ledger.parse_ranges(_ledger.ranges(seeds)) == set(seeds)
+    assert _claims.ranges(seeds) == "0-2,5,7-8,100"
+    assert _claims.parse_ranges(_claims.ranges(seeds)) == set(seeds)
 
 
 @pytest.mark.slow

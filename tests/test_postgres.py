@@ -124,13 +124,13 @@ def _finished_by_process(client, name: str) -> dict[str, list[int]]:
 
 def _claimed(client, name: str) -> dict[str, set[int]]:
     """The seeds each process's claim on study ``name`` names, finished or not."""
-    from study.tracking import _ledger
+    from study.tracking import _claims
 
     ids = [e.experiment_id for e in client.search_experiments()]
     parents = client.search_runs(
         ids, f"tags.`study.role` = 'study' and tags.`study.name` = '{name}'"
     )
-    every = _ledger.claims(parents[0].data.tags) if parents else {}
+    every = _claims.claims(parents[0].data.tags) if parents else {}
     return {p: set(c["seeds"]) | c["done"] for p, c in every.items()}
 
 
@@ -146,7 +146,7 @@ def test_four_workers_one_killed_the_study_waits_for_a_resume_that_completes_it(
 
     from mlflow import MlflowClient
 
-    from study.tracking._ledger import STALE
+    from study.tracking._claims import STALE
 
     n, name = 240, "four"  # chunks of 64: 64, 64, 64 and 48 seeds
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}

@@ -14,7 +14,7 @@ import pytest
 
 from study import tracking
 from study.errors import StudyError
-from study.tracking import _store
+from study.tracking import _locks, _store
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_AGENT_HINT": "1"}
@@ -53,7 +53,7 @@ def test_a_link_planted_at_a_lock_files_name_is_not_followed(tmp_path, runtime):
             link.unlink(missing_ok=True)
             link.symlink_to(victim)
         for name in names:
-            with _store._lock(name):
+            with _locks.lock(name):
                 pass
         with _store._store_lock(uri), tracking.study_lock(uri, "e", "s"):
             pass

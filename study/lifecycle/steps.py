@@ -3,7 +3,7 @@
 
 :func:`~study.lifecycle.prepare.prepare` checks everything a user can get wrong before anything is
 written. A :class:`Study` then works over the tracking store (:mod:`study.tracking`, the only
-place that knows MLflow) by its rules (:mod:`study.tracking._ledger`): it finds or creates its
+place that knows MLflow) by its rules (:mod:`study.tracking._claims`): it finds or creates its
 parent run by name and settings hash, claims the seeds nobody else has or trains, trains them
 (each finished seed goes to a local :class:`~study.lifecycle.journal.Journal` before the store), and
 publishes what it computed. ``study-aggregate`` shares :func:`~study.lifecycle.publish.publish`
@@ -229,7 +229,7 @@ class Study:
             rec.run_id = run_ids[rec.seed]
         self.written = sorted(set(self.written) | set(run_ids))
         out.from_journal = len(self._uploaded & set(run_ids))
-        # settled before the study is read back (see _ledger: Finishing)
+        # settled before the study is read back (see _claims: Finishing)
         self._claim.settle(self.written)
         if out.failed and not out.runs and not self.previous:
             raise SeedsFailed(_failures_line(out.failed, s.n_runs, s.n_resamples))

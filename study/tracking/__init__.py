@@ -1,5 +1,7 @@
 """MLflow tracking: the only package that imports MLflow (``_store``: URIs, client, experiments,
-metric names; ``_writer``: the parent, the children, the results; ``_reader``: reading back).
+metric names; ``_parent``: the parent and the results; ``_children``: the child runs;
+``_reader``: reading back; :mod:`~study.tracking.storage`: the contract a study's lifecycle
+relies on, and an in-memory storage that keeps it).
 
 Layout of a study in MLflow:
 
@@ -28,6 +30,8 @@ multi-row inserts into MLflow's own tables, elsewhere with one ``log_batch`` eac
 """
 
 from study.tracking._background import ChildWriter, WriterError
+from study.tracking._claims import STALE
+from study.tracking._claims import ranges as seed_ranges
 from study.tracking._comparison import (
     COMPARED_TAG,
     latest_study,
@@ -37,8 +41,7 @@ from study.tracking._comparison import (
     study_params,
 )
 from study.tracking._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, SEEDS_TAG
-from study.tracking._ledger import STALE
-from study.tracking._ledger import ranges as seed_ranges
+from study.tracking._parent import Tracker
 from study.tracking._reader import (
     Found,
     copy_tables,
@@ -57,11 +60,8 @@ from study.tracking._store import (
     require_store,
     resolve_uri,
     study_lock,
-    ui_command,
-    ui_path,
-    ui_url,
 )
-from study.tracking._writer import Tracker
+from study.tracking._ui import ui_command, ui_path, ui_url
 
 __all__ = [
     "Tracker",

@@ -8,7 +8,8 @@ from pathlib import Path
 from study.errors import StudyError
 from study.tracking._layout import ROLE_TAG
 from study.tracking._secrets import mask_uri
-from study.tracking._store import _client, resolve_uri, ui_path
+from study.tracking._store import _client, resolve_uri
+from study.tracking._ui import ui_path
 
 COMPARED_TAG = "study.compared"  # the parent run ids a comparison run compares, comma-separated
 

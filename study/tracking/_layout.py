@@ -50,3 +50,11 @@ def quoted(value: str) -> str | None:
     if '"' not in value:
         return f'"{value}"'
     return None
+
+
+def study_filter(name: str, ident_hash: str | None = None) -> str:
+    """The filter string of the parents of study ``name`` (and settings hash ``ident_hash``)."""
+    q = quoted(name)
+    by_name = f"tags.`{NAME_TAG}` = {q}" if q else f"tags.`{NAME_KEY_TAG}` = '{name_key(name)}'"
+    query = f"tags.`{ROLE_TAG}` = 'study' and {by_name}"
+    return query + (f" and tags.`{HASH_TAG}` = '{ident_hash}'" if ident_hash else "")

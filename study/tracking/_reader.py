@@ -12,8 +12,15 @@ from typing import NamedTuple
 import numpy as np
 
 from study.errors import StudyError
-from study.tracking._layout import BUNDLE, NULL_BUNDLE, PARENT_TAG, PROCESS_TAG, ROLE_TAG, SEEDS_TAG
-from study.tracking._ledger import study_filter
+from study.tracking._layout import (
+    BUNDLE,
+    NULL_BUNDLE,
+    PARENT_TAG,
+    PROCESS_TAG,
+    ROLE_TAG,
+    SEEDS_TAG,
+    study_filter,
+)
 from study.tracking._secrets import mask_uri
 from study.tracking._store import _client, _mlflow, resolve_uri
 from study.training.record import RunRecord, StudyMeta, StudyRecord

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from study.tracking._ledger import PROCESS
+from study.tracking._claims import PROCESS
 
 
 def new_run_id() -> str:

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import stat
-import tempfile
 import warnings
 from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 from study.errors import StudyError
-from study.tracking._layout import NAME_KEY_TAG, NAME_TAG, name_key, quoted
+from study.tracking._health import (
+    CONNECT_TIMEOUT,
+    _check_database,
+    _check_database_server,
+    _create_store,
+    _database_file,
+)
+from study.tracking._locks import lock as _lock
+from study.tracking._locks import locked as _locked
 from study.tracking._secrets import mask_uri
 from study.training.naming import importance_key, metric_names
 from study.training.record import StudyMeta
 from study.training.resample import index, is_resample
-
-CONNECT_TIMEOUT = 10  # seconds a database server has to let a connection in
-BUSY_TIMEOUT = 10  # seconds a check of a SQLite store waits for another process's lock
 
 
 def child_name(seed: int) -> str:
@@ -199,65 +200,6 @@ def _artifact_root(uri: str, folder: Path | None = None) -> str | None:
     return None
 
 
-def _address(uri: str) -> str:
-    """A server's URI without its userinfo: what a browser link and a printed line need (the
-    browser asks for credentials itself)."""
-    scheme, sep, rest = uri.partition("://")
-    host, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
-
-
-def ui_command(uri: str) -> str:
-    """How to open the MLflow UI on this store: ``study-ui`` for a database (it serves the UI on
-    127.0.0.1), nothing to start for a tracking server, which serves its own UI."""
-    uri = resolve_uri(uri)
-    if uri.startswith(("http://", "https://")):
-        return f"the tracking server serves it at {_address(uri)}"
-    return f"study-ui --uri {mask_uri(uri)}"
-
-
-def ui_path(
-    experiment_id: str | None = None, run_id: str | None = None, *, study: str | None = None
-) -> str:
-    """The UI route (after ``#``) of an experiment's runs, of one run, or (``study``) of the runs
-    view filtered to one study's parent and children, in the classic model-training view.
-
-    MLflow 3's UI otherwise opens on its GenAI (traces) view, which shows none of our runs.
-    """
-    from urllib.parse import quote
-
-    page = "/experiments"
-    if experiment_id is not None:
-        page += f"/{experiment_id}" + (f"/runs/{run_id}" if run_id else "/runs")
-    query = "workflowType=machine_learning"
-    if study is not None:  # children carry the study's name tags too (a quote-proof key)
-        q = quoted(study)
-        where = f"tags.`{NAME_TAG}` = {q}" if q else f"tags.`{NAME_KEY_TAG}` = '{name_key(study)}'"
-        query += "&searchFilter=" + quote(where, safe="")
-    return f"{page}?{query}"
-
-
-def ui_url(
-    experiment_id: str | None = None,
-    run_id: str | None = None,
-    port: int = 5000,
-    uri: str | None = None,
-    *,
-    study: str | None = None,
-) -> str:
-    """:func:`ui_path` as a full address: on the tracking server ``uri`` if it is one, else on
-    ``study-ui`` (127.0.0.1:``port``)."""
-    base = (
-        _address(uri).rstrip("/")
-        if uri and uri.startswith(("http://", "https://"))
-        else f"http://127.0.0.1:{port}"
-    )
-    return f"{base}/#{ui_path(experiment_id, run_id, study=study)}"
-
-
-_READY: set[str] = set()  # database stores this process has opened (their schema exists)
-
-
 def require_store(uri: str) -> None:
     """For commands that only read: a database file that does not exist is a one-line error, not
     a new empty store; a server must answer."""
@@ -303,93 +245,15 @@ def is_store_error(exc: BaseException | None) -> bool:
     return False
 
 
-def _database_file(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+def _address(uri: str) -> str:
+    """A server's URI without its userinfo: what a browser link and a printed line need (the
+    browser asks for credentials itself)."""
+    scheme, sep, rest = uri.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
 
 
-def _check_database(uri: str) -> None:
-    """A SQLite file that is not an MLflow store (empty, something else) or that SQLite reports
-    corrupt: one line naming it; never a fresh schema written into it. Call it under
-    :func:`_store_lock`.
-
-    A process killed inside a write leaves a hot rollback journal (``mlflow.db-journal``); the
-    ordinary read-write open used here plays it back, as SQLite does for any reader that may
-    write (a read-only open cannot, and the store was refused as unreadable). A store whose
-    journal was played back is then checked (``PRAGMA quick_check``)."""
-    path = _database_file(uri)
-    if path is None or not path.exists():
-        return
-    journal = Path(f"{path}-journal")
-    hot = journal.exists()  # with an empty file: the store's creation was cut short
-    if path.stat().st_size == 0 and not hot:
-        raise StudyError(
-            f"tracking.uri: {path} is an empty file, not an MLflow store; remove it "
-            "or point tracking.uri elsewhere"
-        )
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as db:
-            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-            if hot and not journal.exists():  # played back just now: is the rest sound?
-                problems = [r[0] for r in db.execute("pragma quick_check")]
-                if problems != ["ok"]:
-                    raise sqlite3.DatabaseError(f"quick_check: {problems[0]}")
-    except sqlite3.DatabaseError as err:
-        raise StudyError(_unreadable(path, err, journal)) from None
-    if hot and not tables:  # nothing was written yet: MLflow creates the store
-        return
-    if "alembic_version" not in tables or "runs" not in tables:
-        raise StudyError(f"tracking.uri: {path} is a SQLite database but not an MLflow store")
-
-
-def _unreadable(path: Path, err, journal: Path) -> str:
-    """The line for a SQLite store that could not be read: only a store SQLite reports corrupt
-    (or not a database) is one to restore from a backup."""
-    code = getattr(err, "sqlite_errorcode", 0) & 0xFF  # the primary result code
-    if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-        return (
-            f"tracking.uri: {path} has been locked by another process for over "
-            f"{BUSY_TIMEOUT} s ({err}); run again once that process is done, or end it"
-        )
-    if code == 8 and journal.exists():  # SQLITE_READONLY_ROLLBACK
-        return (
-            f"tracking.uri: {path} holds a write that a stopped process left unfinished "
-            f"({journal.name}), and this process may not write there to undo it; run once "
-            "with write access to the file and its folder"
-        )
-    if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
-        return (
-            f"tracking.uri: SQLite reports {path} corrupt or not a database ({err}); "
-            "restore it from a backup or point tracking.uri elsewhere"
-        )
-    return f"tracking.uri: cannot read the store {path} ({err})"
-
-
-def _check_database_server(uri: str) -> None:
-    """Fail in seconds, with one line, when the PostgreSQL or MySQL server of a store does not
-    let a connection in: MLflow tries to open a store 10 times over 101 s whatever the error, and
-    a server that accepted and never answered held each try for 130 s."""
-    from sqlalchemy import create_engine, exc
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
-    url = make_url(uri)
-    if url.get_backend_name() not in ("postgresql", "mysql"):
-        return
-    timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
-    engine = create_engine(url, poolclass=NullPool, connect_args=timeout)
-    try:
-        engine.connect().close()
-    except (exc.DBAPIError, OSError) as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
-        raise StudyError(
-            f"tracking.uri: the database server of "
-            f"{url.render_as_string(hide_password=True)} does not let the study in "
-            f"({reason})"
-        ) from None
-    finally:
-        engine.dispose()
+_READY: set[str] = set()  # database stores this process has opened (their schema exists)
 
 
 def _client(uri: str):
@@ -424,31 +288,6 @@ def _client(uri: str):
             ) from None
     _READY.add(uri)
     return client
-
-
-def _create_store(path: Path) -> None:
-    """Create the SQLite store ``path`` whole or not at all: MLflow builds its schema in some 60
-    migrations, each committed on its own, and a study killed meanwhile left a store that MLflow
-    could neither use nor finish ("table scorers already exists"). It is built under another name
-    and renamed into place; one a killed process left half built is built anew. Call it under
-    :func:`_store_lock`."""
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    fresh = path.with_name(f".{path.name}.creating")
-    try:
-        for stale in (fresh, Path(f"{fresh}-journal")):
-            stale.unlink(missing_ok=True)
-        os.close(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
-    except OSError as err:  # MLflow would try 10 times over 101 s
-        raise StudyError(
-            f"tracking.uri: cannot create the store {path} ({err.strerror}); "
-            "point tracking.uri to a folder you can write"
-        ) from None
-    # the default artifact root MlflowClient gives a store (the Default experiment's)
-    store = SqlAlchemyStore(f"sqlite:///{fresh}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-    store.engine.dispose()
-    os.replace(fresh, path)
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -502,79 +341,6 @@ def _store_lock(uri: str):
     if path is None:
         return _lock(name)
     return _locked(path.with_name(f".{path.name}.lock"), name=name)
-
-
-def _lock(name: str):
-    """An exclusive lock between this user's processes on this machine, in
-    :func:`_lock_folder`."""
-    return _locked(name=name)
-
-
-@contextmanager
-def _locked(path: Path | None = None, *, name: str = ""):
-    """An exclusive lock on the file ``path``, or ``name`` in :func:`_lock_folder` (where
-    ``path`` is None or in a folder this process may not write), opened read-only, without
-    following a symbolic link (at a name anyone could guess in the shared temp folder, a planted
-    link made a study truncate its target); none on Windows, which has no ``fcntl``."""
-    import errno
-
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    # O_NONBLOCK: a FIFO planted at the name would block the open for ever; it is refused
-    flags, fd = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, None
-    try:
-        if path is not None:
-            try:
-                fd = os.open(path, flags, 0o644)
-            except OSError as err:  # not in this folder: in the runtime folder then
-                if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not name:
-                    raise
-        if fd is None:
-            path = _lock_folder() / f"{name}.lock"
-            fd = os.open(path, flags, 0o644)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise OSError(errno.EINVAL, "not a regular file")
-    except OSError as err:
-        raise StudyError(
-            f"cannot open the lock file {path} ({err.strerror}); remove it "
-            "if it is not a file of yours"
-        ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # and the lock with it
-
-
-def _lock_folder() -> Path:
-    """This user's folder for lock files: ``$XDG_RUNTIME_DIR/study`` (the runtime folder the
-    system gives each user), else ``study-<uid>`` in the temp folder, made 0700; refused if
-    someone else made it first, or can enter it."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if runtime and os.path.isdir(runtime):
-        folder = Path(runtime) / "study"
-    else:
-        folder = Path(tempfile.gettempdir()) / f"study-{os.getuid()}"
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(folder, 0o700)
-        info = os.lstat(folder)
-    except OSError as err:
-        raise StudyError(
-            f"cannot make the folder {folder} for the study's lock files "
-            f"({err.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder of yours"
-        ) from None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise StudyError(
-            f"{folder}, where studies keep their lock files, is not a private "
-            "folder of this user; remove it, or set XDG_RUNTIME_DIR or TMPDIR to a "
-            "folder of yours"
-        )
-    return folder
 
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; a study is

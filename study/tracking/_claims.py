@@ -16,9 +16,9 @@ The contract, for every process (a run, a resume, a shard, another machine):
   (its ``done``, and its children in the store: it may have died between writing a child and
   its next heartbeat), and ends its RUNNING children KILLED.
 - **One parent.** Processes that create a study's parent at the same moment on different
-  machines (no file lock reaches across them) each wait :data:`SETTLE` seconds and look again;
+  machines (no file lock reaches across them) each wait ``_parent.SETTLE`` seconds and look again;
   every one of them sees the same parents, keeps the one with the smallest run id and deletes
-  its own if it lost (:func:`converge`).
+  its own if it lost (:func:`._parent.converge`).
 - **Finishing.** A process whose training has ended turns its claim into the list of the seeds
   it wrote FINISHED (``finished=<t> seeds=...``), before it reads the study back: nobody trains
   those again, whoever reads when, and a process that reads the study back while no other claim
@@ -37,34 +37,16 @@ import threading
 import time
 
 from study.tracking._layout import (
-    HASH_TAG,
-    NAME_KEY_TAG,
-    NAME_TAG,
     PARENT_TAG,
     PROCESS_TAG,
-    ROLE_TAG,
-    name_key,
     quoted,
 )
 
 BEAT = 10.0  # seconds between heartbeats
 STALE = 60.0  # a claim without a heartbeat for this long is dead
 _RACES = 8  # claims lost to a simultaneous claim before a process gives up looking
-SETTLE = 2.0  # seconds a new shard waits before converging with shards started with it
 CLAIM_PREFIX = "study.claim."
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
-
-
-# ---------------------------------------------------------------------------------------------
-# names in filter strings
-
-
-def study_filter(name: str, ident_hash: str | None = None) -> str:
-    """The filter string of the parents of study ``name`` (and settings hash ``ident_hash``)."""
-    q = quoted(name)
-    by_name = f"tags.`{NAME_TAG}` = {q}" if q else f"tags.`{NAME_KEY_TAG}` = '{name_key(name)}'"
-    query = f"tags.`{ROLE_TAG}` = 'study' and {by_name}"
-    return query + (f" and tags.`{HASH_TAG}` = '{ident_hash}'" if ident_hash else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,32 +367,3 @@ class Heartbeat:
                 self._claim.refresh()
             except Exception as exc:  # noqa: BLE001 - reported by the writer, which fails too
                 self.error = exc
-
-
-# ---------------------------------------------------------------------------------------------
-# one parent
-
-
-def converge(
-    client, experiment_id: str, run_id: str, name: str, ident_hash: str, *, created: bool = True
-) -> str:
-    """After creating the parent ``run_id`` of a study that other processes may be creating at
-    the same moment: wait :data:`SETTLE` seconds, then keep the parent with the smallest run id
-    among those created in the last minute with this name and settings (every racing process
-    sees the same set), delete ours if it lost, and return the winner's id. ``created`` False:
-    ``run_id`` is a parent this process found and attached to; if it is that young, it may lose
-    the same race, so the same rule is applied (nothing deleted)."""
-    ours = client.get_run(run_id)
-    if not created and time.time() * 1000 - ours.info.start_time > 60_000:
-        return run_id  # an established study: no race left to lose
-    time.sleep(SETTLE)
-    since = ours.info.start_time - 60_000
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=study_filter(name, ident_hash) + f" and attributes.start_time >= {since}",
-        max_results=100,
-    )
-    winner = min([r.info.run_id for r in runs] + [run_id])
-    if winner != run_id and created:
-        client.delete_run(run_id)
-    return winner
