@@ -27,7 +27,7 @@ def __getattr__(name: str):
 def run(data, *, target, features=None, task: str = "auto", overrides=()):
     """A whole study of ``data`` (a pandas DataFrame or a CSV path) predicting ``target``:
     trains, logs to MLflow and analyses as ``study-run`` does; returns the study's
-    :class:`~study.lifecycle.steps.Outcome` (``.answer.table``: one row per variable). See
+    :class:`~study.lifecycle.run.Outcome` (``.answer.table``: one row per variable). See
     :func:`study.lifecycle.pipeline.run_table`. For example
     ``study.run(frame, target="y", overrides=["study.n_runs=10"]).answer.table``.
     """

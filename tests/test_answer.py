@@ -340,7 +340,7 @@ def test_auto_runs_stops_goes_on_or_hits_its_cap_by_the_seeds_error_against_the_
 
     from study import config
     from study.config.settings import AUTO_RUNS, Settings
-    from study.lifecycle.steps import _auto_runs
+    from study.lifecycle.auto import auto_runs as _auto_runs
 
     s = Settings.from_config(config.compose(["study.n_runs=auto"]))
     vals = _planted(order=[6, 5, 4, 3, 2, 1])

@@ -399,7 +399,7 @@ def test_with_resplit_a_resample_draws_its_own_split_from_its_seed_as_a_seed_doe
 
 
 def test_the_failure_budget_and_the_failures_line_count_resample_networks():
-    from study.lifecycle.steps import _failures_line
+    from study.lifecycle.study import failures_line as _failures_line
     from study.training.record import FailedRun
 
     assert _settings("study.n_runs=10", "study.resample=none").max_failures == 1
@@ -423,7 +423,7 @@ def test_the_failure_budget_and_the_failures_line_count_resample_networks():
 
 
 def test_shards_split_the_resample_networks_as_they_split_the_seeds():
-    from study.lifecycle.steps import _wanted
+    from study.lifecycle.study import ids_to_train as _wanted
 
     cfg = [
         "study.n_runs=4",

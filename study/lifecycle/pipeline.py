@@ -1,7 +1,7 @@
 """One study from a config: dataset -> runs -> MLflow -> analysis -> charts. Called by
 ``study-run``; :func:`run_table` runs one of a DataFrame (``study.run``).
 
-The steps live in :mod:`study.lifecycle.prepare`, :mod:`study.lifecycle.steps` and
+The steps live in :mod:`study.lifecycle.prepare`, :mod:`study.lifecycle.study` and
 :mod:`study.lifecycle.publish`; this module keeps the names notebooks and tests use.
 :func:`run` takes the composed config as a plain mapping (see :func:`study.config.compose.compose`).
 Everything the user can get wrong is checked before the parent MLflow run is created; if anything
@@ -16,7 +16,7 @@ from study import tracking
 from study.config.settings import Settings
 from study.lifecycle.prepare import prepare
 from study.lifecycle.publish import analyse_and_log, publish, randomisation_and_log, write_tables
-from study.lifecycle.steps import Outcome, run
+from study.lifecycle.run import Outcome, run
 
 __all__ = [
     "run",

@@ -2,7 +2,7 @@
 
 :func:`prepare` reads the settings and the data, tries the model on one epoch and checks the
 options of the methods that need data; what it returns (:class:`Prepared`) is all a
-:class:`~study.lifecycle.steps.Study` needs.
+:class:`~study.lifecycle.study.Study` needs.
 """
 
 from __future__ import annotations

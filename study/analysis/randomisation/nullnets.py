@@ -6,9 +6,11 @@ decided (:mod:`study.analysis.randomisation._sequential`)."""
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
+from study.analysis.randomisation._design import Design
 from study.training import runner
 
 __all__ = ["train"]
@@ -117,3 +119,39 @@ class _NoBar:
 
     def refresh(self) -> None:
         pass
+
+
+def train_for_study(settings, plan, record, bars):
+    """The randomisation test's null networks of a study (``settings``: its
+    :class:`~study.config.settings.Settings`; ``plan``: its training plan; ``record``: its
+    seeds), saying first how many it trains; ``bars(total, desc, **kw)`` makes a progress bar."""
+    test = settings.randomisation
+    design = Design.of(test)
+    groups, B = design.groups(record.runs), test["n_permutations"]
+    p = len(record.meta.feature_names)
+    total = design.n_networks(len(groups), p, B)
+    if settings.progress or total > 100_000:
+        many = (
+            "; that is many: randomisation.tested=best (or a number of seeds) or fewer "
+            "randomisation.n_permutations cut it"
+            if total > 100_000
+            else ""
+        )
+        upto = "up to " if 0 < test["stop_after"] < B else ""
+        print(
+            f"null networks of the randomisation test: {design.describe(B)}: {upto}{total:,} "
+            f"networks ({len(groups)} group(s) x {total // len(groups):,}){many}",
+            file=sys.stderr,
+        )
+    return train(
+        plan,
+        design,
+        record.runs,
+        n_permutations=B,
+        first=test["seed"],
+        methods=record.meta.methods,
+        n_jobs=settings.n_jobs,
+        bars=bars,
+        stop_after=test["stop_after"],
+        alternative=test["alternative"],
+    )
