@@ -71,9 +71,6 @@ def insert_runs(
     clipped to the largest float). Tests read the result back through the MLflow client and
     compare it with the client's.
     """
-    import uuid
-
-    import numpy as np
     from mlflow.store.tracking.dbmodels.models import (
         SqlInput,
         SqlInputTag,
@@ -84,40 +81,13 @@ def insert_runs(
         SqlTag,
     )
 
-    columns = {"run_uuid": [], "key": [], "value": [], "timestamp": [], "step": [], "is_nan": []}
-    for run_id, (timestamp, keys, values) in metrics.items():
-        v = np.asarray(values, dtype=float)
-        nan = np.isnan(v)
-        v = np.clip(np.where(nan, 0.0, v), -np.finfo(float).max, np.finfo(float).max)
-        columns["run_uuid"] += [run_id] * len(keys)
-        columns["key"] += list(keys)
-        columns["value"] += v.tolist()
-        columns["timestamp"] += [timestamp] * len(keys)
-        columns["step"] += [0] * len(keys)
-        columns["is_nan"] += nan.tolist()
+    columns = _metric_columns(metrics)
     param_rows = [
         {"run_uuid": run_id, "key": p.key, "value": p.value}
         for run_id, run_params in params.items()
         for p in run_params
     ]
-    inputs = (
-        [
-            {
-                "input_uuid": uuid.uuid4().hex,
-                "source_type": "DATASET",
-                "source_id": dataset_uuid,
-                "destination_type": "RUN",
-                "destination_id": run["run_uuid"],
-            }
-            for run in runs
-        ]
-        if dataset_uuid
-        else []
-    )
-    input_tags = [
-        {"input_uuid": i["input_uuid"], "name": "mlflow.data.context", "value": "training"}
-        for i in inputs
-    ]
+    inputs, input_tags = _input_rows(runs, dataset_uuid)
     with store.ManagedSessionMaker(read_only=False) as session:
         for table, values in (
             (SqlRun, _columns(runs)),
@@ -130,6 +100,49 @@ def insert_runs(
         ):
             if values and len(next(iter(values.values()))):
                 _insert(session, table.__table__, values)
+
+
+def _metric_columns(metrics: Mapping[str, tuple]) -> dict[str, list]:
+    """The rows of ``metrics`` (``{run_id: (timestamp, keys, values)}``) as columns, at step 0,
+    sanitised as MLflow's ``sanitize_metric_value`` does."""
+    import numpy as np
+
+    columns = {"run_uuid": [], "key": [], "value": [], "timestamp": [], "step": [], "is_nan": []}
+    for run_id, (timestamp, keys, values) in metrics.items():
+        v = np.asarray(values, dtype=float)
+        nan = np.isnan(v)
+        v = np.clip(np.where(nan, 0.0, v), -np.finfo(float).max, np.finfo(float).max)
+        columns["run_uuid"] += [run_id] * len(keys)
+        columns["key"] += list(keys)
+        columns["value"] += v.tolist()
+        columns["timestamp"] += [timestamp] * len(keys)
+        columns["step"] += [0] * len(keys)
+        columns["is_nan"] += nan.tolist()
+    return columns
+
+
+def _input_rows(runs: list, dataset_uuid: str | None) -> tuple[list[dict], list[dict]]:
+    """The dataset ``dataset_uuid`` as the training input of each of ``runs``: the rows of
+    MLflow's ``inputs`` and ``input_tags`` tables (none without a dataset)."""
+    import uuid
+
+    if not dataset_uuid:
+        return [], []
+    inputs = [
+        {
+            "input_uuid": uuid.uuid4().hex,
+            "source_type": "DATASET",
+            "source_id": dataset_uuid,
+            "destination_type": "RUN",
+            "destination_id": run["run_uuid"],
+        }
+        for run in runs
+    ]
+    tags = [
+        {"input_uuid": i["input_uuid"], "name": "mlflow.data.context", "value": "training"}
+        for i in inputs
+    ]
+    return inputs, tags
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
