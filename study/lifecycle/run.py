@@ -23,6 +23,9 @@ from study.training.resample import index, is_resample
 
 __all__ = ["Outcome", "run", "notes"]
 
+WARM_FROM = 32  # seeds from which the workers start while the store opens (1-2 s saved)
+SHOWN_RANGES = 80  # characters of missing seed ranges a report line shows
+
 
 @dataclass
 class Outcome:
@@ -59,7 +62,11 @@ def run(
     prep = prepare(cfg, config_yaml=config_yaml)
     folder = output_dir(prep.settings)
     # the workers start (1-2 s) while MLflow loads and the store opens
-    warm = runner.warm_up(prep.settings.n_jobs, prep.plan) if prep.settings.n_runs >= 32 else None
+    warm = (
+        runner.warm_up(prep.settings.n_jobs, prep.plan)
+        if prep.settings.n_runs >= WARM_FROM
+        else None
+    )
     try:
         study = Study(prep, folder)
         study.warm = warm
@@ -208,8 +215,8 @@ def missing_lines(study: Study) -> list[str]:
     for ids, n, what in ((seeds, s.n_runs, "seeds"), (resampled, s.n_resamples, "resamples")):
         if ids:
             shown = tracking.seed_ranges(ids)
-            if len(shown) > 80:
-                shown = shown[:80].rsplit(",", 1)[0] + ", ..."
+            if len(shown) > SHOWN_RANGES:
+                shown = shown[:SHOWN_RANGES].rsplit(",", 1)[0] + ", ..."
             parts.append(f"{len(ids)} of the {n} {what} ({what} {shown})")
     head = f"Missing: {' and '.join(parts)}; the parent run stays RUNNING until they are in."
     held = {p: v & set(missing) for p, v in study.holders.items()}

@@ -38,6 +38,10 @@ from study.training.resample import index, is_resample
 
 __all__ = ["Study", "Trained", "failures_line", "ids_to_train"]
 
+# seeds claimed at a time: at least CHUNK_LEAST (full blocks of the batched backend for every
+# worker), and at most an eighth of the study's (processes started together share its seeds)
+CHUNK_LEAST, CHUNKS = 64, 8
+
 
 @dataclass
 class Trained:
@@ -168,7 +172,7 @@ class Study:
     def _chunk(self) -> int:
         """Seeds claimed at a time: enough for full blocks of the batched backend and every
         worker, few enough that processes started together share a study's seeds."""
-        return max(64, -(-len(self._wanted) // 8))
+        return max(CHUNK_LEAST, -(-len(self._wanted) // CHUNKS))
 
     def _pulled(self):
         """The records of the seeds this process claims, a chunk at a time, until none is left.

@@ -34,6 +34,7 @@ _SCALARS = (
     "fit_seconds",
     "importance_seconds",
 )  # a child's first metrics (Children.metric_values)
+ERROR_CHARS = 5000  # of a failed seed's error in its tag (MLflow keeps 8000 per tag value)
 
 
 class Children:
@@ -164,7 +165,7 @@ class Children:
             tags={
                 PARENT_TAG: self.run_id,
                 ROLE_TAG: "seed",
-                ERROR_TAG: failed.error[:5000],
+                ERROR_TAG: failed.error[:ERROR_CHARS],
                 PROCESS_TAG: PROCESS,
                 **({RESAMPLE_TAG: str(index(failed.seed))} if is_resample(failed.seed) else {}),
             },

@@ -35,6 +35,8 @@ from study.tracking.storage import Storage
 from study.training.record import StudyMeta
 
 SETTLE = 2.0  # seconds a new shard waits before converging with shards started with it
+RACE_MS = 60_000  # parents created this close together (ms) may be one study's race
+BATCH = 1000  # MLflow's most metrics per log_batch
 
 
 class Tracker(Children, Storage):
@@ -211,8 +213,8 @@ class Tracker(Children, Storage):
         batch = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         for name, points in (series or {}).items():
             batch += [Metric(name, float(v), now, int(step)) for step, v in points]
-        for i in range(0, len(batch), 1000):  # MLflow's limit per log_batch
-            self.client.log_batch(self.run_id, metrics=batch[i : i + 1000])
+        for i in range(0, len(batch), BATCH):
+            self.client.log_batch(self.run_id, metrics=batch[i : i + BATCH])
         for path in tables:
             self.client.log_artifact(self.run_id, str(path))
         for path in charts:
@@ -333,10 +335,10 @@ def converge(
     ``run_id`` is a parent this process found and attached to; if it is that young, it may lose
     the same race, so the same rule is applied (nothing deleted)."""
     ours = client.get_run(run_id)
-    if not created and time.time() * 1000 - ours.info.start_time > 60_000:
+    if not created and time.time() * 1000 - ours.info.start_time > RACE_MS:
         return run_id  # an established study: no race left to lose
     time.sleep(SETTLE)
-    since = ours.info.start_time - 60_000
+    since = ours.info.start_time - RACE_MS
     runs = client.search_runs(
         [experiment_id],
         filter_string=study_filter(name, ident_hash) + f" and attributes.start_time >= {since}",

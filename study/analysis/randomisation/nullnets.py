@@ -13,11 +13,12 @@ import numpy as np
 from study.analysis.randomisation._design import Design
 from study.training import runner
 
-__all__ = ["train"]
+__all__ = ["train", "train_for_study"]
 
 # null networks handed to the workers at a time: the workers' finished records wait in memory
 # until read, so a whole design (38,610 networks on wine) at once would hold them all
 _CHUNK = 2048
+MANY = 100_000  # null networks from which the count is said even without progress bars
 
 
 def train(
@@ -130,11 +131,11 @@ def train_for_study(settings, plan, record, bars):
     groups, B = design.groups(record.runs), test["n_permutations"]
     p = len(record.meta.feature_names)
     total = design.n_networks(len(groups), p, B)
-    if settings.progress or total > 100_000:
+    if settings.progress or total > MANY:
         many = (
             "; that is many: randomisation.tested=best (or a number of seeds) or fewer "
             "randomisation.n_permutations cut it"
-            if total > 100_000
+            if total > MANY
             else ""
         )
         upto = "up to " if 0 < test["stop_after"] < B else ""
