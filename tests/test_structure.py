@@ -120,6 +120,26 @@ def test_no_import_cycle_even_through_imports_inside_functions():
             visit(name, [])
 
 
+def test_the_imports_the_readme_documents_keep_working():
+    code = (
+        "import study, sys\n"
+        "from study import agreement, importance, stability\n"
+        "assert callable(study.run) and study.stability is stability\n"
+        "assert stability.__name__ == 'study.analysis.stability'\n"
+        "assert agreement.__name__ == 'study.analysis.agreement' and importance.olden\n"
+        "from study import config\n"
+        "from study.lifecycle import pipeline\n"
+        "assert callable(config.compose) and callable(pipeline.run)\n"
+        "try:\n"
+        "    study.nothing\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('study.nothing resolved')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_only_the_tracking_package_imports_mlflow():
     found = []
     for name, _, tree in _modules():
