@@ -199,7 +199,7 @@ def test_importance_boxplots_draw_matplotlibs_box_statistics(iris):
 
 
 def test_rank_bump_draws_the_first_seeds_only_and_says_so(iris, monkeypatch):
-    monkeypatch.setattr(plots._study, "MAX_SEEDS_DRAWN", 2)  # where the bump chart reads it
+    monkeypatch.setattr(plots._ranks, "MAX_SEEDS_DRAWN", 2)  # where the bump chart reads it
     fig = plots.rank_bump_figure(iris)
     assert "first 2 of 4 runs" in fig.get_suptitle()
     assert len(_panels(fig)) == len(iris.record.meta.methods)
@@ -392,7 +392,7 @@ def test_rank_sets_figure_draws_each_variables_sets_by_estimate(tmp_path):
     lows = [round(b.get_x() + 0.45) for b in bars]
     highs = [round(b.get_x() + b.get_width() - 0.45) for b in bars]
     assert lows == list(t.rank_low) and highs == list(t.rank_high)
-    colours = {plots._study.VERDICT_COLOURS[v] for v in t.top_k}
+    colours = {plots._ranks.VERDICT_COLOURS[v] for v in t.top_k}
     import matplotlib.colors as mcolors
 
     assert {mcolors.to_hex(b.get_facecolor()) for b in bars} == colours

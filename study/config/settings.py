@@ -83,69 +83,20 @@ class Settings:
     def from_config(cls, cfg: Mapping) -> Settings:
         """Read and check every setting; raise StudyError naming the bad key."""
         _check_known_keys(cfg)
-        dataset = dict(_get(cfg, "dataset") or {})
-        if not dataset.get("name"):
-            raise StudyError("dataset.name is missing: choose one, e.g. dataset=wine")
+        dataset = _dataset(cfg)
         model = dict(_get(cfg, "model") or {})
-        methods = _get(cfg, "importance.methods")
-        if isinstance(methods, str):
-            methods = [m.strip() for m in methods.split(",") if m.strip()]
-        if not methods:
-            raise StudyError("importance.methods is empty: name at least one method")
-        for name in methods:
-            try:
-                get_method(name)
-            except ValueError as err:
-                raise StudyError(f"importance.methods: {err}") from None
-        options = dict(_get(cfg, "importance.options") or {})
-        for name, opts in options.items():  # a misspelt option must not be ignored
-            try:
-                get_method(name).check_options(dict(opts or {}))
-            except ValueError as err:
-                raise StudyError(f"importance.options.{name}: {err}") from None
-        test_size = _get(cfg, "study.test_size")
-        if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
-            raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
-        n_jobs = _int(_get(cfg, "study.n_jobs"), "study.n_jobs")
-        if n_jobs == 0 or n_jobs < -1:
-            raise StudyError(
-                f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}"
-            )
-        validate = _section(cfg, "validate")
-        if validate.get("retrain"):
-            for key in ("k_max", "n_seeds", "n_random"):
-                validate[key] = _int(validate[key], f"validate.{key}", minimum=1)
+        methods, options = _importance(cfg)
+        test_size = _test_size(cfg)
+        n_jobs = _n_jobs(cfg)
+        validate = _validate(_section(cfg, "validate"))
         randomisation = _randomisation(_section(cfg, "randomisation"))
         resample, n_resamples = _resample(cfg)
         n_runs, auto = _n_runs(cfg, resample)
-        if n_runs > MAX_RUNS:  # a typo (1000000000) would create the parent, then run out of memory
-            raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
-        seed = _int(_get(cfg, "study.seed"), "study.seed", minimum=0)
-        if seed + n_runs - 1 > MAX_SEED:
-            raise StudyError(
-                f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
-                f"largest seed); got {seed} + {n_runs} - 1"
-            )
-        max_failures = _get(cfg, "study.max_failures")
-        # default: 10% of the networks (seeds and resamples), rounded up
-        max_failures = (
-            -(-(n_runs + n_resamples) // 10)
-            if max_failures is None
-            else _int(max_failures, "study.max_failures", minimum=0)
-        )
+        seed = _seed(cfg, n_runs)
+        max_failures = _max_failures(cfg, n_runs + n_resamples)
         output_dir = _get(cfg, "paths.output_dir")
-        experiment = _get(cfg, "tracking.experiment")
-        if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
-            raise StudyError(f"tracking.experiment must be a name; got {experiment!r}")
-        n_shards = _int(_get(cfg, "study.n_shards"), "study.n_shards", minimum=1)
-        shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
-        if shard >= n_shards:
-            raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
-        if auto and n_shards > 1:
-            raise StudyError(
-                "study.n_runs=auto decides alone how many seeds to train: give "
-                "shards a number of seeds (study.n_runs=N)"
-            )
+        experiment = _experiment(cfg)
+        shard, n_shards = _shards(cfg, auto)
         return cls(
             name=_get(cfg, "study.name"),
             dataset=dataset,
@@ -179,6 +130,102 @@ class Settings:
         )
 
 
+def _dataset(cfg: Mapping) -> dict:
+    """The ``dataset`` section, which must name a dataset (the loader checks its options)."""
+    dataset = dict(_get(cfg, "dataset") or {})
+    if not dataset.get("name"):
+        raise StudyError("dataset.name is missing: choose one, e.g. dataset=wine")
+    return dataset
+
+
+def _importance(cfg: Mapping) -> tuple[list[str], dict]:
+    """``importance.methods`` (a list, or names separated by commas), each a known method, and
+    ``importance.options``, each method's options checked by the method."""
+    methods = _get(cfg, "importance.methods")
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not methods:
+        raise StudyError("importance.methods is empty: name at least one method")
+    for name in methods:
+        try:
+            get_method(name)
+        except ValueError as err:
+            raise StudyError(f"importance.methods: {err}") from None
+    options = dict(_get(cfg, "importance.options") or {})
+    for name, opts in options.items():  # a misspelt option must not be ignored
+        try:
+            get_method(name).check_options(dict(opts or {}))
+        except ValueError as err:
+            raise StudyError(f"importance.options.{name}: {err}") from None
+    return methods, options
+
+
+def _test_size(cfg: Mapping):
+    test_size = _get(cfg, "study.test_size")
+    if not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+        raise StudyError(f"study.test_size must be a fraction in (0, 1); got {test_size!r}")
+    return test_size
+
+
+def _n_jobs(cfg: Mapping) -> int:
+    n_jobs = _int(_get(cfg, "study.n_jobs"), "study.n_jobs")
+    if n_jobs == 0 or n_jobs < -1:
+        raise StudyError(
+            f"study.n_jobs must be -1 (every core) or a positive integer; got {n_jobs}"
+        )
+    return n_jobs
+
+
+def _validate(validate: dict) -> dict:
+    """The retraining check's settings; its numbers checked where it runs."""
+    if validate.get("retrain"):
+        for key in ("k_max", "n_seeds", "n_random"):
+            validate[key] = _int(validate[key], f"validate.{key}", minimum=1)
+    return validate
+
+
+def _seed(cfg: Mapping, n_runs: int) -> int:
+    """``study.seed``: the first of ``n_runs`` seeds, the last of them numpy's largest at most."""
+    seed = _int(_get(cfg, "study.seed"), "study.seed", minimum=0)
+    if seed + n_runs - 1 > MAX_SEED:
+        raise StudyError(
+            f"study.seed + study.n_runs - 1 must be at most {MAX_SEED} (numpy's "
+            f"largest seed); got {seed} + {n_runs} - 1"
+        )
+    return seed
+
+
+def _max_failures(cfg: Mapping, n_networks: int) -> int:
+    """``study.max_failures``; by default 10% of the ``n_networks`` (seeds and resamples),
+    rounded up."""
+    max_failures = _get(cfg, "study.max_failures")
+    if max_failures is None:
+        return -(-n_networks // 10)
+    return _int(max_failures, "study.max_failures", minimum=0)
+
+
+def _experiment(cfg: Mapping) -> str:
+    experiment = _get(cfg, "tracking.experiment")
+    if not isinstance(experiment, str) or not experiment.strip():  # MLflow needs a name
+        raise StudyError(f"tracking.experiment must be a name; got {experiment!r}")
+    return experiment
+
+
+def _shards(cfg: Mapping, auto: bool) -> tuple[int, int]:
+    """``study.shard`` and ``study.n_shards``: this process's share of the seeds (``auto``: the
+    study decides its number of seeds alone, so it takes no shards)."""
+    n_shards = _int(_get(cfg, "study.n_shards"), "study.n_shards", minimum=1)
+    shard = _int(_get(cfg, "study.shard"), "study.shard", minimum=0)
+    if shard >= n_shards:
+        raise StudyError(f"study.shard must be below study.n_shards ({n_shards}); got {shard}")
+    if auto and n_shards > 1:
+        raise StudyError(
+            "study.n_runs=auto decides alone how many seeds to train: give "
+            "shards a number of seeds (study.n_runs=N)"
+        )
+    return shard, n_shards
+
+
 # every key a section may hold (:data:`study.config.spec.SECTIONS`); ``+study.n_seeds=6`` (a typo,
 # appended with +) must not run with the key silently ignored. dataset.*, model.* and
 # importance.options.* are checked where they are used (the loader, the model, each method).
@@ -200,7 +247,8 @@ def _check_known_keys(cfg: Mapping) -> None:
 
 
 def _n_runs(cfg: Mapping, resample: str) -> tuple[int, bool]:
-    """``study.n_runs``: a number of seeds, or ``auto`` (the seeds it starts with, True)."""
+    """``study.n_runs``: a number of seeds (at most :data:`MAX_RUNS`), or ``auto`` (the seeds it
+    starts with, True)."""
     value = _get(cfg, "study.n_runs")
     if isinstance(value, str) and value.strip().lower() == "auto":
         if resample == "none":
@@ -217,7 +265,10 @@ def _n_runs(cfg: Mapping, resample: str) -> tuple[int, bool]:
         or int(value) != value
     ):
         raise StudyError(f"study.n_runs must be an integer or auto; got {value!r}")
-    return _int(value, "study.n_runs", minimum=1), False
+    n_runs = _int(value, "study.n_runs", minimum=1)
+    if n_runs > MAX_RUNS:  # a typo (1000000000) would create the parent, then run out of memory
+        raise StudyError(f"study.n_runs must be at most {MAX_RUNS:_}; got {n_runs:_}")
+    return n_runs, False
 
 
 def _resample(cfg: Mapping) -> tuple[str, int]:

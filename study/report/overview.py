@@ -231,20 +231,8 @@ def overview_html(
     by_name = {Path(p).name: Path(p) for p in charts}
     parts = [f"<h1>{_e(meta.name)}</h1><p class=context>{_e(_context(analysis))}</p>"]
     if links:
-        parts.append(
-            "<p>"
-            + " · ".join(f'<a href="{_e(u)}">{_e(t)}</a>' for t, u in dict(links).items())
-            + "</p>"
-        )
-    parts += [
-        f"<h2>Answer: the top {a.k} by {_e(a.method)}</h2>",
-        f"<p>{_e(_sets_words(a))}Mean rank over {a.n_seeds} seeds (1 = most important) "
-        f"with the seeds' 95% interval (a bootstrap over seeds), and the share of seeds that "
-        f"put the variable in the top {a.k}.</p>",
-        _answer_table(a),
-        f"<p>{_e(split)}</p>" if (split := a.seeds_or_data(flat=True)) else "",
-        f"<p>{_e(a.stability_sentence())}</p><p>{_e(a.agreement_sentence())}</p>",
-    ]
+        parts.append(_links_html(links))
+    parts += _answer_section(a)
     if warnings:
         parts.append(
             "<h2>Warnings and notes</h2>" + "".join(f"<p class=warn>{_e(w)}</p>" for w in warnings)
@@ -257,30 +245,70 @@ def overview_html(
         "<h2>Stability per method and output</h2>",
         _stability_table(analysis),
     ]
-    shown = [(by_name[n], c) for n, c in CHARTS_SHOWN.items() if n in by_name]
-    if shown:
-        parts.append("<h2>Charts</h2>" + "".join(_figure(p, c) for p, c in shown))
-    elif not charts:
-        parts.append("<p>Charts were not drawn (<code>study.charts=false</code>).</p>")
+    parts += _charts_section(by_name, drawn=bool(charts))
     if randomisation:
-        rand = [
-            p
-            for n, p in sorted(by_name.items())
-            if n.startswith("randomisation_") or n == "network_diagram_pruned.png"
-        ]
-        parts.append(
-            "<h2>Randomisation test</h2><pre>"
-            + _e("\n".join(randomisation))
-            + "</pre>"
-            + "".join(_figure(p, p.stem.replace("_", " ")) for p in rand)
-        )
+        parts.append(_randomisation_section(randomisation, by_name))
     if settings:
-        rows = "".join(
-            f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in sorted(dict(settings).items())
-        )
-        parts.append(f'<h2>Settings</h2><table id="settings">{rows}</table>')
+        parts.append(_settings_section(settings))
     body = "\n".join(parts)
     return (
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(meta.name)}"
         f"</title><style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
+
+
+def _links_html(links: Mapping[str, str]) -> str:
+    return (
+        "<p>"
+        + " · ".join(f'<a href="{_e(u)}">{_e(t)}</a>' for t, u in dict(links).items())
+        + "</p>"
+    )
+
+
+def _answer_section(a: ans.Answer) -> list[str]:
+    """The answer: its heading, what its columns mean, its table, and the sentences on seeds or
+    data, stability and agreement."""
+    split = a.seeds_or_data(flat=True)
+    return [
+        f"<h2>Answer: the top {a.k} by {_e(a.method)}</h2>",
+        f"<p>{_e(_sets_words(a))}Mean rank over {a.n_seeds} seeds (1 = most important) "
+        f"with the seeds' 95% interval (a bootstrap over seeds), and the share of seeds that "
+        f"put the variable in the top {a.k}.</p>",
+        _answer_table(a),
+        f"<p>{_e(split)}</p>" if split else "",
+        f"<p>{_e(a.stability_sentence())}</p><p>{_e(a.agreement_sentence())}</p>",
+    ]
+
+
+def _charts_section(by_name: Mapping[str, Path], *, drawn: bool) -> list[str]:
+    """The charts of :data:`CHARTS_SHOWN` there are, in its order; where no chart was drawn at
+    all, a line saying so."""
+    shown = [(by_name[n], c) for n, c in CHARTS_SHOWN.items() if n in by_name]
+    if shown:
+        return ["<h2>Charts</h2>" + "".join(_figure(p, c) for p, c in shown)]
+    if not drawn:
+        return ["<p>Charts were not drawn (<code>study.charts=false</code>).</p>"]
+    return []
+
+
+def _randomisation_section(randomisation: Sequence[str], by_name: Mapping[str, Path]) -> str:
+    """The randomisation test's report lines and its charts (by name: each method's, then the
+    pruned network)."""
+    rand = [
+        p
+        for n, p in sorted(by_name.items())
+        if n.startswith("randomisation_") or n == "network_diagram_pruned.png"
+    ]
+    return (
+        "<h2>Randomisation test</h2><pre>"
+        + _e("\n".join(randomisation))
+        + "</pre>"
+        + "".join(_figure(p, p.stem.replace("_", " ")) for p in rand)
+    )
+
+
+def _settings_section(settings: Mapping[str, str]) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in sorted(dict(settings).items())
+    )
+    return f'<h2>Settings</h2><table id="settings">{rows}</table>'

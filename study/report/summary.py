@@ -121,6 +121,37 @@ def render(
 ) -> str:
     """The end-of-study report: a reader sees at once whether the ranking is stable. Printed and
     kept as ``report.txt``: names cannot drive a terminal, a URI's password is masked."""
+    lines = [
+        *_headline(analysis),
+        *_answer_lines(analysis),
+        "",
+        f"Rank stability. W = Kendall's concordance of the rankings across runs (0 random, "
+        f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
+        *stability_lines(analysis),
+        *_blind_lines(analysis),
+        *_weight_sums_lines(analysis),
+        *_truth_lines(analysis),
+    ]
+    for block in extras:
+        lines += ["", *block]
+    if analysis.notes:
+        lines += ["", "Notes:"] + [f"  - {note}" for note in analysis.notes]
+    lines.append("")
+    if timings:
+        lines += _time_lines(timings)
+    lines += _where_lines(
+        analysis.record.meta.name,
+        run_id=run_id,
+        uri=uri,
+        experiment=experiment,
+        experiment_id=experiment_id,
+        output_dir=output_dir,
+    )
+    return for_terminal(mask_uri("\n".join(lines)))
+
+
+def _headline(analysis: Analysis) -> list[str]:
+    """Two lines: the study (data, network, seeds, backend), then its scores and convergence."""
     rec = analysis.record
     meta = rec.meta
     test = np.array([r.test_score for r in rec.runs], float)
@@ -129,7 +160,7 @@ def render(
     n = len(rec.runs)
     seeds = rec.seeds
     sd = np.nanstd(test, ddof=1) if n > 1 else float("nan")
-    lines = [
+    return [
         f"Study {meta.name}: {meta.dataset}, {_architecture(meta)} ({meta.task}), {n} runs "
         f"(seeds {seeds[0]}–{seeds[-1]})"
         + (f" and {len(rec.resamples)} resample networks" if rec.resamples else "")
@@ -138,61 +169,76 @@ def render(
         f"(train {np.nanmean(train):.3f}); "
         f"{converged}/{n} runs converged (mean {np.mean([r.n_iter for r in rec.runs]):.0f} "
         "iterations)",
-        *_answer_lines(analysis),
-        "",
-        f"Rank stability. W = Kendall's concordance of the rankings across runs (0 random, "
-        f"1 identical); top-{analysis.top_k} stability = Nogueira et al. [95% CI].",
-        *stability_lines(analysis),
     ]
+
+
+def _blind_lines(analysis: Analysis) -> list[str]:
+    """The methods that rank every output alike, and why (none: no line)."""
     blind = analysis.same_ranking
-    if blind:
+    if not blind:
+        return []
+    return [
+        f"{', '.join(blind)}: the same ranking for every output, since these formulas "
+        "ignore the output layer."
+    ]
+
+
+def _weight_sums_lines(analysis: Analysis) -> list[str]:
+    """How far the input weights' positive and negative sums cancel, with the ``weight_sums``
+    method (else no line)."""
+    if "weight_sums" not in analysis.record.meta.methods:
+        return []
+    ws = analysis.weight_sums[analysis.weight_sums.view == "input"]
+    ratio = ws.net_sum.abs().sum() / ws.abs_sum.sum()
+    degree = "nearly cancel" if ratio < 0.1 else "partly cancel" if ratio < 0.5 else "do not cancel"
+    return [
+        f"Input-weight sums over {len(analysis.record.runs)} runs: positive and negative sums "
+        f"{degree} (sum |net| / sum abs = {ratio:.2f}). With tanh or logistic hidden units, "
+        "flipping the signs of a unit's incoming and outgoing weights gives the same network, so "
+        "signed input sums are arbitrary from run to run; compare absolute sums, or "
+        "connection weights (weight_sums.csv, view=connection), which see the output layer."
+    ]
+
+
+def _truth_lines(analysis: Analysis) -> list[str]:
+    """Each method's recovery of a known true order, where the data have one."""
+    if analysis.truth is None:
+        return []
+    lines = [
+        "",
+        "Recovery of the known true order (fraction of informative variables at "
+        "their true rank; Spearman with the truth):",
+    ]
+    for r in analysis.truth.itertuples():
         lines.append(
-            f"{', '.join(blind)}: the same ranking for every output, since these formulas "
-            "ignore the output layer."
+            f"  {r.method:<22} accuracy {_fmt(r.accuracy)}  Spearman {_fmt(r.spearman_mean)}"
         )
-    if "weight_sums" in meta.methods:
-        ws = analysis.weight_sums[analysis.weight_sums.view == "input"]
-        ratio = ws.net_sum.abs().sum() / ws.abs_sum.sum()
-        degree = (
-            "nearly cancel" if ratio < 0.1 else "partly cancel" if ratio < 0.5 else "do not cancel"
-        )
+    return lines
+
+
+def _time_lines(timings) -> list[str]:
+    """Where the time went: in all, per run, MLflow's share; the null networks' if any."""
+    lines = [
+        f"Time: {timings['total_seconds']:.1f} s in all{_training(timings)}; per run: fit "
+        f"{timings['fit_seconds_per_run']:.2f} s, importance "
+        f"{timings['importance_seconds_per_run']:.3f} s. MLflow: "
+        f"{timings['log_seconds_per_run'] * 1000:.2f} ms per run on the training path; "
+        f"the background writer took {timings['writer_busy_seconds']:.1f} s, "
+        f"{timings['writer_wait_seconds']:.1f} s of it after training."
+    ]
+    if timings.get("null_seconds"):
         lines.append(
-            f"Input-weight sums over {n} runs: positive and negative sums {degree} "
-            f"(sum |net| / sum abs = {ratio:.2f}). With tanh or logistic hidden units, flipping "
-            "the signs of a unit's incoming and outgoing weights gives the same network, so "
-            "signed input sums are arbitrary from run to run; compare absolute sums, or "
-            "connection weights (weight_sums.csv, view=connection), which see the output layer."
+            f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s for "
+            f"{timings['null_runs']:,} ({timings['null_runs'] / timings['null_seconds']:.0f} "
+            "networks per second)."
         )
-    if analysis.truth is not None:
-        lines += [
-            "",
-            "Recovery of the known true order (fraction of informative variables at "
-            "their true rank; Spearman with the truth):",
-        ]
-        for r in analysis.truth.itertuples():
-            lines.append(
-                f"  {r.method:<22} accuracy {_fmt(r.accuracy)}  Spearman {_fmt(r.spearman_mean)}"
-            )
-    for block in extras:
-        lines += ["", *block]
-    if analysis.notes:
-        lines += ["", "Notes:"] + [f"  - {note}" for note in analysis.notes]
-    lines.append("")
-    if timings:
-        lines.append(
-            f"Time: {timings['total_seconds']:.1f} s in all{_training(timings)}; per run: fit "
-            f"{timings['fit_seconds_per_run']:.2f} s, importance "
-            f"{timings['importance_seconds_per_run']:.3f} s. MLflow: "
-            f"{timings['log_seconds_per_run'] * 1000:.2f} ms per run on the training path; "
-            f"the background writer took {timings['writer_busy_seconds']:.1f} s, "
-            f"{timings['writer_wait_seconds']:.1f} s of it after training."
-        )
-        if timings.get("null_seconds"):
-            lines.append(
-                f"Null networks of the randomisation test: {timings['null_seconds']:.1f} s for "
-                f"{timings['null_runs']:,} ({timings['null_runs'] / timings['null_seconds']:.0f} "
-                "networks per second)."
-            )
+    return lines
+
+
+def _where_lines(name, *, run_id, uri, experiment, experiment_id, output_dir) -> list[str]:
+    """Where to look: the parent run, the folder of tables and charts, the MLflow UI's pages of
+    the study ``name``."""
+    lines = []
     if run_id:
         lines.append(
             f"Parent run: {run_id}" + (f" (experiment '{experiment}')" if experiment else "")
@@ -204,5 +250,5 @@ def render(
 
         lines.append(f"Open the MLflow UI: {ui_command(uri)}")
         lines.append(f"  then this study: {ui_url(experiment_id, run_id, uri=uri)}")
-        lines.append(f"  and all its runs: {ui_url(experiment_id, uri=uri, study=meta.name)}")
-    return for_terminal(mask_uri("\n".join(lines)))
+        lines.append(f"  and all its runs: {ui_url(experiment_id, uri=uri, study=name)}")
+    return lines

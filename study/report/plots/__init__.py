@@ -11,6 +11,12 @@ matplotlib is imported inside the functions, so ``import study.report.plots`` st
 """
 
 from study.report.plots._base import DPI, save
+from study.report.plots._importance import (
+    MAX_OUTPUTS,
+    importance_boxplots_figure,
+    weight_sums_figure,
+)
+from study.report.plots._methods import agreement_figure, retrain_figure, stability_curve_figure
 from study.report.plots._olden import (
     connection_mask,
     draw_randomisation,
@@ -18,23 +24,14 @@ from study.report.plots._olden import (
     network_diagram,
     randomisation_figure,
 )
-from study.report.plots._study import (
-    CHARTS,
+from study.report.plots._ranks import (
     MAX_ANNOTATED_CELLS,
-    MAX_OUTPUTS,
     MAX_SEEDS_DRAWN,
-    agreement_figure,
-    best_network_figure,
-    draw_all,
-    importance_boxplots_figure,
     rank_bump_figure,
     rank_heatmap_figure,
     rank_sets_figure,
-    retrain_figure,
-    stability_curve_figure,
-    start_all,
-    weight_sums_figure,
 )
+from study.report.plots._study import CHARTS, best_network_figure, draw_all, start_all
 
 __all__ = [
     "draw_all",

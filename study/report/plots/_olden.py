@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.report.plots._base import NEG, _grid, _new_figure, _suptitle, save
+from study.report.plots._base import NEG, POS, _grid, _new_figure, _suptitle, save
 
 
 def lek_figure(analysis, output: str):
@@ -195,37 +195,85 @@ def network_diagram(
     for a layer drawn whole), False fading the connection to a thin grey line: the pruned
     diagram of Olden & Jackson, with the connections the randomisation test kept.
     """
-    from matplotlib.collections import LineCollection
-
-    from study.report.plots._base import POS
-
     coefs = [np.asarray(w, float) for w in coefs]
     sizes = [coefs[0].shape[0]] + [w.shape[1] for w in coefs]
+    names = _node_names(sizes, feature_names, output_names)
+    biases = intercepts if bias and intercepts is not None else None
+    tall = max(sizes) + (1 if biases is not None else 0)
+    label_w = max(len(str(s)) for s in names[0] + names[-1]) * 0.075 + 0.4
+    fig, ax = _diagram_axes(len(sizes), tall, label_w, title)
+    xs = np.linspace(0, 1, len(sizes))
+    pos = _node_positions(xs, sizes, tall)
+    # the node of the biases into layer l + 1: at the top, a little left of halfway from l
+    bias_x = [
+        (xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0]) for layer in range(len(coefs))
+    ]
+    bias_y = tall - 0.2
+    scale = max_width / (max(_largest_weights(coefs, biases)) or 1.0)
+    origins = [(x, bias_y) for x in bias_x]
+    _draw_lines(ax, _connection_lines(coefs, biases, pos, origins, mask, scale))
+    _draw_nodes(ax, pos, names)
+    if biases is not None:
+        _draw_bias_nodes(ax, bias_x, bias_y)
+    ax.set_xlim(
+        -0.06 - label_w / fig.get_figwidth() * 1.3, 1.06 + label_w / fig.get_figwidth() * 1.3
+    )
+    ax.set_ylim(-0.7, tall - 0.3 + (0.4 if biases is not None else 0))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    legend = "blue: positive weight, red: negative; line width proportional to |weight|"
+    if mask is not None:
+        legend += "; grey: not significant"
+    fig.text(0.5, 0.01, legend, ha="center", va="bottom", fontsize=8, color="0.3")
+    return fig
+
+
+def _node_names(sizes: list[int], feature_names, output_names) -> list[list[str]]:
+    """Every node's name, layer by layer: the inputs and outputs as given (else ``I1``, ...,
+    ``O1``, ...), hidden units ``H1``, ... (``H<layer>.<unit>`` in a deeper network)."""
     names = [list(feature_names or [f"I{i + 1}" for i in range(sizes[0])])]
     names += [
         [f"H{layer}.{j + 1}" if len(sizes) > 3 else f"H{j + 1}" for j in range(n)]
         for layer, n in enumerate(sizes[1:-1], start=1)
     ]
     names += [list(output_names or [f"O{k + 1}" for k in range(sizes[-1])])]
-    draw_bias = bias and intercepts is not None
-    tall = max(sizes) + (1 if draw_bias else 0)
-    label_w = max(len(str(s)) for s in names[0] + names[-1]) * 0.075 + 0.4
-    fig = _new_figure(1.6 + 1.7 * (len(sizes) - 1) + 2 * label_w, 1.5 + 0.32 * tall, layout=None)
+    return names
+
+
+def _diagram_axes(n_layers: int, tall: int, label_w: float, title: str | None):
+    """A figure sized for ``n_layers`` layers ``tall`` nodes high, with ``label_w`` inches for
+    the names at either side, and its one axes, without axis lines (room above for a title)."""
+    fig = _new_figure(1.6 + 1.7 * (n_layers - 1) + 2 * label_w, 1.5 + 0.32 * tall, layout=None)
     top = 1 - (0.55 if title else 0.15) / fig.get_figheight()
     ax = fig.add_axes((0.02, 0.3 / fig.get_figheight(), 0.96, top - 0.3 / fig.get_figheight()))
     ax.set_axis_off()
-    xs = np.linspace(0, 1, len(sizes))
+    return fig, ax
 
-    def ys(n):  # nodes centred vertically, one unit apart
+
+def _node_positions(xs, sizes: list[int], tall: int) -> list[np.ndarray]:
+    """Each layer's nodes as (x, y) rows, at its ``x``, centred vertically, one unit apart."""
+
+    def ys(n):
         return (tall - 1) / 2 + (n - 1) / 2 - np.arange(n)
 
-    pos = [np.column_stack([np.full(n, x), ys(n)]) for x, n in zip(xs, sizes)]
-    bias_y = tall - 0.2
+    return [np.column_stack([np.full(n, x), ys(n)]) for x, n in zip(xs, sizes)]
+
+
+def _largest_weights(coefs, biases) -> list:
+    """The largest ``|w|`` of each weight matrix, then of each bias vector (None: no biases)."""
     weights = [np.abs(w).max() for w in coefs]
-    if draw_bias:
-        weights += [np.abs(np.asarray(b, float)).max() for b in intercepts]
-    scale = max_width / (max(weights) or 1.0)
-    segs, widths, colours = [], [], []
+    if biases is not None:
+        weights += [np.abs(np.asarray(b, float)).max() for b in biases]
+    return weights
+
+
+_FADED = (0.82, 0.82, 0.82, 0.7)  # a connection the mask leaves out: thin and light grey
+
+
+def _connection_lines(coefs, biases, pos, origins, mask, scale: float) -> list[tuple]:
+    """``(segment, width, colour)`` of every line, layer by layer: the weights of a layer, then
+    its biases drawn from their node at ``origins[layer]`` (None: no biases)."""
+    lines = []
     for layer, w in enumerate(coefs):
         keep = (
             np.ones(w.shape, bool)
@@ -233,30 +281,43 @@ def network_diagram(
             else np.asarray(mask[layer], bool)
         )
         for i, j in np.ndindex(w.shape):
-            segs.append([pos[layer][i], pos[layer + 1][j]])
+            segment = [pos[layer][i], pos[layer + 1][j]]
             if keep[i, j]:
-                widths.append(max(abs(w[i, j]) * scale, 0.15))
-                colours.append(POS if w[i, j] >= 0 else NEG)
+                lines.append((segment, *_line_style(w[i, j], scale)))
             else:
-                widths.append(0.4)
-                colours.append((0.82, 0.82, 0.82, 0.7))
-        if draw_bias:
-            b = np.asarray(intercepts[layer], float)
-            origin = ((xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0]), bias_y)
+                lines.append((segment, 0.4, _FADED))
+        if biases is not None:
+            b = np.asarray(biases[layer], float)
             for j, bj in enumerate(b):
-                segs.append([origin, pos[layer + 1][j]])
-                widths.append(max(abs(bj) * scale, 0.15))
-                colours.append(POS if bj >= 0 else NEG)
-    order = np.argsort(widths)  # thick lines on top of thin ones
+                lines.append(([origins[layer], pos[layer + 1][j]], *_line_style(bj, scale)))
+    return lines
+
+
+def _line_style(weight: float, scale: float) -> tuple:
+    """A weight's line: width proportional to ``|weight|`` (at least 0.15), blue or red."""
+    return max(abs(weight) * scale, 0.15), POS if weight >= 0 else NEG
+
+
+def _draw_lines(ax, lines: list[tuple]) -> None:
+    """The connections as one collection, thick lines on top of thin ones."""
+    from matplotlib.collections import LineCollection
+
+    widths = [width for _, width, _ in lines]
+    order = np.argsort(widths)
     ax.add_collection(
         LineCollection(
-            [segs[i] for i in order],
+            [lines[i][0] for i in order],
             linewidths=np.asarray(widths)[order],
-            colors=[colours[i] for i in order],
+            colors=[lines[i][2] for i in order],
             alpha=0.8,
             zorder=1,
         )
     )
+
+
+def _draw_nodes(ax, pos: list[np.ndarray], names: list[list[str]]) -> None:
+    """Every node as a circle, a hidden unit's name inside it (in a deeper network its number
+    alone), the inputs' names at their left and the outputs' at their right."""
     for layer, p in enumerate(pos):
         ax.scatter(p[:, 0], p[:, 1], s=260, facecolor="white", edgecolor="0.25", lw=1.2, zorder=3)
         if 0 < layer < len(pos) - 1:
@@ -266,22 +327,13 @@ def network_diagram(
         ax.text(x - 0.035, y, name, ha="right", va="center", fontsize=8)
     for (x, y), name in zip(pos[-1], names[-1]):
         ax.text(x + 0.035, y, name, ha="left", va="center", fontsize=8)
-    if draw_bias:
-        for layer in range(len(coefs)):
-            x = (xs[layer] + xs[layer + 1]) / 2 - 0.12 * (xs[1] - xs[0])
-            ax.scatter([x], [bias_y], s=260, facecolor="0.92", edgecolor="0.5", lw=1, zorder=3)
-            ax.text(x, bias_y, f"B{layer + 1}", ha="center", va="center", fontsize=6.5, zorder=4)
-    ax.set_xlim(
-        -0.06 - label_w / fig.get_figwidth() * 1.3, 1.06 + label_w / fig.get_figwidth() * 1.3
-    )
-    ax.set_ylim(-0.7, tall - 0.3 + (0.4 if draw_bias else 0))
-    if title:
-        fig.suptitle(title, fontsize=10)
-    legend = "blue: positive weight, red: negative; line width proportional to |weight|"
-    if mask is not None:
-        legend += "; grey: not significant"
-    fig.text(0.5, 0.01, legend, ha="center", va="bottom", fontsize=8, color="0.3")
-    return fig
+
+
+def _draw_bias_nodes(ax, bias_x: list[float], bias_y: float) -> None:
+    """A grey node ``B<layer>`` for each layer's biases."""
+    for layer, x in enumerate(bias_x):
+        ax.scatter([x], [bias_y], s=260, facecolor="0.92", edgecolor="0.5", lw=1, zorder=3)
+        ax.text(x, bias_y, f"B{layer + 1}", ha="center", va="center", fontsize=6.5, zorder=4)
 
 
 def connection_mask(p_connections, alpha: float, n_layers: int) -> list:
