@@ -56,12 +56,12 @@ def _n_workers(n_jobs: int) -> int:
 
 
 def warm_up(n_jobs: int, plan: Plan):
-    """Start the worker processes of ``n_jobs`` that :func:`run_many` will use for ``plan``:
-    for the batched backend's blocks, forked from this process where that is safe
-    (:mod:`study.training.pool`: nothing to import); else joblib's reusable executor on a thread,
-    with what a block imports: a worker's start and imports take 1-2 s, which then overlap what the
-    study does first (importing MLflow, opening its store). Returns that thread (None with one
-    worker or forked workers); join it before training."""
+    """Start the worker processes of ``n_jobs`` that :func:`~study.training.runner.run_many` will
+    use for ``plan``: for the batched backend's blocks, forked from this process where that is
+    safe (:mod:`study.training.pool`: nothing to import); else joblib's reusable executor on a
+    thread, with what a block imports: a worker's start and imports take 1-2 s, which then overlap
+    what the study does first (importing MLflow, opening its store). Returns that thread (None
+    with one worker or forked workers); join it before training."""
     import threading
 
     if _n_workers(n_jobs) < 2:
