@@ -251,7 +251,7 @@ def test_blocks_and_workers_do_not_change_a_number(monkeypatch):
     plan = _plan("batched", methods=("olden", "garson"))
     seeds = list(range(10))
     whole = runner.run_block(plan, seeds)
-    monkeypatch.setattr(batched, "_BLOCK_BYTES", 1)  # one network per block
+    monkeypatch.setattr(batched.limits, "_BLOCK_BYTES", 1)  # one network per block
     assert runner.blocks(plan, seeds, 1) == [[s] for s in seeds]
     monkeypatch.undo()
     parts = runner.run_block(plan, seeds[:3]) + runner.run_block(plan, seeds[3:])

@@ -19,6 +19,7 @@ from study.datasets import load_dataset, split
 from study.errors import StudyError
 from study.lifecycle import pipeline
 from study.training import resample, runner
+from study.training.plan import as_job, job_data
 
 ARGS = [
     "study.n_jobs=1",
@@ -93,8 +94,8 @@ def test_resample_ids_lie_above_every_numpy_seed():
 def test_a_resample_trains_on_training_rows_only_and_scores_on_the_study_test_rows(kind):
     plan = _plan(kind)
     whole = split(plan.dataset, test_size=plan.test_size, seed=0)
-    job = runner._job(plan, resample.resample_id(2))
-    data = runner._data(plan, job)
+    job = as_job(plan, resample.resample_id(2))
+    data = job_data(plan, job)
     rows = resample.rows(kind, len(whole.y_train), job.seed)
     np.testing.assert_array_equal(data.X_train, whole.X_train[rows])
     np.testing.assert_array_equal(data.y_train, whole.y_train[rows])
@@ -390,9 +391,9 @@ def test_with_resplit_a_resample_draws_its_own_split_from_its_seed_as_a_seed_doe
     import dataclasses
 
     plan = dataclasses.replace(_plan("bootstrap"), split_seed=None)
-    job = runner._job(plan, resample.resample_id(1))
+    job = as_job(plan, resample.resample_id(1))
     own = split(plan.dataset, test_size=plan.test_size, seed=job.seed)
-    data = runner._data(plan, job)
+    data = job_data(plan, job)
     np.testing.assert_array_equal(data.X_test, own.X_test)
     rows = resample.rows("bootstrap", len(own.y_train), job.seed)
     np.testing.assert_array_equal(data.X_train, own.X_train[rows])
