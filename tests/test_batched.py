@@ -332,7 +332,7 @@ _pool._MARK = "set here before the fork"
 assert runner.warm_up(2, plan) is None  # forked: no thread to wait for
 pool = _pool.current(2)
 assert pool is not None
-mark = pool.submit(eval, "__import__('study.training.pool')._pool._MARK").result()
+mark = pool.submit(eval, "__import__('study.training.pool', fromlist=['_'])._MARK").result()
 assert mark == "set here before the fork"
 assert pool.submit(os.getppid).result() == os.getpid()
 {body}

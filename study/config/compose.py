@@ -2,7 +2,7 @@
 
 ``compose(["dataset=iris", "study.n_runs=5"])`` gives the same config as
 ``study-run dataset=iris study.n_runs=5``, as a plain resolved dict ready for
-:func:`study.lifecycle.pipeline.run`. Like ``study/cli.py``, this is an entry point: the only other
+:func:`study.lifecycle.pipeline.run`. Like ``study/cli/``, this is an entry point: the only other
 module that imports Hydra.
 """
 
