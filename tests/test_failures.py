@@ -69,7 +69,7 @@ def test_a_failing_seed_is_logged_failed_and_the_others_go_on(mlflow_store, monk
     trace = Path(client.download_artifacts(children[1].info.run_id, "error.txt", str(tmp_path)))
     assert "Traceback" in trace.read_text() and "boom" in trace.read_text()
     assert out.record.seeds == [0, 2, 3]  # the tables use the seeds that finished
-    assert "1 of 4 seeds failed; the first: seed 1" in out.extras["summary"][0][0]
+    assert "1 of 4 seeds failed; the first: seed 1" in out.report[0][0]
 
 
 def test_too_many_failures_stop_the_study(mlflow_store, monkeypatch):

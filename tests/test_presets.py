@@ -268,5 +268,5 @@ def test_multioutput_garson_opposite_output_weights_negate_signed_garson_only(
     # generic weights: signed Garson is negated only where every unit is opposite
     assert not (rel.garson_signed[~opposite] == "negated").any()
     # the shares are the report's (they are in output_relations.csv, not parent metrics)
-    text = "\n".join(line for block in multioutput_onehot.extras["summary"] for line in block)
+    text = "\n".join(line for block in multioutput_onehot.report for line in block)
     assert f"signed Garson exactly negated in {int(opposite.sum())}/{len(rel)}" in text

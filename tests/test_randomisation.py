@@ -356,7 +356,7 @@ def test_a_study_logs_the_test_and_aggregate_recomputes_it(mlflow_store, tmp_pat
         ]
     )
     out = pipeline.run(cfg)
-    table = out.extras["tables"]["randomisation.csv"]
+    table = out.tables["randomisation.csv"]
     assert {
         "method",
         "output",
@@ -447,10 +447,10 @@ def test_the_per_variable_design_is_logged_and_recomputed_and_old_bundles_still_
         ]
     )
     out = pipeline.run(cfg)
-    table = out.extras["tables"]["randomisation.csv"]
+    table = out.tables["randomisation.csv"]
     assert set(table["n_runs"]) == {2}  # the first two seeds tested
     assert out.timings["null_runs"] == 2 * 13 * 5
-    summary = " ".join(" ".join(out.extras["summary"][-1]).split())  # lines wrap at 100
+    summary = " ".join(" ".join(out.report[-1]).split())  # lines wrap at 100
     assert (
         "randomisation.permute=variable randomisation.init=tested randomisation.tested=2" in summary
     )
@@ -521,10 +521,10 @@ def test_pure_noise_runs_and_the_preset_flags_at_most_one_variable(mlflow_store,
         ]
     )
     out = pipeline.run(cfg)
-    table = out.extras["tables"]["randomisation.csv"]
+    table = out.tables["randomisation.csv"]
     olden_p = table[table.method == "olden"].p_value
     assert len(olden_p) == 7 and (olden_p <= 0.05).sum() <= 1, olden_p.tolist()
-    assert "truth_recovery.csv" not in out.extras["tables"]
+    assert "truth_recovery.csv" not in out.tables
     assert any("no true order" in n for n in out.analysis.notes)
     # the known truth is all zeros, so no method's accuracy is claimed
     assert not any(k.startswith("truth.") for k in out.analysis.metrics())

@@ -510,7 +510,7 @@ def test_n_runs_auto_adds_seeds_up_to_its_cap_and_says_why_it_stopped(tmp_path, 
     assert sorted(int(k[1]) for k in kids) == [*range(9), *runner.resamples_for(4)]  # each once
     tags = _parent_tags(tmp_path / "mlflow.db", out.run_id)
     assert tags[tracking.SEEDS_TAG] == "0:9"
-    report = "\n".join(sum(out.extras["summary"], []))
+    report = "\n".join(sum(out.report, []))
     assert (
         "study.n_runs=auto stopped at 9 seeds, its cap being 9: the seeds' Monte Carlo "
         "error is still" in report
@@ -553,7 +553,7 @@ def test_n_runs_auto_stops_once_the_seeds_error_is_small_beside_the_datas(tmp_pa
         )
     )
     assert out.record.seeds == list(range(4))
-    report = "\n".join(sum(out.extras["summary"], []))
+    report = "\n".join(sum(out.report, []))
     assert (
         "study.n_runs=auto stopped at 4 seeds: the seeds' Monte Carlo error is below 100 of "
         "the data's standard error for every variable"

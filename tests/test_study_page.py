@@ -61,7 +61,7 @@ def _report(outcome) -> list[str]:
         run_id=outcome.run_id,
         uri=outcome.uri,
         experiment_id=outcome.experiment_id,
-        extras=outcome.extras["summary"],
+        extras=outcome.report,
     ).splitlines()
 
 

@@ -653,7 +653,7 @@ def test_run_checks_logs_retrain_metrics_and_step_series(checked_study):
 
     client = MlflowClient(checked_study.uri)
     metrics = client.get_run(checked_study.run_id).data.metrics
-    tables = checked_study.extras["tables"]
+    tables = checked_study.tables
     areas = tables["retrain_areas.csv"].set_index("method")
     curves = tables["retrain_curves.csv"]
     for m in ("garson", "olden", "permutation"):
@@ -668,7 +668,7 @@ def test_run_checks_logs_retrain_metrics_and_step_series(checked_study):
 
 
 def test_run_checks_adds_the_summary_lines(checked_study):
-    blocks = checked_study.extras["summary"]
+    blocks = checked_study.report
     heads = [b[0] for b in blocks]
     assert any(h.startswith("Output-layer check") for h in heads)
     assert any(h.startswith("Several outputs") for h in heads)

@@ -128,13 +128,14 @@ def _null(uri: str, run_id: str, meta):
     """The study's null values and the test's settings as study-run used them (None: no test)."""
     from study import tracking
     from study.analysis import randomisation
+    from study.analysis.randomisation.nullnets import NullTest
 
     stored = tracking.load_null(uri, run_id)
     if stored is None:
         return None
 
     arrays, test = stored
-    return randomisation.NullSet.from_arrays(arrays, test, meta), test
+    return NullTest(randomisation.NullSet.from_arrays(arrays, test, meta), test)
 
 
 def _report(args, run_id: str, record, output: Path, tracker, pub) -> None:

@@ -170,7 +170,7 @@ def _after_study(outcome, sweep: bool, task) -> None:
         experiment_id=outcome.experiment_id,
         output_dir=outcome.output_dir,
         timings=outcome.timings,
-        extras=outcome.extras.get("summary", ()),
+        extras=outcome.report,
     )
     print(report, flush=True)
     pipeline.keep_report(report, outcome.output_dir, outcome.uri, outcome.run_id)

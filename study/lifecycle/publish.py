@@ -46,11 +46,10 @@ def publish(
     charts: bool,
     null=None,
 ) -> Published:
-    """Analyse ``record``, run the checks of its networks and (with ``null``: the null values,
-    a :class:`~study.analysis.randomisation.NullSet`, and the test's settings) Olden & Jackson's
-    test; write every table and chart to ``output_dir`` and log them to the parent (``tracker``
-    None:
-    not logged)."""
+    """Analyse ``record``, run the checks of its networks and (with ``null``: a
+    :class:`~study.analysis.randomisation.nullnets.NullTest`) Olden & Jackson's test; write
+    every table and chart to ``output_dir`` and log them to the parent (``tracker`` None: not
+    logged)."""
     from study.analysis import checks as validation
 
     analysis, paths, checks = _analyse_and_log(
@@ -69,9 +68,9 @@ def publish(
     _log(tracker, tables=write_tables(more, output_dir))
     out.tables.update(more)
     out.check_lines = checks.summary
-    if null is not None and null[0] is not None:
+    if null is not None:
         result, paths = randomisation_and_log(
-            tracker, record, null[0], null[1], output_dir, charts=charts
+            tracker, record, null.networks, null.settings, output_dir, charts=charts
         )
         out.charts += paths
         out.tables.update(result.tables)

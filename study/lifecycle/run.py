@@ -40,9 +40,14 @@ class Outcome:
     analysis: aggregate.Analysis
     charts: list[Path]
     timings: dict[str, float] = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)
     failed: list = field(default_factory=list)  # FailedRun of every seed that raised
     from_journal: int = 0  # seeds uploaded from the journal instead of trained
+    tables: dict = field(default_factory=dict)  # every table written: {"answer.csv": frame, ...}
+    report: list = field(default_factory=list)  # the report's blocks before the detail (lines)
+    # Olden & Jackson's test (study.analysis.randomisation.RandomisationResult), when it ran
+    randomisation: object = None
+    # retraining on the top-k variables (study.analysis.retraining.RetrainResult), when it ran
+    retrained: object = None
 
     @property
     def answer(self):
@@ -107,7 +112,7 @@ def run(
             raise _unavailable(study, exc) from None
         study.finish("FAILED", quiet=isinstance(exc, StudyError))
         raise
-    outcome.timings = _timings(t, record, trained, null[0])
+    outcome.timings = _timings(t, record, trained, null.networks if null else None)
     return outcome
 
 
@@ -124,8 +129,12 @@ def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outc
         null=null,
     )
     retrained = study.retrain(record) if s.validate.get("retrain") else None
-    failed = sorted(trained.failed, key=lambda f: f.seed)
-    outcome = Outcome(
+    tables = dict(pub.tables)
+    if retrained:
+        tables.update(retrained.tables)
+    lines = notes(study, record, trained)
+    present(study.tracker, pub, study.output_dir, notes=lines)
+    return Outcome(
         run_id=study.run_id,
         uri=study.tracker.uri,
         experiment=s.experiment,
@@ -134,26 +143,18 @@ def _conclude(study: Study, record: StudyRecord, trained: Trained, null) -> Outc
         record=record,
         analysis=pub.analysis,
         charts=pub.charts + (retrained.charts if retrained else []),
-        failed=failed,
+        failed=sorted(trained.failed, key=lambda f: f.seed),
         from_journal=trained.from_journal,
-    )
-    tables = dict(pub.tables)
-    if retrained:
-        tables.update(retrained.tables)
-    lines = notes(study, record, trained)
-    present(study.tracker, pub, study.output_dir, notes=lines)
-    outcome.extras = {
-        "tables": tables,
-        "summary": report_blocks(
+        tables=tables,
+        report=report_blocks(
             notes=lines,
             checks=pub.check_lines,
             retrain=retrained.summary if retrained else None,
             randomisation=pub.randomisation.summary if pub.randomisation else None,
         ),
-    }
-    if pub.randomisation is not None:
-        outcome.extras["randomisation"] = pub.randomisation
-    return outcome
+        randomisation=pub.randomisation,
+        retrained=retrained,
+    )
 
 
 def notes(study: Study, record: StudyRecord, trained: Trained) -> list[str]:

@@ -305,13 +305,13 @@ class Study:
         self.tracker.set_seeds_tag(s.seed, n)
         return True
 
-    def train_null(self, record: StudyRecord) -> tuple:
-        """The randomisation test's null networks (a :class:`~study.analysis.randomisation.NullSet`;
-        None when the test is off) for the seeds of ``record`` its design tests, and its
-        settings with the chance score; logged as the parent's null bundle."""
+    def train_null(self, record: StudyRecord) -> nullnets.NullTest | None:
+        """The randomisation test (None when it is off): the null networks for the seeds of
+        ``record`` its design tests, and its settings with the chance score; logged as the
+        parent's null bundle."""
         test = dict(self.settings.randomisation)
         if not test.get("n_permutations"):
-            return None, test
+            return None
         from study.analysis import randomisation
 
         def bars(n, desc, **kw):
@@ -326,7 +326,7 @@ class Study:
             tracking.NULL_BUNDLE,
             {**null.arrays(), **{f"extra/{k}": np.asarray(test[k]) for k in keep}},
         )
-        return null, test
+        return nullnets.NullTest(null, test)
 
     def retrain(self, record: StudyRecord):
         """Retraining on each method's top-k variables (``validate.retrain``), logged."""

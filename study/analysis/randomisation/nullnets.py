@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
 from study.analysis.randomisation._design import Design
 from study.training import runner
 
-__all__ = ["train", "train_for_study"]
+__all__ = ["NullTest", "train", "train_for_study"]
 
 # null networks handed to the workers at a time: the workers' finished records wait in memory
 # until read, so a whole design (38,610 networks on wine) at once would hold them all
 _CHUNK = 2048
 MANY = 100_000  # null networks from which the count is said even without progress bars
+
+
+@dataclass(frozen=True)
+class NullTest:
+    """The randomisation test of a study: its null networks' values (a
+    :class:`~study.analysis.randomisation.NullSet`) and the test's settings as it ran
+    (``permute``, ``init``, ``tested``, ``alternative``, ``alpha``, ``chance``, ``seed``, ...)."""
+
+    networks: object
+    settings: dict
 
 
 def train(
