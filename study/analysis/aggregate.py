@@ -6,6 +6,9 @@ run the same code on the same numbers and always agree.
 
 A *view* is one column of one method: ``(method, output)``. Stability is computed per view, so a
 network with several outputs gets it per output.
+
+The views and their ranks are :mod:`~study.analysis.views`'s, the weight sums
+:mod:`~study.analysis.weight_sums`'s; their public names stay importable from here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ import pandas as pd
 from study.analysis import agreement as agr
 from study.analysis import answer as ans
 from study.analysis import stability as stab
+from study.analysis.views import (
+    View,
+    overall_importance,
+    primary_ranks,
+    same_ranking_methods,
+    views,
+)
+from study.analysis.weight_sums import weight_sums_table
 from study.config.spec import N_BOOTSTRAP
 from study.training.record import StudyRecord
 
@@ -35,125 +46,6 @@ __all__ = [
     "lek_table",
     "resample_table",
 ]
-
-
-@dataclass(frozen=True)
-class View:
-    """One column of one method. ``label`` is what tables and charts print."""
-
-    method: str
-    column: int
-    output: str
-    signed: bool
-
-    @property
-    def label(self) -> str:
-        return self.method if self.output == "all" else f"{self.method} · {self.output}"
-
-
-def views(record: StudyRecord) -> list[View]:
-    """Every (method, column) of the study, in method then output order."""
-    out = []
-    for name, layout in record.meta.methods.items():
-        for c, col in enumerate(layout.columns):
-            out.append(View(name, c, col, layout.signed))
-    return out
-
-
-def primary_ranks(record: StudyRecord) -> dict[tuple[str, int], np.ndarray]:
-    """``{(method, column): ranks (n_runs, n_features)}`` of every view's primary measure.
-
-    Computed once per analysis and shared by the importance table, the stability measures and
-    the detection of methods that rank every output alike.
-    """
-    return {
-        (v.method, v.column): stab.rank_matrix(
-            record.values(v.method)[:, :, v.column], signed=v.signed
-        )
-        for v in views(record)
-    }
-
-
-def same_ranking_methods(record: StudyRecord, ranks) -> tuple[str, ...]:
-    """Methods with several outputs whose outputs rank the variables identically in every run.
-
-    Classic Garson and weight sums always do (they ignore the output layer); summaries and charts
-    then show one row or panel for the method instead of one per output.
-    """
-    out = []
-    for name, layout in record.meta.methods.items():
-        cols = [ranks[(name, c)] for c in range(len(layout.columns))]
-        if len(cols) > 1 and all(np.array_equal(cols[0], r, equal_nan=True) for r in cols[1:]):
-            out.append(name)
-    return tuple(out)
-
-
-def overall_importance(values: np.ndarray, *, signed: bool) -> np.ndarray:
-    """``(m, n, K) -> (m, n)``: one importance per variable, the mean over outputs.
-
-    Signed methods contribute ``|value|``: a variable that pushes one class up and another down
-    matters for both.
-    """
-    v = np.abs(values) if signed else values
-    return v.mean(axis=2)
-
-
-# ---------------------------------------------------------------------------------------------
-# weight sums over runs, read from the weights themselves
-
-
-def _input_and_connection(coefs):
-    """Per-variable positive/negative parts of first-layer weights and of connection weights.
-
-    Input view: ``w_ij`` (p x H1). Connection view: the contribution of input i to output k through
-    last-hidden unit j, ``c_ijk = (W1 @ ... @ W_{L-1})_ij v_jk``; its sum over j is Olden's CW.
-    """
-    w1 = np.asarray(coefs[0], float)
-    a = w1
-    for w in coefs[1:-1]:
-        a = a @ np.asarray(w, float)
-    c = a[:, :, None] * np.asarray(coefs[-1], float)[None, :, :]
-    return (
-        (np.clip(w1, 0, None).sum(1), np.clip(w1, None, 0).sum(1)),
-        (np.clip(c, 0, None).sum(1), np.clip(c, None, 0).sum(1)),
-    )
-
-
-def weight_sums_table(record: StudyRecord) -> pd.DataFrame:
-    """Per variable, summed over runs: positive, negative, net and absolute weights.
-
-    Rows for the input view (first-layer weights, ``output = "all"``: blind to the output layer)
-    and for the connection view, one block per output (sees the output layer). Columns:
-    ``<part>_sum`` over runs, ``<part>_mean`` and ``<part>_sd`` per run (ddof=1), and
-    ``rank`` by ``abs_sum`` within the block: compare the ranks of the two views to see where the
-    input layer and the output layer disagree.
-    """
-    meta = record.meta
-    parts = [_input_and_connection(r.coefs) for r in record.runs]
-    blocks = [
-        ("input", "all", np.stack([p[0][0] for p in parts]), np.stack([p[0][1] for p in parts]))
-    ]
-    pos_c = np.stack([p[1][0] for p in parts])  # (m, p, K)
-    neg_c = np.stack([p[1][1] for p in parts])
-    for k, out in enumerate(meta.output_names):
-        blocks.append(("connection", out, pos_c[:, :, k], neg_c[:, :, k]))
-    frames = []
-    for view, output, pos, neg in blocks:
-        series = {"pos": pos, "neg": neg, "net": pos + neg, "abs": pos - neg}
-        df = pd.DataFrame({"view": view, "output": output, "feature": meta.feature_names})
-        for name, arr in series.items():
-            df[f"{name}_sum"] = arr.sum(axis=0)
-        for name, arr in series.items():
-            df[f"{name}_mean"] = arr.mean(axis=0)
-            df[f"{name}_sd"] = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.nan
-        df["rank"] = df["abs_sum"].rank(ascending=False, method="average")
-        df["n_runs"] = len(pos)
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# the analysis
 
 
 @dataclass

@@ -7,7 +7,7 @@ description, ``overview.html``, ``study-compare``):
   computed them (the method of the paper our users follow, and it uses every layer), else the
   first of :data:`REFERENCE_ORDER` that it did. With several outputs a variable's importance in
   one seed is its mean ``|value|`` over outputs (as
-  :func:`study.analysis.aggregate.overall_importance`).
+  :func:`study.analysis.views.overall_importance`).
 - **The data first**, when the study trained resample networks (``study.resample``): per
   variable its 95% confidence set of ranks, marginal and simultaneous, and its top-``k`` verdict
   (``surely``/``possibly``/``no``), from the seeds' mean scale-free importance and a covariance

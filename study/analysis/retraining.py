@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from study.analysis import stability as stab
-from study.analysis.aggregate import overall_importance
+from study.analysis.views import overall_importance
 from study.config.spec import default
 from study.training.runner import Plan, run_one, seeds_for
 
