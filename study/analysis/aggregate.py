@@ -7,22 +7,31 @@ run the same code on the same numbers and always agree.
 A *view* is one column of one method: ``(method, output)``. Stability is computed per view, so a
 network with several outputs gets it per output.
 
-The views and their ranks are :mod:`~study.analysis.views`'s, the weight sums
-:mod:`~study.analysis.weight_sums`'s; their public names stay importable from here.
+:func:`analyse` gathers every table into an :class:`Analysis`; the tables are built in
+:mod:`~study.analysis.views` (views and their ranks), :mod:`~study.analysis.stability_tables`,
+:mod:`~study.analysis.tables`, :mod:`~study.analysis.weight_sums` and
+:mod:`~study.analysis.answer`.
+Their public names stay importable from here.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from study.analysis import agreement as agr
 from study.analysis import answer as ans
 from study.analysis import stability as stab
+from study.analysis.stability_tables import stability_tables
+from study.analysis.tables import (
+    agreement_table,
+    importance_table,
+    lek_table,
+    resample_table,
+    truth_table,
+)
 from study.analysis.views import (
     View,
     overall_importance,
@@ -46,6 +55,9 @@ __all__ = [
     "lek_table",
     "resample_table",
 ]
+
+# the name benchmarks/benchmark.py times the agreement table under
+_agreement_table = agreement_table
 
 
 @dataclass
@@ -164,283 +176,6 @@ class Analysis:
             )
 
 
-def _importance_table(record: StudyRecord, ranks) -> pd.DataFrame:
-    """Long format: one row per (seed, method, measure, output, feature); rank for the primary."""
-    meta = record.meta
-    m, n = len(record.runs), len(meta.feature_names)
-    seeds, feats = np.repeat(record.seeds, n), np.tile(meta.feature_names, m)
-    frames = []
-    for name, layout in meta.methods.items():
-        for measure in layout.measures:
-            vals = record.values(name, measure)  # (m, p, K)
-            for c, col in enumerate(layout.columns):
-                r = ranks[(name, c)] if measure == layout.primary else np.full((m, n), np.nan)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "seed": seeds,
-                            "method": name,
-                            "measure": measure,
-                            "output": col,
-                            "feature": feats,
-                            "value": vals[:, :, c].ravel(),
-                            "rank": r.ravel(),
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)
-
-
-def resample_table(record: StudyRecord) -> pd.DataFrame | None:
-    """The resample networks' importances (``resamples.csv``), long format like
-    ``importances.csv`` less the rank: one row per (resample ``b``, method, measure, output,
-    feature), with ``seed``, the network's own seed; None when the study has no resamples."""
-    from study.training.resample import index, network_seed
-
-    if not record.resamples:
-        return None
-    meta = record.meta
-    b = np.array([index(r.seed) for r in record.resamples])
-    m, n = len(b), len(meta.feature_names)
-    ids, feats = np.repeat(b, n), np.tile(meta.feature_names, m)
-    seeds = np.repeat([network_seed(meta.seed, i) for i in b], n)
-    frames = []
-    for name, layout in meta.methods.items():
-        for measure in layout.measures:
-            vals = np.stack([r.importances[name][measure] for r in record.resamples])
-            for c, col in enumerate(layout.columns):
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "resample": ids,
-                            "seed": seeds,
-                            "method": name,
-                            "measure": measure,
-                            "output": col,
-                            "feature": feats,
-                            "value": vals[:, :, c].ravel(),
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)
-
-
-def _stability_tables(record, all_ranks, k, n_bootstrap, seed):
-    feats = list(record.meta.feature_names)
-    n = len(feats)
-    stability, aggregate, topk, dist, curves, notes = [], [], [], [], [], {}
-    boots = _bootstraps(
-        [record.values(v.method)[:, :, v.column] for v in views(record)], n_bootstrap, seed
-    )
-    for v, boot in zip(views(record), boots):
-        vals = record.values(v.method)[:, :, v.column]
-        ranks = all_ranks[(v.method, v.column)]
-        usable = ~np.isnan(ranks).any(axis=1)
-        w = stab.kendall_w(ranks)
-        nog = stab.nogueira_stability(stab.topk_membership(ranks, k)[usable])
-        freq = stab.topk_frequency(ranks, k)
-        for note in stab.stability_notes(vals, signed=v.signed):
-            notes.setdefault(note, []).append(v.label)
-        stability.append(
-            {
-                "method": v.method,
-                "output": v.output,
-                "kendall_w": w.statistic,
-                "chi2": w.chi2,
-                "df": w.df,
-                "pvalue": w.pvalue,
-                "spearman_mean": stab.spearman_mean(ranks),
-                "top_k": k,
-                "topk_stability": nog.statistic,
-                "topk_stability_low": nog.low,
-                "topk_stability_high": nog.high,
-                "n_runs": int(usable.sum()),
-            }
-        )
-        good = ranks[usable]
-        q = np.nanpercentile(good, [25, 50, 75], axis=0) if len(good) else np.full((3, n), np.nan)
-        aggregate.append(
-            pd.DataFrame(
-                {
-                    "method": v.method,
-                    "output": v.output,
-                    "feature": feats,
-                    "mean": boot.mean,
-                    "sd": np.std(vals[usable], axis=0, ddof=1) if len(good) > 1 else np.nan,
-                    "ci_low": boot.low,
-                    "ci_high": boot.high,
-                    "mean_rank": good.mean(axis=0) if len(good) else np.nan,
-                    "median_rank": q[1],
-                    "rank_q25": q[0],
-                    "rank_q75": q[2],
-                    "rank_iqr": q[2] - q[0],
-                    f"top{k}_frequency": freq,
-                    "n_runs": int(usable.sum()),
-                }
-            )
-        )
-        topk.append(
-            pd.DataFrame(
-                {
-                    "method": v.method,
-                    "output": v.output,
-                    "feature": feats,
-                    "k": k,
-                    "frequency": freq,
-                    "count": np.rint(freq * usable.sum()).astype(int),
-                }
-            )
-        )
-        counts = stab.rank_distribution(ranks)
-        dist.append(
-            pd.DataFrame(
-                {
-                    "method": v.method,
-                    "output": v.output,
-                    "feature": np.repeat(feats, n),
-                    "rank": np.tile(np.arange(1, n + 1), n),
-                    "count": counts.ravel(),
-                }
-            )
-        )
-        m_values, w_curve = stab.stability_curve(ranks)
-        curves.append(
-            pd.DataFrame(
-                {
-                    "method": v.method,
-                    "output": v.output,
-                    "n_runs": m_values,
-                    "kendall_w": w_curve,
-                }
-            )
-        )
-    return (
-        pd.DataFrame(stability),
-        pd.concat(aggregate, ignore_index=True),
-        pd.concat(topk, ignore_index=True),
-        pd.concat(dist, ignore_index=True),
-        pd.concat(curves, ignore_index=True),
-        _merge_notes(notes, len(views(record))),
-    )
-
-
-def _bootstraps(values: list, n_bootstrap: int, seed: int) -> list:
-    """:func:`~study.analysis.stability.bootstrap_mean_ci` of each view, on two threads: scipy's
-    resampling is numpy indexing and means, which release the GIL (1.2 s -> 0.6 s for the 17
-    views of a 1000-seed study on 2 cores); each call has its own seeded generator, so the
-    intervals are those of one call after another."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(vals):
-        return stab.bootstrap_mean_ci(vals, n_resamples=n_bootstrap, seed=seed)
-
-    if len(values) < 2 or values[0].shape[0] < 100:  # small studies: no thread is worth it
-        return [one(v) for v in values]
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(one, values))
-
-
-def _merge_notes(notes: dict[str, list[str]], n_views: int) -> list[str]:
-    """One line per distinct note, naming the views it concerns (or none, if it concerns all)."""
-    return [
-        note if len(labels) == n_views else f"{', '.join(labels)}: {note}"
-        for note, labels in notes.items()
-    ]
-
-
-def _agreement_table(record: StudyRecord, k: int) -> pd.DataFrame:
-    """Krishna et al.'s measures for every pair of methods, per output, averaged over runs.
-
-    A method pooled over outputs (one column) is compared with each output of the other.
-    """
-    meta = record.meta
-    rows = []
-    for a, b in itertools.combinations(meta.methods, 2):
-        la, lb = meta.methods[a], meta.methods[b]
-        va, vb = record.values(a), record.values(b)
-        pairs = (
-            [("all", 0, 0)]
-            if len(la.columns) == len(lb.columns) == 1
-            else [
-                (out, min(i, len(la.columns) - 1), min(i, len(lb.columns) - 1))
-                for i, out in enumerate(meta.output_names)
-            ]
-        )
-        for output, ca, cb in pairs:
-            scores = agr.mean_agreement(va[:, :, ca], vb[:, :, cb], k=k)
-            rows += [
-                {"method_a": a, "method_b": b, "output": output, "k": k, "measure": m, "value": s}
-                for m, s in scores.items()
-            ]
-    columns = ["method_a", "method_b", "output", "k", "measure", "value"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def truth_table(record: StudyRecord) -> pd.DataFrame | None:
-    """How well each method recovers a known importance order (simulated data only).
-
-    Accuracy (Olden, Joy & Death 2004): the fraction of (network, informative variable) pairs whose
-    estimated rank equals the true rank, ranks taken over all variables by the method's overall
-    importance (mean over outputs). Also the mean Spearman correlation with the true importance.
-    """
-    truth = record.meta.truth
-    if truth is None or not record.runs:
-        return None
-    truth = np.asarray(truth, float)
-    informative = truth > 0
-    if not informative.any():  # pure noise: no true order to recover (analyse says so)
-        return None
-    true_rank = stab.rank_matrix(truth)[0]
-    rows = []
-    for name, layout in record.meta.methods.items():
-        overall = overall_importance(record.values(name), signed=layout.signed)
-        ranks = stab.rank_matrix(overall)
-        usable = ~np.isnan(ranks).any(axis=1)
-        hits = ranks[usable][:, informative] == true_rank[informative]
-        rhos = stab.spearman_rows(overall[usable], truth)
-        rows.append(
-            {
-                "method": name,
-                "accuracy": float(hits.mean()) if hits.size else np.nan,
-                "spearman_mean": float(np.nanmean(rhos)) if rhos.size else np.nan,
-                "n_networks": int(usable.sum()),
-                "n_informative": int(informative.sum()),
-            }
-        )
-    return pd.DataFrame(rows).sort_values("accuracy", ascending=False, ignore_index=True)
-
-
-def lek_table(record: StudyRecord) -> pd.DataFrame | None:
-    """Lek's profiles summarised over runs, for a study with the ``lek`` method (else None).
-
-    One row per (output, feature, group, step): ``x`` the swept value (median over runs: the
-    same in every run unless ``study.resplit``), and the ``median``, ``q10`` and ``q90`` of the
-    network's response over runs. ``group`` numbers the groups of held values from 1.
-    """
-    if "lek" not in record.meta.methods or not record.runs:
-        return None
-    meta = record.meta
-    resp = np.stack([r.importances["lek"]["response"] for r in record.runs]).astype(float)
-    x = np.median(np.stack([r.importances["lek"]["x"] for r in record.runs]), axis=0)  # (S, p)
-    q10, med, q90 = np.nanquantile(resp, [0.1, 0.5, 0.9], axis=0)  # (p, G, S, K)
-    p, G, S, K = med.shape
-    idx = np.indices((K, p, G, S)).reshape(4, -1)  # rows ordered output, feature, group, step
-    k, i, g, s = idx
-    return pd.DataFrame(
-        {
-            "output": np.asarray(meta.methods["lek"].columns)[k],
-            "feature": np.asarray(meta.feature_names)[i],
-            "group": g + 1,
-            "step": s + 1,
-            "x": x[s, i],
-            "median": med[i, g, s, k],
-            "q10": q10[i, g, s, k],
-            "q90": q90[i, g, s, k],
-            "n_runs": len(record.runs),
-        }
-    )
-
-
 def analyse(
     record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0
 ) -> Analysis:
@@ -455,10 +190,8 @@ def analyse(
         clip_note = [f"top_k={k} covers all {n} variables; top-k measures use k={n - 1}"]
         k = n - 1
     ranks = primary_ranks(record)
-    stability, aggregate, topk, dist, curves, notes = _stability_tables(
-        record, ranks, k, n_bootstrap, seed
-    )
-    notes = clip_note + notes
+    per_view = stability_tables(record, ranks, k, n_bootstrap, seed)
+    notes = clip_note + per_view.notes
     truth = record.meta.truth
     if truth is not None and not np.any(np.asarray(truth, float) > 0):
         notes.append(
@@ -469,14 +202,14 @@ def analyse(
         record=record,
         top_k=k,
         same_ranking=same_ranking_methods(record, ranks),
-        importances=_importance_table(record, ranks),
+        importances=importance_table(record, ranks),
         weight_sums=weight_sums_table(record),
-        aggregate=aggregate,
-        stability=stability,
-        topk_frequency=topk,
-        rank_distribution=dist,
-        agreement=_agreement_table(record, k),
-        stability_curve=curves,
+        aggregate=per_view.aggregate,
+        stability=per_view.stability,
+        topk_frequency=per_view.topk_frequency,
+        rank_distribution=per_view.rank_distribution,
+        agreement=agreement_table(record, k),
+        stability_curve=per_view.stability_curve,
         truth=truth_table(record),
         lek_profile=lek_table(record),
         notes=notes,
