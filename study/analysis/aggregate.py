@@ -7,23 +7,22 @@ run the same code on the same numbers and always agree.
 A *view* is one column of one method: ``(method, output)``. Stability is computed per view, so a
 network with several outputs gets it per output.
 
-:func:`analyse` gathers every table into an :class:`Analysis`; the tables are built in
+:func:`analyse` gathers every table into an :class:`Analysis`. The tables are built in
 :mod:`~study.analysis.views` (views and their ranks), :mod:`~study.analysis.stability_tables`,
-:mod:`~study.analysis.tables`, :mod:`~study.analysis.weight_sums` and
-:mod:`~study.analysis.answer`.
-Their public names stay importable from here.
+:mod:`~study.analysis.tables`, :mod:`~study.analysis.weight_sums` and :mod:`~study.analysis.answer`;
+the parent run's metrics are named in :mod:`~study.analysis.run_metrics`. Their public names stay
+importable from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 from study.analysis import answer as ans
-from study.analysis import stability as stab
+from study.analysis import run_metrics
 from study.analysis.stability_tables import stability_tables
 from study.analysis.tables import (
     agreement_table,
@@ -108,72 +107,19 @@ class Analysis:
         a method whose outputs all rank alike) the final top-k stability and the half-width of
         its 95% interval; the known-truth accuracy on simulated data. Kendall's W and top-k
         stability over the number of seeds are :meth:`series`. Agreement stays in
-        ``agreement.csv``."""
-        rec, k = self.record, self.top_k
-        test = np.array([r.test_score for r in rec.runs], float)
-        out = {
-            "runs": float(len(rec.runs)),
-            "runs_converged": float(sum(r.converged for r in rec.runs)),
-            "test_score_mean": float(np.nanmean(test)) if test.size else np.nan,
-            "test_score_sd": float(np.nanstd(test, ddof=1)) if test.size > 1 else np.nan,
-        }
-        for base, row in self._stability_rows():
-            out[f"{base}.top{k}_stability_ci"] = (
-                (row.topk_stability_high - row.topk_stability)
-                if np.isfinite(row.topk_stability_high)
-                else np.nan
-            )
-        if self.truth is not None:
-            for row in self.truth.itertuples():
-                out[f"truth.{row.method}.accuracy"] = row.accuracy
-        return {key: float(v) for key, v in out.items() if v is not None and np.isfinite(v)}
+        ``agreement.csv``. Named and computed in :mod:`study.analysis.run_metrics`."""
+        return run_metrics.metrics(self)
 
     def series(self, *, max_points: int = 200) -> dict[str, list[tuple[int, float]]]:
         """Kendall's W and top-k stability of each view on the first m seeds, ``[(m, value)]``
         (step = number of seeds; at most ``max_points`` steps, the last one all seeds): the UI
         draws them as convergence curves, and their last point is the study's value."""
-        k, out = self.top_k, {}
-        ranks = primary_ranks(self.record)
-        for base, row in self._stability_rows():
-            r = ranks[(row.method, row.column)]
-            r = r[~np.isnan(r).any(axis=1)]
-            m_values, w = stab.stability_curve(r)
-            if not len(m_values):
-                continue
-            keep = np.unique(
-                np.linspace(0, len(m_values) - 1, min(max_points, len(m_values)))
-                .round()
-                .astype(int)
-            )
-            members = stab.topk_membership(r, k)
-            out[f"{base}.kendall_w"] = [
-                (int(m_values[i]), float(w[i])) for i in keep if np.isfinite(w[i])
-            ]
-            nog = stab.nogueira_curve(members, m_values[keep])
-            out[f"{base}.top{k}_stability"] = [
-                (int(m), float(v)) for m, v in zip(m_values[keep], nog) if np.isfinite(v)
-            ]
-        return {key: pts for key, pts in out.items() if pts}
+        return run_metrics.series(self, max_points=max_points)
 
     def _stability_rows(self):
         """``(metric base name, stability row)`` per view; one view for a method whose outputs
         all rank alike. The row carries ``column`` (its index among the method's columns)."""
-        from study.training.naming import metric_names
-
-        seen = set()
-        for row in self.stability.itertuples():
-            layout = self.record.meta.methods[row.method]
-            if row.method in self.same_ranking:
-                if row.method in seen:
-                    continue
-                seen.add(row.method)
-                part = ""
-            else:
-                part = "" if row.output == "all" else "." + metric_names([row.output])[0]
-            yield (
-                f"stability.{row.method}{part}",
-                SimpleNamespace(**row._asdict(), column=layout.columns.index(row.output)),
-            )
+        return run_metrics.stability_rows(self)
 
 
 def analyse(
