@@ -80,6 +80,8 @@ class Analysis:
     answer: ans.Answer | None = (
         None  # the study's answer (study.analysis.answer): first wherever shown
     )
+    # the primary ranks the tables were computed from (primary_ranks), for series()
+    ranks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """``{file name: table}`` for every CSV artifact."""
@@ -160,4 +162,5 @@ def analyse(
         lek_profile=lek_table(record),
         notes=notes,
         answer=ans.answer(record, k=k, n_bootstrap=n_bootstrap, seed=seed),
+        ranks=ranks,
     )

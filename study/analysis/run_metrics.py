@@ -45,9 +45,11 @@ def metrics(analysis) -> dict[str, float]:
 
 def series(analysis, *, max_points: int = 200) -> dict[str, list[tuple[int, float]]]:
     """Kendall's W and top-k stability of each view on the first m seeds, ``[(m, value)]``
-    (step = number of seeds; at most ``max_points`` steps, the last one all seeds)."""
+    (step = number of seeds; at most ``max_points`` steps, the last one all seeds), from the
+    primary ranks :func:`~study.analysis.aggregate.analyse` kept (computed here for an analysis
+    without them)."""
     k, out = analysis.top_k, {}
-    ranks = primary_ranks(analysis.record)
+    ranks = analysis.ranks or primary_ranks(analysis.record)
     for base, row in stability_rows(analysis):
         r = ranks[(row.method, row.column)]
         r = r[~np.isnan(r).any(axis=1)]
