@@ -7,7 +7,7 @@ description, ``overview.html``, ``study-compare``):
   computed them (the method of the paper our users follow, and it uses every layer), else the
   first of :data:`REFERENCE_ORDER` that it did. With several outputs a variable's importance in
   one seed is its mean ``|value|`` over outputs (as
-  :func:`study.analysis.aggregate.overall_importance`).
+  :func:`study.analysis.views.overall_importance`).
 - **The data first**, when the study trained resample networks (``study.resample``): per
   variable its 95% confidence set of ranks, marginal and simultaneous, and its top-``k`` verdict
   (``surely``/``possibly``/``no``), from the seeds' mean scale-free importance and a covariance
@@ -328,23 +328,9 @@ def answer(
     method = method or reference_method(record.meta.methods)
     ranks = overall_ranks(record, method)
     m = len(ranks)
-    if m >= 2:
-        boot = stab.bootstrap_mean_ci(ranks, n_resamples=n_bootstrap, seed=seed)
-        low, high = boot.low, boot.high
-    else:
-        low = high = np.full(len(feats), np.nan)
     mean = ranks.mean(axis=0) if m else np.full(len(feats), np.nan)
-    share = stab.topk_frequency(ranks, k) if m else np.full(len(feats), np.nan)
     order = np.argsort(mean, kind="stable")
-    table = pd.DataFrame(
-        {
-            "feature": np.asarray(feats)[order],
-            "mean_rank": mean[order],
-            "ci_low": low[order],
-            "ci_high": high[order],
-            "top_share": share[order],
-        }
-    )
+    table = _seeds_table(feats, ranks, mean, order, k=k, n_bootstrap=n_bootstrap, seed=seed)
     data = _data_sets(record, method, k, seed)
     if data is not None:
         for col in DATA_COLUMNS:
@@ -353,6 +339,47 @@ def answer(
         table["data_share"] = data["parts"].data_share[order]
     w = stab.kendall_w(ranks).statistic if m >= 2 else np.nan
     nog = stab.nogueira_stability(stab.topk_membership(ranks, k)) if m >= 2 else None
+    return Answer(
+        method,
+        k,
+        m,
+        table,
+        _other_methods(record, method, mean, k),
+        float(w),
+        *((nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
+        n_resamples=data["n_resamples"] if data is not None else 0,
+        parts=data["parts"] if data is not None else None,
+        names=tuple(feats),
+    )
+
+
+def _seeds_table(feats, ranks, mean, order, *, k: int, n_bootstrap: int, seed: int):
+    """The answer's table from the seeds alone, best first (``order``): each variable's mean rank
+    over the seeds' ``ranks`` with the seeds' 95% bootstrap interval, and the share of seeds that
+    put it in the top ``k``."""
+    m = len(ranks)
+    if m >= 2:
+        boot = stab.bootstrap_mean_ci(ranks, n_resamples=n_bootstrap, seed=seed)
+        low, high = boot.low, boot.high
+    else:
+        low = high = np.full(len(feats), np.nan)
+    share = stab.topk_frequency(ranks, k) if m else np.full(len(feats), np.nan)
+    return pd.DataFrame(
+        {
+            "feature": np.asarray(feats)[order],
+            "mean_rank": mean[order],
+            "ci_low": low[order],
+            "ci_high": high[order],
+            "top_share": share[order],
+        }
+    )
+
+
+def _other_methods(record: StudyRecord, method: str, mean, k: int) -> pd.DataFrame:
+    """One row per method other than the reference ``method`` (whose mean ranks are ``mean``):
+    its top ``k`` by mean rank, how many of them are the reference's, Kendall's tau between the
+    two mean-rank vectors, and what it is blind to."""
+    feats = list(record.meta.feature_names)
     ref_top = set(top_of(mean, k))
     rows = []
     for other in record.meta.methods:
@@ -369,16 +396,4 @@ def answer(
                 "blind": blindness(other),
             }
         )
-    methods = pd.DataFrame(rows, columns=["method", "top", "overlap", "tau", "blind"])
-    return Answer(
-        method,
-        k,
-        m,
-        table,
-        methods,
-        float(w),
-        *((nog.statistic, nog.low, nog.high) if nog else (np.nan,) * 3),
-        n_resamples=data["n_resamples"] if data is not None else 0,
-        parts=data["parts"] if data is not None else None,
-        names=tuple(feats),
-    )
+    return pd.DataFrame(rows, columns=["method", "top", "overlap", "tau", "blind"])

@@ -167,29 +167,52 @@ def compare(
         ans.answer(r, k=k, n_bootstrap=n_bootstrap, seed=r.meta.seed, method=method)
         for r in records
     ]
-    studies, ranks = [], []
-    for label, rec, p, a in zip(labels, records, params, answers):
-        test = np.array([x.test_score for x in rec.runs], float)
-        shown = [f"{key}={p.get(key, 'absent')}" for key in keys]
-        studies.append(
-            {
-                "study": label,
-                "run_id": rec.run_id or "",
-                "settings": ", ".join(shown[:_SHOWN_SETTINGS])
-                + (", ..." if len(shown) > _SHOWN_SETTINGS else ""),
-                "all_settings": "; ".join(shown),
-                "score_name": rec.meta.score_name,
-                "score": float(np.nanmean(test)),
-                "n_seeds": a.n_seeds,
-                "kendall_w": a.kendall_w,
-                "topk_stability": a.topk_stability,
-                "method": method,
-                "k": k,
-                "top": ", ".join(a.top),
-                "rank_sets": _rank_sets(a),
-            }
-        )
-        ranks.append(a.table.assign(study=label, run_id=rec.run_id or ""))
+    studies = [
+        _study_row(label, rec, p, a, keys, method=method, k=k)
+        for label, rec, p, a in zip(labels, records, params, answers)
+    ]
+    ranks = [
+        a.table.assign(study=label, run_id=rec.run_id or "")
+        for label, rec, a in zip(labels, records, answers)
+    ]
+    common_top = [f for f in answers[0].top if all(f in a.top for a in answers[1:])]
+    return Compared(
+        method,
+        k,
+        pd.DataFrame(studies),
+        pd.concat(ranks, ignore_index=True),
+        pd.DataFrame(_pair_rows(answers, labels, k)),
+        common_top,
+        keys,
+    )
+
+
+def _study_row(label, rec, p, a: ans.Answer, keys, *, method: str, k: int) -> dict:
+    """``compare.csv``'s row of one study: its differing settings (``keys``, from its flattened
+    settings ``p``), mean test score, stability and top ``k`` from its answer ``a``."""
+    test = np.array([x.test_score for x in rec.runs], float)
+    shown = [f"{key}={p.get(key, 'absent')}" for key in keys]
+    return {
+        "study": label,
+        "run_id": rec.run_id or "",
+        "settings": ", ".join(shown[:_SHOWN_SETTINGS])
+        + (", ..." if len(shown) > _SHOWN_SETTINGS else ""),
+        "all_settings": "; ".join(shown),
+        "score_name": rec.meta.score_name,
+        "score": float(np.nanmean(test)),
+        "n_seeds": a.n_seeds,
+        "kendall_w": a.kendall_w,
+        "topk_stability": a.topk_stability,
+        "method": method,
+        "k": k,
+        "top": ", ".join(a.top),
+        "rank_sets": _rank_sets(a),
+    }
+
+
+def _pair_rows(answers, labels, k: int) -> list[dict]:
+    """``compare_pairs.csv``: per pair of studies, Kendall's tau between their mean ranks over
+    the variables they share, and how many of their top ``k`` are the same."""
     pairs = []
     for (i, a), (j, b) in itertools.combinations(enumerate(answers), 2):
         common = [f for f in a.table.feature if f in set(b.table.feature)]
@@ -205,16 +228,7 @@ def compare(
                 "n_common": len(common),
             }
         )
-    common_top = [f for f in answers[0].top if all(f in a.top for a in answers[1:])]
-    return Compared(
-        method,
-        k,
-        pd.DataFrame(studies),
-        pd.concat(ranks, ignore_index=True),
-        pd.DataFrame(pairs),
-        common_top,
-        keys,
-    )
+    return pairs
 
 
 def figure(compared: Compared):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from study.analysis import stability as stab
-from study.analysis.aggregate import overall_importance
+from study.analysis.views import overall_importance
 from study.config.spec import default
 from study.training.runner import Plan, run_one, seeds_for
 
@@ -66,17 +66,20 @@ def retrain_curves(
     over draws and seeds and ``score_sd`` is the sd of the per-draw means (the spread a random
     choice of k variables gives). Identical variable sets are trained once.
     """
-    from joblib import delayed
-    from tqdm import tqdm
-
-    from study.training import pool as _pool
-
     p = plan.dataset.n_features
     K = min(int(k_max), p - 1)
     if K < 1:
         raise ValueError("retraining needs at least 2 variables")
     rng = np.random.default_rng(seed)
     seeds = seeds_for(seed, n_seeds)
+    sets = _variable_sets(orders, p, K, n_random, rng)
+    scores = _train(plan, sets, seeds, n_jobs=n_jobs, progress=progress)
+    return _curves(sets, seeds, scores)
+
+
+def _variable_sets(orders, p: int, K: int, n_random: int, rng) -> dict:
+    """``{(method, mode, k, draw): columns kept}`` for k = 1..K: each method's top k kept or
+    removed (draw 0), and ``n_random`` draws of k variables at random (method "random")."""
     everything = set(range(p))
     sets = {}  # (method, mode, k, draw) -> columns kept
     for k in range(1, K + 1):
@@ -88,6 +91,17 @@ def retrain_curves(
             top = set(int(i) for i in rng.choice(p, size=k, replace=False))
             sets[("random", "keep", k, d)] = tuple(sorted(top))
             sets[("random", "remove", k, d)] = tuple(sorted(everything - top))
+    return sets
+
+
+def _train(plan: Plan, sets: dict, seeds, *, n_jobs: int, progress: bool) -> dict:
+    """``{(columns, seed): held-out score}``: every distinct set of columns trained once per
+    seed, on ``n_jobs`` workers."""
+    from joblib import delayed
+    from tqdm import tqdm
+
+    from study.training import pool as _pool
+
     jobs = sorted({(cols, s) for cols in sets.values() for s in seeds})
     parallel = _pool.parallel(n_jobs, return_as="generator")
     results = parallel(delayed(_score)(plan, cols, s) for cols, s in jobs)
@@ -99,7 +113,11 @@ def retrain_curves(
         disable=not progress,
         file=sys.stderr,
     )
-    scores = dict(zip(jobs, bar))
+    return dict(zip(jobs, bar))
+
+
+def _curves(sets: dict, seeds, scores: dict) -> pd.DataFrame:
+    """:func:`retrain_curves`'s table from the scores of every (set, seed)."""
     rows = []
     for key, cols in sets.items():
         method, mode, k, d = key
@@ -183,17 +201,40 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
         charts.append(
             plots.save(plots.retrain_figure(curves, record.meta), output_dir / "retrain.png")
         )
+    return RetrainResult(
+        tables={
+            "retrain_curves.csv": curves,
+            "retrain_areas.csv": areas,
+            "retrain_rankings.csv": ranking,
+        },
+        metrics=_area_metrics(areas),
+        charts=charts,
+        summary=_summary(areas, curves, orders, feats, v, record.meta.score_name),
+        series=_score_series(curves),
+    )
+
+
+def _area_metrics(areas: pd.DataFrame) -> dict[str, float]:
+    """Each method's keep, remove and mean area, as the study's metrics."""
     metrics = {}
     for r in areas.itertuples():
         metrics[f"retrain.{r.method}.keep_area"] = r.keep_area
         metrics[f"retrain.{r.method}.remove_area"] = r.remove_area
         metrics[f"retrain.{r.method}.area"] = r.area
+    return metrics
+
+
+def _score_series(curves: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
+    """Each (method, mode)'s mean held-out score over k, ``[(k, score)]``."""
     series = {f"retrain.{r.method}.{r.mode}_score": [] for r in curves.itertuples()}
     for r in curves.itertuples():
         series[f"retrain.{r.method}.{r.mode}_score"].append((int(r.k), float(r.score_mean)))
-    best = areas.iloc[0]
+    return series
+
+
+def _summary(areas, curves, orders, feats, v: dict, score: str) -> list[str]:
+    """The report's lines: each method's areas and consensus top 3, and the best method."""
     K = int(curves.k.max())
-    score = record.meta.score_name
     lines = [
         f"Retraining on top-k variables vs k random ones (k = 1..{K}, "
         f"{v.get('n_seeds', 3)} seeds, {v.get('n_random', 5)} random draws; held-out {score}):",
@@ -205,25 +246,19 @@ def validate(record, plan: Plan, settings, output_dir: Path) -> RetrainResult:
             f"  {r.method:<20} {r.keep_area:>+11.3f} {r.remove_area:>+13.3f} "
             f"{r.area:>+7.3f}   {top3}"
         )
+    lines.append(f"  Best: {_verdict(areas, score)}. Positive = better than random.")
+    return lines
+
+
+def _verdict(areas: pd.DataFrame, score: str) -> str:
+    """The best method by area, or that every method ties (retraining cannot separate them)."""
+    best = areas.iloc[0]
     tied = areas.method[np.isclose(areas.area, best.area, rtol=0, atol=1e-12)].tolist()
     if len(tied) == len(areas) > 1:
-        verdict = (
+        return (
             f"every method's top-k beats random by {best.area:+.3f} {score} on average: "
             "their consensus rankings agree where it matters, and retraining cannot "
             "separate them"
         )
-    else:
-        who = tied[0] if len(tied) == 1 else " and ".join(tied) + " (tied)"
-        verdict = f"{who}, whose top-k beats random by {best.area:+.3f} {score} on average"
-    lines.append(f"  Best: {verdict}. Positive = better than random.")
-    return RetrainResult(
-        tables={
-            "retrain_curves.csv": curves,
-            "retrain_areas.csv": areas,
-            "retrain_rankings.csv": ranking,
-        },
-        metrics=metrics,
-        charts=charts,
-        summary=lines,
-        series=series,
-    )
+    who = tied[0] if len(tied) == 1 else " and ".join(tied) + " (tied)"
+    return f"{who}, whose top-k beats random by {best.area:+.3f} {score} on average"
