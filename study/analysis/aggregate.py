@@ -118,11 +118,6 @@ class Analysis:
         draws them as convergence curves, and their last point is the study's value."""
         return run_metrics.series(self, max_points=max_points)
 
-    def _stability_rows(self):
-        """``(metric base name, stability row)`` per view; one view for a method whose outputs
-        all rank alike. The row carries ``column`` (its index among the method's columns)."""
-        return run_metrics.stability_rows(self)
-
 
 def analyse(
     record: StudyRecord, *, top_k: int | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0

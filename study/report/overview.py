@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from study.analysis import answer as ans
+from study.analysis import run_metrics
 from study.escape import for_markdown
 
 __all__ = ["description", "overview_html", "CHARTS_SHOWN"]
@@ -183,7 +184,7 @@ def _methods_table(a: ans.Answer) -> str:
 def _stability_table(analysis) -> str:
     k = analysis.top_k
     rows = []
-    for _, row in analysis._stability_rows():
+    for _, row in run_metrics.stability_rows(analysis):
         out = "(all outputs)" if row.method in analysis.same_ranking else row.output
         rows.append(
             f"<tr><td>{_e(row.method)}</td><td>{_e('' if out == 'all' else out)}</td>"
