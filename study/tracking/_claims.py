@@ -18,7 +18,7 @@ The contract, for every process (a run, a resume, a shard, another machine):
 - **One parent.** Processes that create a study's parent at the same moment on different
   machines (no file lock reaches across them) each wait ``_parent.SETTLE`` seconds and look again;
   every one of them sees the same parents, keeps the one with the smallest run id and deletes
-  its own if it lost (:func:`._parent.converge`).
+  its own if it lost (:func:`._parent.one_parent`).
 - **Finishing.** A process whose training has ended turns its claim into the list of the seeds
   it wrote FINISHED (``finished=<t> seeds=...``), before it reads the study back: nobody trains
   those again, whoever reads when, and a process that reads the study back while no other claim

@@ -96,7 +96,7 @@ class Tracker(Children, Storage):
 
     def lock(self, name: str):
         """Held while this process finds or creates study ``name`` (other processes of this
-        machine wait; across machines, :func:`converge` settles races)."""
+        machine wait; across machines, :func:`one_parent` settles races)."""
         from study.tracking._store import study_lock
 
         return study_lock(self.uri, self.experiment, name)
@@ -122,7 +122,7 @@ class Tracker(Children, Storage):
     ):
         """Create the parent run and log the config, the study layout and the
         dataset. ``converge``: other processes may create this study at the same moment (shards
-        on several machines): after :func:`converge`, all of them use one parent (the
+        on several machines): after :func:`one_parent`, all of them use one parent (the
         others' are deleted), and only its creator logs the rest."""
         mlflow = _mlflow()
         from mlflow.entities import DatasetInput, InputTag, Param, RunTag
@@ -137,7 +137,7 @@ class Tracker(Children, Storage):
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id, self._hash = run.info.run_id, config_hash
         if converge:  # shards created at the same moment on several machines: keep one parent
-            winner = converge(
+            winner = one_parent(
                 self.client, self.experiment_id, self.run_id, meta.name, tags.get(HASH_TAG, "")
             )
             if winner != self.run_id:
@@ -252,8 +252,8 @@ class Tracker(Children, Storage):
 
     def converged(self, meta: StudyMeta, ident_hash: str) -> str:
         """The parent shards created at the same moment settle on, for a process that attached
-        to a young parent (see :func:`converge`): re-attached to it if it is another."""
-        winner = converge(
+        to a young parent (see :func:`one_parent`): re-attached to it if it is another."""
+        winner = one_parent(
             self.client, self.experiment_id, self.run_id, meta.name, ident_hash, created=False
         )
         if winner != self.run_id:
@@ -325,7 +325,7 @@ def _set_shared_tag(client, run_id: str, key: str, value: str) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
-def converge(
+def one_parent(
     client, experiment_id: str, run_id: str, name: str, ident_hash: str, *, created: bool = True
 ) -> str:
     """After creating the parent ``run_id`` of a study that other processes may be creating at
