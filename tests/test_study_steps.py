@@ -186,3 +186,28 @@ def test_another_study_of_the_same_name_with_other_settings_is_refused(tmp_path)
     other, _ = _study(tmp_path, backend, "B", "study.name=S", "model.max_iter=50")
     with pytest.raises(StudyError, match="was run with other settings .*model.max_iter"):
         other.open()
+
+
+def test_a_journal_written_before_the_package_move_is_still_read(tmp_path, monkeypatch):
+    # a RunRecord pickled when it lived in study.record (before the stage packages)
+    import sys
+    import types
+
+    from study.training import record
+
+    plan = _prep(tmp_path).plan
+    run = next(iter(runner.run_many(plan, [5], n_jobs=1)))
+    old = types.ModuleType("study.record")
+    old.RunRecord = record.RunRecord
+    monkeypatch.setitem(sys.modules, "study.record", old)
+    monkeypatch.setattr(record.RunRecord, "__module__", "study.record")
+    data = pickle.dumps(run)
+    monkeypatch.undo()
+    assert b"study.record" in data and "study.record" not in sys.modules
+
+    folder = Journal(tmp_path, "parent").study_folder / DEAD_PID
+    folder.mkdir(parents=True)
+    (folder / "seed-5.pkl").write_bytes(data)
+    (back,) = Journal(tmp_path, "parent").runs()
+    assert isinstance(back, record.RunRecord) and back.seed == 5
+    assert back.coefs[0].tobytes() == run.coefs[0].tobytes()

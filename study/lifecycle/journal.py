@@ -20,6 +20,15 @@ from study.training.record import RunRecord
 
 __all__ = ["Journal"]
 
+# where the classes a journal pickles lived before the stage packages (a journal written by an
+# earlier version is still uploaded by a resume after the upgrade)
+_MOVED = {"study.record": "study.training.record"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(_MOVED.get(module, module), name)
+
 
 def _gone(pid: str) -> bool:
     try:
@@ -64,7 +73,7 @@ class Journal:
                 if seed in skip or seed in out or only is not None and seed not in only:
                     continue
                 with open(path, "rb") as fh:
-                    run = pickle.load(fh)  # our own files, written by this project
+                    run = _Unpickler(fh).load()  # our own files, written by this project
                 run.run_id = None
                 out[seed] = run
         return [out[s] for s in sorted(out)]
