@@ -745,3 +745,23 @@ def test_compute_data_method_without_model_raises():
     free = [name for name, m in METHODS.items() if not m.needs_data]
     out = compute(free, Network(coefs, intercepts))
     assert set(out) == set(free)
+
+
+def test_connection_sums_add_up_to_olden_and_match_the_loop():
+    from study.importance import connection_sums
+
+    rng = np.random.default_rng(3)
+    for shapes in ([(5, 4), (4, 3)], [(6, 4), (4, 3), (3, 2)]):
+        coefs = [rng.normal(size=s) for s in shapes]
+        pos, neg = connection_sums(coefs)
+        np.testing.assert_allclose(pos + neg, olden(coefs), rtol=1e-12, atol=1e-12)
+        a = coefs[0]
+        for w in coefs[1:-1]:
+            a = a @ w
+        v = coefs[-1]
+        for i in range(a.shape[0]):
+            for k in range(v.shape[1]):
+                terms = [a[i, j] * v[j, k] for j in range(a.shape[1])]
+                assert pos[i, k] == pytest.approx(sum(t for t in terms if t > 0), abs=1e-12)
+                assert neg[i, k] == pytest.approx(sum(t for t in terms if t < 0), abs=1e-12)
+        assert (pos >= 0).all() and (neg <= 0).all()

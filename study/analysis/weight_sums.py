@@ -10,26 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from study.importance import connection_sums, weight_sums
 from study.training.record import StudyRecord
 
 __all__ = ["weight_sums_table"]
 
 
 def _input_and_connection(coefs):
-    """Per-variable positive/negative parts of first-layer weights and of connection weights.
-
-    Input view: ``w_ij`` (p x H1). Connection view: the contribution of input i to output k through
-    last-hidden unit j, ``c_ijk = (W1 @ ... @ W_{L-1})_ij v_jk``; its sum over j is Olden's CW.
-    """
-    w1 = np.asarray(coefs[0], float)
-    a = w1
-    for w in coefs[1:-1]:
-        a = a @ np.asarray(w, float)
-    c = a[:, :, None] * np.asarray(coefs[-1], float)[None, :, :]
-    return (
-        (np.clip(w1, 0, None).sum(1), np.clip(w1, None, 0).sum(1)),
-        (np.clip(c, 0, None).sum(1), np.clip(c, None, 0).sum(1)),
-    )
+    """Per-variable positive/negative parts of first-layer weights (the input view, as
+    :func:`~study.importance.weight_sums`) and of connection weights (the connection view,
+    :func:`~study.importance.connection_sums`)."""
+    inputs = weight_sums(coefs)
+    return (inputs.pos[:, 0], inputs.neg[:, 0]), connection_sums(coefs)
 
 
 def weight_sums_table(record: StudyRecord) -> pd.DataFrame:

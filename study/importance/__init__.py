@@ -10,13 +10,21 @@ from study.importance._lek import LekProfile, lek_groups, lek_profile, lek_sensi
 from study.importance._neuralnettools import from_neuralnettools, to_neuralnettools
 from study.importance._permutation import PermutationImportance, permutation
 from study.importance._registry import METHODS, Method, Network, compute, get_method, method_names
-from study.importance._weights import WeightSums, garson, garson_signed, olden, weight_sums
+from study.importance._weights import (
+    WeightSums,
+    connection_sums,
+    garson,
+    garson_signed,
+    olden,
+    weight_sums,
+)
 
 __all__ = [
     "garson",
     "garson_signed",
     "olden",
     "weight_sums",
+    "connection_sums",
     "WeightSums",
     "permutation",
     "PermutationImportance",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["garson", "garson_signed", "olden", "weight_sums", "WeightSums"]
+__all__ = ["garson", "garson_signed", "olden", "weight_sums", "WeightSums", "connection_sums"]
 
 
 def _as_coefs(coefs) -> list[np.ndarray]:
@@ -197,3 +197,22 @@ def weight_sums(coefs) -> WeightSums:
         return np.repeat(v[:, None], n_out, axis=1)
 
     return WeightSums(pos=cols(pos), neg=cols(neg), net=cols(pos + neg), abs=cols(pos - neg))
+
+
+def connection_sums(coefs) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative sums of each input's connection weights through the last hidden
+    layer, per output: ``(pos, neg)``, each of shape (n_inputs, n_outputs).
+
+    Notes
+    -----
+    The contribution of input i to output k through last-hidden unit j is
+    ``c_ijk = (W1 @ ... @ W_{L-1})_ij v_jk``; ``pos_ik = sum_j max(c_ijk, 0)``,
+    ``neg_ik = sum_j min(c_ijk, 0)``, and ``pos + neg`` is Olden's CW (:func:`olden`). Unlike
+    :func:`weight_sums` this sees the output layer.
+    """
+    mats = _as_coefs(coefs)
+    a = mats[0]
+    for w in mats[1:-1]:
+        a = a @ w
+    c = a[:, :, None] * mats[-1][None, :, :]
+    return np.clip(c, 0, None).sum(1), np.clip(c, None, 0).sum(1)
