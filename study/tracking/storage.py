@@ -1,9 +1,10 @@
 """The storage a study's lifecycle talks to: the contract (:class:`Storage`). An in-memory
 storage keeps it for unit tests of the lifecycle's logic (:mod:`study.tracking.memory`).
 
-The MLflow implementation is :class:`~study.tracking.Tracker`. A :class:`~study.lifecycle.
-study.Study` sees nothing else: run ids, :class:`~study.training.record.StudyRecord` and plain
-values come back, never a store's own objects.
+The MLflow implementation is :class:`~study.tracking.Tracker`. A
+:class:`~study.lifecycle.study.Study` sees nothing else: run ids,
+:class:`~study.training.record.StudyRecord` and plain values come back, never a store's own
+objects.
 
 The contract (as optuna's ``BaseStorage`` states its own):
 
