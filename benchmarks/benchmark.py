@@ -197,7 +197,7 @@ def bench_analysis(uri: str, run_id: str) -> None:
         "stability curve (one view)": lambda: stab.stability_curve(ranks[view]),
         "Spearman mean (one view)": lambda: stab.spearman_mean(ranks[view]),
         "bootstrap CI (one view)": lambda: stab.bootstrap_mean_ci(values, seed=0),
-        "agreement table (all pairs)": lambda: aggregate._agreement_table(record, 3),
+        "agreement table (all pairs)": lambda: aggregate.agreement_table(record, 3),
         "whole analysis": lambda: aggregate.analyse(record, top_k=3),
     }
     for name, step in steps.items():
@@ -401,11 +401,11 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
         else list(range(n))
     )
     with threadpool_limits(1):
-        datas = [runner._data(plan, seed) for seed in seeds]
+        datas = [runner.job_data(plan, seed) for seed in seeds]
 
         def train(trace: bool):
             fitted = [
-                models.make_model(ds.task, s.model, seed=runner._seed(seed)) for seed in seeds
+                models.make_model(ds.task, s.model, seed=runner.job_seed(seed)) for seed in seeds
             ]
             if trace:  # numpy's allocations; slows Python code, so never while timing
                 tracemalloc.start()
@@ -842,7 +842,7 @@ def bench_realistic() -> None:
         ds = datasets.load_dataset("csv", path=str(csv), target="y")
         plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
         seeds = list(range(30))
-        splits = [runner._data(plan, seed) for seed in seeds]
+        splits = [runner.job_data(plan, seed) for seed in seeds]
         fitted = [
             models.make_model(ds.task, {**s.model, "backend": "sklearn"}, seed=seed)
             for seed in seeds

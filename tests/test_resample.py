@@ -20,6 +20,7 @@ from study.errors import StudyError
 from study.lifecycle import pipeline
 from study.training import resample, runner
 from study.training.plan import as_job, job_data
+from study.training.record import FailedRun
 
 ARGS = [
     "study.n_jobs=1",
@@ -374,10 +375,10 @@ def test_a_resample_short_of_a_class_fails_alone_and_the_others_train():
     plan = dataclasses.replace(_plan("subsample"), dataset=ds)
     ids = runner.resamples_for(16)
     out = runner.run_block(plan, ids, keep_going=True)
-    failed = [r for r in out if isinstance(r, runner.FailedRun)]
+    failed = [r for r in out if isinstance(r, FailedRun)]
     assert [r.seed for r in out] == ids and 0 < len(failed) < len(ids)
     assert "drew no training row of 1 of the 3 classes" in failed[0].error
-    good = [r for r in out if not isinstance(r, runner.FailedRun)]
+    good = [r for r in out if not isinstance(r, FailedRun)]
     alone = runner.run_block(plan, [r.seed for r in good])  # as if the short ones were not there
     for a, b in zip(good, alone):
         np.testing.assert_array_equal(a.coefs[0], b.coefs[0])

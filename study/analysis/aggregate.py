@@ -55,9 +55,6 @@ __all__ = [
     "resample_table",
 ]
 
-# the name benchmarks/benchmark.py times the agreement table under
-_agreement_table = agreement_table
-
 
 @dataclass
 class Analysis:

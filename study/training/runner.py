@@ -20,14 +20,9 @@ from study.training.plan import (
     Null,
     Plan,
     Resample,
-    job_data,
-    job_seed,
     resamples_for,
     seeds_for,
 )
-
-# runner.FailedRun as before the split (tests read it), RunRecord for run_many's docstring
-from study.training.record import FailedRun, RunRecord  # noqa: F401
 from study.training.train import run_block, run_one, run_one_or_fail
 from study.training.workers import blocks, in_blocks, release_workers, run_blocks, warm_up
 
@@ -90,4 +85,3 @@ def run_many(plan: Plan, seeds, *, n_jobs: int = 1, keep_going: bool = False):
 
 
 # the private names benchmarks/benchmark.py reads from here
-_data, _seed = job_data, job_seed
