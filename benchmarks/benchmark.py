@@ -388,6 +388,7 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
     from study import config, datasets
     from study.config.settings import Settings
     from study.training import models, runner
+    from study.training.plan import job_data, job_seed
 
     overrides = ["experiment=randomisation_test"] if null else []
     s = Settings.from_config(config.compose([*overrides, f"model.backend={backend}"]))
@@ -401,12 +402,10 @@ def _fit_rate(backend: str, n: int, *, null: bool = False) -> tuple[float, list,
         else list(range(n))
     )
     with threadpool_limits(1):
-        datas = [runner.job_data(plan, seed) for seed in seeds]
+        datas = [job_data(plan, seed) for seed in seeds]
 
         def train(trace: bool):
-            fitted = [
-                models.make_model(ds.task, s.model, seed=runner.job_seed(seed)) for seed in seeds
-            ]
+            fitted = [models.make_model(ds.task, s.model, seed=job_seed(seed)) for seed in seeds]
             if trace:  # numpy's allocations; slows Python code, so never while timing
                 tracemalloc.start()
             t0 = time.perf_counter()
@@ -832,6 +831,7 @@ def bench_realistic() -> None:
     from study import config, datasets
     from study.config.settings import Settings
     from study.training import models, runner
+    from study.training.plan import job_data
 
     big, small = _gemm_rates()  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix="study-bench-") as tmp:
@@ -842,7 +842,7 @@ def bench_realistic() -> None:
         ds = datasets.load_dataset("csv", path=str(csv), target="y")
         plan = runner.Plan(ds, s.model, (), {}, s.test_size, s.seed)
         seeds = list(range(30))
-        splits = [runner.job_data(plan, seed) for seed in seeds]
+        splits = [job_data(plan, seed) for seed in seeds]
         fitted = [
             models.make_model(ds.task, {**s.model, "backend": "sklearn"}, seed=seed)
             for seed in seeds
